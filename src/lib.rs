@@ -1,0 +1,9 @@
+//! esmtp: a relay-only sendmail replacement.
+//!
+//! The configuration is compiled into a typed [`plan::Plan`]; every
+//! invocation loads that plan and follows it. See README.md for the shape.
+
+pub mod exit;
+pub mod plan;
+pub mod config;
+pub mod transport;
