@@ -3,7 +3,9 @@
 //! The configuration is compiled into a typed [`plan::Plan`]; every
 //! invocation loads that plan and follows it. See README.md for the shape.
 
+pub mod cache;
+pub mod config;
 pub mod exit;
 pub mod plan;
-pub mod config;
+pub mod queue;
 pub mod transport;

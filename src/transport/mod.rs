@@ -68,3 +68,34 @@ pub fn relay(
     let _ = (identity, envelope, options, session, message);
     Err(Failure::software("SMTP relay is not implemented yet"))
 }
+
+/// One SMTP connection that can carry many messages (RSET between them), for
+/// the queue's flush. Connect runs preconnect, TLS and AUTH per the identity.
+pub struct Session {
+    _private: (),
+}
+
+impl Session {
+    pub fn connect(identity: &Identity, session: &SessionOptions) -> Result<Session, Failure> {
+        let _ = (identity, session);
+        Err(Failure::software("SMTP relay is not implemented yet"))
+    }
+
+    /// One transaction. A failure of one message leaves the session usable
+    /// when the server is still talking (`Failure::is_temporary` tells the
+    /// queue whether to keep the message).
+    pub fn send(
+        &mut self,
+        envelope: &Envelope,
+        options: &MessageOptions,
+        message: &mut dyn Read,
+    ) -> Result<(), Failure> {
+        let _ = (envelope, options, message);
+        Err(Failure::software("SMTP relay is not implemented yet"))
+    }
+
+    /// QUIT, then postconnect.
+    pub fn quit(self) -> Result<(), Failure> {
+        Ok(())
+    }
+}
