@@ -28,6 +28,23 @@ pub fn locate(explicit: Option<&Path>) -> Result<Origin, Failure> {
     Err(Failure::config("configuration loading is not implemented yet"))
 }
 
+impl Origin {
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Origin::Explicit(p) | Origin::User(p) | Origin::System(p) => Some(p),
+            Origin::None => None,
+        }
+    }
+}
+
+/// Compile source bytes read from `origin` for sending: on errors, render the
+/// diagnostics to stderr and fail with status 78. An `Origin::None` with empty
+/// source gives [`Plan::empty`]. The cache calls this when its copy is stale.
+pub fn compile_for_sending(origin: &Origin, source: &[u8]) -> Result<Plan, Failure> {
+    let _ = (origin, source);
+    Err(Failure::config("configuration loading is not implemented yet"))
+}
+
 /// Read, compile and lint the configuration for sending. Errors are rendered
 /// to stderr and end in status 78; warnings are not shown (that is `check`'s
 /// job) except where they matter at send time.
