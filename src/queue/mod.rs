@@ -1,0 +1,581 @@
+//! The durable queue (issue 6).
+//!
+//! With `queue enabled` (or `background`) a submission is first stored in
+//! the spool ([`store`]) — files and directory fsynced — and only then
+//! acknowledged; delivery follows at once (foreground), or in a detached
+//! `esmtp queue flush` (background). A flush delivers what is due, one SMTP
+//! session per identity for all of its messages, with per-entry backoff.
+//! Every entry is delivered under an flock(2) on its own lock file, so two
+//! flushes never send one message twice, and a crashed process's lock dies
+//! with it. An esmtp-wrapper queue (`~/.esmtp_queue`) is imported by
+//! [`legacy`] on every flush.
+
+pub mod legacy;
+pub mod store;
+
+use crate::exit::{Failure, TEMPFAIL};
+use crate::plan::{Plan, QueueMode};
+use crate::transport::{BodyType, Dsn, Envelope, MessageOptions, Session, SessionOptions};
+use std::collections::BTreeMap;
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use store::{now, Locked, Meta, Spool};
+
+/// What happened to a submission with the queue on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    /// Delivered at once; nothing left in the queue.
+    Delivered,
+    /// Stored durably; delivery failed temporarily or was left to the
+    /// background. The string says why (one line for stderr).
+    Queued(String),
+}
+
+static CONFIG_PATH: OnceLock<PathBuf> = OnceLock::new();
+
+/// The front end calls this with `-C FILE` so that a background flush loads
+/// the same configuration.
+pub fn set_config_path(path: &Path) {
+    let _ = CONFIG_PATH.set(path.to_path_buf());
+}
+
+/// The spool directory of a plan: `queue_dir`, else
+/// `$XDG_DATA_HOME/esmtp/queue`, else `~/.local/share/esmtp/queue`.
+pub fn queue_dir(plan: &Plan) -> Result<PathBuf, Failure> {
+    if let Some(d) = &plan.queue.dir {
+        return Ok(expand_home(d));
+    }
+    match dirs::data_dir() {
+        Some(d) => Ok(d.join("esmtp").join("queue")),
+        None => Err(Failure::config(
+            "queue: no home directory to keep the queue in; set queue_dir",
+        )),
+    }
+}
+
+fn expand_home(p: &str) -> PathBuf {
+    if let Some(rest) = p.strip_prefix("~/") {
+        if let Some(h) = dirs::home_dir() {
+            return h.join(rest);
+        }
+    }
+    PathBuf::from(p)
+}
+
+/// Store one message for the identity `identity` (index into
+/// `plan.identities`) durably, then try to deliver it per `plan.queue.mode`.
+/// `message` is the normalised message exactly as `transport::relay` takes it.
+pub fn submit(
+    plan: &Plan,
+    identity: usize,
+    envelope: &Envelope,
+    options: &MessageOptions,
+    session: &SessionOptions,
+    message: &mut dyn Read,
+) -> Result<Submitted, Failure> {
+    let spool = Spool::open(&queue_dir(plan)?)?;
+    let entry = store_message(&spool, plan, identity, envelope, options, message)?;
+    match plan.queue.mode {
+        QueueMode::Background => {
+            let id = entry.id().to_string();
+            drop(entry);
+            match spawn_background_flush() {
+                Ok(()) => Ok(Submitted::Queued(format!(
+                    "queued as {id}; delivering in the background"
+                ))),
+                Err(e) => Ok(Submitted::Queued(format!(
+                    "queued as {id}; could not start the background delivery ({e}); run `esmtp queue flush`"
+                ))),
+            }
+        }
+        QueueMode::Enabled | QueueMode::Disabled => deliver_now(&spool, plan, entry, session),
+    }
+}
+
+/// The storing half of [`submit`]: durable, returns the entry still locked.
+/// On failure (status 75) nothing is left in the spool.
+pub fn store_message(
+    spool: &Spool,
+    plan: &Plan,
+    identity: usize,
+    envelope: &Envelope,
+    options: &MessageOptions,
+    message: &mut dyn Read,
+) -> Result<Locked, Failure> {
+    ignore_sigxfsz();
+    let meta = Meta {
+        version: 1,
+        created: now(),
+        identity: plan
+            .identities
+            .get(identity)
+            .and_then(|i| i.address.clone()),
+        identity_index: identity,
+        sender: envelope.sender.clone(),
+        recipients: envelope.recipients.clone(),
+        notify: options.dsn.notify.clone(),
+        ret: options.dsn.ret.clone(),
+        envid: options.dsn.envid.clone(),
+        body_type: options.body_type.map(|b| match b {
+            BodyType::SevenBit => "7BIT".to_string(),
+            BodyType::EightBitMime => "8BITMIME".to_string(),
+        }),
+        eight_bit: options.eight_bit,
+        size: 0,
+    };
+    let entry = spool.create(&store::new_id(), &meta, message)?;
+    if let Some(expected) = options.size {
+        if expected != entry.meta.size {
+            let got = entry.meta.size;
+            let _ = spool.remove(entry);
+            return Err(Failure::tempfail(format!(
+                "queue: message truncated while storing ({got} of {expected} bytes)"
+            )));
+        }
+    }
+    Ok(entry)
+}
+
+/// A file-size limit (`ulimit -f`) must end in an error we can report, not in
+/// SIGXFSZ killing us half-way.
+fn ignore_sigxfsz() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: installing SIG_IGN runs no code in signal context.
+    let _ = unsafe { signal(Signal::SIGXFSZ, SigHandler::SigIgn) };
+}
+
+fn deliver_now(
+    spool: &Spool,
+    plan: &Plan,
+    mut entry: Locked,
+    session: &SessionOptions,
+) -> Result<Submitted, Failure> {
+    let idx = resolve_identity(plan, &entry.meta);
+    let identity = &plan.identities[idx];
+    let result = Session::connect(identity, session).and_then(|mut s| {
+        let sent = send_entry(&mut s, &entry);
+        match sent {
+            Ok(()) => s.quit().or(Ok(())),
+            Err(f) => {
+                let _ = s.quit();
+                Err(f)
+            }
+        }
+    });
+    match result {
+        Ok(()) => {
+            if let Err(e) = spool.remove(entry) {
+                eprintln!("esmtp: queue: delivered, but could not remove the entry: {e}");
+            }
+            Ok(Submitted::Delivered)
+        }
+        Err(f) if f.is_temporary() => {
+            let id = entry.id().to_string();
+            let _ = entry.record_failure(&f.message, now());
+            Ok(Submitted::Queued(format!("queued as {id}: {}", f.message)))
+        }
+        Err(f) => {
+            // Refused for good while the user is there to see it: report,
+            // do not keep.
+            let _ = spool.remove(entry);
+            Err(f)
+        }
+    }
+}
+
+/// Which identity delivers an entry under the current plan: the one with the
+/// recorded address; for the unnamed section the recorded index if it is
+/// still unnamed; otherwise the default.
+pub fn resolve_identity(plan: &Plan, meta: &Meta) -> usize {
+    match &meta.identity {
+        Some(addr) => plan
+            .identities
+            .iter()
+            .position(|i| i.address.as_deref().is_some_and(|a| same_address(a, addr)))
+            .unwrap_or(plan.default_identity),
+        None => match plan.identities.get(meta.identity_index) {
+            Some(i) if i.address.is_none() => meta.identity_index,
+            _ => plan
+                .identities
+                .iter()
+                .position(|i| i.address.is_none())
+                .unwrap_or(plan.default_identity),
+        },
+    }
+    .min(plan.identities.len().saturating_sub(1))
+}
+
+/// Local part exact, domain case-insensitive.
+fn same_address(a: &str, b: &str) -> bool {
+    match (a.rsplit_once('@'), b.rsplit_once('@')) {
+        (Some((la, da)), Some((lb, db))) => la == lb && da.eq_ignore_ascii_case(db),
+        _ => a == b,
+    }
+}
+
+fn options_of(meta: &Meta) -> MessageOptions {
+    MessageOptions {
+        dsn: Dsn {
+            notify: meta.notify.clone(),
+            ret: meta.ret.clone(),
+            envid: meta.envid.clone(),
+        },
+        body_type: match meta.body_type.as_deref() {
+            Some("7BIT") => Some(BodyType::SevenBit),
+            Some("8BITMIME") => Some(BodyType::EightBitMime),
+            _ => None,
+        },
+        eight_bit: meta.eight_bit,
+        size: Some(meta.size),
+    }
+}
+
+fn send_entry(session: &mut Session, entry: &Locked) -> Result<(), Failure> {
+    let data = entry
+        .open_data()
+        .map_err(|e| Failure::software(format!("queue: entry {}: {e}", entry.id())))?;
+    let envelope = Envelope {
+        sender: entry.meta.sender.clone(),
+        recipients: entry.meta.recipients.clone(),
+    };
+    let mut reader = BufReader::with_capacity(64 * 1024, data);
+    session.send(&envelope, &options_of(&entry.meta), &mut reader)
+}
+
+fn spawn_background_flush() -> io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe()?;
+    let mut cmd = Command::new(exe);
+    // Whatever name we were installed under, the child must parse its
+    // arguments as `esmtp`, never as `sendmail` recipients.
+    cmd.arg0("esmtp").arg("queue").arg("flush");
+    if let Some(c) = CONFIG_PATH.get() {
+        cmd.arg("-C").arg(c);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    cmd.spawn().map(drop)
+}
+
+/// What a flush did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlushReport {
+    pub delivered: usize,
+    /// Still queued after a temporary failure.
+    pub deferred: usize,
+    /// Refused for good or past the lifetime: returned or moved to failed/.
+    pub failed: usize,
+    /// Not due yet, or held by another process.
+    pub skipped: usize,
+    /// Imported from an esmtp-wrapper queue.
+    pub imported: usize,
+}
+
+/// How to flush.
+#[derive(Debug, Clone, Default)]
+pub struct FlushOptions {
+    /// Ignore the backoff schedule: try everything now.
+    pub force: bool,
+    /// The esmtp-wrapper queue to import first (`None`: do not look).
+    pub legacy_dir: Option<PathBuf>,
+}
+
+/// `-q`, `deliver`, `esmtp queue flush`: deliver what is due.
+pub fn flush(plan: &Plan, session: &SessionOptions) -> Result<(), Failure> {
+    let opts = FlushOptions {
+        force: false,
+        legacy_dir: legacy::default_dir(),
+    };
+    let report = flush_with(plan, session, &opts)?;
+    flush_status(&report)
+}
+
+/// The exit status of a flush: 75 when messages are still waiting.
+pub fn flush_status(report: &FlushReport) -> Result<(), Failure> {
+    if report.deferred > 0 {
+        return Err(Failure::new(
+            TEMPFAIL,
+            format!(
+                "{} message{} still queued (see `mailq`)",
+                report.deferred,
+                if report.deferred == 1 { "" } else { "s" }
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Flush with explicit options; returns what happened.
+pub fn flush_with(
+    plan: &Plan,
+    session: &SessionOptions,
+    opts: &FlushOptions,
+) -> Result<FlushReport, Failure> {
+    let spool = Spool::open(&queue_dir(plan)?)?;
+    spool.cleanup();
+    let mut report = FlushReport::default();
+    if let Some(dir) = &opts.legacy_dir {
+        report.imported = legacy::import(&spool, plan, dir)?;
+        if session.verbose && report.imported > 0 {
+            println!(
+                "imported {} message(s) from {}",
+                report.imported,
+                dir.display()
+            );
+        }
+    }
+
+    // Group the due entries by identity, in queue order (peeking without
+    // locks; each entry is locked and re-checked right before sending).
+    let at = now();
+    let mut groups: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for info in spool.infos() {
+        if !opts.force && info.state.next_attempt > at {
+            report.skipped += 1;
+            continue;
+        }
+        groups
+            .entry(resolve_identity(plan, &info.meta))
+            .or_default()
+            .push(info.id);
+    }
+
+    for (idx, ids) in groups {
+        flush_group(&spool, plan, idx, &ids, session, opts, &mut report)?;
+    }
+    if session.verbose {
+        println!(
+            "queue: {} delivered, {} deferred, {} failed, {} not due or busy",
+            report.delivered, report.deferred, report.failed, report.skipped
+        );
+    }
+    Ok(report)
+}
+
+fn flush_group(
+    spool: &Spool,
+    plan: &Plan,
+    idx: usize,
+    ids: &[String],
+    session_opts: &SessionOptions,
+    opts: &FlushOptions,
+    report: &mut FlushReport,
+) -> Result<(), Failure> {
+    let identity = &plan.identities[idx];
+    let mut session: Option<Session> = None;
+    let mut connect_error: Option<Failure> = None;
+    for id in ids {
+        let Some(mut entry) = spool.lock(id)? else {
+            report.skipped += 1;
+            continue;
+        };
+        let at = now();
+        if !opts.force && !entry.is_due(at) {
+            report.skipped += 1;
+            continue;
+        }
+        if session.is_none() && connect_error.is_none() {
+            match Session::connect(identity, session_opts) {
+                Ok(s) => session = Some(s),
+                Err(f) => connect_error = Some(f),
+            }
+        }
+        let result = match (&mut session, &connect_error) {
+            (Some(s), _) => send_entry(s, &entry),
+            (None, Some(f)) => {
+                // Could not reach the smarthost: every message waits,
+                // whatever the kind of failure (a wrong password must not
+                // bounce the mail).
+                Err(Failure::tempfail(f.message.clone()))
+            }
+            (None, None) => Err(Failure::software("queue: no session")),
+        };
+        match result {
+            Ok(()) => {
+                if session_opts.verbose {
+                    println!("queue: {id} delivered");
+                }
+                spool
+                    .remove(entry)
+                    .map_err(|e| Failure::tempfail(format!("queue: cannot remove {id}: {e}")))?;
+                report.delivered += 1;
+            }
+            Err(f) if f.is_temporary() => {
+                if f.status == crate::exit::UNAVAILABLE {
+                    // The connection is gone; try a new one for the next.
+                    session = None;
+                }
+                let _ = entry.record_failure(&f.message, at);
+                if at.saturating_sub(entry.meta.created) > plan.queue.lifetime_secs {
+                    let why = format!(
+                        "still undeliverable after {} attempts; last error: {}",
+                        entry.state.attempts, f.message
+                    );
+                    give_up(spool, plan, entry, &why);
+                    report.failed += 1;
+                } else {
+                    if session_opts.verbose {
+                        println!("queue: {id} deferred: {}", f.message);
+                    }
+                    report.deferred += 1;
+                }
+            }
+            Err(f) => {
+                give_up(spool, plan, entry, &format!("refused: {}", f.message));
+                report.failed += 1;
+            }
+        }
+    }
+    if let Some(s) = session {
+        if let Err(f) = s.quit() {
+            eprintln!("esmtp: queue: {f}");
+        }
+    }
+    Ok(())
+}
+
+/// Give up on an entry: tell the sender through the MDA when one is
+/// configured, else keep the message in `failed/` and say so on stderr.
+fn give_up(spool: &Spool, plan: &Plan, entry: Locked, why: &str) {
+    let id = entry.id().to_string();
+    let to = entry.meta.recipients.join(", ");
+    eprintln!("esmtp: queue: giving up on {id} (to {to}): {why}");
+    if plan.mda.is_some() {
+        match bounce::return_to_sender(plan, &entry, why) {
+            Ok(()) => {
+                let _ = spool.remove(entry);
+                return;
+            }
+            Err(e) => eprintln!("esmtp: queue: could not return {id} to the sender: {e}"),
+        }
+    }
+    match spool.fail(entry, why) {
+        Ok(path) => eprintln!("esmtp: queue: message kept in {}", path.display()),
+        Err(e) => eprintln!("esmtp: queue: could not move {id} to failed/: {e}"),
+    }
+}
+
+mod bounce;
+
+/// `mailq`, `-bp`, `esmtp queue list`: print the queue to stdout.
+pub fn list(plan: &Plan) -> Result<(), Failure> {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    list_to(plan, legacy::default_dir().as_deref(), &mut out)
+        .map_err(|e| Failure::software(format!("cannot write the listing: {e}")))?
+}
+
+/// The listing, written to `out`.
+pub fn list_to(
+    plan: &Plan,
+    legacy_dir: Option<&Path>,
+    out: &mut dyn Write,
+) -> io::Result<Result<(), Failure>> {
+    let dir = match queue_dir(plan) {
+        Ok(d) => d,
+        Err(f) => return Ok(Err(f)),
+    };
+    let spool = match Spool::open(&dir) {
+        Ok(s) => s,
+        Err(f) => return Ok(Err(f)),
+    };
+    let at = now();
+    let infos = spool.infos();
+    let failed = spool.failed_infos();
+    let legacy = legacy_dir.map(legacy::pending).unwrap_or_default();
+    if infos.is_empty() && failed.is_empty() && legacy == 0 {
+        writeln!(out, "Mail queue is empty")?;
+        return Ok(Ok(()));
+    }
+    for i in &infos {
+        write_entry(out, i, at)?;
+        let next = if i.busy {
+            "being delivered now".to_string()
+        } else if i.state.next_attempt <= at {
+            "next attempt: now".to_string()
+        } else {
+            format!("next attempt in {}", human_secs(i.state.next_attempt - at))
+        };
+        match &i.state.last_error {
+            Some(e) => writeln!(
+                out,
+                "    ({} attempts) last error: {e}; {next}",
+                i.state.attempts
+            )?,
+            None => writeln!(out, "    {next}")?,
+        }
+    }
+    for i in &failed {
+        write_entry(out, i, at)?;
+        let why = i.note.as_deref().unwrap_or("").trim();
+        writeln!(
+            out,
+            "    FAILED, kept in {}: {why}",
+            spool.root().join("failed").join(&i.id).display()
+        )?;
+    }
+    let total = infos.len();
+    writeln!(
+        out,
+        "-- {total} message{} queued{}",
+        if total == 1 { "" } else { "s" },
+        if failed.is_empty() {
+            String::new()
+        } else {
+            format!(", {} failed", failed.len())
+        }
+    )?;
+    if legacy > 0 {
+        writeln!(
+            out,
+            "-- {legacy} message{} in the esmtp-wrapper queue {}, delivered by the next flush",
+            if legacy == 1 { "" } else { "s" },
+            legacy_dir
+                .map(|d| d.display().to_string())
+                .unwrap_or_default()
+        )?;
+    }
+    Ok(Ok(()))
+}
+
+fn write_entry(out: &mut dyn Write, i: &store::Info, at: u64) -> io::Result<()> {
+    let sender = if i.meta.sender.is_empty() {
+        "<>".to_string()
+    } else {
+        format!("<{}>", i.meta.sender)
+    };
+    writeln!(
+        out,
+        "{:<24} {:>6} {:>7}  {sender}",
+        i.id,
+        human_secs(at.saturating_sub(i.meta.created)),
+        human_size(i.meta.size)
+    )?;
+    writeln!(out, "    to: {}", i.meta.recipients.join(", "))
+}
+
+fn human_secs(s: u64) -> String {
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        3600..=86399 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+
+fn human_size(n: u64) -> String {
+    if n < 10_000 {
+        format!("{n}")
+    } else if n < 10_000_000 {
+        format!("{}K", n / 1024)
+    } else {
+        format!("{}M", n / (1024 * 1024))
+    }
+}
+
+mod cli;
+pub use cli::{queue_command, run_queue};
