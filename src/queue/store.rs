@@ -231,7 +231,10 @@ impl Spool {
         if !valid_id(id) {
             return Err(Failure::software(format!("queue: bad entry id {id:?}")));
         }
-        let work = self.tmp_dir().join(id);
+        // The staging name carries our pid, so that a cleanup can tell a
+        // live writer's fresh directory from a dead writer's debris even
+        // before the lock file exists.
+        let work = self.tmp_dir().join(format!("{id}.p{}", std::process::id()));
         match self.create_in(&work, id, meta, message) {
             Ok(l) => Ok(l),
             Err(f) => {
@@ -391,15 +394,22 @@ impl Spool {
         let tmp = self.tmp_dir();
         for name in list_names(&tmp) {
             let d = tmp.join(&name);
+            let writer_alive = staging_pid(&name).is_some_and(|pid| {
+                pid == std::process::id() as i32
+                    || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+            });
+            let old = fs::metadata(&d)
+                .map(|m| now().saturating_sub(m.mtime().max(0) as u64) > TMP_GRACE_SECS)
+                .unwrap_or(false);
+            if writer_alive && !old {
+                continue;
+            }
             match try_lock(&d.join("lock")) {
                 Ok(Some(_held)) => {
                     let _ = fs::remove_dir_all(&d);
                 }
                 Ok(None) if !d.join("lock").exists() => {
-                    let old = fs::metadata(&d)
-                        .map(|m| now().saturating_sub(m.mtime().max(0) as u64) > TMP_GRACE_SECS)
-                        .unwrap_or(false);
-                    if old {
+                    if !writer_alive || old {
                         let _ = fs::remove_dir_all(&d);
                     }
                 }
@@ -503,6 +513,11 @@ impl Locked {
     pub fn is_due(&self, at: u64) -> bool {
         self.state.next_attempt <= at
     }
+}
+
+/// The writer's pid in a staging name `ID.pPID`.
+fn staging_pid(name: &str) -> Option<i32> {
+    name.rsplit_once(".p")?.1.parse().ok()
 }
 
 /// Directory entry names, sorted, skipping dot files.

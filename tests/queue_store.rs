@@ -1,0 +1,356 @@
+//! The spool on its own: durability layout, listing, locking, disk full,
+//! esmtp-wrapper import. (Delivery is in queue_delivery.rs.)
+
+use esmtp::plan::{Plan, QueueMode};
+use esmtp::queue::store::{Meta, Spool, State};
+use esmtp::queue::{self, legacy};
+use esmtp::transport::{Envelope, MessageOptions};
+use std::fs;
+use std::io::Cursor;
+use std::path::Path;
+
+fn plan_in(dir: &Path) -> Plan {
+    let mut plan = Plan::empty();
+    plan.queue.mode = QueueMode::Enabled;
+    plan.queue.dir = Some(dir.join("q").to_string_lossy().into_owned());
+    plan
+}
+
+fn envelope(i: usize) -> Envelope {
+    Envelope {
+        sender: format!("sender{i}@example.org"),
+        recipients: vec![format!("rcpt{i}@example.net"), "other@example.net".into()],
+    }
+}
+
+fn message(i: usize, size: usize) -> Vec<u8> {
+    let mut m = format!("Subject: message {i}\r\n\r\n").into_bytes();
+    while m.len() < size {
+        m.extend_from_slice(format!("line {i} {}\r\n", m.len()).as_bytes());
+    }
+    m
+}
+
+fn store(plan: &Plan, i: usize, size: usize) -> String {
+    let spool = Spool::open(&queue::queue_dir(plan).unwrap()).unwrap();
+    let msg = message(i, size);
+    let entry = queue::store_message(
+        &spool,
+        plan,
+        0,
+        &envelope(i),
+        &MessageOptions::default(),
+        &mut Cursor::new(msg),
+    )
+    .unwrap();
+    entry.id().to_string()
+}
+
+#[test]
+fn stored_entry_is_complete_and_private() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = plan_in(tmp.path());
+    let id = store(&plan, 1, 3000);
+    let root = tmp.path().join("q");
+    let entry = root.join("msg").join(&id);
+    assert_eq!(fs::read(entry.join("data")).unwrap(), message(1, 3000));
+    let meta: Meta = serde_json::from_slice(&fs::read(entry.join("meta")).unwrap()).unwrap();
+    assert_eq!(meta.sender, "sender1@example.org");
+    assert_eq!(meta.recipients, envelope(1).recipients);
+    assert_eq!(meta.size, message(1, 3000).len() as u64);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&root).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    assert_eq!(
+        fs::metadata(entry.join("data"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    // Nothing left in the staging area.
+    assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+}
+
+#[test]
+fn listing_shows_entries_and_says_when_empty() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = plan_in(tmp.path());
+    let mut out = Vec::new();
+    queue::list_to(&plan, None, &mut out).unwrap().unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), "Mail queue is empty\n");
+
+    let a = store(&plan, 1, 100);
+    let b = store(&plan, 2, 20000);
+    // A failed attempt shows its error and the next attempt.
+    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    let mut e = spool.lock(&b).unwrap().unwrap();
+    e.record_failure("connection refused", esmtp::queue::store::now())
+        .unwrap();
+    drop(e);
+
+    let mut out = Vec::new();
+    queue::list_to(&plan, None, &mut out).unwrap().unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains(&a) && text.contains(&b), "{text}");
+    assert!(text.contains("<sender1@example.org>"), "{text}");
+    assert!(
+        text.contains("to: rcpt2@example.net, other@example.net"),
+        "{text}"
+    );
+    assert!(text.contains("19K"), "{text}");
+    assert!(
+        text.contains("(1 attempts) last error: connection refused; next attempt in 1m"),
+        "{text}"
+    );
+    assert!(text.contains("next attempt: now"), "{text}");
+    assert!(text.ends_with("-- 2 messages queued\n"), "{text}");
+}
+
+#[test]
+fn a_locked_entry_is_not_handed_out_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = plan_in(tmp.path());
+    let id = store(&plan, 1, 100);
+    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    let first = spool.lock(&id).unwrap();
+    assert!(first.is_some());
+    // Another open file description (as another process would have) is refused.
+    assert!(spool.lock(&id).unwrap().is_none());
+    let entry = first.unwrap();
+    spool.remove(entry).unwrap();
+    // Gone after removal, and not resurrected by a stale lock holder.
+    assert!(spool.lock(&id).unwrap().is_none());
+    assert!(spool.ids().is_empty());
+}
+
+#[test]
+fn backoff_grows_and_is_capped() {
+    assert_eq!(State::backoff_secs(1), 60);
+    assert_eq!(State::backoff_secs(2), 120);
+    assert_eq!(State::backoff_secs(3), 240);
+    assert_eq!(State::backoff_secs(20), 3600);
+}
+
+#[test]
+fn debris_in_tmp_is_cleaned_only_when_unlocked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = plan_in(tmp.path());
+    let root = queue::queue_dir(&plan).unwrap();
+    let spool = Spool::open(&root).unwrap();
+    // A half-written entry whose writer died: lock file present, unlocked.
+    let dead = root.join("tmp").join("dead-1");
+    fs::create_dir_all(&dead).unwrap();
+    fs::write(dead.join("lock"), b"").unwrap();
+    fs::write(dead.join("data"), b"half a mess").unwrap();
+    // One still being written: its lock is held.
+    let live = root.join("tmp").join("live-1");
+    fs::create_dir_all(&live).unwrap();
+    fs::write(live.join("lock"), b"").unwrap();
+    let held = nix::fcntl::Flock::lock(
+        fs::File::open(live.join("lock")).unwrap(),
+        nix::fcntl::FlockArg::LockExclusiveNonblock,
+    )
+    .map_err(|(_, e)| e)
+    .unwrap();
+    spool.cleanup();
+    assert!(!dead.exists());
+    assert!(live.exists());
+    drop(held);
+    spool.cleanup();
+    assert!(!live.exists());
+}
+
+#[test]
+fn identity_is_found_by_address_after_the_config_changes() {
+    use esmtp::plan::Identity;
+    let mut plan = Plan::empty();
+    plan.identities = vec![
+        Identity::new(None),
+        Identity::new(Some("me@Example.org".into())),
+        Identity::new(Some("work@corp.example".into())),
+    ];
+    plan.default_identity = 0;
+    let meta = Meta {
+        version: 1,
+        created: 0,
+        identity: Some("work@corp.example".into()),
+        identity_index: 2,
+        sender: "work@corp.example".into(),
+        recipients: vec!["a@b".into()],
+        notify: None,
+        ret: None,
+        envid: None,
+        body_type: None,
+        eight_bit: false,
+        size: 0,
+    };
+    assert_eq!(queue::resolve_identity(&plan, &meta), 2);
+    // Reordered: still found by its address.
+    plan.identities.swap(1, 2);
+    assert_eq!(queue::resolve_identity(&plan, &meta), 1);
+    // Removed: the default takes it.
+    plan.identities.remove(1);
+    assert_eq!(queue::resolve_identity(&plan, &meta), 0);
+    // Domain compared case-insensitively.
+    let mut m2 = meta.clone();
+    m2.identity = Some("me@example.ORG".into());
+    assert_eq!(queue::resolve_identity(&plan, &m2), 1);
+}
+
+/// A small tmpfs: submission of a message that does not fit fails with 75
+/// and leaves nothing behind, and a message that fits still works after.
+#[test]
+fn disk_full_fails_with_75_and_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "mounting a tmpfs needs root (the test machine runs as root)"
+    );
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _guard = Unmount(&mnt);
+
+    let mut plan = Plan::empty();
+    plan.queue.mode = QueueMode::Enabled;
+    plan.queue.dir = Some(mnt.join("q").to_string_lossy().into_owned());
+    let root = queue::queue_dir(&plan).unwrap();
+    let spool = Spool::open(&root).unwrap();
+    let big = message(1, 600 * 1024);
+    let err = queue::store_message(
+        &spool,
+        &plan,
+        0,
+        &envelope(1),
+        &MessageOptions::default(),
+        &mut Cursor::new(big),
+    )
+    .err()
+    .expect("a 600 KB message cannot fit in 256 KB");
+    assert_eq!(err.status, 75, "{err}");
+    assert!(err.message.contains("No space left"), "{err}");
+    assert_eq!(fs::read_dir(root.join("msg")).unwrap().count(), 0);
+    assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+    // The same through the public submit: 75, nothing queued.
+    let err = queue::submit(
+        &plan,
+        0,
+        &envelope(1),
+        &MessageOptions::default(),
+        &Default::default(),
+        &mut Cursor::new(message(1, 600 * 1024)),
+    )
+    .unwrap_err();
+    assert_eq!(err.status, 75);
+    assert!(spool.ids().is_empty());
+    // Space is back: a small one is stored.
+    let id = store(&plan, 2, 2000);
+    assert_eq!(spool.ids(), vec![id]);
+}
+
+fn write_wrapper_entry(qdir: &Path, name: &str, cmd: &str, mail: &[u8]) -> std::path::PathBuf {
+    let d = qdir.join(name);
+    fs::create_dir_all(&d).unwrap();
+    fs::write(d.join("cmd"), format!("{cmd}\n")).unwrap();
+    fs::write(d.join("mail"), mail).unwrap();
+    d
+}
+
+#[test]
+fn wrapper_queue_is_imported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = plan_in(tmp.path());
+    let wq = tmp.path().join(".esmtp_queue");
+    let a = write_wrapper_entry(
+        &wq,
+        "AbCd1234",
+        "-oi -f me@example.org friend@example.net",
+        b"Subject: one\n\nhello\n",
+    );
+    let b = write_wrapper_entry(
+        &wq,
+        "EfGh5678",
+        "-t -i",
+        b"From: Me <me@example.org>\nTo: x@example.net\nBcc: y@example.net\nSubject: two\n\nbody\n",
+    );
+    // Being written right now (fresh lock): left alone.
+    let c = write_wrapper_entry(&wq, "IjKl9012", "z@example.net", b"Subject: three\n\n");
+    fs::write(c.join("lock"), b"").unwrap();
+
+    let mut out = Vec::new();
+    queue::list_to(&plan, Some(&wq), &mut out).unwrap().unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("3 messages in the esmtp-wrapper queue"),
+        "{text}"
+    );
+
+    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    assert_eq!(legacy::import(&spool, &plan, &wq).unwrap(), 2);
+    assert!(!a.exists() && !b.exists() && c.exists());
+    let infos = spool.infos();
+    assert_eq!(infos.len(), 2);
+    let one = infos.iter().find(|i| i.id == "w-AbCd1234").unwrap();
+    assert_eq!(one.meta.sender, "me@example.org");
+    assert_eq!(one.meta.recipients, vec!["friend@example.net".to_string()]);
+    let two = infos.iter().find(|i| i.id == "w-EfGh5678").unwrap();
+    assert_eq!(two.meta.sender, "me@example.org");
+    assert_eq!(
+        two.meta.recipients,
+        vec!["x@example.net".to_string(), "y@example.net".to_string()]
+    );
+    let data = fs::read(queue::queue_dir(&plan).unwrap().join("msg/w-EfGh5678/data")).unwrap();
+    let text = String::from_utf8(data).unwrap();
+    assert!(text.starts_with("From: Me <me@example.org>\r\nTo: x@example.net\r\nSubject: two\r\n"));
+    assert!(text.ends_with("\r\n\r\nbody\r\n"));
+    // Importing again does nothing.
+    assert_eq!(legacy::import(&spool, &plan, &wq).unwrap(), 0);
+}
+
+#[test]
+fn abandoned_wrapper_entry_is_kept_but_never_sent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = plan_in(tmp.path());
+    let wq = tmp.path().join(".esmtp_queue");
+    let d = write_wrapper_entry(&wq, "Stale123", "a@example.net", b"Subject: cut\n\nhal");
+    fs::write(d.join("lock"), b"").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    fs::File::options()
+        .write(true)
+        .open(d.join("lock"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    assert_eq!(legacy::import(&spool, &plan, &wq).unwrap(), 1);
+    assert!(spool.ids().is_empty());
+    let failed = spool.failed_infos();
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0]
+        .note
+        .as_deref()
+        .unwrap()
+        .contains("never finished"));
+    let mut out = Vec::new();
+    queue::list_to(&plan, Some(&wq), &mut out).unwrap().unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("FAILED"), "{text}");
+    // `esmtp queue remove` deletes it.
+    assert!(spool.remove_id("w-Stale123").unwrap());
+    assert!(spool.failed_infos().is_empty());
+}
