@@ -408,10 +408,10 @@ impl Spool {
                 Ok(Some(_held)) => {
                     let _ = fs::remove_dir_all(&d);
                 }
+                // No lock file yet: the writer died between mkdir and
+                // creating it (a live one was skipped above).
                 Ok(None) if !d.join("lock").exists() => {
-                    if !writer_alive || old {
-                        let _ = fs::remove_dir_all(&d);
-                    }
+                    let _ = fs::remove_dir_all(&d);
                 }
                 _ => {}
             }
