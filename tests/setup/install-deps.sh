@@ -5,6 +5,8 @@
 #    so no daemon runs
 #  - Exim (exim4-daemon-heavy) unpacked, not installed (it conflicts with
 #    Postfix), plus the libraries it links and its Debian-exim user
+#  - liblockfile-bin (dotlockfile, needed by the esmtp-wrapper script in the
+#    queue benchmark)
 #  - procmail and maildrop (real MDAs), openssl (test CA), groff/mandoc
 #    (man page lint)
 set -euo pipefail
@@ -12,7 +14,7 @@ export DEBIAN_FRONTEND=noninteractive
 EXIM_ROOT=${ESMTP_TEST_EXIM_ROOT:-/opt/esmtp-test/exim}
 
 need=()
-for p in esmtp postfix procmail maildrop msmtp openssl groff mandoc hyperfine \
+for p in esmtp postfix procmail maildrop msmtp openssl groff mandoc hyperfine liblockfile-bin \
          libmariadb3 libspf2-2 libgnutls-dane0 libperl5.36 libpq5 libsasl2-2 \
          libldap-2.5-0 libgnutls30 libidn12 libpcre2-8-0 libdb5.3 libnsl2; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Benchmark: flush N (default 200) queued 2 KB messages to Postfix's
+# smtp-sink on loopback.
+#   wrapper: the esmtp-wrapper script of esmtp 1.2 run as `deliver`, which
+#            starts /usr/bin/esmtp once per message (one connection each);
+#   esmtp:   `esmtp queue flush --force` (one connection for all of them).
+# Both start from an identical copy of the same queue before every run
+# (hyperfine --prepare). Needs: hyperfine, smtp-sink, esmtp (Debian),
+# dotlockfile (liblockfile-bin), all from tests/setup/install-deps.sh.
+#
+# Usage: bash tests/bench/queue.sh [N]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+N=${1:-200}
+RUNS=${RUNS:-5}
+
+cargo build --release -q
+BIN=$PWD/target/release/esmtp
+
+work=$(mktemp -d /tmp/esmtp-queue-bench.XXXXXX)
+chmod 755 "$work"
+sink_pid=
+cleanup() {
+  [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# A free loopback port.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+smtp-sink -u nobody -c 127.0.0.1:"$port" 1000 >"$work/sink.log" 2>&1 &
+sink_pid=$!
+for _ in $(seq 50); do
+  (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
+  sleep 0.1
+done
+
+H=$work/home
+mkdir -p "$H" "$work/bin" "$work/snap"
+printf 'hostname 127.0.0.1:%s\n' "$port" >"$H/.esmtprc"
+# esmtp 1.2 rejects the queue keywords, so each side gets its own file.
+printf 'hostname 127.0.0.1:%s\nqueue enabled\nqueue_dir %s\n' "$port" "$work/spool" >"$work/esmtprc"
+chmod 600 "$H/.esmtprc" "$work/esmtprc"
+cp /usr/share/doc/esmtp/examples/esmtp-wrapper "$work/bin/deliver"
+chmod +x "$work/bin/deliver"
+
+# The wrapper-format queue: N entries of 2 KB.
+wq=$work/snap/.esmtp_queue
+mkdir -p "$wq"
+body=$(head -c 1900 /dev/zero | tr '\0' 'x' | fold -w 72)
+for i in $(seq 1 "$N"); do
+  d=$wq/$(printf 'b%07d' "$i")
+  mkdir "$d"
+  echo "-oi -f me@example.org you@example.net" >"$d/cmd"
+  printf 'From: me@example.org\nTo: you@example.net\nSubject: bench %d\nDate: Wed, 25 Nov 2026 08:00:00 +0000\nMessage-ID: <bench%d@example.org>\n\n%s\n' \
+    "$i" "$i" "$body" >"$d/mail"
+done
+
+# Our spool with the same messages: import the wrapper queue once with the
+# smarthost unreachable (a closed port), then keep a copy.
+printf 'hostname 127.0.0.1:9\nqueue enabled\nqueue_dir %s\n' "$work/spool" >"$work/esmtprc.down"
+chmod 600 "$work/esmtprc.down"
+cp -a "$wq" "$H/.esmtp_queue"
+HOME=$H "$BIN" queue flush -C "$work/esmtprc.down" >/dev/null 2>&1 || true
+queued=$(ls "$work/spool/msg" | wc -l)
+if [ "$queued" != "$N" ]; then
+  echo "expected $N queued messages, found $queued" >&2
+  exit 1
+fi
+cp -a "$work/spool" "$work/snap/spool"
+rm -rf "$H/.esmtp_queue"
+
+hyperfine --runs "$RUNS" --export-markdown "$work/result.md" \
+  -n "esmtp-wrapper + esmtp 1.2 ($N msgs)" \
+  --prepare "rm -rf $H/.esmtp_queue && cp -a $wq $H/.esmtp_queue" \
+  "HOME=$H $work/bin/deliver" \
+  -n "esmtp queue flush ($N msgs)" \
+  --prepare "rm -rf $work/spool && cp -a $work/snap/spool $work/spool" \
+  "HOME=$H $BIN queue flush --force -C $work/esmtprc"
+
+# Both delivered everything.
+left=$(ls "$work/spool/msg" | wc -l)
+[ "$left" = 0 ] || { echo "esmtp left $left messages queued" >&2; exit 1; }
+[ ! -d "$H/.esmtp_queue" ] || [ -z "$(ls "$H/.esmtp_queue")" ] ||
+  { echo "the wrapper left messages queued" >&2; exit 1; }
+cat "$work/result.md"
