@@ -524,3 +524,25 @@ fn kill_9_during_flush_loses_nothing() {
         "{duplicates} duplicates for {kills} kills"
     );
 }
+
+#[test]
+fn background_mode_delivers_from_a_detached_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut plan = plan(tmp.path(), port);
+    plan.queue.mode = QueueMode::Background;
+    let sink = Sink::start(port, &tmp.path().join("sink"), &[]);
+    match submit(&plan, 0) {
+        Ok(Submitted::Queued(why)) => assert!(why.contains("in the background"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    for _ in 0..100 {
+        if spool.ids().is_empty() && sink.messages().len() == 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(spool.ids().is_empty(), "still queued after 5 s");
+    assert_each_once(&sink, 1);
+}

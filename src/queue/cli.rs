@@ -51,9 +51,6 @@ pub fn queue_command() -> Command {
 pub fn run_queue(matches: &ArgMatches) -> Result<(), Failure> {
     let config = matches.get_one::<PathBuf>("config").cloned();
     let verbose = matches.get_flag("verbose");
-    if let Some(c) = &config {
-        super::set_config_path(c);
-    }
     let plan = crate::cache::load_plan(config.as_deref(), verbose)?;
     let session = SessionOptions {
         verbose,

@@ -19,7 +19,6 @@ use crate::transport::{BodyType, Dsn, Envelope, MessageOptions, Session, Session
 use std::collections::BTreeMap;
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use store::{now, Locked, Meta, Spool};
 
 /// What happened to a submission with the queue on.
@@ -30,14 +29,6 @@ pub enum Submitted {
     /// Stored durably; delivery failed temporarily or was left to the
     /// background. The string says why (one line for stderr).
     Queued(String),
-}
-
-static CONFIG_PATH: OnceLock<PathBuf> = OnceLock::new();
-
-/// The front end calls this with `-C FILE` so that a background flush loads
-/// the same configuration.
-pub fn set_config_path(path: &Path) {
-    let _ = CONFIG_PATH.set(path.to_path_buf());
 }
 
 /// The spool directory of a plan: `queue_dir`, else
@@ -80,7 +71,7 @@ pub fn submit(
         QueueMode::Background => {
             let id = entry.id().to_string();
             drop(entry);
-            match spawn_background_flush() {
+            match background_flush(plan) {
                 Ok(()) => Ok(Submitted::Queued(format!(
                     "queued as {id}; delivering in the background"
                 ))),
@@ -243,22 +234,62 @@ fn send_entry(session: &mut Session, entry: &Locked) -> Result<(), Failure> {
     session.send(&envelope, &options_of(&entry.meta), &mut reader)
 }
 
-fn spawn_background_flush() -> io::Result<()> {
-    use std::os::unix::process::CommandExt;
-    use std::process::{Command, Stdio};
-    let exe = std::env::current_exe()?;
-    let mut cmd = Command::new(exe);
-    // Whatever name we were installed under, the child must parse its
-    // arguments as `esmtp`, never as `sendmail` recipients.
-    cmd.arg0("esmtp").arg("queue").arg("flush");
-    if let Some(c) = CONFIG_PATH.get() {
-        cmd.arg("-C").arg(c);
+/// Flush the queue from a detached process (double fork, new session,
+/// standard streams on /dev/null). Forking rather than re-executing keeps
+/// the exact plan of this submission (`-C FILE` included) without passing
+/// it on a command line. The caller (a sendmail process) is single-threaded
+/// at this point: no runtime has been started.
+fn background_flush(plan: &Plan) -> Result<(), String> {
+    use nix::sys::wait::waitpid;
+    use nix::unistd::{fork, setsid, ForkResult};
+    // SAFETY: the child only runs our own code (no locks held by other
+    // threads are needed: allocation is fork-safe in glibc) and leaves with
+    // _exit.
+    match unsafe { fork() } {
+        Err(e) => Err(e.to_string()),
+        Ok(ForkResult::Parent { child }) => {
+            // The intermediate child exits at once; reap it.
+            let _ = waitpid(child, None);
+            Ok(())
+        }
+        Ok(ForkResult::Child) => {
+            let _ = setsid();
+            // SAFETY: as above; the grandchild is re-parented to init.
+            match unsafe { fork() } {
+                Ok(ForkResult::Child) => {
+                    detach_stdio();
+                    let opts = FlushOptions {
+                        force: false,
+                        legacy_dir: legacy::default_dir(),
+                    };
+                    let status = match flush_with(plan, &SessionOptions::default(), &opts) {
+                        Ok(_) => 0,
+                        Err(f) => i32::from(f.status),
+                    };
+                    // SAFETY: ends the process without running the parent's
+                    // exit handlers twice.
+                    unsafe { nix::libc::_exit(status) }
+                }
+                _ => unsafe { nix::libc::_exit(0) },
+            }
+        }
     }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0);
-    cmd.spawn().map(drop)
+}
+
+fn detach_stdio() {
+    use std::os::fd::AsRawFd;
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for fd in 0..3 {
+            // SAFETY: dup2 onto the standard descriptors we own.
+            unsafe {
+                nix::libc::dup2(null.as_raw_fd(), fd);
+            }
+        }
+    }
 }
 
 /// What a flush did.
