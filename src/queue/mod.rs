@@ -524,9 +524,7 @@ pub fn list_to(
     }
     for i in &infos {
         write_entry(out, i, at)?;
-        let next = if i.busy {
-            "being delivered now".to_string()
-        } else if i.state.next_attempt <= at {
+        let next = if i.state.next_attempt <= at {
             "next attempt: now".to_string()
         } else {
             format!("next attempt in {}", human_secs(i.state.next_attempt - at))

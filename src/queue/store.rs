@@ -91,8 +91,6 @@ pub struct Info {
     pub id: String,
     pub meta: Meta,
     pub state: State,
-    /// True while some process holds the entry's lock (delivering it).
-    pub busy: bool,
     /// For failed entries: why.
     pub note: Option<String>,
 }
@@ -356,7 +354,8 @@ impl Spool {
         }))
     }
 
-    /// Entries for listing, without taking locks.
+    /// Entries for listing, without taking locks (even a moment's lock
+    /// would make a concurrent flush skip the entry).
     pub fn infos(&self) -> Vec<Info> {
         self.infos_in(&self.msg_dir())
     }
@@ -374,13 +373,11 @@ impl Spool {
                 continue;
             };
             let state = read_json::<State>(&d.join("state")).unwrap_or_default();
-            let busy = matches!(try_lock(&d.join("lock")), Ok(None));
             let note = fs::read_to_string(d.join("note")).ok();
             out.push(Info {
                 id,
                 meta,
                 state,
-                busy,
                 note,
             });
         }
