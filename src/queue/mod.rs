@@ -325,7 +325,8 @@ pub fn flush(plan: &Plan, session: &SessionOptions) -> Result<(), Failure> {
     flush_status(&report)
 }
 
-/// The exit status of a flush: 75 when messages are still waiting.
+/// The exit status of a flush: 75 when messages are still waiting, 70 when
+/// some were given up (each was reported on stderr), else success.
 pub fn flush_status(report: &FlushReport) -> Result<(), Failure> {
     if report.deferred > 0 {
         return Err(Failure::new(
@@ -336,6 +337,13 @@ pub fn flush_status(report: &FlushReport) -> Result<(), Failure> {
                 if report.deferred == 1 { "" } else { "s" }
             ),
         ));
+    }
+    if report.failed > 0 {
+        return Err(Failure::software(format!(
+            "{} message{} could not be delivered (see above)",
+            report.failed,
+            if report.failed == 1 { "" } else { "s" }
+        )));
     }
     Ok(())
 }
@@ -399,6 +407,7 @@ fn flush_group(
     let identity = &plan.identities[idx];
     let mut session: Option<Session> = None;
     let mut connect_error: Option<Failure> = None;
+    let mut unsynced = 0;
     for id in ids {
         let Some(mut entry) = spool.lock(id)? else {
             report.skipped += 1;
@@ -431,9 +440,14 @@ fn flush_group(
                     println!("queue: {id} delivered");
                 }
                 spool
-                    .remove(entry)
+                    .remove_unsynced(entry)
                     .map_err(|e| Failure::tempfail(format!("queue: cannot remove {id}: {e}")))?;
                 report.delivered += 1;
+                unsynced += 1;
+                if unsynced >= 64 {
+                    let _ = spool.sync();
+                    unsynced = 0;
+                }
             }
             Err(f) if f.is_temporary() => {
                 if f.status == crate::exit::UNAVAILABLE {
@@ -460,6 +474,9 @@ fn flush_group(
                 report.failed += 1;
             }
         }
+    }
+    if unsynced > 0 {
+        let _ = spool.sync();
     }
     if let Some(s) = session {
         if let Err(f) = s.quit() {

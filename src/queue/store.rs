@@ -428,14 +428,27 @@ impl Spool {
     /// Delete a locked entry (after the server accepted it): rename out of
     /// `msg/` (atomic), sync, then delete the files.
     pub fn remove(&self, entry: Locked) -> io::Result<()> {
+        self.remove_unsynced(entry)?;
+        self.sync()
+    }
+
+    /// [`Spool::remove`] without syncing `msg/`: a flush removes many
+    /// entries and syncs once ([`Spool::sync`]). Until then only a crash of
+    /// the whole machine (not of this process) can bring an entry back,
+    /// which means a duplicate, never a loss.
+    pub fn remove_unsynced(&self, entry: Locked) -> io::Result<()> {
         let gone = self
             .tmp_dir()
             .join(format!("{}.done-{:08x}", entry.id, random_u32()));
         fs::rename(&entry.dir, &gone)?;
-        sync_dir(&self.msg_dir())?;
         let _ = fs::remove_dir_all(&gone);
         drop(entry);
         Ok(())
+    }
+
+    /// Make removals from `msg/` durable.
+    pub fn sync(&self) -> io::Result<()> {
+        sync_dir(&self.msg_dir())
     }
 
     /// Delete an entry in `msg/` or `failed/` by id (`esmtp queue remove`).
