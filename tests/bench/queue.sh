@@ -3,7 +3,7 @@
 # smtp-sink on loopback.
 #   wrapper: the esmtp-wrapper script of esmtp 1.2 run as `deliver`, which
 #            starts /usr/bin/esmtp once per message (one connection each);
-#   esmtp:   `esmtp queue flush --force` (one connection for all of them).
+#   esmtp:   `esmtp queue flush` (one connection for all of them).
 # Both start from an identical copy of the same queue before every run
 # (hyperfine --prepare). Needs: hyperfine, smtp-sink, esmtp (Debian),
 # dotlockfile (liblockfile-bin), all from tests/setup/install-deps.sh.
@@ -67,16 +67,18 @@ if [ "$queued" != "$N" ]; then
   echo "expected $N queued messages, found $queued" >&2
   exit 1
 fi
+# That attempt scheduled a retry; start from fresh, due entries instead.
+rm -f "$work"/spool/msg/*/state
 cp -a "$work/spool" "$work/snap/spool"
 rm -rf "$H/.esmtp_queue"
 
-hyperfine --runs "$RUNS" --export-markdown "$work/result.md" \
+hyperfine --warmup 1 --runs "$RUNS" --export-markdown "$work/result.md" \
   -n "esmtp-wrapper + esmtp 1.2 ($N msgs)" \
-  --prepare "rm -rf $H/.esmtp_queue && cp -a $wq $H/.esmtp_queue" \
+  --prepare "rm -rf $H/.esmtp_queue && cp -a $wq $H/.esmtp_queue && sync" \
   "HOME=$H $work/bin/deliver" \
   -n "esmtp queue flush ($N msgs)" \
-  --prepare "rm -rf $work/spool && cp -a $work/snap/spool $work/spool" \
-  "HOME=$H $BIN queue flush --force -C $work/esmtprc"
+  --prepare "rm -rf $work/spool && cp -a $work/snap/spool $work/spool && sync" \
+  "HOME=$H $BIN queue flush -C $work/esmtprc"
 
 # Both delivered everything.
 left=$(ls "$work/spool/msg" | wc -l)
