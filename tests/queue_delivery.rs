@@ -546,3 +546,33 @@ fn background_mode_delivers_from_a_detached_process() {
     assert!(spool.ids().is_empty(), "still queued after 5 s");
     assert_each_once(&sink, 1);
 }
+
+#[test]
+fn a_burst_of_background_submissions_shares_connections() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut plan = plan(tmp.path(), port);
+    plan.queue.mode = QueueMode::Background;
+    let sink = Sink::start(port, &tmp.path().join("sink"), &[]);
+    let before = sink.sessions();
+    let n = 30;
+    for i in 0..n {
+        assert!(matches!(submit(&plan, i), Ok(Submitted::Queued(_))));
+    }
+    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    for _ in 0..200 {
+        if spool.ids().is_empty() && sink.messages().len() >= n {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(spool.ids().is_empty(), "still queued after 10 s");
+    assert_each_once(&sink, n);
+    // Give smtp-sink a moment to count the last session's end.
+    std::thread::sleep(Duration::from_millis(200));
+    let sessions = sink.sessions() - before;
+    assert!(
+        sessions < n / 2,
+        "{sessions} connections for {n} background submissions"
+    );
+}

@@ -258,12 +258,8 @@ fn background_flush(plan: &Plan) -> Result<(), String> {
             match unsafe { fork() } {
                 Ok(ForkResult::Child) => {
                     detach_stdio();
-                    let opts = FlushOptions {
-                        force: false,
-                        legacy_dir: legacy::default_dir(),
-                    };
-                    let status = match flush_with(plan, &SessionOptions::default(), &opts) {
-                        Ok(_) => 0,
+                    let status = match background_flushes(plan) {
+                        Ok(()) => 0,
                         Err(f) => i32::from(f.status),
                     };
                     // SAFETY: ends the process without running the parent's
@@ -272,6 +268,43 @@ fn background_flush(plan: &Plan) -> Result<(), String> {
                 }
                 _ => unsafe { nix::libc::_exit(0) },
             }
+        }
+    }
+}
+
+/// How long a background flusher waits for more submissions before each scan.
+const BACKGROUND_GATHER: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// One background flusher per spool: a burst of submissions (git
+/// send-email) must not open a connection each. A submission that finds
+/// the guard taken asks the holder for one more scan; the holder looks for
+/// that request after letting the guard go, so no message is left behind.
+fn background_flushes(plan: &Plan) -> Result<(), Failure> {
+    let spool = Spool::open(&queue_dir(plan)?)?;
+    let opts = FlushOptions {
+        force: false,
+        legacy_dir: legacy::default_dir(),
+    };
+    let io = |e: io::Error| Failure::tempfail(format!("queue: {e}"));
+    loop {
+        let guard = match spool.background_guard().map_err(io)? {
+            Some(g) => g,
+            None => {
+                spool.request_rescan().map_err(io)?;
+                match spool.background_guard().map_err(io)? {
+                    Some(g) => g,
+                    None => return Ok(()),
+                }
+            }
+        };
+        // Let a burst gather so that it shares one connection (the
+        // wrapper waited 5 s for the same reason).
+        std::thread::sleep(BACKGROUND_GATHER);
+        spool.take_rescan();
+        flush_with(plan, &SessionOptions::default(), &opts)?;
+        drop(guard);
+        if !spool.take_rescan() {
+            return Ok(());
         }
     }
 }

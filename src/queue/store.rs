@@ -446,6 +446,34 @@ impl Spool {
         Ok(())
     }
 
+    /// The background flusher's guard: one at a time per spool. `None`
+    /// when another holds it.
+    pub fn background_guard(&self) -> io::Result<Option<Flock<File>>> {
+        let path = self.root.join("flush.lock");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(l) => Ok(Some(l)),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+            Err((_, e)) => Err(io::Error::from(e)),
+        }
+    }
+
+    /// Ask the running background flusher to scan once more.
+    pub fn request_rescan(&self) -> io::Result<()> {
+        fs::write(self.root.join("flush.again"), b"")
+    }
+
+    /// Take a pending rescan request: true if there was one.
+    pub fn take_rescan(&self) -> bool {
+        fs::remove_file(self.root.join("flush.again")).is_ok()
+    }
+
     /// Make removals from `msg/` durable.
     pub fn sync(&self) -> io::Result<()> {
         sync_dir(&self.msg_dir())
