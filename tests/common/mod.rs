@@ -188,10 +188,7 @@ impl Received {
         let mut return_path = String::new();
         let mut envelope_to = String::new();
         let mut in_received = false;
-        loop {
-            let Some(end) = raw[pos..].windows(2).position(|w| w == b"\r\n") else {
-                break;
-            };
+        while let Some(end) = raw[pos..].windows(2).position(|w| w == b"\r\n") {
             let line = String::from_utf8_lossy(&raw[pos..pos + end]).into_owned();
             if let Some(v) = line.strip_prefix("Return-path: ") {
                 return_path = v.trim_start_matches('<').trim_end_matches('>').to_string();
