@@ -107,7 +107,7 @@ pub fn lint(l: &Lowered, src: &str, opts: &Options) -> Vec<Diagnostic> {
                 );
             }
         }
-        if !id.relay.explicit {
+        if !sec.values.contains_key(&Key::Hostname) {
             let mut d = Diagnostic::new(
                 "W009",
                 format!("{name} has no hostname: it relays to localhost:25"),

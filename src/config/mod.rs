@@ -126,7 +126,10 @@ pub fn compile(name: &str, bytes: &[u8], options: &Options) -> Compilation {
     let (lowered, lower_diags) = lower::lower(&stmts, &text, options);
     diags.extend(lower_diags);
     let has_errors = diags.iter().any(|d| d.is_error());
-    diags.extend(lint::lint(&lowered, &text, options));
+    // Lints judge a complete configuration; after errors they mostly repeat them.
+    if !has_errors {
+        diags.extend(lint::lint(&lowered, &text, options));
+    }
     if !options.compat {
         diags.retain(|d| !d.compat_only());
     }

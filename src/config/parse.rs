@@ -74,8 +74,8 @@ pub fn parse(src: &str, lossy: bool) -> (Vec<Stmt>, Vec<Diagnostic>) {
     // line meaningless: one error for it, nothing else from that line.
     let mut poisoned: Vec<Span> = Vec::new();
     let mut syntax = Vec::new();
-    for e in errors {
-        let (d, poison) = syntax_diagnostic(src, &rec.seen, e);
+    for e in errors.into_iter().flat_map(|e| split_by_line(src, e)) {
+        let (d, poison) = syntax_diagnostic(src, &rec.seen, &diags, e);
         if poisoned
             .iter()
             .any(|p| d.start() >= p.start && d.start() < p.end)
@@ -98,6 +98,39 @@ pub fn parse(src: &str, lossy: bool) -> (Vec<Stmt>, Vec<Diagnostic>) {
         })
         .collect();
     (stmts, diags)
+}
+
+type Recovery = ErrorRecovery<usize, Tok, std::convert::Infallible>;
+
+/// The parser skips words up to the next keyword, possibly over several
+/// lines; a skipped line of its own is an independent error.
+fn split_by_line(src: &str, e: Recovery) -> Vec<Recovery> {
+    let start = match &e.error {
+        ParseError::UnrecognizedToken { token, .. } => token.0,
+        _ => return vec![e],
+    };
+    let mut out = Vec::new();
+    let mut cur_line_end = line_end(src, start);
+    let mut head = ErrorRecovery {
+        error: e.error,
+        dropped_tokens: Vec::new(),
+    };
+    for t in e.dropped_tokens {
+        if t.0 > cur_line_end {
+            cur_line_end = line_end(src, t.0);
+            out.push(head);
+            head = ErrorRecovery {
+                error: ParseError::UnrecognizedToken {
+                    token: t.clone(),
+                    expected: Vec::new(),
+                },
+                dropped_tokens: Vec::new(),
+            };
+        }
+        head.dropped_tokens.push(t);
+    }
+    out.push(head);
+    out
 }
 
 /// The last token that ends at or before `pos`.
@@ -154,16 +187,41 @@ fn line_end(src: &str, pos: usize) -> usize {
 fn syntax_diagnostic(
     src: &str,
     seen: &[(usize, usize, Class)],
+    lexical: &[Diagnostic],
     e: ErrorRecovery<usize, Tok, std::convert::Infallible>,
 ) -> (Diagnostic, Option<Span>) {
+    let dropped_end = e.dropped_tokens.iter().map(|t| t.2).max();
     let d = syntax_diagnostic_inner(src, seen, e);
-    let poison = match &d.primary {
-        Some(p) if d.code == "E001" && d.message.contains("after the value of") => {
-            Some(Span::new(p.span.end, line_end(src, p.span.start)))
-        }
-        _ => None,
+    let Some(p) = d.primary.clone() else {
+        return (d, None);
     };
-    (d, poison)
+    // An unclosed quote earlier on the same line explains the error.
+    let line_start = src[..p.span.start.min(src.len())]
+        .rfind('\n')
+        .map(|i| i + 1)
+        .unwrap_or(0);
+    if let Some(q) = lexical
+        .iter()
+        .find(|q| q.code == "W017" && q.start() >= line_start && q.start() < p.span.start)
+    {
+        let qs = q.start();
+        let end = line_end(src, qs);
+        let text = src[qs..end].trim_end();
+        let quote = &text[..1];
+        let d = Diagnostic::new("E013", "unterminated quoted string")
+            .primary(Span::new(qs, qs + 1), "this quote is never closed")
+            .secondary(p.span, "so this is read as a new word")
+            .help(format!("close it: `{text}{quote}`"));
+        return (d, Some(Span::new(qs, end)));
+    }
+    let mut poison = Span::new(
+        p.span.start,
+        dropped_end.unwrap_or(p.span.end).max(p.span.end),
+    );
+    if d.code == "E001" && d.message.contains("after the value of") {
+        poison.end = poison.end.max(line_end(src, p.span.start));
+    }
+    (d, Some(poison))
 }
 
 fn syntax_diagnostic_inner(
@@ -250,6 +308,18 @@ fn syntax_diagnostic_inner(
                         let line_of_prev = line_end(src, ps);
                         if l < line_of_prev {
                             if let Some((ks, k)) = keyword_before(seen, ps) {
+                                if src[ks.end..ps].contains('\n') {
+                                    return Diagnostic::new(
+                                        "E002",
+                                        format!("missing value for `{}`", k.name()),
+                                    )
+                                    .primary(ks, "this keyword has no value on its line")
+                                    .secondary(
+                                        Span::new(ps, pe),
+                                        format!("so this is read as the value of `{}`", k.name()),
+                                    )
+                                    .help(format!("write `{} VALUE` on one line", k.name()));
+                                }
                                 let whole = src[ps..line_of_prev].trim_end();
                                 let whole = match whole.find(" #") {
                                     Some(i) => whole[..i].trim_end(),
