@@ -76,10 +76,7 @@ pub fn parse(src: &str, lossy: bool) -> (Vec<Stmt>, Vec<Diagnostic>) {
     let mut syntax = Vec::new();
     for e in errors.into_iter().flat_map(|e| split_by_line(src, e)) {
         let (d, poison) = syntax_diagnostic(src, &rec.seen, &diags, e);
-        if poisoned
-            .iter()
-            .any(|p| d.start() >= p.start && d.start() < p.end)
-        {
+        if covered(&poisoned, d.start()) {
             continue;
         }
         if let Some(p) = poison {
@@ -87,7 +84,8 @@ pub fn parse(src: &str, lossy: bool) -> (Vec<Stmt>, Vec<Diagnostic>) {
         }
         syntax.push(d);
     }
-    let in_poison = |pos: usize| poisoned.iter().any(|p| pos >= p.start && pos < p.end);
+    poisoned.sort_by_key(|p| p.start);
+    let in_poison = |pos: usize| covered(&poisoned, pos);
     diags.retain(|d| !in_poison(d.start()));
     diags.extend(syntax);
     let stmts = stmts
@@ -98,6 +96,12 @@ pub fn parse(src: &str, lossy: bool) -> (Vec<Stmt>, Vec<Diagnostic>) {
         })
         .collect();
     (stmts, diags)
+}
+
+/// Is `pos` inside one of `spans` (sorted by start, not overlapping much)?
+fn covered(spans: &[Span], pos: usize) -> bool {
+    let i = spans.partition_point(|p| p.start <= pos);
+    spans[..i].iter().rev().take(4).any(|p| pos < p.end)
 }
 
 type Recovery = ErrorRecovery<usize, Tok, std::convert::Infallible>;
@@ -200,9 +204,11 @@ fn syntax_diagnostic(
         .rfind('\n')
         .map(|i| i + 1)
         .unwrap_or(0);
-    if let Some(q) = lexical
+    let from = lexical.partition_point(|q| q.start() < line_start);
+    if let Some(q) = lexical[from..]
         .iter()
-        .find(|q| q.code == "W017" && q.start() >= line_start && q.start() < p.span.start)
+        .take_while(|q| q.start() < p.span.start)
+        .find(|q| q.code == "W017")
     {
         let qs = q.start();
         let end = line_end(src, qs);
