@@ -451,6 +451,11 @@ fn flush_group(
             report.skipped += 1;
             continue;
         }
+        if session.as_ref().is_some_and(|s| !s.is_usable()) {
+            // The server dropped us (or the connection broke) after the
+            // previous message: reconnect for the rest.
+            session = None;
+        }
         if session.is_none() && connect_error.is_none() {
             match Session::connect(identity, session_opts) {
                 Ok(s) => session = Some(s),
@@ -458,7 +463,26 @@ fn flush_group(
             }
         }
         let result = match (&mut session, &connect_error) {
-            (Some(s), _) => send_entry(s, &entry),
+            (Some(s), _) => match send_entry(s, &entry) {
+                // The connection died under this message (the server hung
+                // up after the previous one, or the line broke): not this
+                // message's fault, so it gets one try on a new connection.
+                Err(f) if f.is_temporary() && !s.is_usable() => {
+                    session = None;
+                    match Session::connect(identity, session_opts) {
+                        Ok(mut fresh) => {
+                            let r = send_entry(&mut fresh, &entry);
+                            session = Some(fresh);
+                            r
+                        }
+                        Err(e) => {
+                            connect_error = Some(e);
+                            Err(f)
+                        }
+                    }
+                }
+                other => other,
+            },
             (None, Some(f)) => {
                 // Could not reach the smarthost: every message waits,
                 // whatever the kind of failure (a wrong password must not
@@ -483,10 +507,6 @@ fn flush_group(
                 }
             }
             Err(f) if f.is_temporary() => {
-                if f.status == crate::exit::UNAVAILABLE {
-                    // The connection is gone; try a new one for the next.
-                    session = None;
-                }
                 let _ = entry.record_failure(&f.message, at);
                 if at.saturating_sub(entry.meta.created) > plan.queue.lifetime_secs {
                     let why = format!(

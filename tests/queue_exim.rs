@@ -1,0 +1,246 @@
+//! The queue against the real Exim on loopback (the shared harness in
+//! tests/common): smarthost down, then up; every message arrives exactly
+//! once and byte for byte; a deferring recipient stays queued; a wrapper
+//! queue arrives.
+
+mod common;
+
+use common::Exim;
+use esmtp::plan::{Plan, QueueMode};
+use esmtp::queue::{self, store::Spool, FlushOptions, Submitted};
+use esmtp::transport::{Envelope, MessageOptions, SessionOptions};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Cursor;
+use std::net::TcpListener;
+use std::path::Path;
+
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn plan(dir: &Path, port: u16) -> Plan {
+    let mut plan = Plan::empty();
+    let mut id = common::identity(port);
+    id.tls = esmtp::plan::TlsPolicy::Disabled;
+    plan.identities = vec![id];
+    plan.queue.mode = QueueMode::Enabled;
+    plan.queue.dir = Some(dir.join("q").to_string_lossy().into_owned());
+    plan
+}
+
+fn message(i: usize) -> Vec<u8> {
+    let mut body = String::new();
+    body.push_str(".leading dot\r\n..two dots\r\n");
+    body.push_str("8-bit: caf\u{e9}\r\n");
+    for n in 0..40 {
+        body.push_str(&format!("line {n} of message {i}\r\n"));
+    }
+    common::message(&format!("queued-{i}"), &body)
+}
+
+fn submit(plan: &Plan, i: usize) -> Result<Submitted, esmtp::exit::Failure> {
+    let m = message(i);
+    let env = Envelope {
+        sender: format!("sender{i}@example.org"),
+        recipients: vec![format!("bob{i}@example.net")],
+    };
+    let opts = MessageOptions {
+        eight_bit: true,
+        size: Some(m.len() as u64),
+        ..Default::default()
+    };
+    queue::submit(
+        plan,
+        0,
+        &env,
+        &opts,
+        &SessionOptions::default(),
+        &mut Cursor::new(m),
+    )
+}
+
+#[test]
+fn smarthost_down_then_exim_up_delivers_each_once_byte_for_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut plan = plan(tmp.path(), closed_port());
+    // Exim queues (does not deliver at once) from the 11th message of one
+    // connection on (smtp_accept_queue_per_connection = 10): stay at 10.
+    let n = 10;
+    for i in 0..n {
+        assert!(
+            matches!(submit(&plan, i), Ok(Submitted::Queued(_))),
+            "submission {i} with the smarthost down"
+        );
+    }
+    let mut out = Vec::new();
+    queue::list_to(&plan, None, &mut out).unwrap().unwrap();
+    let listing = String::from_utf8(out).unwrap();
+    assert!(
+        listing.contains(&format!("-- {n} messages queued")),
+        "{listing}"
+    );
+    assert!(listing.contains("<sender3@example.org>"), "{listing}");
+    assert!(listing.contains("to: bob3@example.net"), "{listing}");
+
+    // The smarthost comes up.
+    let exim = Exim::start();
+    plan.identities[0].relay.port = exim.port();
+    let flush = FlushOptions {
+        force: true,
+        legacy_dir: None,
+    };
+    let report = queue::flush_with(&plan, &SessionOptions::default(), &flush).unwrap();
+    assert_eq!(report.delivered, n, "{report:?}");
+    let got = exim.wait_for_messages(n);
+    let mut seen: BTreeMap<usize, usize> = BTreeMap::new();
+    for r in &got {
+        let i: usize = r
+            .return_path
+            .trim_start_matches("sender")
+            .split('@')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(r.envelope_to, format!("bob{i}@example.net"));
+        assert!(r.message == message(i), "message {i} changed on the way");
+        *seen.entry(i).or_default() += 1;
+    }
+    for i in 0..n {
+        assert_eq!(seen.get(&i), Some(&1), "message {i}");
+    }
+    // A second flush has nothing to do.
+    let report = queue::flush_with(&plan, &SessionOptions::default(), &flush).unwrap();
+    assert_eq!(report, Default::default());
+    assert_eq!(exim.accepted(), n);
+}
+
+#[test]
+fn deferred_recipient_stays_queued_and_goes_later() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exim = Exim::start();
+    let plan = plan(tmp.path(), exim.port());
+    let m = message(1);
+    let env = Envelope {
+        sender: "sender1@example.org".into(),
+        recipients: vec!["defer-me@example.net".into()],
+    };
+    let r = queue::submit(
+        &plan,
+        0,
+        &env,
+        &MessageOptions::default(),
+        &SessionOptions::default(),
+        &mut Cursor::new(m),
+    );
+    match r {
+        Ok(Submitted::Queued(why)) => assert!(why.contains("451"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    let infos = spool.infos();
+    assert_eq!(infos.len(), 1);
+    assert!(infos[0]
+        .state
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("451"));
+    // And a refused one is reported, not kept.
+    let env = Envelope {
+        sender: "sender1@example.org".into(),
+        recipients: vec!["refuse-me@example.net".into()],
+    };
+    let err = queue::submit(
+        &plan,
+        0,
+        &env,
+        &MessageOptions::default(),
+        &SessionOptions::default(),
+        &mut Cursor::new(message(2)),
+    )
+    .unwrap_err();
+    assert!(!err.is_temporary(), "{err:?}");
+    assert_eq!(spool.infos().len(), 1);
+}
+
+#[test]
+fn wrapper_queue_is_delivered_to_exim() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exim = Exim::start();
+    let plan = plan(tmp.path(), exim.port());
+    let wq = tmp.path().join(".esmtp_queue");
+    for i in 0..3 {
+        let d = wq.join(format!("wrap{i:04}"));
+        fs::create_dir_all(&d).unwrap();
+        // As the wrapper stored it: `echo "$@"`, and the raw (LF) message.
+        fs::write(
+            d.join("cmd"),
+            format!("-oi -f sender{i}@example.org -- bob{i}@example.net\n"),
+        )
+        .unwrap();
+        let lf = String::from_utf8(message(i)).unwrap().replace("\r\n", "\n");
+        fs::write(d.join("mail"), lf).unwrap();
+    }
+    let opts = FlushOptions {
+        force: false,
+        legacy_dir: Some(wq.clone()),
+    };
+    let report = queue::flush_with(&plan, &SessionOptions::default(), &opts).unwrap();
+    assert_eq!((report.imported, report.delivered), (3, 3), "{report:?}");
+    let got = exim.wait_for_messages(3);
+    for r in got {
+        let i: usize = r.return_path["sender".len()..]
+            .split('@')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(r.envelope_to, format!("bob{i}@example.net"));
+        // The message had Date: and Message-ID: already: it arrives unchanged.
+        assert!(r.message == message(i), "wrapper message {i} changed");
+    }
+    assert_eq!(fs::read_dir(&wq).unwrap().count(), 0);
+}
+
+#[test]
+fn flush_reconnects_when_the_server_drops_the_connection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut plan = plan(tmp.path(), closed_port());
+    // First in the queue: a message Exim refuses after its data and then
+    // hangs up on; the others must still go, over a new connection.
+    let env = Envelope {
+        sender: "drop@example.org".into(),
+        recipients: vec!["bob@example.net".into()],
+    };
+    let r = queue::submit(
+        &plan,
+        0,
+        &env,
+        &MessageOptions::default(),
+        &SessionOptions::default(),
+        &mut Cursor::new(message(99)),
+    );
+    assert!(matches!(r, Ok(Submitted::Queued(_))), "{r:?}");
+    for i in 0..3 {
+        assert!(matches!(submit(&plan, i), Ok(Submitted::Queued(_))));
+    }
+    let exim = Exim::start();
+    plan.identities[0].relay.port = exim.port();
+    let flush = FlushOptions {
+        force: true,
+        legacy_dir: None,
+    };
+    let report = queue::flush_with(&plan, &SessionOptions::default(), &flush).unwrap();
+    assert_eq!((report.delivered, report.failed), (3, 1), "{report:?}");
+    let got = exim.wait_for_messages(3);
+    assert!(got.iter().all(|r| r.return_path != "drop@example.org"));
+    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    assert!(spool.ids().is_empty());
+    assert_eq!(spool.failed_infos().len(), 1);
+}
