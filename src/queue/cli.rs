@@ -32,12 +32,12 @@ pub fn queue_command() -> Command {
         .subcommand(Command::new("list").about("List queued messages (as mailq)"))
         .subcommand(
             Command::new("flush")
-                .about("Deliver the queued messages that are due (as -q, deliver)")
+                .about("Deliver the queued messages (as -q, deliver)")
                 .arg(
-                    Arg::new("force")
-                        .long("force")
+                    Arg::new("due")
+                        .long("due")
                         .action(ArgAction::SetTrue)
-                        .help("Try every message now, ignoring the retry schedule"),
+                        .help("Only the messages whose retry time has come"),
                 ),
         )
         .subcommand(
@@ -60,7 +60,7 @@ pub fn run_queue(matches: &ArgMatches) -> Result<(), Failure> {
         Some(("list", _)) => list(&plan),
         Some(("flush", m)) => {
             let opts = FlushOptions {
-                force: m.get_flag("force"),
+                force: !m.get_flag("due"),
                 legacy_dir: legacy::default_dir(),
             };
             flush_status(&flush_with(&plan, &session, &opts)?)

@@ -348,10 +348,15 @@ pub struct FlushOptions {
     pub legacy_dir: Option<PathBuf>,
 }
 
-/// `-q`, `deliver`, `esmtp queue flush`: deliver what is due.
+/// `-q`, `deliver`, `esmtp queue flush`: deliver the queue. A flush that a
+/// user (or cron) asks for tries every message, whatever its retry
+/// schedule: typically the network just came back (the dial-up case the
+/// wrapper was written for). The schedule governs the automatic background
+/// flushes; a smarthost that is still down costs one connection attempt per
+/// identity either way.
 pub fn flush(plan: &Plan, session: &SessionOptions) -> Result<(), Failure> {
     let opts = FlushOptions {
-        force: false,
+        force: true,
         legacy_dir: legacy::default_dir(),
     };
     let report = flush_with(plan, session, &opts)?;
