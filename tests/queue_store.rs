@@ -141,17 +141,16 @@ fn debris_in_tmp_is_cleaned_only_when_unlocked() {
     let plan = plan_in(tmp.path());
     let root = queue::queue_dir(&plan).unwrap();
     let spool = Spool::open(&root).unwrap();
-    // A half-written entry whose writer died: lock file present, unlocked.
+    // A half-written entry whose writer died: its data file is unlocked.
     let dead = root.join("tmp").join("dead-1");
     fs::create_dir_all(&dead).unwrap();
-    fs::write(dead.join("lock"), b"").unwrap();
     fs::write(dead.join("data"), b"half a mess").unwrap();
-    // One still being written: its lock is held.
+    // One still being written: the lock on its data file is held.
     let live = root.join("tmp").join("live-1");
     fs::create_dir_all(&live).unwrap();
-    fs::write(live.join("lock"), b"").unwrap();
+    fs::write(live.join("data"), b"half").unwrap();
     let held = nix::fcntl::Flock::lock(
-        fs::File::open(live.join("lock")).unwrap(),
+        fs::File::open(live.join("data")).unwrap(),
         nix::fcntl::FlockArg::LockExclusiveNonblock,
     )
     .map_err(|(_, e)| e)
@@ -353,4 +352,23 @@ fn abandoned_wrapper_entry_is_kept_but_never_sent() {
     // `esmtp queue remove` deletes it.
     assert!(spool.remove_id("w-Stale123").unwrap());
     assert!(spool.failed_infos().is_empty());
+}
+
+#[test]
+fn a_message_shorter_than_announced_is_not_stored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = plan_in(tmp.path());
+    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    let msg = message(1, 3000);
+    let opts = MessageOptions {
+        size: Some(msg.len() as u64 + 100),
+        ..Default::default()
+    };
+    let err = queue::store_message(&spool, &plan, 0, &envelope(1), &opts, &mut Cursor::new(msg))
+        .err()
+        .expect("a short message must be refused");
+    assert_eq!(err.status, 75);
+    assert!(err.message.contains("ended early"), "{err}");
+    assert!(spool.ids().is_empty());
+    assert_eq!(fs::read_dir(spool.root().join("tmp")).unwrap().count(), 0);
 }

@@ -178,7 +178,7 @@ pub fn import(spool: &Spool, plan: &Plan, dir: &Path) -> Result<usize, Failure> 
             }
         };
         let _ = identity;
-        let locked = spool.create(&id, &meta, &mut Cursor::new(message))?;
+        let locked = spool.create(&id, &meta, &mut Cursor::new(message), None)?;
         if abandoned {
             let _ = spool.fail(
                 locked,

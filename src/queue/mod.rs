@@ -115,17 +115,7 @@ pub fn store_message(
         eight_bit: options.eight_bit,
         size: 0,
     };
-    let entry = spool.create(&store::new_id(), &meta, message)?;
-    if let Some(expected) = options.size {
-        if expected != entry.meta.size {
-            let got = entry.meta.size;
-            let _ = spool.remove(entry);
-            return Err(Failure::tempfail(format!(
-                "queue: message truncated while storing ({got} of {expected} bytes)"
-            )));
-        }
-    }
-    Ok(entry)
+    spool.create(&store::new_id(), &meta, message, options.size)
 }
 
 /// A file-size limit (`ulimit -f`) must end in an error we can report, not in
@@ -445,7 +435,7 @@ fn flush_group(
     let identity = &plan.identities[idx];
     let mut session: Option<Session> = None;
     let mut connect_error: Option<Failure> = None;
-    let mut unsynced = 0;
+    let mut gone = Vec::new();
     for id in ids {
         let Some(mut entry) = spool.lock(id)? else {
             report.skipped += 1;
@@ -501,15 +491,11 @@ fn flush_group(
                 if session_opts.verbose {
                     println!("queue: {id} delivered");
                 }
-                spool
+                let g = spool
                     .remove_unsynced(entry)
                     .map_err(|e| Failure::tempfail(format!("queue: cannot remove {id}: {e}")))?;
+                gone.push(g);
                 report.delivered += 1;
-                unsynced += 1;
-                if unsynced >= 64 {
-                    let _ = spool.sync();
-                    unsynced = 0;
-                }
             }
             Err(f) if f.is_temporary() => {
                 let _ = entry.record_failure(&f.message, at);
@@ -533,7 +519,7 @@ fn flush_group(
             }
         }
     }
-    if unsynced > 0 {
+    if !gone.is_empty() {
         let _ = spool.sync();
     }
     if let Some(s) = session {
@@ -541,6 +527,7 @@ fn flush_group(
             eprintln!("esmtp: queue: {f}");
         }
     }
+    spool.purge(&gone);
     Ok(())
 }
 

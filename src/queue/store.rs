@@ -3,9 +3,9 @@
 //! ```text
 //! ROOT/            0700
 //!   msg/ID/        a complete, deliverable entry
-//!        lock      empty; flock(2) on it = "someone works on this entry"
+//!        data      the message, CRLF, exactly as the transport takes it;
+//!                  flock(2) on it = "someone works on this entry"
 //!        meta      JSON: envelope, identity, options, creation time
-//!        data      the message, CRLF, exactly as the transport takes it
 //!        state     JSON: attempts, last error, next attempt (absent = new)
 //!   tmp/ID/        an entry being written, or being removed after delivery
 //!   failed/ID/     given up (lifetime over or refused); `note` says why
@@ -199,9 +199,21 @@ fn write_json_atomic<T: Serialize>(dir: &Path, name: &str, value: &T) -> io::Res
 impl Spool {
     /// Open (creating as needed, mode 0700) the spool at `root`.
     pub fn open(root: &Path) -> Result<Spool, Failure> {
-        for sub in ["msg", "tmp", "failed"] {
-            let p = root.join(sub);
-            mkdir_private(&p).map_err(|e| io_fail("cannot create", &p, e))?;
+        if ["msg", "tmp", "failed"]
+            .iter()
+            .any(|sub| !root.join(sub).is_dir())
+        {
+            // First use: create the tree and make the new directories
+            // themselves durable (up to the parent of the root).
+            for sub in ["msg", "tmp", "failed"] {
+                let p = root.join(sub);
+                mkdir_private(&p).map_err(|e| io_fail("cannot create", &p, e))?;
+            }
+            for d in [Some(root), root.parent()].into_iter().flatten() {
+                if !d.as_os_str().is_empty() {
+                    sync_dir(d).map_err(|e| io_fail("cannot sync", d, e))?;
+                }
+            }
         }
         Ok(Spool {
             root: root.to_path_buf(),
@@ -225,7 +237,15 @@ impl Spool {
     /// Store a new entry durably and return it locked (so no flush can take
     /// it before the caller's first attempt). On any error nothing is left
     /// behind and the failure has status 75.
-    pub fn create(&self, id: &str, meta: &Meta, message: &mut dyn Read) -> Result<Locked, Failure> {
+    /// `expected`: the size the caller knows the message has; anything else
+    /// (a reader that ended early) fails before the entry becomes visible.
+    pub fn create(
+        &self,
+        id: &str,
+        meta: &Meta,
+        message: &mut dyn Read,
+        expected: Option<u64>,
+    ) -> Result<Locked, Failure> {
         if !valid_id(id) {
             return Err(Failure::software(format!("queue: bad entry id {id:?}")));
         }
@@ -233,7 +253,7 @@ impl Spool {
         // live writer's fresh directory from a dead writer's debris even
         // before the lock file exists.
         let work = self.tmp_dir().join(format!("{id}.p{}", std::process::id()));
-        match self.create_in(&work, id, meta, message) {
+        match self.create_in(&work, id, meta, message, expected) {
             Ok(l) => Ok(l),
             Err(f) => {
                 let _ = fs::remove_dir_all(&work);
@@ -248,28 +268,30 @@ impl Spool {
         id: &str,
         meta: &Meta,
         message: &mut dyn Read,
+        expected: Option<u64>,
     ) -> Result<Locked, Failure> {
         fs::DirBuilder::new()
             .mode(0o700)
             .create(work)
             .map_err(|e| io_fail("cannot create", work, e))?;
-        let lock_path = work.join("lock");
-        let lock_file =
-            create_private(&lock_path).map_err(|e| io_fail("cannot create", &lock_path, e))?;
-        let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock)
-            .map_err(|(_, e)| io_fail("cannot lock", &lock_path, io::Error::from(e)))?;
-
+        // The message file is also the entry's lock: flock(2) on `data`.
         let data_path = work.join("data");
-        let data =
+        let data_file =
             create_private(&data_path).map_err(|e| io_fail("cannot create", &data_path, e))?;
-        let mut w = BufWriter::with_capacity(64 * 1024, data);
+        let lock = Flock::lock(data_file, FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, e)| io_fail("cannot lock", &data_path, io::Error::from(e)))?;
+        let mut w = BufWriter::with_capacity(64 * 1024, &*lock);
         let size = io::copy(message, &mut w).map_err(|e| io_fail("cannot write", &data_path, e))?;
-        let data = w
-            .into_inner()
-            .map_err(|e| io_fail("cannot write", &data_path, e.into_error()))?;
-        data.sync_all()
+        if let Some(expected) = expected.filter(|&e| e != size) {
+            return Err(Failure::tempfail(format!(
+                "queue: the message ended early ({size} of {expected} bytes)"
+            )));
+        }
+        w.flush()
+            .map_err(|e| io_fail("cannot write", &data_path, e))?;
+        drop(w);
+        lock.sync_all()
             .map_err(|e| io_fail("cannot sync", &data_path, e))?;
-        drop(data);
 
         let mut meta = meta.clone();
         meta.size = size;
@@ -317,7 +339,7 @@ impl Spool {
             return Ok(None);
         }
         let dir = self.msg_dir().join(id);
-        let lock_path = dir.join("lock");
+        let lock_path = dir.join("data");
         let lock = match try_lock(&lock_path) {
             Ok(Some(l)) => l,
             Ok(None) => return Ok(None),
@@ -357,15 +379,15 @@ impl Spool {
     /// Entries for listing, without taking locks (even a moment's lock
     /// would make a concurrent flush skip the entry).
     pub fn infos(&self) -> Vec<Info> {
-        self.infos_in(&self.msg_dir())
+        self.infos_in(&self.msg_dir(), false)
     }
 
     /// Entries given up on.
     pub fn failed_infos(&self) -> Vec<Info> {
-        self.infos_in(&self.failed_dir())
+        self.infos_in(&self.failed_dir(), true)
     }
 
-    fn infos_in(&self, dir: &Path) -> Vec<Info> {
+    fn infos_in(&self, dir: &Path, with_note: bool) -> Vec<Info> {
         let mut out = Vec::new();
         for id in list_names(dir) {
             let d = dir.join(&id);
@@ -373,7 +395,11 @@ impl Spool {
                 continue;
             };
             let state = read_json::<State>(&d.join("state")).unwrap_or_default();
-            let note = fs::read_to_string(d.join("note")).ok();
+            let note = if with_note {
+                fs::read_to_string(d.join("note")).ok()
+            } else {
+                None
+            };
             out.push(Info {
                 id,
                 meta,
@@ -401,13 +427,13 @@ impl Spool {
             if writer_alive && !old {
                 continue;
             }
-            match try_lock(&d.join("lock")) {
+            match try_lock(&d.join("data")) {
                 Ok(Some(_held)) => {
                     let _ = fs::remove_dir_all(&d);
                 }
                 // No lock file yet: the writer died between mkdir and
                 // creating it (a live one was skipped above).
-                Ok(None) if !d.join("lock").exists() => {
+                Ok(None) if !d.join("data").exists() => {
                     let _ = fs::remove_dir_all(&d);
                 }
                 _ => {}
@@ -428,22 +454,34 @@ impl Spool {
     /// Delete a locked entry (after the server accepted it): rename out of
     /// `msg/` (atomic), sync, then delete the files.
     pub fn remove(&self, entry: Locked) -> io::Result<()> {
-        self.remove_unsynced(entry)?;
-        self.sync()
+        let gone = self.remove_unsynced(entry)?;
+        self.sync()?;
+        let _ = fs::remove_dir_all(gone);
+        Ok(())
     }
 
-    /// [`Spool::remove`] without syncing `msg/`: a flush removes many
-    /// entries and syncs once ([`Spool::sync`]). Until then only a crash of
-    /// the whole machine (not of this process) can bring an entry back,
-    /// which means a duplicate, never a loss.
-    pub fn remove_unsynced(&self, entry: Locked) -> io::Result<()> {
+    /// Take a locked entry out of `msg/` (one rename) without syncing and
+    /// without deleting its files yet: a flush removes many entries, syncs
+    /// once per smarthost ([`Spool::sync`]) and deletes the files after the
+    /// session ([`Spool::purge`]); on a busy disk every fsync and unlink
+    /// waits for the journal. Until the sync only a crash of the whole
+    /// machine (not of this process) can bring an entry back, which means a
+    /// duplicate, never a loss. Files left behind are debris for
+    /// [`Spool::cleanup`].
+    pub fn remove_unsynced(&self, entry: Locked) -> io::Result<PathBuf> {
         let gone = self
             .tmp_dir()
             .join(format!("{}.done-{:08x}", entry.id, random_u32()));
         fs::rename(&entry.dir, &gone)?;
-        let _ = fs::remove_dir_all(&gone);
         drop(entry);
-        Ok(())
+        Ok(gone)
+    }
+
+    /// Delete entries already taken out of `msg/`.
+    pub fn purge(&self, gone: &[PathBuf]) {
+        for g in gone {
+            let _ = fs::remove_dir_all(g);
+        }
     }
 
     /// The background flusher's guard: one at a time per spool. `None`

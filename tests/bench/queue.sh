@@ -15,7 +15,7 @@ N=${1:-200}
 RUNS=${RUNS:-5}
 
 cargo build --release -q
-BIN=$PWD/target/release/esmtp
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/esmtp
 
 work=$(mktemp -d /tmp/esmtp-queue-bench.XXXXXX)
 chmod 755 "$work"
