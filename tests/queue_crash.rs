@@ -143,7 +143,7 @@ fn kill_9_during_submission_leaves_only_complete_entries() {
     assert!(infos.len() >= 40, "only {} stored", infos.len());
     for info in &infos {
         let i: u64 = info.meta.sender.split('@').next().unwrap().parse().unwrap();
-        let data = fs::read(root.join("msg").join(&info.id).join("data")).unwrap();
+        let (_, data) = spool.read_entry(&info.id).unwrap();
         assert_eq!(info.meta.size as usize, data.len());
         assert!(
             data == message(i),

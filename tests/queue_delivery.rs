@@ -378,11 +378,9 @@ fn past_its_lifetime_a_message_is_given_up() {
     // Make the entry old.
     let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
     let id = spool.ids().remove(0);
-    let meta_path = spool.root().join("msg").join(&id).join("meta");
-    let mut meta: serde_json::Value =
-        serde_json::from_slice(&fs::read(&meta_path).unwrap()).unwrap();
-    meta["created"] = serde_json::json!(esmtp::queue::store::now() - 7200);
-    fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+    spool
+        .backdate(&id, esmtp::queue::store::now() - 7200)
+        .unwrap();
     plan.queue.lifetime_secs = 3600;
     // Still down: given up, kept in failed/ (no MDA).
     let r = queue::flush_with(&plan, &SessionOptions::default(), &force()).unwrap();

@@ -53,24 +53,31 @@ fn stored_entry_is_complete_and_private() {
     let id = store(&plan, 1, 3000);
     let root = tmp.path().join("q");
     let entry = root.join("msg").join(&id);
-    assert_eq!(fs::read(entry.join("data")).unwrap(), message(1, 3000));
-    let meta: Meta = serde_json::from_slice(&fs::read(entry.join("meta")).unwrap()).unwrap();
+    let spool = Spool::open(&root).unwrap();
+    let (meta, data) = spool.read_entry(&id).unwrap();
+    assert_eq!(data, message(1, 3000));
     assert_eq!(meta.sender, "sender1@example.org");
     assert_eq!(meta.recipients, envelope(1).recipients);
     assert_eq!(meta.size, message(1, 3000).len() as u64);
+    // A damaged entry (cut short) is never taken for delivery: it is moved
+    // to failed/ with a note.
+    let raw = fs::read(&entry).unwrap();
+    assert!(raw.starts_with(b"ESMTPQ1 "));
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         fs::metadata(&root).unwrap().permissions().mode() & 0o777,
         0o700
     );
     assert_eq!(
-        fs::metadata(entry.join("data"))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777,
+        fs::metadata(&entry).unwrap().permissions().mode() & 0o777,
         0o600
     );
+    fs::write(&entry, &raw[..raw.len() - 10]).unwrap();
+    assert!(spool.lock(&id).unwrap().is_none());
+    assert!(spool.ids().is_empty());
+    let failed = spool.failed_infos();
+    assert_eq!(failed.len(), 1, "a damaged entry is listed as failed");
+    assert!(failed[0].note.as_deref().unwrap().contains("damaged"));
     // Nothing left in the staging area.
     assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
 }
@@ -141,16 +148,14 @@ fn debris_in_tmp_is_cleaned_only_when_unlocked() {
     let plan = plan_in(tmp.path());
     let root = queue::queue_dir(&plan).unwrap();
     let spool = Spool::open(&root).unwrap();
-    // A half-written entry whose writer died: its data file is unlocked.
-    let dead = root.join("tmp").join("dead-1");
-    fs::create_dir_all(&dead).unwrap();
-    fs::write(dead.join("data"), b"half a mess").unwrap();
-    // One still being written: the lock on its data file is held.
+    // A half-written entry whose writer died (pid 999999 does not exist).
+    let dead = root.join("tmp").join("dead-1.p999999");
+    fs::write(&dead, b"half a mess").unwrap();
+    // One still being written by a live process: its lock is held.
     let live = root.join("tmp").join("live-1");
-    fs::create_dir_all(&live).unwrap();
-    fs::write(live.join("data"), b"half").unwrap();
+    fs::write(&live, b"half").unwrap();
     let held = nix::fcntl::Flock::lock(
-        fs::File::open(live.join("data")).unwrap(),
+        fs::File::open(&live).unwrap(),
         nix::fcntl::FlockArg::LockExclusiveNonblock,
     )
     .map_err(|(_, e)| e)
@@ -313,7 +318,7 @@ fn wrapper_queue_is_imported() {
         two.meta.recipients,
         vec!["x@example.net".to_string(), "y@example.net".to_string()]
     );
-    let data = fs::read(queue::queue_dir(&plan).unwrap().join("msg/w-EfGh5678/data")).unwrap();
+    let (_, data) = spool.read_entry("w-EfGh5678").unwrap();
     let text = String::from_utf8(data).unwrap();
     assert!(text.starts_with("From: Me <me@example.org>\r\nTo: x@example.net\r\nSubject: two\r\n"));
     assert!(text.ends_with("\r\n\r\nbody\r\n"));

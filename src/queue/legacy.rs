@@ -145,7 +145,16 @@ pub fn import(spool: &Spool, plan: &Plan, dir: &Path) -> Result<usize, Failure> 
             .file_name()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let id = format!("w-{name}");
+        let id: String = format!("w-{name}")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
         if spool.exists(&id) {
             // Imported before a crash could remove the original.
             let _ = fs::remove_dir_all(&entry);

@@ -435,7 +435,7 @@ fn flush_group(
     let identity = &plan.identities[idx];
     let mut session: Option<Session> = None;
     let mut connect_error: Option<Failure> = None;
-    let mut gone = Vec::new();
+    let mut removed = 0;
     for id in ids {
         let Some(mut entry) = spool.lock(id)? else {
             report.skipped += 1;
@@ -491,10 +491,10 @@ fn flush_group(
                 if session_opts.verbose {
                     println!("queue: {id} delivered");
                 }
-                let g = spool
+                spool
                     .remove_unsynced(entry)
                     .map_err(|e| Failure::tempfail(format!("queue: cannot remove {id}: {e}")))?;
-                gone.push(g);
+                removed += 1;
                 report.delivered += 1;
             }
             Err(f) if f.is_temporary() => {
@@ -519,7 +519,7 @@ fn flush_group(
             }
         }
     }
-    if !gone.is_empty() {
+    if removed > 0 {
         let _ = spool.sync();
     }
     if let Some(s) = session {
@@ -527,7 +527,6 @@ fn flush_group(
             eprintln!("esmtp: queue: {f}");
         }
     }
-    spool.purge(&gone);
     Ok(())
 }
 

@@ -1,34 +1,40 @@
 //! The spool on disk.
 //!
 //! ```text
-//! ROOT/            0700
-//!   msg/ID/        a complete, deliverable entry
-//!        data      the message, CRLF, exactly as the transport takes it;
-//!                  flock(2) on it = "someone works on this entry"
-//!        meta      JSON: envelope, identity, options, creation time
-//!        state     JSON: attempts, last error, next attempt (absent = new)
-//!   tmp/ID/        an entry being written, or being removed after delivery
-//!   failed/ID/     given up (lifetime over or refused); `note` says why
+//! ROOT/              0700
+//!   msg/ID           one complete, deliverable entry (0600):
+//!                      "ESMTPQ1 " + message size (20 digits) + "\n"
+//!                      meta: one line of JSON (envelope, identity, options)
+//!                      the message, CRLF, exactly as the transport takes it
+//!                    flock(2) on it = "someone works on this entry"
+//!   msg/ID.state     JSON: attempts, last error, next attempt (absent = new)
+//!   tmp/ID.pPID      an entry being written by process PID
+//!   failed/ID        given up (lifetime over or refused); ID.note says why
 //! ```
 //!
-//! An entry is built in `tmp/`, every file and the directory fsynced, then
-//! renamed into `msg/` (atomic) and `msg/` fsynced. So `msg/` only ever holds
-//! complete entries; a crash leaves at most a directory in `tmp/`, which
-//! [`Spool::cleanup`] removes once nobody holds its lock. Removal is the
-//! reverse: rename out of `msg/` first, then delete.
+//! An entry is written in `tmp/`, fsynced, renamed into `msg/` (atomic) and
+//! `msg/` fsynced. So `msg/` only ever holds complete entries (the size in
+//! the first line is checked against the file on every read); a crash
+//! leaves at most a file in `tmp/`, which [`Spool::cleanup`] removes once
+//! its writer is dead. Removal after delivery is one unlink.
 
 use crate::exit::{Failure, TEMPFAIL};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Directories in `tmp/` without a lock file are someone's fresh `mkdir`
-/// for this long; after it they are debris.
+/// A staging file whose writer still seems alive (its pid may have been
+/// reused) is left alone for this long.
 const TMP_GRACE_SECS: u64 = 600;
+
+/// First bytes of an entry file; the size follows as 20 decimal digits.
+const MAGIC: &[u8; 8] = b"ESMTPQ1 ";
+const SIZE_DIGITS: usize = 20;
+const PREFIX_LEN: usize = MAGIC.len() + SIZE_DIGITS + 1;
 
 /// Seconds since the epoch.
 pub fn now() -> u64 {
@@ -63,7 +69,8 @@ pub struct Meta {
     pub body_type: Option<String>,
     #[serde(default)]
     pub eight_bit: bool,
-    /// Size of `data` in bytes.
+    /// Size of the message in bytes (kept in the entry's first line).
+    #[serde(skip)]
     pub size: u64,
 }
 
@@ -99,11 +106,14 @@ pub struct Spool {
     root: PathBuf,
 }
 
-/// An entry held under its lock. Dropping it releases the lock.
+/// An entry held under its lock (on the entry file itself). Dropping it
+/// releases the lock.
 pub struct Locked {
-    dir: PathBuf,
+    path: PathBuf,
     id: String,
-    _lock: Flock<File>,
+    lock: Flock<File>,
+    /// Where the message starts in the file.
+    offset: u64,
     pub meta: Meta,
     pub state: State,
 }
@@ -130,6 +140,7 @@ fn mkdir_private(path: &Path) -> io::Result<()> {
 
 fn create_private(path: &Path) -> io::Result<File> {
     OpenOptions::new()
+        .read(true)
         .write(true)
         .create_new(true)
         .mode(0o600)
@@ -155,18 +166,19 @@ pub fn new_id() -> String {
     format!("{micros:x}-{:08x}", random_u32())
 }
 
-fn valid_id(id: &str) -> bool {
+/// Ids are file names without dots (the dot separates `.state`, `.note`
+/// and the staging suffix).
+pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
-        && !id.starts_with('.')
         && id
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Try to take the lock on `path` without waiting. `Ok(None)`: someone else
 /// holds it (or the file is gone).
-fn try_lock(path: &Path) -> io::Result<Option<Flock<File>>> {
-    let file = match OpenOptions::new().read(true).open(path) {
+fn try_lock(path: &Path, write: bool) -> io::Result<Option<Flock<File>>> {
+    let file = match OpenOptions::new().read(true).write(write).open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
@@ -194,6 +206,40 @@ fn write_json_atomic<T: Serialize>(dir: &Path, name: &str, value: &T) -> io::Res
         f.write_all(&bytes)?;
     }
     fs::rename(&tmp, dir.join(name))
+}
+
+fn bad_data(why: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, why)
+}
+
+/// Read and check an entry's header: (meta with its size, message offset).
+fn read_header(file: &File) -> io::Result<(Meta, u64)> {
+    let len = file.metadata()?.len();
+    let mut r = BufReader::with_capacity(4096, file);
+    r.seek(SeekFrom::Start(0))?;
+    let mut prefix = [0u8; PREFIX_LEN];
+    r.read_exact(&mut prefix)
+        .map_err(|_| bad_data("no entry header".into()))?;
+    if &prefix[..MAGIC.len()] != MAGIC || prefix[PREFIX_LEN - 1] != b'\n' {
+        return Err(bad_data("not a queue entry".into()));
+    }
+    let size: u64 = std::str::from_utf8(&prefix[MAGIC.len()..PREFIX_LEN - 1])
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(|| bad_data("bad size in the entry header".into()))?;
+    let mut line = Vec::new();
+    r.read_until(b'\n', &mut line)?;
+    let mut meta: Meta =
+        serde_json::from_slice(&line).map_err(|e| bad_data(format!("bad entry metadata: {e}")))?;
+    let offset = (PREFIX_LEN + line.len()) as u64;
+    if offset + size != len {
+        return Err(bad_data(format!(
+            "the entry holds {} message bytes, {size} expected",
+            len.saturating_sub(offset)
+        )));
+    }
+    meta.size = size;
+    Ok((meta, offset))
 }
 
 impl Spool {
@@ -236,9 +282,9 @@ impl Spool {
 
     /// Store a new entry durably and return it locked (so no flush can take
     /// it before the caller's first attempt). On any error nothing is left
-    /// behind and the failure has status 75.
-    /// `expected`: the size the caller knows the message has; anything else
-    /// (a reader that ended early) fails before the entry becomes visible.
+    /// behind and the failure has status 75. `expected`: the size the
+    /// caller knows the message has; anything else (a reader that ended
+    /// early) fails before the entry becomes visible.
     pub fn create(
         &self,
         id: &str,
@@ -250,13 +296,12 @@ impl Spool {
             return Err(Failure::software(format!("queue: bad entry id {id:?}")));
         }
         // The staging name carries our pid, so that a cleanup can tell a
-        // live writer's fresh directory from a dead writer's debris even
-        // before the lock file exists.
+        // live writer's file from a dead writer's debris.
         let work = self.tmp_dir().join(format!("{id}.p{}", std::process::id()));
         match self.create_in(&work, id, meta, message, expected) {
             Ok(l) => Ok(l),
             Err(f) => {
-                let _ = fs::remove_dir_all(&work);
+                let _ = fs::remove_file(&work);
                 Err(f)
             }
         }
@@ -270,40 +315,31 @@ impl Spool {
         message: &mut dyn Read,
         expected: Option<u64>,
     ) -> Result<Locked, Failure> {
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(work)
-            .map_err(|e| io_fail("cannot create", work, e))?;
-        // The message file is also the entry's lock: flock(2) on `data`.
-        let data_path = work.join("data");
-        let data_file =
-            create_private(&data_path).map_err(|e| io_fail("cannot create", &data_path, e))?;
-        let lock = Flock::lock(data_file, FlockArg::LockExclusiveNonblock)
-            .map_err(|(_, e)| io_fail("cannot lock", &data_path, io::Error::from(e)))?;
+        let file = create_private(work).map_err(|e| io_fail("cannot create", work, e))?;
+        let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, e)| io_fail("cannot lock", work, io::Error::from(e)))?;
+        let mut json = serde_json::to_vec(meta).map_err(|e| Failure::software(e.to_string()))?;
+        json.push(b'\n');
+        let offset = (PREFIX_LEN + json.len()) as u64;
+        let wfail = |e| io_fail("cannot write", work, e);
         let mut w = BufWriter::with_capacity(64 * 1024, &*lock);
-        let size = io::copy(message, &mut w).map_err(|e| io_fail("cannot write", &data_path, e))?;
+        w.write_all(MAGIC).map_err(wfail)?;
+        w.write_all(&[b'0'; SIZE_DIGITS]).map_err(wfail)?;
+        w.write_all(b"\n").map_err(wfail)?;
+        w.write_all(&json).map_err(wfail)?;
+        let size = io::copy(message, &mut w).map_err(wfail)?;
         if let Some(expected) = expected.filter(|&e| e != size) {
             return Err(Failure::tempfail(format!(
                 "queue: the message ended early ({size} of {expected} bytes)"
             )));
         }
-        w.flush()
-            .map_err(|e| io_fail("cannot write", &data_path, e))?;
+        w.flush().map_err(wfail)?;
         drop(w);
+        let digits = format!("{size:0width$}", width = SIZE_DIGITS);
+        lock.write_all_at(digits.as_bytes(), MAGIC.len() as u64)
+            .map_err(wfail)?;
         lock.sync_all()
-            .map_err(|e| io_fail("cannot sync", &data_path, e))?;
-
-        let mut meta = meta.clone();
-        meta.size = size;
-        let meta_path = work.join("meta");
-        let bytes = serde_json::to_vec(&meta).map_err(|e| Failure::software(e.to_string()))?;
-        let mut mf =
-            create_private(&meta_path).map_err(|e| io_fail("cannot create", &meta_path, e))?;
-        mf.write_all(&bytes)
-            .and_then(|()| mf.sync_all())
-            .map_err(|e| io_fail("cannot write", &meta_path, e))?;
-        drop(mf);
-        sync_dir(work).map_err(|e| io_fail("cannot sync", work, e))?;
+            .map_err(|e| io_fail("cannot sync", work, e))?;
 
         let dest = self.msg_dir().join(id);
         fs::rename(work, &dest).map_err(|e| io_fail("cannot move into", &dest, e))?;
@@ -313,10 +349,13 @@ impl Spool {
             let _ = fs::rename(&dest, work);
             return Err(io_fail("cannot sync", &msg, e));
         }
+        let mut meta = meta.clone();
+        meta.size = size;
         Ok(Locked {
-            dir: dest,
+            path: dest,
             id: id.to_string(),
-            _lock: lock,
+            lock,
+            offset,
             meta,
             state: State::default(),
         })
@@ -327,9 +366,9 @@ impl Spool {
         valid_id(id) && (self.msg_dir().join(id).exists() || self.failed_dir().join(id).exists())
     }
 
-    /// Ids of the deliverable entries, oldest first.
+    /// Ids of the deliverable entries, in name (= time) order.
     pub fn ids(&self) -> Vec<String> {
-        list_names(&self.msg_dir())
+        entry_names(&self.msg_dir())
     }
 
     /// Take the entry `id` under its lock. `Ok(None)` when another process
@@ -338,42 +377,58 @@ impl Spool {
         if !valid_id(id) {
             return Ok(None);
         }
-        let dir = self.msg_dir().join(id);
-        let lock_path = dir.join("data");
-        let lock = match try_lock(&lock_path) {
+        let path = self.msg_dir().join(id);
+        let lock = match try_lock(&path, false) {
             Ok(Some(l)) => l,
             Ok(None) => return Ok(None),
-            Err(e) => return Err(io_fail("cannot lock", &lock_path, e)),
+            Err(e) => return Err(io_fail("cannot lock", &path, e)),
         };
-        // The entry may have been moved away (delivered) between our open
+        // The entry may have been delivered and unlinked between our open
         // and our lock: then the inode we hold is no longer at that path.
         let held = lock
             .metadata()
-            .map_err(|e| io_fail("cannot stat", &lock_path, e))?;
-        match fs::metadata(&lock_path) {
+            .map_err(|e| io_fail("cannot stat", &path, e))?;
+        match fs::metadata(&path) {
             Ok(m) if m.ino() == held.ino() && m.dev() == held.dev() => {}
             _ => return Ok(None),
         }
-        let Some(meta) = read_json::<Meta>(&dir.join("meta")) else {
-            // Cannot happen for entries this code wrote; keep it out of the way.
-            let l = Locked {
-                dir,
+        let state =
+            read_json::<State>(&self.msg_dir().join(format!("{id}.state"))).unwrap_or_default();
+        match read_header(&lock) {
+            Ok((meta, offset)) => Ok(Some(Locked {
+                path,
                 id: id.to_string(),
-                _lock: lock,
-                meta: Meta::unreadable(),
-                state: State::default(),
-            };
-            let _ = self.fail(l, "the queue entry is unreadable (no valid meta file)");
-            return Ok(None);
-        };
-        let state = read_json::<State>(&dir.join("state")).unwrap_or_default();
-        Ok(Some(Locked {
-            dir,
-            id: id.to_string(),
-            _lock: lock,
-            meta,
-            state,
-        }))
+                lock,
+                offset,
+                meta,
+                state,
+            })),
+            Err(e) => {
+                // Cannot happen for entries this code wrote; keep it out of
+                // the way, for a human to look at.
+                let l = Locked {
+                    path,
+                    id: id.to_string(),
+                    lock,
+                    offset: 0,
+                    meta: Meta::unreadable(),
+                    state,
+                };
+                let _ = self.fail(l, &format!("the queue entry is damaged: {e}"));
+                Ok(None)
+            }
+        }
+    }
+
+    /// Meta and message of an entry, read without its lock (for tests and
+    /// inspection).
+    pub fn read_entry(&self, id: &str) -> io::Result<(Meta, Vec<u8>)> {
+        let mut f = File::open(self.msg_dir().join(id))?;
+        let (meta, offset) = read_header(&f)?;
+        f.seek(SeekFrom::Start(offset))?;
+        let mut data = Vec::with_capacity(meta.size as usize);
+        f.read_to_end(&mut data)?;
+        Ok((meta, data))
     }
 
     /// Entries for listing, without taking locks (even a moment's lock
@@ -389,14 +444,17 @@ impl Spool {
 
     fn infos_in(&self, dir: &Path, with_note: bool) -> Vec<Info> {
         let mut out = Vec::new();
-        for id in list_names(dir) {
-            let d = dir.join(&id);
-            let Some(meta) = read_json::<Meta>(&d.join("meta")) else {
-                continue;
+        for id in entry_names(dir) {
+            let header = File::open(dir.join(&id)).and_then(|f| read_header(&f));
+            let meta = match header {
+                Ok((meta, _)) => meta,
+                // A damaged entry kept in failed/ is still shown.
+                Err(_) if with_note => Meta::unreadable(),
+                Err(_) => continue,
             };
-            let state = read_json::<State>(&d.join("state")).unwrap_or_default();
+            let state = read_json::<State>(&dir.join(format!("{id}.state"))).unwrap_or_default();
             let note = if with_note {
-                fs::read_to_string(d.join("note")).ok()
+                fs::read_to_string(dir.join(format!("{id}.note"))).ok()
             } else {
                 None
             };
@@ -411,77 +469,67 @@ impl Spool {
         out
     }
 
-    /// Remove debris: directories in `tmp/` whose writer or remover died
-    /// (their lock is free), and stray state temp files.
+    /// Remove debris: staging files in `tmp/` whose writer died, and
+    /// anything else there nobody holds.
     pub fn cleanup(&self) {
         let tmp = self.tmp_dir();
-        for name in list_names(&tmp) {
-            let d = tmp.join(&name);
+        let Ok(rd) = fs::read_dir(&tmp) else {
+            return;
+        };
+        for e in rd.filter_map(|e| e.ok()) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let p = e.path();
             let writer_alive = staging_pid(&name).is_some_and(|pid| {
                 pid == std::process::id() as i32
                     || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
             });
-            let old = fs::metadata(&d)
+            let old = fs::symlink_metadata(&p)
                 .map(|m| now().saturating_sub(m.mtime().max(0) as u64) > TMP_GRACE_SECS)
                 .unwrap_or(false);
             if writer_alive && !old {
                 continue;
             }
-            match try_lock(&d.join("data")) {
-                Ok(Some(_held)) => {
-                    let _ = fs::remove_dir_all(&d);
-                }
-                // No lock file yet: the writer died between mkdir and
-                // creating it (a live one was skipped above).
-                Ok(None) if !d.join("data").exists() => {
-                    let _ = fs::remove_dir_all(&d);
-                }
-                _ => {}
+            if p.is_dir() {
+                let _ = fs::remove_dir_all(&p);
+            } else if let Ok(Some(_held)) = try_lock(&p, false) {
+                let _ = fs::remove_file(&p);
             }
         }
     }
 
     /// Move a locked entry to `failed/` with a note saying why.
     pub fn fail(&self, entry: Locked, why: &str) -> io::Result<PathBuf> {
-        let note = entry.dir.join("note");
-        fs::write(&note, format!("{why}\n"))?;
-        let dest = self.failed_dir().join(&entry.id);
-        fs::rename(&entry.dir, &dest)?;
+        let failed = self.failed_dir();
+        fs::write(
+            failed.join(format!("{}.note", entry.id)),
+            format!("{why}\n"),
+        )?;
+        let dest = failed.join(&entry.id);
+        fs::rename(&entry.path, &dest)?;
+        let state = self.msg_dir().join(format!("{}.state", entry.id));
+        let _ = fs::rename(&state, failed.join(format!("{}.state", entry.id)));
         sync_dir(&self.msg_dir())?;
         Ok(dest)
     }
 
-    /// Delete a locked entry (after the server accepted it): rename out of
-    /// `msg/` (atomic), sync, then delete the files.
+    /// Delete a locked entry (after the server accepted it) durably.
     pub fn remove(&self, entry: Locked) -> io::Result<()> {
-        let gone = self.remove_unsynced(entry)?;
-        self.sync()?;
-        let _ = fs::remove_dir_all(gone);
-        Ok(())
+        self.remove_unsynced(entry)?;
+        self.sync()
     }
 
-    /// Take a locked entry out of `msg/` (one rename) without syncing and
-    /// without deleting its files yet: a flush removes many entries, syncs
-    /// once per smarthost ([`Spool::sync`]) and deletes the files after the
-    /// session ([`Spool::purge`]); on a busy disk every fsync and unlink
-    /// waits for the journal. Until the sync only a crash of the whole
-    /// machine (not of this process) can bring an entry back, which means a
-    /// duplicate, never a loss. Files left behind are debris for
-    /// [`Spool::cleanup`].
-    pub fn remove_unsynced(&self, entry: Locked) -> io::Result<PathBuf> {
-        let gone = self
-            .tmp_dir()
-            .join(format!("{}.done-{:08x}", entry.id, random_u32()));
-        fs::rename(&entry.dir, &gone)?;
-        drop(entry);
-        Ok(gone)
-    }
-
-    /// Delete entries already taken out of `msg/`.
-    pub fn purge(&self, gone: &[PathBuf]) {
-        for g in gone {
-            let _ = fs::remove_dir_all(g);
+    /// [`Spool::remove`] without syncing `msg/`: a flush removes many
+    /// entries and syncs once per smarthost ([`Spool::sync`]); on a busy
+    /// disk every fsync waits for the journal. Until the sync only a crash
+    /// of the whole machine (not of this process) can bring an entry back,
+    /// which means a duplicate, never a loss.
+    pub fn remove_unsynced(&self, entry: Locked) -> io::Result<()> {
+        fs::remove_file(&entry.path)?;
+        if entry.state.attempts > 0 {
+            let _ = fs::remove_file(self.msg_dir().join(format!("{}.state", entry.id)));
         }
+        drop(entry);
+        Ok(())
     }
 
     /// The background flusher's guard: one at a time per spool. `None`
@@ -528,12 +576,42 @@ impl Spool {
                 .map_err(|e| io_fail("cannot remove", &self.msg_dir().join(id), e))?;
             return Ok(true);
         }
-        let f = self.failed_dir().join(id);
-        if f.is_dir() {
-            fs::remove_dir_all(&f).map_err(|e| io_fail("cannot remove", &f, e))?;
+        let failed = self.failed_dir();
+        let f = failed.join(id);
+        if f.exists() {
+            fs::remove_file(&f).map_err(|e| io_fail("cannot remove", &f, e))?;
+            let _ = fs::remove_file(failed.join(format!("{id}.note")));
+            let _ = fs::remove_file(failed.join(format!("{id}.state")));
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// Pretend an entry was queued at `created` (seconds since the epoch):
+    /// for tests of the lifetime.
+    #[doc(hidden)]
+    pub fn backdate(&self, id: &str, created: u64) -> Result<(), Failure> {
+        let Some(mut entry) = self.lock(id)? else {
+            return Err(Failure::tempfail(format!("queue: {id} is busy or gone")));
+        };
+        let mut data = Vec::new();
+        let mut f = entry
+            .lock
+            .try_clone()
+            .map_err(|e| io_fail("cannot read", &entry.path, e))?;
+        f.seek(SeekFrom::Start(entry.offset))
+            .and_then(|_| f.read_to_end(&mut data))
+            .map_err(|e| io_fail("cannot read", &entry.path, e))?;
+        entry.meta.created = created;
+        let (meta, state) = (entry.meta.clone(), entry.state.clone());
+        self.remove(entry)
+            .map_err(|e| io_fail("cannot rewrite", &self.msg_dir().join(id), e))?;
+        let mut l = self.create(id, &meta, &mut io::Cursor::new(data), None)?;
+        if state.attempts > 0 {
+            l.state = state;
+            let _ = write_json_atomic(&self.msg_dir(), &format!("{id}.state"), &l.state);
+        }
+        Ok(())
     }
 }
 
@@ -561,20 +639,11 @@ impl Locked {
         &self.id
     }
 
-    /// The stored message.
-    pub fn open_data(&self) -> io::Result<File> {
-        let f = File::open(self.dir.join("data"))?;
-        let len = f.metadata()?.len();
-        if len != self.meta.size {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "the stored message has {len} bytes, {} expected",
-                    self.meta.size
-                ),
-            ));
-        }
-        Ok(f)
+    /// The stored message (a reader of exactly its bytes).
+    pub fn open_data(&self) -> io::Result<io::Take<File>> {
+        let mut f = self.lock.try_clone()?;
+        f.seek(SeekFrom::Start(self.offset))?;
+        Ok(f.take(self.meta.size))
     }
 
     /// Record a failed attempt at time `at` and schedule the next one.
@@ -583,7 +652,8 @@ impl Locked {
         self.state.last_attempt = Some(at);
         self.state.next_attempt = at + State::backoff_secs(self.state.attempts);
         self.state.last_error = Some(error.to_string());
-        write_json_atomic(&self.dir, "state", &self.state)
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        write_json_atomic(dir, &format!("{}.state", self.id), &self.state)
     }
 
     pub fn is_due(&self, at: u64) -> bool {
@@ -596,15 +666,15 @@ fn staging_pid(name: &str) -> Option<i32> {
     name.rsplit_once(".p")?.1.parse().ok()
 }
 
-/// Directory entry names, sorted, skipping dot files.
-fn list_names(dir: &Path) -> Vec<String> {
+/// Entry names (no dot: not `.state`, `.note`, temporary files), sorted.
+fn entry_names(dir: &Path) -> Vec<String> {
     let Ok(rd) = fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut v: Vec<String> = rd
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| !n.starts_with('.'))
+        .filter(|n| !n.contains('.'))
         .collect();
     v.sort();
     v
