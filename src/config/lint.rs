@@ -85,10 +85,12 @@ pub fn lint(l: &Lowered, src: &str, opts: &Options) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let mut has_password: Option<Span> = None;
     for (i, sec) in l.sections.iter().enumerate() {
-        if l.plan_index[i].is_none() {
+        let Some(Some(pi)) = l.plan_index.get(i) else {
             continue;
-        }
-        let id = &sec.identity;
+        };
+        let Some(id) = l.plan.identities.get(*pi) else {
+            continue;
+        };
         let name = match &sec.address {
             Some((a, _)) => format!("identity `{a}`"),
             None => "the unnamed section".to_string(),

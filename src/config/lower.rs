@@ -30,9 +30,9 @@ pub struct Section {
     pub address: Option<(String, Span)>,
     pub identity: Identity,
     /// Span of the last statement of each key (its value span).
-    pub values: HashMap<Key, Span>,
+    pub values: KeyMap,
     /// Span of the first statement of each key.
-    pub first: HashMap<Key, Span>,
+    pub first: KeyMap,
     /// Statements in the section (1.2's grammar counts `mda` and `default`).
     pub statements: usize,
     /// Per-identity statements or `default` (the unnamed section is kept
@@ -47,12 +47,35 @@ impl Section {
         Section {
             address,
             identity,
-            values: HashMap::new(),
-            first: HashMap::new(),
+            values: KeyMap::default(),
+            first: KeyMap::default(),
             statements: 0,
             own_statements: 0,
             tls_given: false,
         }
+    }
+}
+
+/// A small map from keys to spans (one slot per key; no hashing).
+#[derive(Debug, Clone, Default)]
+pub struct KeyMap([Option<Span>; KEY_SLOTS]);
+
+const KEY_SLOTS: usize = 24;
+
+impl KeyMap {
+    pub fn get(&self, key: &Key) -> Option<&Span> {
+        self.0.get(*key as usize).and_then(|s| s.as_ref())
+    }
+    pub fn contains_key(&self, key: &Key) -> bool {
+        self.get(key).is_some()
+    }
+    pub fn insert(&mut self, key: Key, span: Span) {
+        if let Some(slot) = self.0.get_mut(key as usize) {
+            *slot = Some(span);
+        }
+    }
+    pub fn values(&self) -> impl Iterator<Item = &Span> {
+        self.0.iter().flatten()
     }
 }
 
@@ -215,7 +238,9 @@ impl Lowerer<'_> {
         sec.statements += 1;
         sec.own_statements += 1;
         let dup = sec.first.get(&key).copied();
-        sec.first.entry(key).or_insert(span);
+        if dup.is_none() {
+            sec.first.insert(key, span);
+        }
         sec.values.insert(key, v.span);
         if let Some(first) = dup {
             self.diags.push(
@@ -555,12 +580,12 @@ impl Lowerer<'_> {
         let keep_unnamed = self.sections[0].own_statements > 0 || self.sections.len() == 1;
         let mut plan_index = Vec::with_capacity(self.sections.len());
         let mut identities = Vec::with_capacity(self.sections.len());
-        for (i, sec) in self.sections.iter().enumerate() {
+        for (i, sec) in self.sections.iter_mut().enumerate() {
             if i == 0 && !keep_unnamed {
                 plan_index.push(None);
             } else {
                 plan_index.push(Some(identities.len()));
-                identities.push(sec.identity.clone());
+                identities.push(std::mem::replace(&mut sec.identity, Identity::new(None)));
             }
         }
         let default_section = self

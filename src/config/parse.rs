@@ -301,9 +301,13 @@ fn syntax_diagnostic_inner(
                         .primary(span, "expected a keyword")
                         .help(format!("write `force {rest}`"))
                 }
-                Tok::Str(s) => {
+                Tok::Str(_) | Tok::Number(_) => {
                     let word = &src[l..r];
-                    if let Some(k) = suggest(&s.text).filter(|_| s.quote.is_none()) {
+                    let suggestion = match &tok {
+                        Tok::Str(s) if s.quote.is_none() => suggest(&s.text),
+                        _ => None,
+                    };
+                    if let Some(k) = suggestion {
                         let fixed = k.rsplit(' ').next().unwrap_or(k);
                         return Diagnostic::new("E001", format!("unknown keyword `{word}`"))
                             .primary(span, "not a keyword")
@@ -352,11 +356,7 @@ fn syntax_diagnostic_inner(
                         .primary(span, "not a keyword")
                         .help("statements start with a keyword such as `hostname`, `identity` or `mda`; see `man esmtprc`")
                 }
-                Tok::Number(_) => Diagnostic::new(
-                    "E001",
-                    format!("expected a keyword, found {}", tok.describe()),
-                )
-                .primary(span, "not a keyword"),
+
                 Tok::Eq => Diagnostic::new("E001", "unexpected `=`")
                     .primary(span, "`=` may only follow a keyword, once")
                     .help("remove it"),
