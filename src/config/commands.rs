@@ -113,19 +113,21 @@ fn check_one(
 
 pub fn run_check(m: &ArgMatches) -> u8 {
     if let Some(code) = m.get_one::<String>("explain") {
+        if code.eq_ignore_ascii_case("list") {
+            for c in diag::CODES {
+                println!("{}  {}", c.code, c.title);
+            }
+            return 0;
+        }
         return match diag::explain(code) {
             Some(text) => {
                 print!("{text}");
                 0
             }
             None => {
-                eprintln!("esmtp check: unknown code `{code}`; codes are listed by `esmtp check --explain LIST`");
-                if code.eq_ignore_ascii_case("list") {
-                    for c in diag::CODES {
-                        println!("{}  {}", c.code, c.title);
-                    }
-                    return 0;
-                }
+                eprintln!(
+                    "esmtp check: unknown code `{code}`; `esmtp check --explain list` lists them"
+                );
                 2
             }
         };
