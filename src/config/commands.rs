@@ -181,6 +181,10 @@ pub fn run_check(m: &ArgMatches) -> u8 {
         .map(String::as_str)
         .unwrap_or("human");
     let cap = super::diag_cap();
+    let color = {
+        use std::io::IsTerminal;
+        std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    };
     let mut out = String::new();
     let mut json_files = Vec::new();
     for r in &results {
@@ -200,7 +204,11 @@ pub fn run_check(m: &ArgMatches) -> u8 {
             })),
             "github" => out.push_str(&diag::render_github(&r.comp.name, &r.comp.text, shown)),
             _ => {
-                out.push_str(&diag::render_human(&r.comp.name, &r.comp.text, shown));
+                if color {
+                    out.push_str(&diag::render_human_color(&r.comp.name, &r.comp.text, shown));
+                } else {
+                    out.push_str(&diag::render_human(&r.comp.name, &r.comp.text, shown));
+                }
                 if omitted > 0 {
                     out.push_str(&format!("... and {omitted} more diagnostics not shown\n"));
                 }

@@ -143,6 +143,7 @@ pub static CODES: &[CodeInfo] = &[
     CodeInfo { code: "C003", title: "port 465 implies implicit TLS", explain: "A hostname on port 465 with no `starttls` statement speaks TLS from the first byte here; esmtp 1.2 speaks plain SMTP to it, which fails." },
     CodeInfo { code: "C004", title: "message_id disabled is ignored by esmtp 1.2", explain: "esmtp 1.2 always adds a Message-ID: header; this esmtp honours `message_id disabled`." },
     CodeInfo { code: "C005", title: "identity compared differently", explain: "This esmtp reports two identities with the same address as an error and compares the domain without regard to case; esmtp 1.2 uses the first match." },
+    CodeInfo { code: "C006", title: "IPv6 address in hostname", explain: "`hostname [::1]:25` (or a bare IPv6 address) is understood here; esmtp 1.2 splits the value at the first colon and fails to connect." },
     CodeInfo { code: "C101", title: "unquoted number", explain: "esmtp 1.2 lexes an unquoted all-digit value (`password 12345`, `helo 123`) as a number, which no statement accepts: a syntax error. This esmtp takes it as the text it is. Quote it (`password \"12345\"`) to keep the file valid for both." },
     CodeInfo { code: "C102", title: "comment on the last line without newline", explain: "esmtp 1.2 ends a comment only at a newline, so a comment on the last line of a file without a final newline is a syntax error there. End the file with a newline." },
     CodeInfo { code: "C103", title: "stray punctuation", explain: "`;`, `,` and (outside hostname/identity/username/password values) `:` are not part of the language; esmtp 1.2 echoes them to standard output and ignores them. Quote the value they belong to, or remove them." },
@@ -219,6 +220,20 @@ pub fn render_human(name: &str, src: &str, diags: &[Diagnostic]) -> String {
         }
     }
     out
+}
+
+/// Render diagnostics as rustc-style text with ANSI colours (for a terminal).
+pub fn render_human_color(name: &str, src: &str, diags: &[Diagnostic]) -> String {
+    use codespan_reporting::term::termcolor::Buffer;
+    let file = SimpleFile::new(name, src);
+    let config = term::Config::default();
+    let mut buf = Buffer::ansi();
+    for d in diags {
+        if term::emit_to_write_style(&mut buf, &config, &file, &to_codespan(d)).is_err() {
+            return render_human(name, src, diags);
+        }
+    }
+    String::from_utf8_lossy(buf.as_slice()).into_owned()
 }
 
 fn sev(d: &Diagnostic) -> &'static str {

@@ -441,6 +441,12 @@ impl Lowerer<'_> {
     }
 
     fn relay(&mut self, v: &Value) -> Option<Relay> {
+        if self.opts.compat && (v.text.starts_with('[') || v.text.matches(':').count() > 1) {
+            self.diags.push(
+                Diagnostic::new("C006", "IPv6 address in `hostname`")
+                    .primary(v.span, "esmtp 1.2 cannot parse an IPv6 address here"),
+            );
+        }
         match parse_hostport(&v.text) {
             Ok((host, port)) => Some(Relay {
                 host,
