@@ -6,7 +6,13 @@
 use esmtp::config::{self, Options};
 use std::process::{Command, Stdio};
 
-const ORIGINAL: &str = "/usr/bin/esmtp";
+/// Debian installs the original as /usr/bin/esmtp (older packages: /usr/sbin).
+fn original() -> &'static str {
+    ["/usr/bin/esmtp", "/usr/sbin/esmtp"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("/usr/bin/esmtp")
+}
 
 /// Diagnostics that mark a documented difference in verdict.
 const DIFFERENCES: &[&str] = &[
@@ -145,7 +151,7 @@ impl Rng {
 
 fn original_accepts(path: &std::path::Path, scratch: &std::path::Path) -> bool {
     let out = Command::new("/usr/bin/timeout")
-        .args(["5", ORIGINAL, "-C"])
+        .args(["5", original(), "-C"])
         .arg(path)
         .args(["-f", "nobody@nowhere.invalid", "rcpt@example.invalid"])
         .env("PATH", scratch)

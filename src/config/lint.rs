@@ -81,7 +81,7 @@ fn is_executable(p: &Path) -> bool {
         .unwrap_or(false)
 }
 
-pub fn lint(l: &Lowered, src: &str, opts: &Options) -> Vec<Diagnostic> {
+pub fn lint(l: &Lowered, opts: &Options) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let mut has_password: Option<Span> = None;
     for (i, sec) in l.sections.iter().enumerate() {
@@ -295,6 +295,5 @@ pub fn lint(l: &Lowered, src: &str, opts: &Options) -> Vec<Diagnostic> {
             }
         }
     }
-    let _ = src;
     out
 }

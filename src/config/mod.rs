@@ -128,7 +128,7 @@ pub fn compile(name: &str, bytes: &[u8], options: &Options) -> Compilation {
     let has_errors = diags.iter().any(|d| d.is_error());
     // Lints judge a complete configuration; after errors they mostly repeat them.
     if !has_errors {
-        diags.extend(lint::lint(&lowered, &text, options));
+        diags.extend(lint::lint(&lowered, options));
     }
     if !options.compat {
         diags.retain(|d| !d.compat_only());
