@@ -190,10 +190,10 @@ pub fn run_check(m: &ArgMatches) -> u8 {
     for r in &results {
         let mut all: Vec<Diagnostic> = r.extra.clone();
         all.extend(r.comp.diagnostics.iter().cloned());
-        let errors = all.iter().filter(|d| d.is_error()).count();
-        let warnings = all.len() - errors;
+        let errors = all.iter().filter(|d| d.is_error()).count() + r.comp.omitted_errors;
+        let warnings = all.iter().filter(|d| !d.is_error()).count() + r.comp.omitted_warnings;
         let shown = &all[..all.len().min(cap)];
-        let omitted = all.len() - shown.len();
+        let omitted = errors + warnings - shown.len();
         match format {
             "json" => json_files.push(serde_json::json!({
                 "file": r.comp.name,

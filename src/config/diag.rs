@@ -99,6 +99,46 @@ impl Diagnostic {
     }
 }
 
+/// Diagnostics of one compilation, at most [`DiagList::KEEP`] of them kept
+/// (memory stays bounded on garbage); the rest are only counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiagList {
+    pub list: Vec<Diagnostic>,
+    pub omitted_errors: usize,
+    pub omitted_warnings: usize,
+}
+
+impl DiagList {
+    pub const KEEP: usize = 1000;
+
+    pub fn push(&mut self, d: Diagnostic) {
+        if self.list.len() < Self::KEEP {
+            self.list.push(d);
+        } else if d.is_error() {
+            self.omitted_errors += 1;
+        } else {
+            self.omitted_warnings += 1;
+        }
+    }
+    pub fn append(&mut self, other: DiagList) {
+        self.omitted_errors += other.omitted_errors;
+        self.omitted_warnings += other.omitted_warnings;
+        for d in other.list {
+            self.push(d);
+        }
+    }
+    pub fn has_errors(&self) -> bool {
+        self.omitted_errors > 0 || self.list.iter().any(|d| d.is_error())
+    }
+}
+
+impl std::ops::Deref for DiagList {
+    type Target = [Diagnostic];
+    fn deref(&self) -> &[Diagnostic] {
+        &self.list
+    }
+}
+
 /// What each code means, for `check --explain`.
 pub struct CodeInfo {
     pub code: &'static str,
@@ -119,6 +159,7 @@ pub static CODES: &[CodeInfo] = &[
     CodeInfo { code: "E011", title: "file too large", explain: "A configuration file larger than 4 MiB is refused without being parsed, so that a wrong file (a mailbox, a binary) cannot use unbounded memory." },
     CodeInfo { code: "E012", title: "configuration file cannot be used", explain: "~/.esmtprc must be a regular file (not a symbolic link) owned by you, with no permission bits beyond 0710, because it may hold a password. Fix it with `chmod 600 ~/.esmtprc`. In a dotfiles repository, check the file with `esmtp check FILE --no-permission-lints`." },
     CodeInfo { code: "E013", title: "unterminated quoted string", explain: "A value starts with a quote that is never closed on its line. esmtp 1.2 then reads the quote as part of a bare word and the following words as new statements. Close the quote: `helo \"my host\"`." },
+    CodeInfo { code: "E014", title: "too many errors", explain: "After 500 syntax errors the rest of the file is not read: it is most likely not an esmtprc file at all. The errors found so far are reported." },
     CodeInfo { code: "W001", title: "setting given twice", explain: "A statement given twice in one identity (or a global one given twice in the file): the last one wins, as in esmtp 1.2. Usually the first was meant to be deleted, or an `identity` line is missing between them." },
     CodeInfo { code: "W002", title: "`default` given more than once", explain: "Only one identity can be the default. As in esmtp 1.2, the last `default` wins." },
     CodeInfo { code: "W003", title: "password in a file others can read", explain: "The file holds a password (or passphrase) and its permissions let other users read it. Run `chmod 600 FILE`. Use `--no-permission-lints` for a copy in a dotfiles repository." },

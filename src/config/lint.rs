@@ -1,6 +1,6 @@
 //! Static policy lints over the lowered configuration (issue 2 §5).
 
-use super::diag::{Diagnostic, Span};
+use super::diag::{DiagList, Diagnostic, Span};
 use super::keywords::Key;
 use super::lower::{Lowered, Options};
 use crate::plan::{SecretSource, TemplatePart, TlsPolicy};
@@ -81,8 +81,8 @@ fn is_executable(p: &Path) -> bool {
         .unwrap_or(false)
 }
 
-pub fn lint(l: &Lowered, opts: &Options) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
+pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
+    let mut out = DiagList::default();
     let mut has_password: Option<Span> = None;
     for (i, sec) in l.sections.iter().enumerate() {
         let Some(Some(pi)) = l.plan_index.get(i) else {

@@ -2,10 +2,11 @@
 //! diagnostics in this one place.
 
 use super::ast::Stmt;
-use super::diag::{Diagnostic, Span};
+use super::diag::{DiagList, Diagnostic, Span};
 use super::keywords::{self, Key};
 use super::lexer::{Lexer, Tok};
 use lalrpop_util::{ErrorRecovery, ParseError};
+use std::cell::RefCell;
 
 #[allow(clippy::all, unused_parens, dead_code, unused_imports)]
 mod generated {
@@ -22,15 +23,27 @@ enum Class {
     Other,
 }
 
-struct Recorder<'s> {
+/// Syntax errors after which the rest of a file is not read.
+pub const MAX_SYNTAX_ERRORS: usize = 500;
+
+struct Recorder<'s, 'e> {
     lexer: Lexer<'s>,
     seen: Vec<(usize, usize, Class)>,
+    errors: &'e RefCell<Vec<Recovery>>,
+    stopped_at: Option<usize>,
 }
 
-impl Iterator for Recorder<'_> {
+impl Iterator for Recorder<'_, '_> {
     type Item = Result<(usize, Tok, usize), std::convert::Infallible>;
     fn next(&mut self) -> Option<Self::Item> {
+        if self.stopped_at.is_some() {
+            return None;
+        }
         let item = self.lexer.next()?;
+        if self.errors.borrow().len().max(self.lexer.stray_lines) > MAX_SYNTAX_ERRORS {
+            self.stopped_at = item.as_ref().ok().map(|t| t.0);
+            return None;
+        }
         if let Ok((l, t, r)) = &item {
             let class = match t {
                 Tok::Key(k) => Class::Key(*k),
@@ -51,15 +64,19 @@ impl Iterator for Recorder<'_> {
 
 /// Parse source text; returns the statements (with `Stmt::Error` where the
 /// parser recovered) and every lexical and syntax diagnostic.
-pub fn parse(src: &str, lossy: bool) -> (Vec<Stmt>, Vec<Diagnostic>) {
+pub fn parse(src: &str, lossy: bool) -> (Vec<Stmt>, DiagList) {
+    let shared: RefCell<Vec<Recovery>> = RefCell::new(Vec::new());
     let mut rec = Recorder {
         lexer: Lexer::new(src, lossy),
         seen: Vec::new(),
+        errors: &shared,
+        stopped_at: None,
     };
-    let mut errors: Vec<ErrorRecovery<usize, Tok, std::convert::Infallible>> = Vec::new();
     let parser = generated::esmtprc::FileParser::new();
-    let result = parser.parse(&mut errors, &mut rec);
-    let mut diags = std::mem::take(&mut rec.lexer.diagnostics);
+    let result = parser.parse(&shared, &mut rec);
+    let mut errors = shared.take();
+    let lexical = std::mem::take(&mut rec.lexer.diagnostics);
+    let mut diags = lexical.list;
     let stmts = match result {
         Ok(s) => s,
         Err(e) => {
@@ -87,7 +104,24 @@ pub fn parse(src: &str, lossy: bool) -> (Vec<Stmt>, Vec<Diagnostic>) {
     poisoned.sort_by_key(|p| p.start);
     let in_poison = |pos: usize| covered(&poisoned, pos);
     diags.retain(|d| !in_poison(d.start()));
-    diags.extend(syntax);
+    let mut out = DiagList {
+        list: Vec::new(),
+        omitted_errors: lexical.omitted_errors,
+        omitted_warnings: lexical.omitted_warnings,
+    };
+    for d in diags.into_iter().chain(syntax) {
+        out.push(d);
+    }
+    if let Some(at) = rec.stopped_at {
+        out.push(
+            Diagnostic::new(
+                "E014",
+                format!("too many errors: stopped reading after {MAX_SYNTAX_ERRORS} syntax errors"),
+            )
+            .primary(Span::new(at, at), "the rest of the file was not read")
+            .help("is this an esmtprc file?"),
+        );
+    }
     let stmts = stmts
         .into_iter()
         .filter(|s| match s {
@@ -95,7 +129,7 @@ pub fn parse(src: &str, lossy: bool) -> (Vec<Stmt>, Vec<Diagnostic>) {
             Stmt::Error => true,
         })
         .collect();
-    (stmts, diags)
+    (stmts, out)
 }
 
 /// Is `pos` inside one of `spans` (sorted by start, not overlapping much)?
