@@ -412,6 +412,29 @@ mod tests {
     }
 
     #[test]
+    fn every_code_in_the_source_is_explained() {
+        let sources = [
+            include_str!("lexer.rs"),
+            include_str!("parse.rs"),
+            include_str!("lower.rs"),
+            include_str!("lint.rs"),
+            include_str!("commands.rs"),
+            include_str!("mod.rs"),
+        ];
+        let mut found = 0;
+        for src in sources {
+            for part in src.split("Diagnostic::new(").skip(1) {
+                let rest = part.trim_start();
+                if let Some(code) = rest.strip_prefix('"').and_then(|r| r.get(..4)) {
+                    found += 1;
+                    assert!(code_info(code).is_some(), "{code} has no explanation");
+                }
+            }
+        }
+        assert!(found > 40, "{found}");
+    }
+
+    #[test]
     fn line_col_counts_chars() {
         assert_eq!(line_col("ab\ncé d", 7), (2, 4));
         assert_eq!(line_col("", 5), (1, 1));
