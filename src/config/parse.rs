@@ -190,6 +190,11 @@ fn keyword_before(seen: &[(usize, usize, Class)], pos: usize) -> Option<(Span, K
     })
 }
 
+/// What a keyword's value looks like, from the keyword table.
+fn value_hint(k: Key) -> String {
+    keywords::keyword(k).value.placeholder()
+}
+
 fn suggest(word: &str) -> Option<&'static str> {
     let lower = word.to_ascii_lowercase();
     if keywords::lookup(&lower).is_some() {
@@ -321,7 +326,7 @@ fn syntax_diagnostic_inner(
                     )
                     .secondary(span, format!("found {} instead", tok.describe()));
                 if let Some(k) = kw {
-                    d = d.help(format!("write `{} VALUE`", k.1.name()));
+                    d = d.help(format!("write `{} {}`", k.1.name(), value_hint(k.1)));
                 }
                 return d;
             }
@@ -362,7 +367,11 @@ fn syntax_diagnostic_inner(
                                         Span::new(ps, pe),
                                         format!("so this is read as the value of `{}`", k.name()),
                                     )
-                                    .help(format!("write `{} VALUE` on one line", k.name()));
+                                    .help(format!(
+                                        "write `{} {}` on one line",
+                                        k.name(),
+                                        value_hint(k)
+                                    ));
                                 }
                                 let whole = src[ps..line_of_prev].trim_end();
                                 let whole = match whole.find(" #") {
@@ -408,10 +417,15 @@ fn syntax_diagnostic_inner(
                         format!("missing value for `{}` at end of file", k.name()),
                     )
                     .primary(ks, "this keyword needs a value")
-                    .help(format!("write `{} VALUE`", k.name()));
+                    .help(format!("write `{} {}`", k.name(), value_hint(k)));
                 }
             }
             let at = location.min(src.len());
+            if expected.iter().any(|x| x == "\"sender\"") {
+                return Diagnostic::new("E001", "`force` at the end of the file")
+                    .primary(Span::new(at, at), "expected `sender` or `reverse_path`")
+                    .help("write `force sender ADDRESS` or `force reverse_path ADDRESS`");
+            }
             Diagnostic::new("E001", "unexpected end of file").primary(
                 Span::new(at, at),
                 "the file ends in the middle of a statement",
