@@ -177,7 +177,7 @@ pub static CODES: &[CodeInfo] = &[
     CodeInfo { code: "W015", title: "auth setting that cannot work", explain: "`auth` restricts the mechanism, but the identity has no user name or no secret; `auth xoauth2` needs an access token, normally from `passwordeval`." },
     CodeInfo { code: "W016", title: "quoted string over several lines", explain: "A quoted value ends only at the next quote of the same kind, even several lines later. This usually means a closing quote is missing." },
     CodeInfo { code: "W017", title: "unmatched quote", explain: "A quote that is never closed is not a quote for esmtp 1.2: it becomes part of a bare word. Add the closing quote." },
-    CodeInfo { code: "W018", title: "setting without effect", explain: "The setting is ignored in this configuration, for example `certificate_passphrase` with TLS disabled, or `timeout`-like settings on an identity that is never used." },
+    CodeInfo { code: "W018", title: "setting without effect", explain: "The setting can have no effect: `certificate_passphrase` decrypts the TLS client key, but the identity has `starttls disabled` (the default), so no TLS session is ever made." },
     CodeInfo { code: "W019", title: "suspicious host name", explain: "The host name is empty or contains characters that no host name has (blanks, `@`, `/`). Sending will fail to connect." },
     CodeInfo { code: "C001", title: "extension keyword", explain: "The keyword is an extension of this esmtp; esmtp 1.2 rejects the file with a syntax error. Shown by `check --compat` so that a file can be kept valid for both." },
     CodeInfo { code: "C002", title: "implicit TLS", explain: "`starttls implicit` is an extension (TLS from the first byte, SMTPS); esmtp 1.2 rejects it." },
