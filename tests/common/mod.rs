@@ -497,7 +497,7 @@ rfc1413_hosts =
 acl_smtp_mail = acl_mail
 acl_smtp_rcpt = acl_rcpt
 acl_smtp_data = acl_data
-log_selector = +smtp_connection +received_recipients +tls_peerdn
+log_selector = +smtp_connection +received_recipients +tls_peerdn +incoming_interface +incoming_port
 domainlist local_domains = *
 
 begin acl
