@@ -337,16 +337,46 @@ fn an_encrypted_client_key_is_opened_with_the_passphrase() {
 }
 
 #[test]
-fn auth_over_starttls() {
+fn auth_over_starttls_with_a_plaintext_transcript() {
     let exim = Exim::start();
     let mut id = tls_identity(exim.port(), TlsPolicy::Required);
     id.username = Some(common::USER.into());
-    id.secret = Some(esmtp::plan::SecretSource::Password(
-        esmtp::plan::Secret::new(common::PASSWORD),
-    ));
+    id.secret = Some(esmtp::plan::SecretSource::Password(esmtp::plan::Secret::new(
+        common::PASSWORD,
+    )));
     id.auth = Some(esmtp::plan::AuthMech::Login);
-    with_home(|h| trust(h, exim.ca_pem()), || send(&id).expect("relay"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.log");
+    let opts = SessionOptions {
+        verbose: false,
+        transcript: Some(path.clone()),
+    };
+    with_home(
+        |h| trust(h, exim.ca_pem()),
+        || {
+            transport::relay(
+                &id,
+                &Envelope {
+                    sender: "sender@example.org".into(),
+                    recipients: vec!["bob@example.net".into()],
+                },
+                &MessageOptions::default(),
+                &opts,
+                &mut &message("tls", "over tls\r\n")[..],
+            )
+            .expect("relay")
+        },
+    );
     let cmds = exim.commands().join("\n");
     assert!(cmds.contains("auth=alice"), "{cmds}");
     assert!(mail_tls(&exim).starts_with("TLS"));
+    // The tap sits above TLS: what follows the handshake is readable.
+    let t = fs::read_to_string(&path).unwrap();
+    let after = t.split("# TLS established").nth(1).expect("TLS noted");
+    assert!(after.contains("C: EHLO client.test"), "{t}");
+    assert!(after.contains("C: AUTH LOGIN\n"), "{t}");
+    assert!(after.contains("S: 334 VXNlcm5hbWU6"), "{t}");
+    assert!(after.contains("C: [credentials redacted]"), "{t}");
+    assert!(after.contains("C: MAIL FROM:<sender@example.org>"), "{t}");
+    assert!(!t.contains(common::PASSWORD), "{t}");
 }

@@ -664,7 +664,11 @@ impl Connection {
             _ => None,
         };
 
-        if let Err(e) = self.rt.block_on(self.conn.command(Line(&mail))) {
+        let r = self.rt.block_on(self.conn.command(Line(&mail)));
+        if let (true, Ok(resp)) = (self.verbose, &r) {
+            println!("From {}: {}", envelope.sender, reply_line(resp));
+        }
+        if let Err(e) = r {
             let f = match negative_reply(&e) {
                 Some((code, sev, text)) => Failure::new(
                     if sev == Severity::TransientNegativeCompletion {
@@ -693,13 +697,13 @@ impl Connection {
             match self.rt.block_on(self.conn.command(Line(&line))) {
                 Ok(r) => {
                     if self.verbose {
-                        println!("Recipient <{rcpt}>: {}", reply_line(&r));
+                        println!("To {rcpt}: {}", reply_line(&r));
                     }
                 }
                 Err(e) => match negative_reply(&e) {
                     Some((code, sev, text)) => {
                         if self.verbose {
-                            println!("Recipient <{rcpt}>: {code} {text}");
+                            println!("To {rcpt}: {code} {text}");
                         }
                         permanent |= sev == Severity::PermanentNegativeCompletion;
                         refused.push(format!("<{rcpt}>: {code} {text}"));
@@ -754,7 +758,7 @@ impl Connection {
         match r {
             Ok(resp) => {
                 if self.verbose {
-                    println!("Message accepted: {}", reply_line(&resp));
+                    println!("Message sent: {}", reply_line(&resp));
                 }
                 Ok(())
             }
@@ -812,7 +816,7 @@ impl Connection {
             let r = self.rt.block_on(self.conn.command(Line("QUIT")));
             if self.verbose {
                 match &r {
-                    Ok(resp) => println!("Closed: {}", reply_line(resp)),
+                    Ok(resp) => println!("Disconnected: {}", reply_line(resp)),
                     Err(e) => println!("QUIT: {e}"),
                 }
             }
