@@ -122,6 +122,82 @@ fn a_refused_recipient_aborts_the_transaction_and_is_reported() {
 }
 
 #[test]
+fn without_pipelining_a_refusal_is_reported_the_same_way() {
+    let exim = Exim::with(EximOptions {
+        pipelining: false,
+        ..Default::default()
+    });
+    let env = envelope(
+        "sender@example.org",
+        &[
+            "refuse-1@example.net",
+            "bob@example.net",
+            "defer-2@example.net",
+        ],
+    );
+    let err = send(
+        exim.port(),
+        &env,
+        &MessageOptions::default(),
+        &message("np", "x\r\n"),
+    )
+    .expect_err("must fail");
+    assert_eq!(err.status, exit::NOUSER, "{err}");
+    assert!(err.message.contains("refused 2 of 3 recipients"), "{err}");
+    assert!(err.message.contains("<refuse-1@example.net>: 550"), "{err}");
+    assert!(err.message.contains("<defer-2@example.net>: 451"), "{err}");
+    assert_eq!(exim.accepted(), 0);
+    // A good message still goes through.
+    send(
+        exim.port(),
+        &envelope("sender@example.org", &["bob@example.net"]),
+        &MessageOptions::default(),
+        &message("np2", "x\r\n"),
+    )
+    .expect("relay");
+}
+
+#[test]
+fn with_pipelining_mail_and_rcpt_go_out_together() {
+    use std::io::Write as _;
+    let server = FakeServer::start(|r, w| {
+        let _ = w.write_all(b"220 fake\r\n");
+        let _ = common::read_line(r);
+        let _ = w.write_all(b"250-fake\r\n250 PIPELINING\r\n");
+        // Read MAIL and both RCPTs before answering any of them: a client
+        // that waits for the MAIL reply would time out here.
+        let cmds = [
+            common::read_line(r),
+            common::read_line(r),
+            common::read_line(r),
+        ];
+        let _ = w.write_all(b"250 ok\r\n250 ok\r\n550 nope\r\n");
+        let rset = common::read_line(r);
+        let _ = w.write_all(b"250 reset\r\n");
+        let quit = common::read_line(r);
+        let _ = w.write_all(b"221 bye\r\n");
+        format!("{}{}{}{rset}{quit}", cmds[0], cmds[1], cmds[2]).into_bytes()
+    });
+    let mut id = identity(server.port);
+    id.timeout_secs = 2;
+    let err = transport::relay(
+        &id,
+        &envelope("a@example.org", &["b@example.net", "c@example.net"]),
+        &MessageOptions::default(),
+        &SessionOptions::default(),
+        &mut &b"Subject: x\r\n\r\nx\r\n"[..],
+    )
+    .expect_err("c is refused");
+    assert_eq!(err.status, exit::NOUSER, "{err}");
+    assert!(err.message.contains("<c@example.net>: 550 nope"), "{err}");
+    let seen = String::from_utf8(server.join()).unwrap();
+    assert_eq!(
+        seen,
+        "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nRCPT TO:<c@example.net>\r\nRSET\r\nQUIT\r\n"
+    );
+}
+
+#[test]
 fn a_deferred_recipient_is_a_temporary_failure() {
     let exim = Exim::start();
     let env = envelope("sender@example.org", &["defer-me@example.net"]);

@@ -341,9 +341,9 @@ fn auth_over_starttls_with_a_plaintext_transcript() {
     let exim = Exim::start();
     let mut id = tls_identity(exim.port(), TlsPolicy::Required);
     id.username = Some(common::USER.into());
-    id.secret = Some(esmtp::plan::SecretSource::Password(esmtp::plan::Secret::new(
-        common::PASSWORD,
-    )));
+    id.secret = Some(esmtp::plan::SecretSource::Password(
+        esmtp::plan::Secret::new(common::PASSWORD),
+    ));
     id.auth = Some(esmtp::plan::AuthMech::Login);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.log");

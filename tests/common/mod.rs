@@ -9,7 +9,7 @@
 //! What it offers (all on by default, see [`EximOptions`]): STARTTLS on the
 //! plain port, a `tls_on_connect_ports` listener, AUTH PLAIN, LOGIN,
 //! CRAM-MD5, NTLM (`spa`) and XOAUTH2 for [`USER`]/[`PASSWORD`]/[`TOKEN`],
-//! DSN, 8BITMIME, SIZE. Recipients whose local part starts with `refuse`
+//! DSN, 8BITMIME, SIZE, PIPELINING. Recipients whose local part starts with `refuse`
 //! get 550, with `defer` 451; a message from `drop@...` is refused (550)
 //! after its data and the connection dropped, one from `defer@...` deferred
 //! (451) after its data. Every MAIL and RCPT command is
@@ -152,6 +152,8 @@ pub struct EximOptions {
     pub verify_client_certs: bool,
     /// The name in the server certificate.
     pub cert_name: String,
+    /// Advertise PIPELINING.
+    pub pipelining: bool,
 }
 
 impl Default for EximOptions {
@@ -164,6 +166,7 @@ impl Default for EximOptions {
             auth: true,
             verify_client_certs: false,
             cert_name: "localhost".into(),
+            pipelining: true,
         }
     }
 }
@@ -492,6 +495,7 @@ tls_advertise_hosts = {starttls}
 accept_8bitmime = {eightbit}
 message_size_limit = {size}
 auth_advertise_hosts = {authhosts}
+pipelining_advertise_hosts = {pipelining}
 host_lookup =
 rfc1413_hosts =
 acl_smtp_mail = acl_mail
@@ -544,6 +548,7 @@ begin authenticators
         eightbit = o.eight_bit_mime,
         size = o.size_limit,
         authhosts = yes(o.auth),
+        pipelining = yes(o.pipelining),
     )
 }
 
