@@ -975,7 +975,7 @@ async fn handshake(
             timeout.as_secs()
         ))),
         Ok(Err(e)) => {
-            let (_cert, text) = tls::describe_handshake_error(&e, host, &setup.trust);
+            let (_cert, text) = tls::describe_handshake_error(&e, host, server, &setup.trust);
             Err(Failure::new(
                 exit::UNAVAILABLE,
                 format!("TLS failed: {text}; nothing was sent"),

@@ -273,6 +273,7 @@ pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, Failure> {
 pub(crate) fn describe_handshake_error(
     err: &std::io::Error,
     host: &str,
+    server: &str,
     trust: &TrustSource,
 ) -> (bool, String) {
     let mut source: Option<&(dyn std::error::Error + 'static)> = err.get_ref().map(|e| e as _);
@@ -282,9 +283,22 @@ pub(crate) fn describe_handshake_error(
                 rustls::CertificateError::UnknownIssuer => {
                     format!("it is not signed by a CA in {trust}")
                 }
+                rustls::CertificateError::NotValidForNameContext { presented, .. }
+                    if !presented.is_empty() =>
+                {
+                    // rustls shows names as `DnsName("x")`: keep the x.
+                    let names: Vec<&str> = presented
+                        .iter()
+                        .map(|p| match (p.find('"'), p.rfind('"')) {
+                            (Some(a), Some(b)) if b > a => &p[a + 1..b],
+                            _ => p.as_str(),
+                        })
+                        .collect();
+                    format!("it names only {}", names.join(", "))
+                }
                 rustls::CertificateError::NotValidForName
                 | rustls::CertificateError::NotValidForNameContext { .. } => {
-                    format!("it is not valid for the name '{host}'")
+                    "it is issued for other names".to_string()
                 }
                 rustls::CertificateError::Expired
                 | rustls::CertificateError::ExpiredContext { .. } => "it has expired".into(),
@@ -292,7 +306,7 @@ pub(crate) fn describe_handshake_error(
             };
             return (
                 true,
-                format!("the certificate of {host} did not verify for the name '{host}': {what}"),
+                format!("the certificate of {server} did not verify for the name '{host}': {what}"),
             );
         }
         source = e.source();
