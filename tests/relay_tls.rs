@@ -385,3 +385,63 @@ fn auth_over_starttls_with_a_plaintext_transcript() {
     assert!(after.contains("C: MAIL FROM:<sender@example.org>"), "{t}");
     assert!(!t.contains(common::PASSWORD), "{t}");
 }
+
+/// A server that offers STARTTLS and then refuses it with 454.
+fn refusing_starttls_server() -> common::FakeServer {
+    use std::io::Write as _;
+    common::FakeServer::start(|r, w| {
+        let _ = w.write_all(b"220 fake\r\n");
+        let mut seen = Vec::new();
+        loop {
+            let line = common::read_line(r);
+            if line.is_empty() {
+                return seen;
+            }
+            seen.extend_from_slice(line.as_bytes());
+            let upper = line.to_ascii_uppercase();
+            let reply: &[u8] = if upper.starts_with("EHLO") {
+                b"250-fake\r\n250 STARTTLS\r\n"
+            } else if upper.starts_with("STARTTLS") {
+                b"454 TLS not available due to temporary reason\r\n"
+            } else if upper.starts_with("DATA") {
+                let _ = w.write_all(b"354 go\r\n");
+                loop {
+                    let l = common::read_line(r);
+                    seen.extend_from_slice(l.as_bytes());
+                    if l == ".\r\n" || l.is_empty() {
+                        break;
+                    }
+                }
+                b"250 queued\r\n"
+            } else if upper.starts_with("QUIT") {
+                let _ = w.write_all(b"221 bye\r\n");
+                return seen;
+            } else {
+                b"250 ok\r\n"
+            };
+            let _ = w.write_all(reply);
+        }
+    })
+}
+
+#[test]
+fn a_refused_starttls_goes_on_unencrypted_only_when_enabled() {
+    let server = refusing_starttls_server();
+    let mut id = tls_identity(server.port, TlsPolicy::Enabled);
+    id.relay.host = "127.0.0.1".into();
+    with_home(|_| {}, || send(&id)).expect("enabled: plaintext");
+    let seen = String::from_utf8(server.join()).unwrap();
+    assert!(
+        seen.contains("STARTTLS\r\n") && seen.contains("over tls\r\n.\r\n"),
+        "{seen}"
+    );
+
+    let server = refusing_starttls_server();
+    let mut id = tls_identity(server.port, TlsPolicy::Required);
+    id.relay.host = "127.0.0.1".into();
+    let err = with_home(|_| {}, || send(&id)).expect_err("required: no plaintext");
+    assert!(err.message.contains("TLS could not be started"), "{err}");
+    assert!(err.message.contains("454"), "{err}");
+    let seen = String::from_utf8(server.join()).unwrap();
+    assert!(!seen.contains("MAIL FROM"), "{seen}");
+}

@@ -348,8 +348,10 @@ impl Connection {
             TlsPolicy::Enabled | TlsPolicy::Required => {
                 if this.caps.starttls {
                     let setup = tls::setup(&relay.host, identity.certificate_passphrase.as_ref())?;
-                    this.starttls(&setup, &relay.host, timeout)?;
-                    tls_setup = Some(setup);
+                    let required = identity.tls == TlsPolicy::Required;
+                    if this.starttls(&setup, &relay.host, timeout, required)? {
+                        tls_setup = Some(setup);
+                    }
                 } else if identity.tls == TlsPolicy::Required {
                     this.abort();
                     return Err(Failure::new(
@@ -404,12 +406,27 @@ impl Connection {
         Ok(this)
     }
 
-    fn starttls(&mut self, setup: &TlsSetup, host: &str, timeout: Duration) -> Result<(), Failure> {
+    /// STARTTLS and EHLO again. `Ok(false)`: the server refused STARTTLS
+    /// with a reply and TLS is only `enabled`, so the session goes on
+    /// unencrypted.
+    fn starttls(
+        &mut self,
+        setup: &TlsSetup,
+        host: &str,
+        timeout: Duration,
+        required: bool,
+    ) -> Result<bool, Failure> {
         if self.verbose {
             println!("Starting TLS");
         }
         let r = self.rt.block_on(self.conn.command(Line("STARTTLS")));
         if let Err(e) = r {
+            if let (false, Some((code, _, text))) = (required, negative_reply(&e)) {
+                if self.verbose {
+                    println!("STARTTLS refused ({code} {text}); continuing unencrypted");
+                }
+                return Ok(false);
+            }
             let f = self.failure(&e, "STARTTLS");
             self.abort();
             return Err(Failure::new(
@@ -443,7 +460,7 @@ impl Connection {
         match self.rt.block_on(self.conn.command(ehlo)) {
             Ok(_) => {
                 self.caps = Capabilities::parse(&self.wire.last_reply());
-                Ok(())
+                Ok(true)
             }
             Err(e) => {
                 let f = self.failure(&e, "EHLO after STARTTLS");
