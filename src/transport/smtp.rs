@@ -1035,6 +1035,10 @@ struct Body<'a> {
     headers: Option<Vec<u8>>,
 }
 
+/// Read size for the body: small first (a typical message fits, and a
+/// process that relays one small message should not touch 64 KB of fresh
+/// pages), 64 KB once the message turns out to be bigger.
+const FIRST_CHUNK: usize = 8 * 1024;
 const CHUNK: usize = 64 * 1024;
 
 impl<'a> Body<'a> {
@@ -1043,7 +1047,7 @@ impl<'a> Body<'a> {
         Body {
             reader,
             wire,
-            buf: vec![0; CHUNK],
+            buf: vec![0; FIRST_CHUNK],
             last_cr: false,
             held: b"",
             done: false,
@@ -1122,6 +1126,7 @@ impl Iterator for Body<'_> {
                     return None;
                 }
             };
+            let grow = n == self.buf.len() && self.buf.len() < CHUNK;
             let mut out = Vec::with_capacity(n + n / 32 + 4);
             out.extend_from_slice(self.held);
             self.held = b"";
@@ -1129,6 +1134,9 @@ impl Iterator for Body<'_> {
             let buf = std::mem::take(&mut self.buf);
             normalise_into(&buf[..n], &mut self.last_cr, &mut out);
             self.buf = buf;
+            if grow {
+                self.buf.resize(CHUNK, 0);
+            }
             if self.headers.is_some() {
                 let fresh = out[chunk_start..].to_vec();
                 self.tap_headers(&fresh);
