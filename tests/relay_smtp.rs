@@ -656,3 +656,71 @@ fn send_with(id: &esmtp::plan::Identity, subject: &str) -> Result<(), esmtp::exi
         &mut &message(subject, "x\r\n")[..],
     )
 }
+
+#[test]
+fn a_greeting_refusal_or_deferral_is_reported_with_its_status() {
+    for (greeting, status) in [
+        (&b"554 no service for you\r\n"[..], exit::UNAVAILABLE),
+        (&b"421 too busy, later\r\n"[..], exit::TEMPFAIL),
+    ] {
+        let server = FakeServer::start(move |r, w| {
+            let _ = w.write_all(greeting);
+            common::drain(r)
+        });
+        let err = send(
+            server.port,
+            &envelope("a@example.org", &["b@example.net"]),
+            &MessageOptions::default(),
+            b"x\r\n",
+        )
+        .expect_err("refused");
+        assert_eq!(err.status, status, "{err}");
+        let text = String::from_utf8_lossy(&greeting[4..greeting.len() - 2]).into_owned();
+        assert!(err.message.contains(&text), "{err}");
+        server.join();
+    }
+}
+
+#[test]
+fn eight_bit_content_to_a_server_without_8bitmime_is_sent_unchanged() {
+    let server = FakeServer::start(|r, w| {
+        let mut seen = common::fake_handshake_with(r, w, b"250-fake\r\n250 SIZE\r\n")
+            .join("\n")
+            .into_bytes();
+        seen.push(b'\n');
+        loop {
+            let mut line = Vec::new();
+            let _ = std::io::BufRead::read_until(r, b'\n', &mut line);
+            if line.is_empty() || line == b".\r\n" {
+                break;
+            }
+            seen.extend_from_slice(&line);
+        }
+        let _ = w.write_all(b"250 ok\r\n");
+        let _ = common::read_line(r);
+        let _ = w.write_all(b"221 bye\r\n");
+        seen
+    });
+    let body = "Subject: 8\r\n\r\nK\u{f6}ln \u{20ac}\r\n"
+        .as_bytes()
+        .to_vec();
+    let opts = MessageOptions {
+        eight_bit: true,
+        ..Default::default()
+    };
+    send(
+        server.port,
+        &envelope("a@example.org", &["b@example.net"]),
+        &opts,
+        &body,
+    )
+    .expect("relay");
+    let seen = server.join();
+    let text = String::from_utf8(seen).unwrap();
+    assert!(text.contains("MAIL FROM:<a@example.org>\n"), "{text}");
+    assert!(!text.contains("BODY="), "{text}");
+    assert!(
+        text.ends_with("Subject: 8\r\n\r\nK\u{f6}ln \u{20ac}\r\n"),
+        "{text}"
+    );
+}

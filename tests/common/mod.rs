@@ -597,6 +597,15 @@ pub fn read_line(r: &mut BufReader<TcpStream>) -> String {
 /// Answer every command up to and including DATA's 354 the usual way;
 /// returns the commands read.
 pub fn fake_handshake(r: &mut BufReader<TcpStream>, w: &mut TcpStream) -> Vec<String> {
+    fake_handshake_with(r, w, b"250-fake\r\n250-8BITMIME\r\n250 SIZE 1000000\r\n")
+}
+
+/// [`fake_handshake`] with the given EHLO reply.
+pub fn fake_handshake_with(
+    r: &mut BufReader<TcpStream>,
+    w: &mut TcpStream,
+    ehlo: &[u8],
+) -> Vec<String> {
     let mut seen = Vec::new();
     let _ = w.write_all(b"220 fake ESMTP\r\n");
     loop {
@@ -607,7 +616,7 @@ pub fn fake_handshake(r: &mut BufReader<TcpStream>, w: &mut TcpStream) -> Vec<St
         let upper = line.to_ascii_uppercase();
         seen.push(line.trim_end().to_string());
         let reply: &[u8] = if upper.starts_with("EHLO") {
-            b"250-fake\r\n250-8BITMIME\r\n250 SIZE 1000000\r\n"
+            ehlo
         } else if upper.starts_with("DATA") {
             let _ = w.write_all(b"354 go ahead\r\n");
             return seen;
