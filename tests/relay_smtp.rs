@@ -724,3 +724,36 @@ fn eight_bit_content_to_a_server_without_8bitmime_is_sent_unchanged() {
         "{text}"
     );
 }
+
+#[test]
+fn a_pipelined_data_accepted_despite_a_refused_recipient_sends_no_message() {
+    // A broken server: it refuses the only recipient yet answers DATA with
+    // 354. The client must not send the message (nor an empty one): it
+    // drops the connection.
+    let server = FakeServer::start(|r, w| {
+        let _ = w.write_all(b"220 fake\r\n");
+        let _ = common::read_line(r);
+        let _ = w.write_all(b"250-fake\r\n250 PIPELINING\r\n");
+        let cmds = [
+            common::read_line(r),
+            common::read_line(r),
+            common::read_line(r),
+        ];
+        assert_eq!(cmds[2], "DATA\r\n", "DATA is pipelined with one recipient");
+        let _ = w.write_all(b"250 ok\r\n550 nope\r\n354 go ahead\r\n");
+        common::drain(r)
+    });
+    let err = send(
+        server.port,
+        &envelope("a@example.org", &["b@example.net"]),
+        &MessageOptions::default(),
+        &message("nodata", "must not arrive\r\n"),
+    )
+    .expect_err("refused");
+    assert_eq!(err.status, exit::NOUSER, "{err}");
+    let after = String::from_utf8_lossy(&server.join()).into_owned();
+    assert!(
+        !after.contains("must not arrive") && !after.contains(".\r\n"),
+        "{after:?}"
+    );
+}

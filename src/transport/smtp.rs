@@ -692,32 +692,46 @@ impl Connection {
             })
             .collect();
         // With PIPELINING, MAIL and every RCPT go out in one write and the
-        // replies are read in order: one round trip instead of 1 + n. DATA
-        // waits until every recipient is known to be accepted.
+        // replies are read in order: one round trip instead of 1 + n. With a
+        // single recipient DATA joins them (a server must refuse DATA when
+        // no recipient was accepted); with several, DATA waits until every
+        // recipient is known to be accepted, so that none gets the message
+        // unless all do.
+        let data_pipelined = caps.pipelining && rcpt_lines.len() == 1;
+        let mut data_reply = None;
         let (r, rcpt_results) = if caps.pipelining {
             let mut batch = mail.clone();
             for l in &rcpt_lines {
                 batch.push_str("\r\n");
                 batch.push_str(l);
             }
+            if data_pipelined {
+                batch.push_str("\r\nDATA");
+            }
             let r = self.rt.block_on(self.conn.command(Line(&batch)));
             let mut results = Vec::with_capacity(rcpt_lines.len());
-            let answered = r.as_ref().err().is_none_or(|e| negative_reply(e).is_some());
-            for _ in rcpt_lines.iter().filter(|_| answered) {
-                let reply = self.rt.block_on(self.conn.read_response());
-                let lost = reply
-                    .as_ref()
-                    .err()
-                    .is_some_and(|e| negative_reply(e).is_none());
-                results.push(reply);
-                if lost {
+            let mut answered = r.as_ref().err().is_none_or(|e| negative_reply(e).is_some());
+            for _ in &rcpt_lines {
+                if !answered {
                     break;
                 }
+                let reply = self.rt.block_on(self.conn.read_response());
+                answered = reply
+                    .as_ref()
+                    .err()
+                    .is_none_or(|e| negative_reply(e).is_some());
+                results.push(reply);
+            }
+            if data_pipelined && answered {
+                data_reply = Some(self.rt.block_on(self.conn.read_response()));
             }
             (r, Some(results))
         } else {
             (self.rt.block_on(self.conn.command(Line(&mail))), None)
         };
+        // A pipelined DATA that got 354 leaves the server reading a message:
+        // a transaction abandoned now must drop the connection, not RSET.
+        let in_data = matches!(data_reply, Some(Ok(_)));
         if let (true, Ok(resp)) = (self.verbose, &r) {
             println!("From {}: {}", envelope.sender, reply_line(resp));
         }
@@ -736,7 +750,7 @@ impl Connection {
                 ),
                 None => self.failure(&e, "MAIL FROM"),
             };
-            self.reset();
+            self.reset_or_abandon(in_data);
             return Err(f);
         }
 
@@ -775,7 +789,7 @@ impl Connection {
             }
         }
         if !refused.is_empty() {
-            self.reset();
+            self.reset_or_abandon(in_data);
             let status = if permanent {
                 exit::NOUSER
             } else {
@@ -794,7 +808,11 @@ impl Connection {
             ));
         }
 
-        if let Err(e) = self.rt.block_on(self.conn.command(Line("DATA"))) {
+        let data_result = match data_reply {
+            Some(r) => r,
+            None => self.rt.block_on(self.conn.command(Line("DATA"))),
+        };
+        if let Err(e) = data_result {
             let f = match negative_reply(&e) {
                 Some((code, sev, text)) => Failure::new(
                     if sev == Severity::TransientNegativeCompletion {
@@ -850,6 +868,16 @@ impl Connection {
 
     pub(crate) fn is_usable(&self) -> bool {
         !self.broken
+    }
+
+    fn reset_or_abandon(&mut self, in_data: bool) {
+        if in_data {
+            self.wire
+                .poison("the transaction was abandoned after DATA".to_string());
+            self.broken = true;
+        } else {
+            self.reset();
+        }
     }
 
     /// RSET after a refused transaction; a failure marks the connection

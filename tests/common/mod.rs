@@ -578,11 +578,12 @@ impl FakeServer {
         }
     }
 
-    /// What the script returned (usually what it read).
+    /// What the script returned (usually what it read); a panic in the
+    /// script fails the test here.
     pub fn join(mut self) -> Vec<u8> {
         self.handle
             .take()
-            .map(|h| h.join().unwrap_or_default())
+            .map(|h| h.join().expect("the fake server's script panicked"))
             .unwrap_or_default()
     }
 }
