@@ -131,6 +131,27 @@ fn run_hook(what: &str, command: &str) -> Result<(), Failure> {
     }
 }
 
+#[derive(Debug, PartialEq, Eq)]
+enum Credentials {
+    Send,
+    /// Unencrypted to another machine, but the file says `starttls
+    /// disabled`: send, with a warning.
+    Warn,
+    Refuse,
+}
+
+/// May credentials go over this connection? Encrypted or to this machine:
+/// yes. Otherwise only when the file turned TLS off itself.
+fn credentials_policy(policy: TlsPolicy, encrypted: bool, loopback: bool) -> Credentials {
+    if encrypted || loopback {
+        Credentials::Send
+    } else if policy == TlsPolicy::Disabled {
+        Credentials::Warn
+    } else {
+        Credentials::Refuse
+    }
+}
+
 /// The secret: the `password`, or the first line `passwordeval` prints.
 fn secret(identity: &Identity) -> Result<String, Failure> {
     match &identity.secret {
@@ -222,7 +243,6 @@ fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Failure> {
 
 /// An open SMTP connection, greeted, TLS and AUTH done.
 pub(crate) struct Connection {
-    rt: tokio::runtime::Runtime,
     conn: AsyncSmtpConnection,
     wire: Wire,
     caps: Capabilities,
@@ -231,6 +251,8 @@ pub(crate) struct Connection {
     verbose: bool,
     broken: bool,
     postconnect: Option<String>,
+    /// Last, so that it is dropped after the sockets registered with it.
+    rt: tokio::runtime::Runtime,
 }
 
 impl Connection {
@@ -378,20 +400,20 @@ impl Connection {
         }
 
         if let Some(user) = identity.username.as_deref() {
-            let encrypted = this.wire.is_tls();
-            if !encrypted && !peer_is_loopback {
-                if identity.tls == TlsPolicy::Disabled {
-                    warn(&format!(
-                        "sending credentials unencrypted to {} (starttls disabled)",
-                        this.server
-                    ));
-                } else {
+            match credentials_policy(identity.tls, this.wire.is_tls(), peer_is_loopback) {
+                Credentials::Send => {}
+                Credentials::Warn => warn(&format!(
+                    "sending credentials unencrypted to {} (starttls disabled)",
+                    this.server
+                )),
+                Credentials::Refuse => {
                     this.abort();
                     return Err(Failure::new(
                         exit::UNAVAILABLE,
                         format!(
-                            "{} does not offer STARTTLS: refusing to send credentials \
-                             unencrypted (use `starttls disabled` to allow it); nothing was sent",
+                            "the connection to {} is not encrypted (STARTTLS not offered or \
+                             refused): refusing to send credentials in clear (`starttls \
+                             disabled` allows it); nothing was sent",
                             this.server
                         ),
                     ));
@@ -1206,6 +1228,20 @@ mod tests {
         assert_eq!(caps.size, Some(31457280));
         assert_eq!(caps.auth, vec!["PLAIN".to_string(), "CRAM-MD5".to_string()]);
         assert_eq!(Capabilities::parse("250-x\r\n250 SIZE\r\n").size, Some(0));
+    }
+
+    #[test]
+    fn credentials_never_go_unencrypted_to_another_machine_unless_tls_is_off() {
+        use Credentials::*;
+        assert_eq!(credentials_policy(TlsPolicy::Enabled, false, false), Refuse);
+        assert_eq!(
+            credentials_policy(TlsPolicy::Required, false, false),
+            Refuse
+        );
+        assert_eq!(credentials_policy(TlsPolicy::Disabled, false, false), Warn);
+        assert_eq!(credentials_policy(TlsPolicy::Enabled, true, false), Send);
+        assert_eq!(credentials_policy(TlsPolicy::Enabled, false, true), Send);
+        assert_eq!(credentials_policy(TlsPolicy::Disabled, false, true), Send);
     }
 
     #[test]
