@@ -615,6 +615,7 @@ fn transcript_records_the_dialogue_and_headers_but_not_the_body() {
     assert!(t.contains("H: Subject: tx"), "{t}");
     assert!(t.contains("C: AUTH PLAIN [credentials redacted]"), "{t}");
     assert!(t.contains("S: 235 "), "{t}");
+    assert!(t.contains("C: .\nS: 250 "), "{t}");
     assert!(t.contains("C: QUIT"), "{t}");
     assert!(!t.contains("secret body text"), "{t}");
     let b64 = esmtp_b64(&format!("\0{}\0{}", common::USER, common::PASSWORD));

@@ -854,37 +854,48 @@ impl Connection {
         }
 
         self.wire.set_mode(TapMode::Body);
-        let body = Body::new(message, self.wire.clone());
-        let r = self.rt.block_on(self.conn.message_iter(body));
+        let wrote = self.rt.block_on(send_body(&self.wire, message));
         self.wire.set_mode(TapMode::Commands);
-        match r {
+        if let Err(e) = wrote {
+            self.broken = true;
+            self.wire.shutdown_now();
+            if let Some(why) = self.wire.poisoned() {
+                return Err(Failure::software(format!(
+                    "{why}; the connection was dropped before the end of the message, \
+                     so {} delivers nothing",
+                    self.server
+                )));
+            }
+            if self.wire.timed_out() {
+                return Err(Failure::tempfail(format!(
+                    "{} accepted no data for {} s during the message transfer",
+                    self.server,
+                    self.wire.timeout().as_secs()
+                )));
+            }
+            return Err(Failure::tempfail(format!(
+                "the connection to {} was lost during the message transfer: {e}",
+                self.server
+            )));
+        }
+        match self.rt.block_on(self.conn.read_response()) {
             Ok(resp) => {
                 if self.verbose {
                     println!("Message sent: {}", reply_line(&resp));
                 }
                 Ok(())
             }
-            Err(e) => {
-                if let Some(why) = self.wire.poisoned() {
-                    self.broken = true;
-                    return Err(Failure::software(format!(
-                        "{why}; the connection was dropped before the end of the message, \
-                         so {} delivers nothing",
-                        self.server
-                    )));
-                }
-                match negative_reply(&e) {
-                    Some((code, sev, text)) => Err(Failure::new(
-                        if sev == Severity::TransientNegativeCompletion {
-                            exit::TEMPFAIL
-                        } else {
-                            exit::SOFTWARE
-                        },
-                        format!("{} refused the message: {code} {text}", self.server),
-                    )),
-                    None => Err(self.failure(&e, "the message transfer")),
-                }
-            }
+            Err(e) => match negative_reply(&e) {
+                Some((code, sev, text)) => Err(Failure::new(
+                    if sev == Severity::TransientNegativeCompletion {
+                        exit::TEMPFAIL
+                    } else {
+                        exit::SOFTWARE
+                    },
+                    format!("{} refused the message: {code} {text}", self.server),
+                )),
+                None => Err(self.failure(&e, "the message transfer")),
+            },
         }
     }
 
@@ -1069,153 +1080,182 @@ pub(crate) fn local_hostname() -> String {
     }
 }
 
-/// The message as lettre's `message_iter` wants it: chunks of bytes. Bare
-/// LF becomes CRLF; the final CRLF is held back because lettre appends
-/// `CRLF . CRLF` itself (otherwise the message would gain an empty last
-/// line). A read error poisons the connection, so the end-of-data marker
-/// lettre writes next fails instead of completing a truncated message.
-struct Body<'a> {
-    reader: &'a mut dyn Read,
-    wire: Wire,
-    buf: Vec<u8>,
-    last_cr: bool,
-    held: &'static [u8],
-    done: bool,
-    /// Header section, recorded as `H:` lines when there is a transcript.
-    headers: Option<Vec<u8>>,
-}
-
 /// Read size for the body: small first (a typical message fits, and a
 /// process that relays one small message should not touch 64 KB of fresh
 /// pages), 64 KB once the message turns out to be bigger.
 const FIRST_CHUNK: usize = 8 * 1024;
 const CHUNK: usize = 64 * 1024;
 
-impl<'a> Body<'a> {
-    fn new(reader: &'a mut dyn Read, wire: Wire) -> Body<'a> {
-        let headers = wire.has_tap().then(Vec::new);
-        Body {
-            reader,
-            wire,
-            buf: vec![0; FIRST_CHUNK],
-            last_cr: false,
-            held: b"",
-            done: false,
-            headers,
+/// SMTP transparency while streaming: bare LF becomes CRLF, a line that
+/// starts with `.` gets another, and [`Stuffer::finish`] ends the data with
+/// `CRLF . CRLF` (adding the CRLF only when the message lacks a final line
+/// end, so no empty line is added). State carries across chunks.
+#[derive(Debug, Default)]
+pub(crate) struct Stuffer {
+    mid_line: bool,
+    last_cr: bool,
+}
+
+impl Stuffer {
+    pub(crate) fn encode(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        out.reserve(input.len() + input.len() / 32 + 8);
+        let mut rest = input;
+        while let Some(&first) = rest.first() {
+            if !self.mid_line && first == b'.' {
+                out.push(b'.');
+            }
+            match rest.iter().position(|&b| b == b'\n') {
+                Some(pos) => {
+                    out.extend_from_slice(&rest[..pos]);
+                    let cr = if pos > 0 {
+                        rest[pos - 1] == b'\r'
+                    } else {
+                        self.last_cr
+                    };
+                    if !cr {
+                        out.push(b'\r');
+                    }
+                    out.push(b'\n');
+                    self.mid_line = false;
+                    self.last_cr = false;
+                    rest = &rest[pos + 1..];
+                }
+                None => {
+                    out.extend_from_slice(rest);
+                    self.mid_line = true;
+                    self.last_cr = rest.last() == Some(&b'\r');
+                    rest = &[];
+                }
+            }
         }
     }
 
-    fn tap_headers(&mut self, chunk: &[u8]) {
-        let Some(acc) = &mut self.headers else {
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.mid_line {
+            if !self.last_cr {
+                out.push(b'\r');
+            }
+            out.push(b'\n');
+        }
+        out.extend_from_slice(b".\r\n");
+        self.mid_line = false;
+        self.last_cr = false;
+    }
+}
+
+/// Records the header section as `H:` lines when there is a transcript.
+struct HeaderTap {
+    acc: Option<Vec<u8>>,
+}
+
+impl HeaderTap {
+    fn feed(&mut self, wire: &Wire, chunk: &[u8]) {
+        let Some(acc) = &mut self.acc else {
             return;
         };
         acc.extend_from_slice(chunk);
         let mut start = 0;
         while let Some(pos) = acc[start..].iter().position(|&b| b == b'\n') {
-            let line = &acc[start..start + pos + 1];
-            let content = line.strip_suffix(b"\n").unwrap_or(line);
-            let content = content.strip_suffix(b"\r").unwrap_or(content);
-            if content.is_empty() {
-                self.headers = None;
+            let line = &acc[start..start + pos];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                self.acc = None;
                 return;
             }
-            self.wire.tap_header(content);
+            wire.tap_header(line);
             start += pos + 1;
         }
         acc.drain(..start);
         if acc.len() > 1 << 20 {
-            self.headers = None;
+            self.acc = None;
         }
     }
 }
 
-/// Append `input` to `out`, turning bare LF into CRLF. `last_cr` carries
-/// the state across chunks.
-pub(crate) fn normalise_into(input: &[u8], last_cr: &mut bool, out: &mut Vec<u8>) {
-    let mut rest = input;
-    while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
-        let before_cr = if pos > 0 {
-            rest[pos - 1] == b'\r'
-        } else {
-            *last_cr
+/// Stream the message after DATA's 354, straight onto the socket: our own
+/// transparency (one pass over each line, no per-byte copying), the last
+/// chunk and the end-of-data marker in one write. lettre reads the reply.
+///
+/// A read error poisons the connection first: the socket is shut down
+/// before any end-of-data marker, so the server can never take a truncated
+/// message for a complete one.
+async fn send_body(wire: &Wire, reader: &mut dyn Read) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut w = wire.clone();
+    let mut stuffer = Stuffer::default();
+    let mut headers = HeaderTap {
+        acc: wire.has_tap().then(Vec::new),
+    };
+    let mut buf = vec![0u8; FIRST_CHUNK];
+    // Each chunk is written once the next read returns, so that the last
+    // one can carry the end-of-data marker.
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                wire.poison(format!("reading the message failed: {e}"));
+                return Err(e);
+            }
         };
-        out.extend_from_slice(&rest[..pos]);
-        if !before_cr {
-            out.push(b'\r');
+        if !pending.is_empty() {
+            w.write_all(&pending).await?;
+            pending.clear();
         }
-        out.push(b'\n');
-        *last_cr = false;
-        rest = &rest[pos + 1..];
-    }
-    if let Some(&last) = rest.last() {
-        *last_cr = last == b'\r';
-    }
-    out.extend_from_slice(rest);
-}
-
-impl Iterator for Body<'_> {
-    type Item = Vec<u8>;
-
-    fn next(&mut self) -> Option<Vec<u8>> {
-        loop {
-            if self.done {
-                return None;
-            }
-            let n = match self.reader.read(&mut self.buf) {
-                Ok(0) => {
-                    self.done = true;
-                    // A held final CRLF is dropped (lettre writes it as part
-                    // of CRLF . CRLF); a held lone CR is real content.
-                    return (self.held == b"\r").then(|| b"\r".to_vec());
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.done = true;
-                    self.wire.poison(format!("reading the message failed: {e}"));
-                    return None;
-                }
-            };
-            let grow = n == self.buf.len() && self.buf.len() < CHUNK;
-            let mut out = Vec::with_capacity(n + n / 32 + 4);
-            out.extend_from_slice(self.held);
-            self.held = b"";
-            let chunk_start = out.len();
-            let buf = std::mem::take(&mut self.buf);
-            normalise_into(&buf[..n], &mut self.last_cr, &mut out);
-            self.buf = buf;
-            if grow {
-                self.buf.resize(CHUNK, 0);
-            }
-            if self.headers.is_some() {
-                let fresh = out[chunk_start..].to_vec();
-                self.tap_headers(&fresh);
-            }
-            if out.ends_with(b"\r\n") {
-                out.truncate(out.len() - 2);
-                self.held = b"\r\n";
-            } else if out.ends_with(b"\r") {
-                out.truncate(out.len() - 1);
-                self.held = b"\r";
-            }
-            if !out.is_empty() {
-                return Some(out);
-            }
+        stuffer.encode(&buf[..n], &mut pending);
+        headers.feed(wire, &pending);
+        if n == buf.len() && buf.len() < CHUNK {
+            buf.resize(CHUNK, 0);
         }
     }
+    stuffer.finish(&mut pending);
+    w.write_all(&pending).await?;
+    w.flush().await?;
+    wire.tap_client_line(b".");
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn bare_lf_becomes_crlf_across_chunks() {
+    fn stuff(chunks: &[&[u8]]) -> Vec<u8> {
+        let mut s = Stuffer::default();
         let mut out = Vec::new();
-        let mut cr = false;
-        normalise_into(b"a\nb\r", &mut cr, &mut out);
-        normalise_into(b"\nc\n\n", &mut cr, &mut out);
-        assert_eq!(out, b"a\r\nb\r\nc\r\n\r\n");
+        for c in chunks {
+            s.encode(c, &mut out);
+        }
+        s.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn transparency_and_line_ends() {
+        assert_eq!(stuff(&[b"a\nb\r", b"\nc\n\n"]), b"a\r\nb\r\nc\r\n\r\n.\r\n");
+        assert_eq!(
+            stuff(&[b".x\r\n..y\r\n.\r\nz.\r\n"]),
+            b"..x\r\n...y\r\n..\r\nz.\r\n.\r\n"
+        );
+        assert_eq!(stuff(&[b"no newline"]), b"no newline\r\n.\r\n");
+        assert_eq!(stuff(&[b"ends\r\n"]), b"ends\r\n.\r\n");
+        assert_eq!(stuff(&[]), b".\r\n");
+    }
+
+    #[test]
+    fn chunk_boundaries_do_not_matter() {
+        let input: &[u8] = b".a\n\r\n.b\r\nc\rd\n..e\n.\nf";
+        let whole = stuff(&[input]);
+        for i in 0..=input.len() {
+            for j in i..=input.len() {
+                assert_eq!(
+                    stuff(&[&input[..i], &input[i..j], &input[j..]]),
+                    whole,
+                    "split at {i},{j}"
+                );
+            }
+        }
     }
 
     #[test]

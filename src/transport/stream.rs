@@ -150,6 +150,13 @@ impl Wire {
         }
     }
 
+    /// Record a client line we wrote in a mode that hides writes (`C: .`).
+    pub(crate) fn tap_client_line(&self, line: &[u8]) {
+        if let Some(t) = &mut self.lock().tap {
+            t.client_line(line);
+        }
+    }
+
     pub(crate) fn has_tap(&self) -> bool {
         self.lock().tap.is_some()
     }

@@ -101,6 +101,32 @@ hyperfine -N --warmup 20 --runs "$runs" --export-json "$work/small.json" \
   -n "msmtp" "sh -c 'exec $msmtp < $work/small.eml'" 2>&1 | grep -v '^ *$' || true
 medians "$work/small.json"
 
+# The machine is shared: hyperfine runs one command's runs after the
+# other's, so load drift lands on one of them. Interleaving the runs
+# (A B C A B C ...) gives the ratio that drift cannot skew.
+interleaved() {
+  python3 - "$1" "$2" "$label|$ours" "esmtp 1.2 (Debian)|$orig" "msmtp|$msmtp" <<'PY'
+import statistics, subprocess, sys, time
+msg, runs = sys.argv[1], int(sys.argv[2])
+cmds = [a.split("|", 1) for a in sys.argv[3:]]
+times = {name: [] for name, _ in cmds}
+for i in range(runs):
+    order = cmds if i % 2 == 0 else list(reversed(cmds))
+    for name, cmd in order:
+        t = time.perf_counter()
+        subprocess.run(["sh", "-c", "exec %s < %s" % (cmd, msg)], stdout=subprocess.DEVNULL)
+        times[name].append(time.perf_counter() - t)
+orig = statistics.median(times["esmtp 1.2 (Debian)"])
+print("%-22s %12s %10s   (interleaved, %d runs each)" % ("program", "median ms", "x original", runs))
+for name, _ in cmds:
+    m = statistics.median(times[name])
+    print("%-22s %12.2f %10.2f" % (name, m * 1e3, m / orig))
+PY
+}
+echo
+echo "== 2 KB message, interleaved"
+interleaved "$work/small.eml" "$runs"
+
 echo
 echo "== 21 MB message, ${BIG_RUNS:-10} runs each"
 hyperfine -N --warmup 2 --runs "${BIG_RUNS:-10}" --export-json "$work/big.json" \
@@ -108,6 +134,10 @@ hyperfine -N --warmup 2 --runs "${BIG_RUNS:-10}" --export-json "$work/big.json" 
   -n "esmtp 1.2 (Debian)" "sh -c 'exec $orig < $work/big.eml'" \
   -n "msmtp" "sh -c 'exec $msmtp < $work/big.eml'" 2>&1 | grep -v '^ *$' || true
 medians "$work/big.json"
+
+echo
+echo "== 21 MB message, interleaved"
+interleaved "$work/big.eml" "${BIG_RUNS:-10}"
 
 echo
 echo "== peak RSS (/usr/bin/time -v), KB"
