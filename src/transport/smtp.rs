@@ -263,6 +263,12 @@ impl Connection {
         if let Some(cmd) = &identity.preconnect {
             run_hook("preconnect", cmd)?;
         }
+        // The secret first: a passwordeval that fails (or asks for a
+        // passphrase) should not keep a connection waiting.
+        let secret = match identity.username {
+            Some(_) => Some(secret(identity)?),
+            None => None,
+        };
         let verbose = opts.verbose;
         let relay = &identity.relay;
         let server = relay.to_string();
@@ -369,7 +375,14 @@ impl Connection {
             TlsPolicy::Disabled | TlsPolicy::Implicit => {}
             TlsPolicy::Enabled | TlsPolicy::Required => {
                 if this.caps.starttls {
-                    let setup = tls::setup(&relay.host, identity.certificate_passphrase.as_ref())?;
+                    let setup =
+                        match tls::setup(&relay.host, identity.certificate_passphrase.as_ref()) {
+                            Ok(s) => s,
+                            Err(f) => {
+                                this.abort();
+                                return Err(f);
+                            }
+                        };
                     let required = identity.tls == TlsPolicy::Required;
                     if this.starttls(&setup, &relay.host, timeout, required)? {
                         tls_setup = Some(setup);
@@ -399,7 +412,7 @@ impl Connection {
             }
         }
 
-        if let Some(user) = identity.username.as_deref() {
+        if let (Some(user), Some(secret)) = (identity.username.as_deref(), secret) {
             match credentials_policy(identity.tls, this.wire.is_tls(), peer_is_loopback) {
                 Credentials::Send => {}
                 Credentials::Warn => warn(&format!(
@@ -419,7 +432,6 @@ impl Connection {
                     ));
                 }
             }
-            let secret = secret(identity)?;
             if let Err(f) = this.authenticate(user, &secret, identity.auth) {
                 this.abort();
                 return Err(f);
