@@ -9,8 +9,9 @@
 //!   does not come, a server that stops reading our body),
 //! - see the raw bytes of the last reply (lettre keeps only what it parses:
 //!   we need the EHLO keywords it does not know, such as SIZE and DSN),
-//! - poison the connection when reading the message fails, so that the
-//!   end-of-data marker lettre writes next can never reach the server,
+//! - take the message body straight from us (lettre only reads the reply),
+//!   and poison the connection when reading the message fails, so that no
+//!   end-of-data marker can follow a truncated body,
 //! - record the protocol transcript (`-X`), with AUTH exchanges redacted and
 //!   the message body left out.
 
