@@ -108,7 +108,14 @@ fn reply_line(r: &Response) -> String {
 }
 
 fn warn(text: &str) {
-    eprintln!("esmtp: warning: {text}");
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "esmtp: warning: {text}");
+}
+
+/// `-v` progress on stdout; a closed stdout must not end the run.
+fn say(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{text}");
 }
 
 /// Run a `preconnect`/`postconnect` command through `sh -c`.
@@ -288,7 +295,7 @@ impl Connection {
             .map_err(|e| Failure::software(format!("cannot start the I/O runtime: {e}")))?;
 
         if verbose {
-            println!("Connecting to {server}");
+            say(format_args!("Connecting to {server}"));
         }
         let addrs = resolve(&relay.host, relay.port)?;
         let mut last_err = None;
@@ -343,7 +350,7 @@ impl Connection {
         let mut tls_setup: Option<TlsSetup> = None;
         if identity.tls == TlsPolicy::Implicit {
             if verbose {
-                println!("Starting TLS (implicit, from the first byte)");
+                say(format_args!("Starting TLS (implicit, from the first byte)"));
             }
             let setup = tls::setup(&relay.host, identity.certificate_passphrase.as_ref())?;
             rt.block_on(handshake(&wire, &setup, &relay.host, &server, timeout))?;
@@ -370,7 +377,7 @@ impl Connection {
             postconnect: identity.postconnect.clone(),
         };
         if verbose {
-            println!("Connected to {}", this.server);
+            say(format_args!("Connected to {}", this.server));
         }
 
         // STARTTLS per policy.
@@ -401,17 +408,20 @@ impl Connection {
                         ),
                     ));
                 } else if verbose {
-                    println!(
+                    say(format_args!(
                         "{} does not offer STARTTLS; continuing unencrypted",
                         this.server
-                    );
+                    ));
                 }
             }
         }
         if let (true, Some(setup)) = (verbose, &tls_setup) {
             match &setup.client_cert {
-                Some(p) => println!("TLS established; client certificate {}", p.display()),
-                None => println!("TLS established"),
+                Some(p) => say(format_args!(
+                    "TLS established; client certificate {}",
+                    p.display()
+                )),
+                None => say(format_args!("TLS established")),
             }
         }
 
@@ -454,13 +464,15 @@ impl Connection {
         required: bool,
     ) -> Result<bool, Failure> {
         if self.verbose {
-            println!("Starting TLS");
+            say(format_args!("Starting TLS"));
         }
         let r = self.rt.block_on(self.conn.command(Line("STARTTLS")));
         if let Err(e) = r {
             if let (false, Some((code, _, text))) = (required, negative_reply(&e)) {
                 if self.verbose {
-                    println!("STARTTLS refused ({code} {text}); continuing unencrypted");
+                    say(format_args!(
+                        "STARTTLS refused ({code} {text}); continuing unencrypted"
+                    ));
                 }
                 return Ok(false);
             }
@@ -523,7 +535,10 @@ impl Connection {
             )
         })?;
         if self.verbose {
-            println!("Authenticating as {user} with {}", mech.sasl_name());
+            say(format_args!(
+                "Authenticating as {user} with {}",
+                mech.sasl_name()
+            ));
         }
         self.wire.set_mode(TapMode::Auth);
         let r = self.auth_exchange(mech, user, secret);
@@ -531,7 +546,7 @@ impl Connection {
         match r {
             Ok(()) => {
                 if self.verbose {
-                    println!("Authenticated");
+                    say(format_args!("Authenticated"));
                 }
                 Ok(())
             }
@@ -770,7 +785,11 @@ impl Connection {
         // a transaction abandoned now must drop the connection, not RSET.
         let in_data = matches!(data_reply, Some(Ok(_)));
         if let (true, Ok(resp)) = (self.verbose, &r) {
-            println!("From {}: {}", envelope.sender, reply_line(resp));
+            say(format_args!(
+                "From {}: {}",
+                envelope.sender,
+                reply_line(resp)
+            ));
         }
         if let Err(e) = r {
             let f = match negative_reply(&e) {
@@ -810,13 +829,13 @@ impl Connection {
             match reply {
                 Ok(r) => {
                     if self.verbose {
-                        println!("To {rcpt}: {}", reply_line(&r));
+                        say(format_args!("To {rcpt}: {}", reply_line(&r)));
                     }
                 }
                 Err(e) => match negative_reply(&e) {
                     Some((code, sev, text)) => {
                         if self.verbose {
-                            println!("To {rcpt}: {code} {text}");
+                            say(format_args!("To {rcpt}: {code} {text}"));
                         }
                         permanent |= sev == Severity::PermanentNegativeCompletion;
                         refused.push(format!("<{rcpt}>: {code} {text}"));
@@ -865,7 +884,7 @@ impl Connection {
             return Err(f);
         }
         if self.verbose {
-            println!("Sending the message");
+            say(format_args!("Sending the message"));
         }
 
         self.wire.set_mode(TapMode::Body);
@@ -896,7 +915,7 @@ impl Connection {
         match self.rt.block_on(self.conn.read_response()) {
             Ok(resp) => {
                 if self.verbose {
-                    println!("Message sent: {}", reply_line(&resp));
+                    say(format_args!("Message sent: {}", reply_line(&resp)));
                 }
                 Ok(())
             }
@@ -954,8 +973,8 @@ impl Connection {
             let r = self.rt.block_on(self.conn.command(Line("QUIT")));
             if self.verbose {
                 match &r {
-                    Ok(resp) => println!("Disconnected: {}", reply_line(resp)),
-                    Err(e) => println!("QUIT: {e}"),
+                    Ok(resp) => say(format_args!("Disconnected: {}", reply_line(resp))),
+                    Err(e) => say(format_args!("QUIT: {e}")),
                 }
             }
         }
