@@ -445,3 +445,37 @@ fn a_refused_starttls_goes_on_unencrypted_only_when_enabled() {
     let seen = String::from_utf8(server.join()).unwrap();
     assert!(!seen.contains("MAIL FROM"), "{seen}");
 }
+
+#[test]
+fn a_large_message_over_starttls_arrives_byte_for_byte() {
+    let exim = Exim::start();
+    let body: String = (0..60_000)
+        .map(|i| {
+            format!(
+                "{}line {i} of a message sent over TLS\r\n",
+                if i % 7 == 0 { "." } else { "" }
+            )
+        })
+        .collect();
+    let msg = message("big-tls", &body);
+    with_home(
+        |h| trust(h, exim.ca_pem()),
+        || {
+            transport::relay(
+                &tls_identity(exim.port(), TlsPolicy::Required),
+                &Envelope {
+                    sender: "sender@example.org".into(),
+                    recipients: vec!["bob@example.net".into()],
+                },
+                &MessageOptions::default(),
+                &SessionOptions::default(),
+                &mut &msg[..],
+            )
+            .expect("relay")
+        },
+    );
+    assert!(mail_tls(&exim).starts_with("TLS"));
+    let got = exim.wait_for_messages(1);
+    assert_eq!(got[0].message.len(), msg.len());
+    assert!(got[0].message == msg, "the message changed on the way");
+}
