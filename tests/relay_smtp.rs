@@ -758,3 +758,37 @@ fn a_pipelined_data_accepted_despite_a_refused_recipient_sends_no_message() {
         "{after:?}"
     );
 }
+
+#[test]
+fn a_connection_that_cannot_be_established_times_out() {
+    // A listener with a full accept queue: the kernel drops further SYNs,
+    // so connecting hangs as it does towards a filtered port.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _first = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut id = identity(port);
+    id.timeout_secs = 1;
+    let start = Instant::now();
+    let err = transport::relay(
+        &id,
+        &envelope("a@example.org", &["b@example.net"]),
+        &MessageOptions::default(),
+        &SessionOptions::default(),
+        &mut &b"x\r\n"[..],
+    )
+    .expect_err("cannot connect");
+    assert_eq!(err.status, exit::TEMPFAIL, "{err}");
+    assert!(
+        err.message.contains("cannot connect") && err.message.contains("within 1 s"),
+        "{err}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
+    drop(listener);
+}
