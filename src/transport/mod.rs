@@ -32,7 +32,7 @@ pub struct Dsn {
     pub notify: Option<String>,
     /// `RET=` value: `FULL` or `HDRS`.
     pub ret: Option<String>,
-    /// `ENVID=` value (already xtext-safe or encoded by the transport).
+    /// `ENVID=` value as the user gave it; the transport xtext-encodes it.
     pub envid: Option<String>,
 }
 
