@@ -67,6 +67,13 @@ pub fn submit(
 ) -> Result<Submitted, Failure> {
     let spool = Spool::open(&queue_dir(plan)?)?;
     let entry = store_message(&spool, plan, identity, envelope, options, message)?;
+    if session.verbose {
+        println!(
+            "esmtp: queued as {} in {}",
+            entry.id(),
+            spool.root().display()
+        );
+    }
     match plan.queue.mode {
         QueueMode::Background => {
             let id = entry.id().to_string();
