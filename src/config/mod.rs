@@ -25,7 +25,9 @@ pub enum Origin {
 /// the ownership/permission check of `~/.esmtprc` (error 78 when it fails).
 pub fn locate(explicit: Option<&Path>) -> Result<Origin, Failure> {
     let _ = explicit;
-    Err(Failure::config("configuration loading is not implemented yet"))
+    Err(Failure::config(
+        "configuration loading is not implemented yet",
+    ))
 }
 
 impl Origin {
@@ -42,7 +44,9 @@ impl Origin {
 /// source gives [`Plan::empty`]. The cache calls this when its copy is stale.
 pub fn compile_for_sending(origin: &Origin, source: &[u8]) -> Result<Plan, Failure> {
     let _ = (origin, source);
-    Err(Failure::config("configuration loading is not implemented yet"))
+    Err(Failure::config(
+        "configuration loading is not implemented yet",
+    ))
 }
 
 /// Read, compile and lint the configuration for sending. Errors are rendered
@@ -50,5 +54,7 @@ pub fn compile_for_sending(origin: &Origin, source: &[u8]) -> Result<Plan, Failu
 /// job) except where they matter at send time.
 pub fn load_for_sending(explicit: Option<&Path>) -> Result<Plan, Failure> {
     let _ = explicit;
-    Err(Failure::config("configuration loading is not implemented yet"))
+    Err(Failure::config(
+        "configuration loading is not implemented yet",
+    ))
 }

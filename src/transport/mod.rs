@@ -3,6 +3,8 @@
 //!
 //! STUB: the SMTP part is owned by the relay work (issue 9).
 
+pub mod mda;
+
 use crate::exit::Failure;
 use crate::plan::Identity;
 use std::io::Read;
