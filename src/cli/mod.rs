@@ -168,13 +168,32 @@ pub fn queue_command() -> Command {
         )
 }
 
+/// Give a subcommand (and its own subcommands) `-h`/`--help`: the top
+/// level disables clap's help flag because sendmail's `-h` takes a value,
+/// and clap propagates that choice to subcommands.
+fn with_help(cmd: Command) -> Command {
+    let subs: Vec<Command> = cmd.get_subcommands().cloned().collect();
+    let mut cmd = cmd.arg(
+        Arg::new("help")
+            .short('h')
+            .long("help")
+            .action(ArgAction::Help)
+            .help("Print help"),
+    );
+    for sub in subs {
+        let name = sub.get_name().to_string();
+        cmd = cmd.mut_subcommand(name, |_| with_help(sub));
+    }
+    cmd
+}
+
 /// `esmtp`: the sendmail flags plus the subcommands.
 pub fn esmtp_command() -> Command {
     add_sendmail_args(base("esmtp"))
-        .subcommand(external::check_command())
-        .subcommand(external::dump_command())
-        .subcommand(route_command())
-        .subcommand(queue_command())
+        .subcommand(with_help(external::check_command()))
+        .subcommand(with_help(external::dump_command()))
+        .subcommand(with_help(route_command()))
+        .subcommand(with_help(queue_command()))
 }
 
 /// What the invocation asks for.
@@ -229,9 +248,10 @@ pub fn parse(argv: Vec<OsString>) -> Result<Action, Failure> {
     if name == "esmtp" {
         if let Some(first) = args.first().and_then(|a| a.to_str()) {
             if SUBCOMMANDS.contains(&first) {
-                let matches = esmtp_command()
-                    .try_get_matches_from(&argv)
-                    .map_err(clap_failure)?;
+                let matches = match esmtp_command().try_get_matches_from(&argv) {
+                    Ok(m) => m,
+                    Err(e) => return help_or_failure(e),
+                };
                 return match matches.subcommand() {
                     Some((sub, m)) => Ok(Action::Subcommand(sub.to_string(), m.clone())),
                     None => Err(Failure::usage("missing subcommand")),
@@ -247,16 +267,19 @@ pub fn parse(argv: Vec<OsString>) -> Result<Action, Failure> {
     };
     let matches = match cmd.try_get_matches_from(canonical) {
         Ok(m) => m,
-        Err(e) => {
-            return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                    Ok(Action::Print(e.render().to_string()))
-                }
-                _ => Err(clap_failure(e)),
-            }
-        }
+        Err(e) => return help_or_failure(e),
     };
     resolve(&name, &matches)
+}
+
+/// Help and version requests are output; anything else is a usage error.
+fn help_or_failure(e: clap::Error) -> Result<Action, Failure> {
+    match e.kind() {
+        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+            Ok(Action::Print(e.render().to_string()))
+        }
+        _ => Err(clap_failure(e)),
+    }
 }
 
 /// A clap error as one line with status 64.
@@ -646,6 +669,16 @@ mod tests {
                 assert!(t.contains("-f <ADDR>") && t.contains("envelope sender"))
             }
             other => panic!("{other:?}"),
+        }
+        for args in [
+            &["route", "--help"][..],
+            &["queue", "flush", "-h"],
+            &["check", "--help"],
+        ] {
+            match parse_as("esmtp", args) {
+                Ok(Action::Print(t)) => assert!(t.contains("Usage: esmtp"), "{t}"),
+                other => panic!("{args:?}: {other:?}"),
+            }
         }
         match parse_as("esmtp", &["--version"]) {
             Ok(Action::Print(t)) => assert!(t.contains(env!("CARGO_PKG_VERSION"))),
