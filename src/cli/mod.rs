@@ -138,36 +138,6 @@ pub fn route_command() -> Command {
         )
 }
 
-/// `esmtp queue list|flush`.
-pub fn queue_command() -> Command {
-    let config = || {
-        Arg::new("config")
-            .short('C')
-            .value_name("FILE")
-            .value_parser(clap::value_parser!(PathBuf))
-            .help("Configuration file")
-    };
-    Command::new("queue")
-        .about("List or deliver the queue")
-        .subcommand_required(true)
-        .subcommand(
-            Command::new("list")
-                .about("List the messages waiting in the queue (as mailq)")
-                .arg(config()),
-        )
-        .subcommand(
-            Command::new("flush")
-                .about("Deliver the messages waiting in the queue (as sendmail -q)")
-                .arg(config())
-                .arg(
-                    Arg::new("verbose")
-                        .short('v')
-                        .action(ArgAction::SetTrue)
-                        .help("Verbose progress on standard output"),
-                ),
-        )
-}
-
 /// Give a subcommand (and its own subcommands) `-h`/`--help`: the top
 /// level disables clap's help flag because sendmail's `-h` takes a value,
 /// and clap propagates that choice to subcommands.
@@ -193,7 +163,7 @@ pub fn esmtp_command() -> Command {
         .subcommand(with_help(external::check_command()))
         .subcommand(with_help(external::dump_command()))
         .subcommand(with_help(route_command()))
-        .subcommand(with_help(queue_command()))
+        .subcommand(with_help(external::queue_command()))
 }
 
 /// What the invocation asks for.

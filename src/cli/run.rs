@@ -7,7 +7,7 @@ use crate::exit::{Failure, DATAERR, OK, USAGE};
 use crate::message::{self, HeaderPolicy, Spool};
 use crate::plan::{Plan, QueueMode};
 use crate::route::{self, Recipient, Source, Submission};
-use crate::transport::{self, mda, Envelope, MessageOptions, SessionOptions};
+use crate::transport::{self, mda, Envelope, MessageOptions};
 use crate::{cache, queue, sys};
 use clap::ArgMatches;
 use std::ffi::OsString;
@@ -55,23 +55,7 @@ fn subcommand(name: &str, m: &ArgMatches) -> Result<u8, Failure> {
         "check" => Ok(external::run_check(m)),
         "dump" => Ok(external::run_dump(m)),
         "route" => route_subcommand(m).map(|()| OK),
-        "queue" => match m.subcommand() {
-            Some(("list", sub)) => {
-                let plan =
-                    cache::load_plan(sub.get_one::<PathBuf>("config").map(|p| p.as_path()), false)?;
-                queue::list(&plan).map(|()| OK)
-            }
-            Some(("flush", sub)) => {
-                let session = SessionOptions {
-                    verbose: sub.get_flag("verbose"),
-                    transcript: None,
-                };
-                let config = sub.get_one::<PathBuf>("config").map(|p| p.as_path());
-                let plan = cache::load_plan(config, session.verbose)?;
-                queue::flush(&plan, &session).map(|()| OK)
-            }
-            _ => Err(Failure::usage("esmtp queue: expected list or flush")),
-        },
+        "queue" => external::run_queue(m).map(|()| OK),
         other => Err(Failure::usage(format!("unknown subcommand {other}"))),
     }
 }
