@@ -94,6 +94,12 @@ pub fn read_headers(input: &mut dyn BufRead) -> Result<Headers, Failure> {
         if n == 0 || is_blank_line(&line) {
             return Ok(headers);
         }
+        if total == 0 && headers.fields.is_empty() && line.starts_with(b"From ") {
+            // An mbox "From " line in front of the headers: not part of the
+            // message (sendmail and Postfix drop it too).
+            total += n;
+            continue;
+        }
         let continuation = matches!(line[0], b' ' | b'\t') && !headers.fields.is_empty();
         let header_line = continuation || starts_field(&line);
         if !header_line {
@@ -637,6 +643,50 @@ mod tests {
         let (h, _) = headers(b"Subject: x\nnot a header\n");
         assert_eq!(h.fields.len(), 1);
         assert_eq!(h.body_prefix, b"not a header\n");
+    }
+
+    #[test]
+    fn a_leading_mbox_from_line_is_dropped() {
+        let (h, rest) =
+            headers(b"From me@x.org Thu Jan  1 00:00:00 2026\nSubject: a\n\nFrom here\n");
+        assert_eq!(h.fields.len(), 1);
+        assert_eq!(rest, b"From here\n");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn spool_views_agree(input in proptest::collection::vec(
+            proptest::sample::select(vec![b'a', b'\r', b'\n', b'.', 0xe9]), 0..200)) {
+            let s = Spool::write(b"", b"", &mut &input[..]).unwrap();
+            let mut crlf = Vec::new();
+            s.crlf().read_to_end(&mut crlf).unwrap();
+            let mut lf = Vec::new();
+            s.lf().read_to_end(&mut lf).unwrap();
+            // Every LF on the wire ends a CRLF; the size is exact.
+            for (i, &b) in crlf.iter().enumerate() {
+                if b == b'\n' {
+                    proptest::prop_assert!(i > 0 && crlf[i - 1] == b'\r');
+                }
+            }
+            proptest::prop_assert_eq!(s.size, crlf.len() as u64);
+            // The LF view is the wire form with each CRLF made LF.
+            let mut expect = Vec::new();
+            let mut i = 0;
+            while i < crlf.len() {
+                if crlf[i] == b'\r' && crlf.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                    continue;
+                }
+                expect.push(crlf[i]);
+                i += 1;
+            }
+            proptest::prop_assert_eq!(&lf, &expect);
+            // Nothing but line ends changed, and the message ends in one.
+            let strip = |v: &[u8]| v.iter().copied().filter(|&b| b != b'\r' && b != b'\n').collect::<Vec<_>>();
+            proptest::prop_assert_eq!(strip(&crlf), strip(&input));
+            proptest::prop_assert!(crlf.is_empty() || crlf.ends_with(b"\n"));
+            proptest::prop_assert_eq!(s.eight_bit, input.contains(&0xe9));
+        }
     }
 
     #[test]

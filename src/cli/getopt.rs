@@ -140,6 +140,19 @@ mod tests {
         assert_eq!(canon(&["-f", "-x"]).unwrap(), ["-f", "-x", "--"]);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn never_panics_and_keeps_operands_after_double_dash(
+            args in proptest::collection::vec("(-[a-zA-Z]{0,3}|--|[a-z@.]{1,6}|-q[0-9]{0,2})", 0..8)
+        ) {
+            let os: Vec<OsString> = args.iter().map(OsString::from).collect();
+            if let Ok(out) = canonicalize("sendmail", &os) {
+                let dd = out.iter().position(|a| a == "--");
+                proptest::prop_assert!(dd.is_some());
+            }
+        }
+    }
+
     #[test]
     fn errors() {
         assert_eq!(canon(&["-Z"]).unwrap_err().message, "unknown option -Z");
