@@ -430,16 +430,15 @@ impl<W: Write> Write for CrlfWriter<W> {
         if !self.nul && buf.contains(&0) {
             self.nul = true;
         }
+        // Copy runs between bare LFs in one piece; insert the CR before each.
         let mut start = 0;
-        for (i, &b) in buf.iter().enumerate() {
-            if b == b'\n' {
-                let prev = if i == 0 { self.last } else { Some(buf[i - 1]) };
-                if prev != Some(b'\r') {
-                    self.inner.write_all(&buf[start..i])?;
-                    self.inner.write_all(b"\r")?;
-                    self.written += (i - start) as u64 + 1;
-                    start = i;
-                }
+        for i in memchr::memchr_iter(b'\n', buf) {
+            let prev = if i == 0 { self.last } else { Some(buf[i - 1]) };
+            if prev != Some(b'\r') {
+                self.inner.write_all(&buf[start..i])?;
+                self.inner.write_all(b"\r")?;
+                self.written += (i - start) as u64 + 1;
+                start = i;
             }
         }
         self.inner.write_all(&buf[start..])?;
@@ -570,26 +569,40 @@ impl<R: BufRead> Read for LfReader<R> {
         if chunk.is_empty() {
             return Ok(0);
         }
+        // Copy runs between CRs in one piece; drop each CR that precedes LF.
         let (mut i, mut n) = (0, 0);
         while i < chunk.len() && n < out.len() {
-            let b = chunk[i];
-            if b == b'\r' {
-                match chunk.get(i + 1) {
-                    Some(b'\n') => {
-                        i += 1;
-                        continue;
+            let room = out.len() - n;
+            let end = (i + room).min(chunk.len());
+            match memchr::memchr(b'\r', &chunk[i..end]) {
+                None => {
+                    out[n..n + end - i].copy_from_slice(&chunk[i..end]);
+                    n += end - i;
+                    i = end;
+                }
+                Some(k) => {
+                    out[n..n + k].copy_from_slice(&chunk[i..i + k]);
+                    n += k;
+                    i += k;
+                    // chunk[i] is a CR.
+                    match chunk.get(i + 1) {
+                        Some(b'\n') => i += 1,
+                        None => {
+                            self.pending_cr = true;
+                            i += 1;
+                            break;
+                        }
+                        Some(_) => {
+                            if n == out.len() {
+                                break;
+                            }
+                            out[n] = b'\r';
+                            n += 1;
+                            i += 1;
+                        }
                     }
-                    None => {
-                        self.pending_cr = true;
-                        i += 1;
-                        break;
-                    }
-                    Some(_) => {}
                 }
             }
-            out[n] = b;
-            n += 1;
-            i += 1;
         }
         self.inner.consume(i);
         if n == 0 && self.pending_cr {
@@ -787,6 +800,13 @@ mod tests {
             let mut out = Vec::new();
             r.read_to_end(&mut out).unwrap();
             assert_eq!(out, b"a\nb\r\nc\r\r\n\r", "capacity {cap}");
+            // And with the smallest output buffers.
+            let mut r = LfReader::new(io::BufReader::with_capacity(cap, &data[..]));
+            let (mut out, mut one) = (Vec::new(), [0u8; 1]);
+            while r.read(&mut one).unwrap() == 1 {
+                out.push(one[0]);
+            }
+            assert_eq!(out, b"a\nb\r\nc\r\r\n\r", "capacity {cap}, 1-byte reads");
         }
     }
 }
