@@ -2,47 +2,22 @@
 //! the front end builds before they land: `check` and `dump` belong to the
 //! configuration compiler (`crate::config`), `queue` to the queue.
 //!
-//! TEMPORARY: until the compiler provides `config::check_command()`,
-//! `config::run_check(&ArgMatches) -> u8`, `config::dump_command()` and
-//! `config::run_dump(&ArgMatches) -> u8`, these say so and exit 70; until the
-//! queue provides `queue::cli::{queue_command, run_queue}`, a minimal
-//! `queue list|flush` calls `queue::list`/`queue::flush`. Swap these bodies
-//! for re-exports when they are on main.
+//! `check` and `dump` are the compiler's own. TEMPORARY: until the queue
+//! provides `queue::cli::{queue_command, run_queue}`, a minimal
+//! `queue list|flush` calls `queue::list`/`queue::flush`; swap it for a
+//! re-export when that is on main.
 
-use crate::exit::{Failure, SOFTWARE};
+use crate::exit::Failure;
 use crate::transport::SessionOptions;
 use crate::{cache, queue};
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use std::io::Write;
 use std::path::PathBuf;
 
-pub fn check_command() -> Command {
-    Command::new("check")
-        .about("Parse, compile and lint a configuration file without sending")
-        .arg(Arg::new("file").value_name("FILE"))
-}
+pub use crate::config::{check_command, dump_command, run_check, run_dump};
 
-pub fn dump_command() -> Command {
-    Command::new("dump")
-        .about("Print the compiled plan, secrets redacted")
-        .arg(Arg::new("file").value_name("FILE"))
-}
-
-fn not_yet(what: &str) -> u8 {
-    let _ = writeln!(
-        std::io::stderr(),
-        "esmtp: `esmtp {what}` is not available in this build yet"
-    );
-    SOFTWARE
-}
-
-pub fn run_check(_m: &ArgMatches) -> u8 {
-    not_yet("check")
-}
-
-pub fn run_dump(_m: &ArgMatches) -> u8 {
-    not_yet("dump")
-}
+/// Exit status of `check` and `dump` for a command-line mistake: theirs is a
+/// linter's convention (0 clean, 1 problems found, 2 usage), not sysexits.
+pub const CHECK_USAGE: u8 = 2;
 
 /// `esmtp queue list|flush`.
 pub fn queue_command() -> Command {

@@ -220,7 +220,15 @@ pub fn parse(argv: Vec<OsString>) -> Result<Action, Failure> {
             if SUBCOMMANDS.contains(&first) {
                 let matches = match esmtp_command().try_get_matches_from(&argv) {
                     Ok(m) => m,
-                    Err(e) => return help_or_failure(e),
+                    Err(e) => {
+                        let mut result = help_or_failure(e);
+                        if let Err(f) = &mut result {
+                            if first == "check" || first == "dump" {
+                                f.status = external::CHECK_USAGE;
+                            }
+                        }
+                        return result;
+                    }
                 };
                 return match matches.subcommand() {
                     Some((sub, m)) => Ok(Action::Subcommand(sub.to_string(), m.clone())),
