@@ -95,7 +95,10 @@ const SAME: &[&str] = &[
     "-t -f me@x.org",
 ];
 
-fn run_both(args: &str) -> ((i32, Option<Vec<String>>), (i32, Option<Vec<String>>)) {
+/// Exit status and the MDA's arguments (None: the MDA did not run).
+type Outcome = (i32, Option<Vec<String>>);
+
+fn run_both(args: &str) -> (Outcome, Outcome) {
     let argv: Vec<&str> = args.split_whitespace().collect();
     let one = |bin: &str| {
         let env = Env::with_recorder("");
