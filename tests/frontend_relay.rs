@@ -205,3 +205,28 @@ fn ten_thousand_remote_recipients() {
         .count();
     assert_eq!(rcpts, 10_000);
 }
+
+#[test]
+fn transcript_and_verbose_from_the_command_line() {
+    let exim = Exim::start();
+    let env = env_for(&exim, "");
+    let transcript = env.path("transcript");
+    let o = env.sendmail(
+        &[
+            "-v",
+            "-X",
+            transcript.to_str().unwrap(),
+            "-f",
+            "me@example.org",
+            "bob@example.net",
+        ],
+        b"Subject: with transcript\n\nb\n",
+    );
+    assert_status(&o, 0);
+    let t = std::fs::read_to_string(&transcript).unwrap();
+    assert!(t.contains("C: MAIL FROM:<me@example.org>"), "{t}");
+    assert!(t.contains("Subject: with transcript"), "{t}");
+    // -v: the routing decision on stdout.
+    let out = stdout(&o);
+    assert!(out.contains("envelope sender: me@example.org"), "{out}");
+}
