@@ -7,7 +7,7 @@
 //! noted as it passes. The SMTP transport and the queue read the spool as it
 //! is (CRLF, not dot-stuffed); the MDA reads it through [`LfReader`].
 
-use crate::exit::{Failure, DATAERR, SOFTWARE, USAGE};
+use crate::exit::{Failure, DATAERR, SOFTWARE, TEMPFAIL, USAGE};
 use crate::route::Mailbox;
 use std::fs::File;
 use std::io::{self, BufRead, BufWriter, Read, Write};
@@ -466,14 +466,19 @@ impl Spool {
     /// Write `head` (already rendered), then the body: `body_prefix` and the
     /// rest of `input`, normalised to CRLF with a final line end.
     pub fn write(head: &[u8], body_prefix: &[u8], input: &mut dyn Read) -> Result<Spool, Failure> {
+        // A full or missing temporary directory is a condition a later
+        // attempt may not meet: temporary failure, so clients retry.
         let file = tempfile::tempfile().map_err(|e| {
             Failure::new(
-                SOFTWARE,
-                format!("cannot create a temporary file for the message: {e}"),
+                TEMPFAIL,
+                format!(
+                    "cannot create a temporary file for the message in {}: {e}",
+                    std::env::temp_dir().display()
+                ),
             )
         })?;
         let io_err =
-            |e: io::Error| Failure::new(SOFTWARE, format!("cannot spool the message: {e}"));
+            |e: io::Error| Failure::new(TEMPFAIL, format!("cannot spool the message: {e}"));
         let mut out = CrlfWriter::new(BufWriter::with_capacity(64 * 1024, &file));
         out.write_all(head).map_err(io_err)?;
         out.write_all(body_prefix).map_err(io_err)?;

@@ -294,3 +294,30 @@ fn default_sender_is_login_at_hostname() {
     let host = gethostname::gethostname().into_string().unwrap();
     assert_eq!(env.recorded_args()[0], format!("{login}@{host}"));
 }
+
+#[test]
+fn no_usable_temporary_directory_is_a_temporary_failure() {
+    let env = Env::with_recorder("");
+    let o = run(
+        std::process::Command::new(env.path("sendmail"))
+            .arg("-C")
+            .arg(env.rc())
+            .arg("bob")
+            .env("TMPDIR", env.path("missing")),
+        b"Subject: s\n\nb\n",
+    );
+    assert_status(&o, 75);
+    assert_one_line_error(&o, "temporary file");
+    assert!(!env.exists("msg"));
+}
+
+#[test]
+fn a_broken_from_header_only_matters_without_f() {
+    let env = Env::with_recorder("");
+    let input = b"From: <<broken\nTo: bob\nSubject: s\n\nb\n";
+    let o = env.sendmail(&["-t"], input);
+    assert_status(&o, 65);
+    assert_one_line_error(&o, "From:");
+    assert_status(&env.sendmail(&["-t", "-f", "me@x.org"], input), 0);
+    assert_eq!(env.recorded_args(), ["me@x.org", "bob"]);
+}

@@ -124,7 +124,10 @@ fn decide(
             addr,
             source: Source::Header,
         }));
-        header_from = headers.from()?;
+        // The From: address matters only when -f does not say who sends.
+        if send.sender.is_none() {
+            header_from = headers.from()?;
+        }
     }
     if recipients.is_empty() {
         return Err(Failure::new(USAGE, "Recipient names must be specified"));
