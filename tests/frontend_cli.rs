@@ -206,3 +206,29 @@ fn closed_stdout_and_stderr_never_panic() {
     assert!(msg.starts_with("Subject: test\n"), "{msg}");
     assert!(!msg.contains("esmtp:"), "{msg}");
 }
+
+#[test]
+fn without_c_the_users_esmtprc_is_used_and_checked() {
+    let env = Env::with_recorder("");
+    let home = env.path("home");
+    std::fs::create_dir(&home).unwrap();
+    let rc = home.join(".esmtprc");
+    std::fs::copy(env.rc(), &rc).unwrap();
+    let send = || {
+        run(
+            std::process::Command::new(env.path("sendmail"))
+                .arg("bob")
+                .env("HOME", &home),
+            MSG,
+        )
+    };
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&rc, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = send();
+    assert_status(&o, 78);
+    assert_one_line_error(&o, "0644");
+    assert!(!env.exists("msg"));
+    std::fs::set_permissions(&rc, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_status(&send(), 0);
+    assert_eq!(env.recorded_args()[1], "bob");
+}
