@@ -383,7 +383,9 @@ impl fmt::Display for SelectedBy {
 /// The decision as text (for `esmtp route`).
 pub fn describe(plan: &Plan, d: &Decision) -> String {
     let mut out = String::new();
-    let id = &plan.identities[d.identity.min(plan.identities.len() - 1)];
+    let Some(id) = plan.identities.get(d.identity) else {
+        return out;
+    };
     let name = id.address.as_deref().unwrap_or("(unnamed)");
     out.push_str(&format!("identity: {name} ({})\n", d.selected_by));
     let sender = if d.envelope_sender.is_empty() {
