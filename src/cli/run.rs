@@ -194,14 +194,18 @@ fn submit(send: &Send) -> Result<(), Failure> {
             size: Some(spool.size),
         };
         let result = if plan.queue.mode == QueueMode::Disabled {
-            let identity = &plan.identities[decision.identity];
-            transport::relay(
-                identity,
-                &envelope,
-                &options,
-                &send.session,
-                &mut spool.crlf(),
-            )
+            match plan.identities.get(decision.identity) {
+                Some(identity) => transport::relay(
+                    identity,
+                    &envelope,
+                    &options,
+                    &send.session,
+                    &mut spool.crlf(),
+                ),
+                None => Err(Failure::software(
+                    "routing chose an identity the plan lacks",
+                )),
+            }
         } else {
             queue::submit(
                 &plan,
