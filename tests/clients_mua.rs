@@ -6,7 +6,6 @@
 #[path = "fixtures/frontend/support.rs"]
 mod support;
 
-use std::process::Command;
 use support::*;
 
 fn login() -> String {
@@ -40,7 +39,7 @@ fn mutt() {
     );
     env.write("muttrc", &muttrc, 0o600);
     let o = run(
-        Command::new("mutt")
+        env.command("mutt")
             .env("HOME", env.dir.path())
             .args(["-n", "-F"])
             .arg(env.path("muttrc"))
@@ -75,7 +74,7 @@ fn bsd_mailx() {
     let wrapper = env.path("sendmail-wrapper").display().to_string();
     env.write("mailrc", &format!("set sendmail={wrapper}\n"), 0o644);
     let o = run(
-        Command::new("mailx")
+        env.command("mailx")
             .env("HOME", env.dir.path())
             .env("MAILRC", env.path("mailrc"))
             .args(["-s", "from mailx", "bob"]),
@@ -98,7 +97,7 @@ fn git_send_email() {
     let repo = env.path("repo");
     let git = |args: &[&str]| {
         let o = run(
-            Command::new("git")
+            env.command("git")
                 .current_dir(&repo)
                 .env("HOME", env.dir.path())
                 .env("GIT_CONFIG_NOSYSTEM", "1")

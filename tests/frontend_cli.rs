@@ -127,7 +127,8 @@ fn subcommands_only_as_first_argument_of_esmtp() {
     std::fs::remove_file(env.path("args")).unwrap();
     let rc = env.rc().display().to_string();
     let o = run(
-        std::process::Command::new(BIN).args(["route", "-C", &rc, "-f", "me@x.org", "bob"]),
+        env.command(BIN)
+            .args(["route", "-C", &rc, "-f", "me@x.org", "bob"]),
         b"",
     );
     assert_status(&o, 0);
@@ -136,10 +137,7 @@ fn subcommands_only_as_first_argument_of_esmtp() {
     assert!(out.contains("envelope sender: me@x.org"), "{out}");
     assert!(out.contains("local via mda: bob"), "{out}");
     // After a flag, a subcommand name is a recipient again.
-    let o = run(
-        std::process::Command::new(BIN).args(["-C", &rc, "-i", "check"]),
-        MSG,
-    );
+    let o = run(env.command(BIN).args(["-C", &rc, "-i", "check"]), MSG);
     assert_status(&o, 0);
     assert_eq!(env.recorded_args()[1], "check");
 }
@@ -155,7 +153,7 @@ fn route_prints_the_decision() {
     let route = |args: &[&str]| {
         let mut all = vec!["route", "-C", &rc];
         all.extend_from_slice(args);
-        let o = run(std::process::Command::new(BIN).args(&all), b"");
+        let o = run(env.command(BIN).args(&all), b"");
         assert_status(&o, 0);
         stdout(&o)
     };
@@ -175,7 +173,8 @@ fn route_prints_the_decision() {
 
 #[test]
 fn help_lists_flags_and_subcommands() {
-    let o = run(std::process::Command::new(BIN).arg("--help"), b"");
+    let env = Env::new("");
+    let o = env.esmtp(&["--help"], b"");
     assert_status(&o, 0);
     let out = stdout(&o);
     for needle in ["-f <ADDR>", "-q[=<TIME>]", "route", "check", "queue"] {
@@ -188,7 +187,7 @@ fn closed_stdout_and_stderr_never_panic() {
     let env = Env::with_recorder("");
     let sh = |args: &str| {
         run(
-            std::process::Command::new("sh").args([
+            env.command("sh").args([
                 "-c",
                 &format!("exec \"$0\" -C \"$1\" {args} >&- 2>&-"),
                 &env.path("sendmail").display().to_string(),
@@ -216,7 +215,7 @@ fn without_c_the_users_esmtprc_is_used_and_checked() {
     std::fs::copy(env.rc(), &rc).unwrap();
     let send = || {
         run(
-            std::process::Command::new(env.path("sendmail"))
+            env.command(env.path("sendmail"))
                 .arg("bob")
                 .env("HOME", &home),
             MSG,

@@ -6,7 +6,6 @@
 #[path = "fixtures/frontend/support.rs"]
 mod support;
 
-use std::process::Command;
 use support::*;
 
 const CLASSIC: &str = "/usr/bin/esmtp";
@@ -103,7 +102,7 @@ fn run_both(args: &str) -> (Outcome, Outcome) {
     let one = |bin: &str| {
         let env = Env::with_recorder("");
         let o = run(
-            Command::new(bin)
+            env.command(bin)
                 .arg("-C")
                 .arg(env.rc())
                 .args(&argv)

@@ -299,7 +299,7 @@ fn default_sender_is_login_at_hostname() {
 fn no_usable_temporary_directory_is_a_temporary_failure() {
     let env = Env::with_recorder("");
     let o = run(
-        std::process::Command::new(env.path("sendmail"))
+        env.command(env.path("sendmail"))
             .arg("-C")
             .arg(env.rc())
             .arg("bob")
