@@ -231,3 +231,36 @@ fn without_c_the_users_esmtprc_is_used_and_checked() {
     assert_status(&send(), 0);
     assert_eq!(env.recorded_args()[1], "bob");
 }
+
+#[test]
+fn the_man_page_documents_every_flag_and_subcommand() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("man/esmtp.1");
+    let page = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\\-", "-")
+        .replace("\\fB", "")
+        .replace("\\fI", "")
+        .replace("\\fR", "");
+    let mut missing = Vec::new();
+    for flag in esmtp::cli::flags::FLAGS {
+        for c in std::iter::once(flag.short).chain(flag.aliases.iter().copied()) {
+            let term = format!("-{c}");
+            // `-f` as a word of its own, or with its value attached for
+            // the flags documented that way (-bp, -oi, -q30m).
+            let attached_ok = matches!(c, 'b' | 'o' | 'q');
+            let found = page
+                .split(|ch: char| ch.is_whitespace() || ch == ',')
+                .filter_map(|w| w.strip_prefix(term.as_str()))
+                .any(|rest| attached_ok || !rest.starts_with(|n: char| n.is_ascii_alphabetic()));
+            if !found {
+                missing.push(term);
+            }
+        }
+    }
+    for sub in esmtp::cli::SUBCOMMANDS {
+        if !page.contains(sub) {
+            missing.push((*sub).to_string());
+        }
+    }
+    assert!(missing.is_empty(), "not in man/esmtp.1: {missing:?}");
+}
