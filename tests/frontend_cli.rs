@@ -264,3 +264,30 @@ fn the_man_page_documents_every_flag_and_subcommand() {
     }
     assert!(missing.is_empty(), "not in man/esmtp.1: {missing:?}");
 }
+
+#[test]
+fn route_with_t_reads_the_headers_and_sends_nothing() {
+    let env = Env::with_recorder("identity me@example.org\nhostname smtp.example.org:587\n");
+    let rc = env.rc().display().to_string();
+    let o = env.esmtp(
+        &["route", "-C", &rc, "-t"],
+        b"From: Me <me@EXAMPLE.org>\nTo: bob, a@b.example\nBcc: c@d.example\n\nbody\n",
+    );
+    assert_status(&o, 0);
+    let out = stdout(&o);
+    assert!(
+        out.contains("identity: me@example.org (selected by the From: address)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("remote via smtp smtp.example.org:587"),
+        "{out}"
+    );
+    assert!(out.contains("a@b.example, c@d.example"), "{out}");
+    assert!(out.contains("local via mda: bob"), "{out}");
+    assert!(!env.exists("args"), "route must not deliver");
+    // Usage errors as for sending.
+    let o = env.esmtp(&["route", "-C", &rc], b"");
+    assert_status(&o, 64);
+    assert_one_line_error(&o, "Recipient names must be specified");
+}
