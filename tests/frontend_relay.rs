@@ -230,3 +230,20 @@ fn transcript_and_verbose_from_the_command_line() {
     let out = stdout(&o);
     assert!(out.contains("envelope sender: me@example.org"), "{out}");
 }
+
+#[test]
+fn a_failed_relay_still_delivers_locally_and_reports_the_failure() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let env = Env::with_recorder(&format!("hostname 127.0.0.1:{port}\n"));
+    let o = env.sendmail(
+        &["-f", "me@example.org", "bob@example.net", "alice"],
+        b"Subject: s\n\nb\n",
+    );
+    assert_status(&o, 69);
+    assert_one_line_error(&o, "127.0.0.1");
+    assert_eq!(env.recorded_args(), ["me@example.org", "alice"]);
+}
