@@ -5,6 +5,8 @@
 //! open ourselves (`stream`), `tls` finds trust and client certificates,
 //! `auth` computes the SASL answers, `transcript` writes `-X` files.
 
+pub mod mda;
+
 use crate::exit::Failure;
 use crate::plan::Identity;
 use std::io::Read;
