@@ -674,5 +674,5 @@ fn human_size(n: u64) -> String {
     }
 }
 
-mod cli;
+pub mod cli;
 pub use cli::{queue_command, run_queue};
