@@ -9,10 +9,10 @@
 //! [`STALE_LOCK_SECS`] was abandoned by a writer that died half-way: it is
 //! kept in `failed/` for the user to check, never sent.
 
-use super::bounce::login_name;
 use super::store::{now, Meta, Spool};
 use crate::exit::Failure;
 use crate::plan::Plan;
+use crate::sys::login_name;
 use std::fs;
 use std::io::Cursor;
 use std::os::unix::fs::MetadataExt;
@@ -340,7 +340,7 @@ pub fn prepare(plan: &Plan, args: &Args, raw: &[u8]) -> Result<(usize, Meta, Vec
         .min(plan.identities.len().saturating_sub(1));
     let identity = plan.identities.get(idx);
     let login = login_name();
-    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    let host = crate::sys::hostname();
     let sender = identity
         .and_then(|i| i.force_reverse_path.as_ref())
         .map(|t| t.expand(&login, &[], "", |s| s.to_string()))
