@@ -110,7 +110,7 @@ fn listing_shows_entries_and_says_when_empty() {
     );
     assert!(text.contains("19K"), "{text}");
     assert!(
-        text.contains("(1 attempts) last error: connection refused; next attempt in 1m"),
+        text.contains("(1 attempt) last error: connection refused; next attempt in 1m"),
         "{text}"
     );
     assert!(text.contains("next attempt: now"), "{text}");

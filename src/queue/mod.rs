@@ -600,8 +600,9 @@ pub fn list_to(
         match &i.state.last_error {
             Some(e) => writeln!(
                 out,
-                "    ({} attempts) last error: {e}; {next}",
-                i.state.attempts
+                "    ({} attempt{}) last error: {e}; {next}",
+                i.state.attempts,
+                if i.state.attempts == 1 { "" } else { "s" }
             )?,
             None => writeln!(out, "    {next}")?,
         }
