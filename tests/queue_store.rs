@@ -377,3 +377,49 @@ fn a_message_shorter_than_announced_is_not_stored() {
     assert!(spool.ids().is_empty());
     assert_eq!(fs::read_dir(spool.root().join("tmp")).unwrap().count(), 0);
 }
+
+#[test]
+fn wrapper_local_recipients_go_through_the_mda() {
+    use esmtp::plan::{Template, TemplatePart};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut plan = plan_in(tmp.path());
+    let mailbox = tmp.path().join("mailbox");
+    let cmd = format!("cat >> '{}'", mailbox.display());
+    plan.mda = Some(Template {
+        source: cmd.clone(),
+        parts: vec![TemplatePart::Literal(cmd)],
+    });
+    let wq = tmp.path().join(".esmtp_queue");
+    write_wrapper_entry(
+        &wq,
+        "Local001",
+        "-f me@example.org root friend@example.net",
+        b"Subject: cron output\n\nhello\n",
+    );
+    write_wrapper_entry(&wq, "Local002", "root", b"Subject: local only\n\nhi\n");
+    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    assert_eq!(legacy::import(&spool, &plan, &wq).unwrap(), 2);
+    let mbox = fs::read_to_string(&mailbox).unwrap();
+    assert!(mbox.contains("Subject: cron output\n"), "{mbox}");
+    assert!(mbox.contains("Subject: local only\n"), "{mbox}");
+    assert!(!mbox.contains('\r'), "the MDA gets LF line ends");
+    // Only the remote part waits for the smarthost.
+    let infos = spool.infos();
+    assert_eq!(infos.len(), 1);
+    assert_eq!(
+        infos[0].meta.recipients,
+        vec!["friend@example.net".to_string()]
+    );
+
+    // Without an MDA a local-only entry is kept in failed/ with the reason.
+    plan.mda = None;
+    write_wrapper_entry(&wq, "Local003", "root", b"Subject: nowhere\n\nhi\n");
+    assert_eq!(legacy::import(&spool, &plan, &wq).unwrap(), 1);
+    let failed = spool.failed_infos();
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0].note.as_deref().unwrap().contains("no mda"),
+        "{:?}",
+        failed[0].note
+    );
+}

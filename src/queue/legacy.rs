@@ -178,29 +178,42 @@ pub fn import(spool: &Spool, plan: &Plan, dir: &Path) -> Result<usize, Failure> 
         };
         let args: Vec<String> = cmd.split_whitespace().map(str::to_string).collect();
         let parsed = parse_args(&args);
-        let prepared = prepare(plan, &parsed, &mail);
-        let (identity, meta, message, problem) = match prepared {
-            Ok((i, m, msg)) => (i, m, msg, None),
+        let (meta, message, mut problem) = match prepare(plan, &parsed, &mail) {
+            Ok(p) => {
+                let problem = if abandoned || p.local.is_empty() {
+                    None
+                } else {
+                    deliver_local(plan, &p).err()
+                };
+                if p.meta.recipients.is_empty() && problem.is_none() && !abandoned {
+                    // Local recipients only, and they have it.
+                    remove_wrapper_entry(&entry)?;
+                    n += 1;
+                    continue;
+                }
+                (p.meta, p.message, problem)
+            }
             Err(why) => {
-                let (i, m) = fallback_meta(plan);
-                (i, m, mail.clone(), Some(why))
+                let (_, m) = fallback_meta(plan);
+                (m, mail.clone(), Some(why))
             }
         };
-        let _ = identity;
-        let locked = spool.create(&id, &meta, &mut Cursor::new(message), None)?;
         if abandoned {
-            let _ = spool.fail(
-                locked,
-                "the esmtp-wrapper never finished writing this message (stale lock); it may be incomplete: check it and resend it",
-            );
-        } else if let Some(why) = problem {
-            let _ = spool.fail(locked, &format!("esmtp-wrapper entry {name}: {why}"));
-        } else {
-            drop(locked);
+            problem = Some("the esmtp-wrapper never finished writing this message (stale lock); it may be incomplete: check it and resend it".into());
         }
-        fs::remove_dir_all(&entry).map_err(|e| {
-            Failure::tempfail(format!("queue: cannot remove {}: {e}", entry.display()))
-        })?;
+        let locked = spool.create(&id, &meta, &mut Cursor::new(message), None)?;
+        match problem {
+            // Remote recipients still go; the local failure is reported.
+            Some(why) if !meta.recipients.is_empty() && !abandoned => {
+                eprintln!("esmtp: esmtp-wrapper entry {name}: {why}");
+                drop(locked);
+            }
+            Some(why) => {
+                let _ = spool.fail(locked, &format!("esmtp-wrapper entry {name}: {why}"));
+            }
+            None => drop(locked),
+        }
+        remove_wrapper_entry(&entry)?;
         n += 1;
     }
     if n > 0 {
@@ -209,6 +222,25 @@ pub fn import(spool: &Spool, plan: &Plan, dir: &Path) -> Result<usize, Failure> 
         }
     }
     Ok(n)
+}
+
+fn remove_wrapper_entry(entry: &Path) -> Result<(), Failure> {
+    fs::remove_dir_all(entry)
+        .map_err(|e| Failure::tempfail(format!("queue: cannot remove {}: {e}", entry.display())))
+}
+
+/// Local recipients of a wrapper entry go through the MDA now, as esmtp
+/// 1.2 would have sent them when the wrapper ran it.
+fn deliver_local(plan: &Plan, p: &Prepared) -> Result<(), String> {
+    let Some(template) = &plan.mda else {
+        return Err(format!(
+            "no mda configured for the local recipients {}",
+            p.local.join(", ")
+        ));
+    };
+    let command = crate::transport::mda::command(template, &login_name(), &p.local, &p.meta.sender);
+    let mut lf = crate::message::LfReader::new(std::io::BufReader::new(Cursor::new(&p.message)));
+    crate::transport::mda::deliver(&command, &mut lf, false).map_err(|f| f.message)
 }
 
 fn fallback_meta(plan: &Plan) -> (usize, Meta) {
@@ -246,7 +278,20 @@ fn header_name(line: &[u8]) -> String {
 
 /// Envelope and normalised message (CRLF, missing Date/From/Message-ID
 /// added, Return-Path dropped, Bcc dropped with -t) of a wrapper entry.
-pub fn prepare(plan: &Plan, args: &Args, raw: &[u8]) -> Result<(usize, Meta, Vec<u8>), String> {
+/// A wrapper entry made ready: the spool entry for the smarthost (its
+/// `meta.recipients` may be empty) and the local recipients for the MDA.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub identity: usize,
+    pub meta: Meta,
+    /// The normalised message, CRLF.
+    pub message: Vec<u8>,
+    /// Recipients without `@` (and no `qualifydomain`), or the `force_mda`
+    /// user: delivered through the MDA, as esmtp 1.2 did for the wrapper.
+    pub local: Vec<String>,
+}
+
+pub fn prepare(plan: &Plan, args: &Args, raw: &[u8]) -> Result<Prepared, String> {
     // Split into lines without their line ends.
     let mut lines: Vec<&[u8]> = raw.split(|&b| b == b'\n').collect();
     if raw.ends_with(b"\n") {
@@ -339,6 +384,22 @@ pub fn prepare(plan: &Plan, args: &Args, raw: &[u8]) -> Result<(usize, Meta, Vec
         .unwrap_or(plan.default_identity)
         .min(plan.identities.len().saturating_sub(1));
     let identity = plan.identities.get(idx);
+    let mut local = Vec::new();
+    if let Some(user) = &plan.force_mda {
+        local.push(user.clone());
+        recipients.clear();
+    } else {
+        let qualify = identity.and_then(|i| i.qualifydomain.clone());
+        let mut remote = Vec::new();
+        for r in recipients.drain(..) {
+            match (&qualify, r.contains('@')) {
+                (_, true) => remote.push(r),
+                (Some(d), false) => remote.push(format!("{r}@{d}")),
+                (None, false) => local.push(r),
+            }
+        }
+        recipients = remote;
+    }
     let login = login_name();
     let host = crate::sys::hostname();
     let sender = identity
@@ -397,7 +458,12 @@ pub fn prepare(plan: &Plan, args: &Args, raw: &[u8]) -> Result<(usize, Meta, Vec
         eight_bit,
         size: out.len() as u64,
     };
-    Ok((idx, meta, out))
+    Ok(Prepared {
+        identity: idx,
+        meta,
+        message: out,
+        local,
+    })
 }
 
 #[cfg(test)]
@@ -428,7 +494,13 @@ mod tests {
         let plan = Plan::empty();
         let raw = b"From: Me <me@x.org>\nTo: a@b, B <c@d>\nBcc: e@f\nSubject: hi\n\nbody\n.line\n";
         let args = parse_args(&s(&["-t"]));
-        let (_, meta, msg) = prepare(&plan, &args, raw).unwrap();
+        let Prepared {
+            meta,
+            message: msg,
+            local,
+            ..
+        } = prepare(&plan, &args, raw).unwrap();
+        assert!(local.is_empty());
         assert_eq!(meta.recipients, s(&["a@b", "c@d", "e@f"]));
         assert_eq!(meta.sender, "me@x.org");
         let text = String::from_utf8(msg).unwrap();
@@ -438,5 +510,26 @@ mod tests {
         assert!(text.ends_with("\r\n\r\nbody\r\n.line\r\n"));
         assert!(!text.replace("\r\n", "").contains('\r'));
         assert_eq!(meta.size, text.len() as u64);
+    }
+
+    #[test]
+    fn local_recipients_are_split_off() {
+        let mut plan = Plan::empty();
+        let p = prepare(
+            &plan,
+            &parse_args(&s(&["root", "a@b.c"])),
+            b"Subject: x\n\nhi\n",
+        )
+        .unwrap();
+        assert_eq!(p.local, s(&["root"]));
+        assert_eq!(p.meta.recipients, s(&["a@b.c"]));
+        plan.identities[0].qualifydomain = Some("example.org".into());
+        let p = prepare(&plan, &parse_args(&s(&["root"])), b"Subject: x\n\nhi\n").unwrap();
+        assert!(p.local.is_empty());
+        assert_eq!(p.meta.recipients, s(&["root@example.org"]));
+        plan.force_mda = Some("me".into());
+        let p = prepare(&plan, &parse_args(&s(&["a@b.c"])), b"Subject: x\n\nhi\n").unwrap();
+        assert_eq!(p.local, s(&["me"]));
+        assert!(p.meta.recipients.is_empty());
     }
 }
