@@ -785,6 +785,11 @@ impl Store {
 
     /// Open a cache file only if it is a private regular file of ours.
     fn open_cache(&self, path: &Path) -> Result<Option<Reader>, String> {
+        if let Some(dir) = &self.dir {
+            if !dir.exists() {
+                return Ok(None);
+            }
+        }
         self.check_dir(false)?;
         let file = match OpenOptions::new()
             .read(true)
@@ -867,8 +872,11 @@ impl Store {
             Ok(None) => return Freshness::Missing { cache },
             Err(reason) => return Freshness::Stale { cache, reason },
         };
-        match validate(&reader, &program, origin, &mut source, self.settle) {
-            Ok(_) => Freshness::Fresh { cache },
+        // Check every byte, not only what a submission would read.
+        let full = validate(&reader, &program, origin, &mut source, self.settle)
+            .and_then(|(h, _)| verify_all(&reader, &h).map_err(Invalid::Broken));
+        match full {
+            Ok(()) => Freshness::Fresh { cache },
             Err(Invalid::Stale(reason)) | Err(Invalid::Broken(reason)) => {
                 Freshness::Stale { cache, reason }
             }
@@ -1026,6 +1034,8 @@ impl<'a> Ctx<'a> {
         origin: &Origin,
         source: &mut Source,
     ) -> Result<(), String> {
+        // Nothing to do when the directory is unusable.
+        self.store.check_dir(true)?;
         let settle = self.store.settle;
         let src = source.record(settle).map_err(|f| f.message)?;
         let deps = DEPENDENCIES
@@ -1058,6 +1068,17 @@ impl<'a> Ctx<'a> {
             .map_err(|e| Failure::new(CANTCREAT, e))?;
         Ok(cache)
     }
+}
+
+/// Check every bucket and every identity record of a validated cache file.
+fn verify_all(reader: &Reader, header: &Header) -> Result<(), String> {
+    for b in 0..header.buckets {
+        let bytes = reader.entry(header.directory_offset + u64::from(b) * ENTRY_LEN as u64)?;
+        if bytes.len() % 4 != 0 {
+            return Err("corrupted index".into());
+        }
+    }
+    read_plan(reader, header, Want::All).map(|_| ())
 }
 
 /// Decode the plan (or the selection) from a validated cache file.
