@@ -2,10 +2,10 @@
 //! submission does before it connects (find the configuration, load the
 //! plan, pick the identity for the sender), then print the chosen relay.
 //!
-//! `cache_route -C FILE -f SENDER [--full]`: `--full` loads the whole plan
-//! (`cache::load_plan`) instead of the sender's selection
-//! (`cache::load_plan_for`). Run without a usable cache directory
-//! (XDG_CACHE_HOME under a file) to measure the uncached cost.
+//! `cache_route -C FILE -f SENDER [--full|--no-cache]`: `--full` loads the
+//! whole plan (`cache::load_plan`) instead of the sender's selection
+//! (`cache::load_plan_for`); `--no-cache` compiles the source without any
+//! cache code (`config::load_for_sending`), the baseline.
 //! Used by `tests/bench/cache.sh`.
 
 use std::path::PathBuf;
@@ -15,20 +15,24 @@ fn main() -> ExitCode {
     let mut config = None;
     let mut sender = None;
     let mut full = false;
+    let mut no_cache = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "-C" => config = args.next().map(PathBuf::from),
             "-f" => sender = args.next(),
             "--full" => full = true,
+            "--no-cache" => no_cache = true,
             _ => {
-                eprintln!("usage: cache_route -C FILE -f SENDER [--full]");
+                eprintln!("usage: cache_route -C FILE -f SENDER [--full|--no-cache]");
                 return ExitCode::from(64);
             }
         }
     }
     let sender = sender.unwrap_or_default();
-    let loaded = if full {
+    let loaded = if no_cache {
+        esmtp::config::load_for_sending(config.as_deref())
+    } else if full {
         esmtp::cache::load_plan(config.as_deref(), false)
     } else {
         esmtp::cache::load_plan_for(config.as_deref(), false, Some(&sender)).map(|s| s.plan)
