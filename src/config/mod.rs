@@ -1,12 +1,32 @@
 //! The esmtprc compiler: lexer (logos) → parser (lalrpop, `grammar/`) → AST →
 //! lowering into a [`crate::plan::Plan`] → lints → diagnostics.
 //!
-//! STUB: owned by the compiler work (issue 2). The signatures below are the
-//! contract the rest of the program codes against; keep them (extend freely).
+//! [`compile`] is pure (apart from the optional PATH and /etc/services
+//! look-ups); [`locate`], [`load_for_sending`] and the `check`/`dump`
+//! commands do the file I/O.
+
+pub mod ast;
+mod commands;
+pub mod diag;
+pub mod dump;
+pub mod keywords;
+pub mod lexer;
+pub mod lint;
+pub mod lower;
+mod parse;
+
+pub use commands::{check_command, dump_command, run_check, run_dump};
+pub use diag::{Diagnostic, Severity, Span};
+pub use lower::Options;
 
 use crate::exit::Failure;
 use crate::plan::Plan;
+use std::borrow::Cow;
+use std::io::Read;
 use std::path::{Path, PathBuf};
+
+/// Files larger than this are refused unparsed (E011).
+pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Where the configuration comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,13 +41,6 @@ pub enum Origin {
     None,
 }
 
-/// Find the configuration file as sendmail mode does (SPEC §2.1), including
-/// the ownership/permission check of `~/.esmtprc` (error 78 when it fails).
-pub fn locate(explicit: Option<&Path>) -> Result<Origin, Failure> {
-    let _ = explicit;
-    Err(Failure::config("configuration loading is not implemented yet"))
-}
-
 impl Origin {
     pub fn path(&self) -> Option<&Path> {
         match self {
@@ -35,20 +48,214 @@ impl Origin {
             Origin::None => None,
         }
     }
+    /// The name diagnostics use for the file.
+    pub fn display_name(&self) -> String {
+        match self.path() {
+            Some(p) => p.display().to_string(),
+            None => "(no configuration file)".to_string(),
+        }
+    }
+}
+
+/// The result of compiling one file.
+#[derive(Debug, Clone)]
+pub struct Compilation {
+    pub name: String,
+    /// The source as text (non-UTF-8 bytes replaced); every span points into it.
+    pub text: String,
+    /// `None` when there are errors.
+    pub plan: Option<Plan>,
+    /// Sorted by position; compat-only reports (C0xx) only when asked for.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Compilation {
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+    pub fn warnings(&self) -> usize {
+        self.diagnostics.len() - self.errors()
+    }
+    /// Errors rendered as text (for the sending path).
+    pub fn render_errors(&self) -> String {
+        let errs: Vec<Diagnostic> = self
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .take(diag_cap())
+            .cloned()
+            .collect();
+        let mut s = diag::render_human(&self.name, &self.text, &errs);
+        let total = self.errors();
+        if total > errs.len() {
+            s.push_str(&format!("... and {} more errors\n", total - errs.len()));
+        }
+        s
+    }
+}
+
+/// How many diagnostics are shown before "... and N more".
+pub fn diag_cap() -> usize {
+    50
+}
+
+/// Compile source bytes. Pure: no file is read (service names may be looked
+/// up in /etc/services; programs on PATH only with `lint_programs`).
+pub fn compile(name: &str, bytes: &[u8], options: &Options) -> Compilation {
+    if bytes.len() > MAX_FILE_BYTES {
+        return Compilation {
+            name: name.to_string(),
+            text: String::new(),
+            plan: None,
+            diagnostics: vec![Diagnostic::new(
+                "E011",
+                format!(
+                    "file too large: {} bytes, the limit is {} bytes",
+                    bytes.len(),
+                    MAX_FILE_BYTES
+                ),
+            )
+            .help("is this the right file? a configuration file is a few lines of text")],
+        };
+    }
+    let (text, lossy) = match String::from_utf8_lossy(bytes) {
+        Cow::Borrowed(s) => (s.to_string(), false),
+        Cow::Owned(s) => (s, true),
+    };
+    let (stmts, mut diags) = parse::parse(&text, lossy);
+    let (lowered, lower_diags) = lower::lower(&stmts, &text, options);
+    diags.extend(lower_diags);
+    let has_errors = diags.iter().any(|d| d.is_error());
+    // Lints judge a complete configuration; after errors they mostly repeat them.
+    if !has_errors {
+        diags.extend(lint::lint(&lowered, &text, options));
+    }
+    if !options.compat {
+        diags.retain(|d| !d.compat_only());
+    }
+    diags.sort_by_key(|d| (d.start(), d.severity != Severity::Error));
+    Compilation {
+        name: name.to_string(),
+        text,
+        plan: if has_errors { None } else { Some(lowered.plan) },
+        diagnostics: diags,
+    }
+}
+
+fn home_rc() -> Option<PathBuf> {
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .or_else(dirs::home_dir)?;
+    Some(home.join(".esmtprc"))
+}
+
+/// /etc/esmtprc.
+pub const SYSTEM_RC: &str = "/etc/esmtprc";
+
+/// Check that `~/.esmtprc` may be used: a regular file owned by the user,
+/// no permission bits beyond 0710.
+pub fn check_user_file(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::symlink_metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if md.file_type().is_symlink() {
+        return Err(format!(
+            "{} is a symbolic link; it must be a regular file (it may hold a password), or use -C FILE",
+            path.display()
+        ));
+    }
+    if !md.is_file() {
+        return Err(format!("{} must be a regular file", path.display()));
+    }
+    let uid = nix::unistd::geteuid().as_raw();
+    if md.uid() != uid {
+        return Err(format!(
+            "{} is owned by uid {}, not by you (uid {uid}); it must be your own file",
+            path.display(),
+            md.uid()
+        ));
+    }
+    let mode = md.mode() & 0o7777;
+    if mode & !0o710 != 0 {
+        return Err(format!(
+            "{} has mode {mode:04o}; it must have no permission bits beyond 0710 because it may hold a password (run `chmod 600 {}`)",
+            path.display(),
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Find the configuration file as sendmail mode does (SPEC §2.1), including
+/// the ownership/permission check of `~/.esmtprc` (error 78 when it fails).
+pub fn locate(explicit: Option<&Path>) -> Result<Origin, Failure> {
+    if let Some(p) = explicit {
+        return Ok(Origin::Explicit(p.to_path_buf()));
+    }
+    if let Some(user) = home_rc() {
+        match std::fs::symlink_metadata(&user) {
+            Ok(_) => {
+                check_user_file(&user).map_err(Failure::config)?;
+                return Ok(Origin::User(user));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Failure::config(format!("{}: {e}", user.display()))),
+        }
+    }
+    match std::fs::metadata(SYSTEM_RC) {
+        Ok(_) => Ok(Origin::System(PathBuf::from(SYSTEM_RC))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Origin::None),
+        Err(e) => Err(Failure::config(format!("{SYSTEM_RC}: {e}"))),
+    }
+}
+
+/// Read a configuration file, at most [`MAX_FILE_BYTES`] + 1 bytes (so a
+/// huge file is recognised without reading it all).
+pub fn read_source(path: &Path) -> std::io::Result<Vec<u8>> {
+    let f = std::fs::File::open(path)?;
+    let mut buf = Vec::new();
+    f.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut buf)?;
+    Ok(buf)
 }
 
 /// Compile source bytes read from `origin` for sending: on errors, render the
 /// diagnostics to stderr and fail with status 78. An `Origin::None` with empty
 /// source gives [`Plan::empty`]. The cache calls this when its copy is stale.
 pub fn compile_for_sending(origin: &Origin, source: &[u8]) -> Result<Plan, Failure> {
-    let _ = (origin, source);
-    Err(Failure::config("configuration loading is not implemented yet"))
+    if *origin == Origin::None && source.is_empty() {
+        return Ok(Plan::empty());
+    }
+    let name = origin.display_name();
+    let c = compile(&name, source, &Options::default());
+    match c.plan {
+        Some(plan) => Ok(plan),
+        None => {
+            eprint!("{}", c.render_errors());
+            Err(Failure::config(format!(
+                "{name}: {} error(s) in the configuration; run `esmtp check {name}` for details",
+                c.errors()
+            )))
+        }
+    }
+}
+
+/// The message when no configuration file exists.
+pub fn no_file_message() -> String {
+    let user = home_rc()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "~/.esmtprc".to_string());
+    format!("no configuration file found: neither {user} nor {SYSTEM_RC} exists (or give one with -C FILE)")
 }
 
 /// Read, compile and lint the configuration for sending. Errors are rendered
 /// to stderr and end in status 78; warnings are not shown (that is `check`'s
 /// job) except where they matter at send time.
 pub fn load_for_sending(explicit: Option<&Path>) -> Result<Plan, Failure> {
-    let _ = explicit;
-    Err(Failure::config("configuration loading is not implemented yet"))
+    let origin = locate(explicit)?;
+    let Some(path) = origin.path() else {
+        return Err(Failure::config(no_file_message()));
+    };
+    let bytes =
+        read_source(path).map_err(|e| Failure::config(format!("open: {}: {e}", path.display())))?;
+    compile_for_sending(&origin, &bytes)
 }

@@ -1,12 +1,20 @@
 //! Delivery transports: SMTP relay (lettre, async, our own socket) and the
 //! local MDA pipe.
 //!
-//! STUB: the SMTP part is owned by the relay work (issue 9).
+//! `smtp` speaks SMTP through lettre's async connection over a socket we
+//! open ourselves (`stream`), `tls` finds trust and client certificates,
+//! `auth` computes the SASL answers, `transcript` writes `-X` files.
 
 use crate::exit::Failure;
 use crate::plan::Identity;
 use std::io::Read;
 use std::path::PathBuf;
+
+mod auth;
+pub mod smtp;
+mod stream;
+pub mod tls;
+mod transcript;
 
 /// The SMTP envelope of one message.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -65,20 +73,27 @@ pub fn relay(
     session: &SessionOptions,
     message: &mut dyn Read,
 ) -> Result<(), Failure> {
-    let _ = (identity, envelope, options, session, message);
-    Err(Failure::software("SMTP relay is not implemented yet"))
+    let mut s = Session::connect(identity, session)?;
+    match s.send(envelope, options, message) {
+        Ok(()) => s.quit(),
+        Err(f) => {
+            let _ = s.inner.quit(false);
+            Err(f)
+        }
+    }
 }
 
 /// One SMTP connection that can carry many messages (RSET between them), for
 /// the queue's flush. Connect runs preconnect, TLS and AUTH per the identity.
 pub struct Session {
-    _private: (),
+    inner: smtp::Connection,
 }
 
 impl Session {
     pub fn connect(identity: &Identity, session: &SessionOptions) -> Result<Session, Failure> {
-        let _ = (identity, session);
-        Err(Failure::software("SMTP relay is not implemented yet"))
+        Ok(Session {
+            inner: smtp::Connection::connect(identity, session)?,
+        })
     }
 
     /// One transaction. A failure of one message leaves the session usable
@@ -90,12 +105,17 @@ impl Session {
         options: &MessageOptions,
         message: &mut dyn Read,
     ) -> Result<(), Failure> {
-        let _ = (envelope, options, message);
-        Err(Failure::software("SMTP relay is not implemented yet"))
+        self.inner.send(envelope, options, message)
+    }
+
+    /// False once the connection is lost (a later `send` fails at once):
+    /// reconnect to go on.
+    pub fn is_usable(&self) -> bool {
+        self.inner.is_usable()
     }
 
     /// QUIT, then postconnect.
     pub fn quit(self) -> Result<(), Failure> {
-        Ok(())
+        self.inner.quit(true)
     }
 }

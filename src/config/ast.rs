@@ -1,0 +1,48 @@
+//! The syntax tree: statements with their spans, values decoded.
+
+use super::diag::Span;
+use super::keywords::Key;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stmt {
+    /// `KEY [=] VALUE` (including `identity ADDR` and `force sender ADDR`).
+    Set {
+        key: Key,
+        key_span: Span,
+        value: Value,
+        span: Span,
+    },
+    /// `default`.
+    Default { span: Span },
+    /// A region the parser skipped after a syntax error.
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Value {
+    pub kind: ValueKind,
+    /// The text with escapes decoded (quotes removed).
+    pub text: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    Bare,
+    Quoted,
+    /// An unquoted all-digit word (a syntax error in 1.2).
+    Number,
+    Enabled,
+    Disabled,
+    Required,
+}
+
+impl ValueKind {
+    /// `enabled`, `disabled`, `required`: keywords in 1.2.
+    pub fn is_keyword(self) -> bool {
+        matches!(
+            self,
+            ValueKind::Enabled | ValueKind::Disabled | ValueKind::Required
+        )
+    }
+}

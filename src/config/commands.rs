@@ -1,0 +1,284 @@
+//! `esmtp check` and `esmtp dump`.
+
+use super::diag::{self, Diagnostic};
+use super::{compile, dump, locate, read_source, Compilation, Options, Origin, SYSTEM_RC};
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub fn check_command() -> Command {
+    Command::new("check")
+        .about("Parse, compile and lint esmtprc files without any network access")
+        .long_about(
+            "Parse, compile and lint esmtprc files without any network access. \
+             Without FILE, checks the file sendmail mode would use (~/.esmtprc, else /etc/esmtprc). \
+             Exit status: 0 clean, 1 errors (or warnings with --deny-warnings), 2 usage or I/O problems.",
+        )
+        .arg(Arg::new("file").value_name("FILE").num_args(0..).action(ArgAction::Append).value_parser(clap::value_parser!(PathBuf)).help("Files to check"))
+        .arg(
+            Arg::new("format")
+                .long("format")
+                .value_name("FORMAT")
+                .value_parser(["human", "json", "github"])
+                .default_value("human")
+                .help("Output: human (rustc-style), json, github (Actions annotations)"),
+        )
+        .arg(Arg::new("compat").long("compat").action(ArgAction::SetTrue).help("Also report every construct esmtp 1.2 would not accept identically"))
+        .arg(Arg::new("deny-warnings").long("deny-warnings").action(ArgAction::SetTrue).help("Exit 1 on warnings too"))
+        .arg(
+            Arg::new("no-permission-lints")
+                .long("no-permission-lints")
+                .action(ArgAction::SetTrue)
+                .help("Skip the file permission checks (for a dotfile checked out in CI)"),
+        )
+        .arg(Arg::new("explain").long("explain").value_name("CODE").help("Explain a diagnostic code, e.g. E003"))
+}
+
+pub fn dump_command() -> Command {
+    Command::new("dump")
+        .about("Print the compiled configuration plan, secrets redacted")
+        .arg(
+            Arg::new("file")
+                .value_name("FILE")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("File to compile (default: the one sendmail mode uses)"),
+        )
+        .arg(
+            Arg::new("format")
+                .long("format")
+                .value_name("FORMAT")
+                .value_parser(["text", "json"])
+                .default_value("text")
+                .help("Output format"),
+        )
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+fn home_rc_path() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| PathBuf::from(h).join(".esmtprc"))
+}
+
+struct Checked {
+    comp: Compilation,
+    extra: Vec<Diagnostic>,
+}
+
+fn file_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o7777)
+}
+
+fn check_one(
+    path: &Path,
+    origin_user: bool,
+    origin_system: bool,
+    m: &ArgMatches,
+) -> Result<Checked, String> {
+    let perms = !m.get_flag("no-permission-lints");
+    let user_live = origin_user || home_rc_path().is_some_and(|h| same_file(path, &h));
+    let system_live = origin_system || same_file(path, Path::new(SYSTEM_RC));
+    let bytes = read_source(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let opts = Options {
+        compat: m.get_flag("compat"),
+        lint_programs: true,
+        file_mode: if perms && (user_live || system_live) {
+            file_mode(path)
+        } else {
+            None
+        },
+        system_file: perms && system_live,
+    };
+    let comp = compile(&path.display().to_string(), &bytes, &opts);
+    let mut extra = Vec::new();
+    if perms && user_live {
+        if let Err(msg) = super::check_user_file(path) {
+            extra.push(
+                Diagnostic::new("E012", msg)
+                    .help("sending refuses this file (status 78); use --no-permission-lints for a copy that is not the live file"),
+            );
+        }
+    }
+    Ok(Checked { comp, extra })
+}
+
+pub fn run_check(m: &ArgMatches) -> u8 {
+    if let Some(code) = m.get_one::<String>("explain") {
+        return match diag::explain(code) {
+            Some(text) => {
+                print!("{text}");
+                0
+            }
+            None => {
+                eprintln!("esmtp check: unknown code `{code}`; codes are listed by `esmtp check --explain LIST`");
+                if code.eq_ignore_ascii_case("list") {
+                    for c in diag::CODES {
+                        println!("{}  {}", c.code, c.title);
+                    }
+                    return 0;
+                }
+                2
+            }
+        };
+    }
+    let files: Vec<PathBuf> = m
+        .get_many::<PathBuf>("file")
+        .map(|v| v.cloned().collect())
+        .unwrap_or_default();
+    let mut targets: Vec<(PathBuf, bool, bool)> = Vec::new();
+    let mut status = 0u8;
+    let mut results: Vec<Checked> = Vec::new();
+    if files.is_empty() {
+        match locate(None) {
+            Ok(Origin::None) => {
+                eprintln!("esmtp check: {}", super::no_file_message());
+                return 2;
+            }
+            Ok(o @ (Origin::User(_) | Origin::System(_))) => {
+                let user = matches!(o, Origin::User(_));
+                if let Some(p) = o.path() {
+                    targets.push((p.to_path_buf(), user, !user));
+                }
+            }
+            Ok(Origin::Explicit(p)) => targets.push((p, false, false)),
+            Err(f) => {
+                // ~/.esmtprc exists but may not be used: still check its content.
+                match home_rc_path() {
+                    Some(p) if p.exists() => targets.push((p, true, false)),
+                    _ => {
+                        eprintln!("esmtp check: {}", f.message);
+                        return 2;
+                    }
+                }
+            }
+        }
+    } else {
+        targets.extend(files.into_iter().map(|f| (f, false, false)));
+    }
+    for (path, user, system) in &targets {
+        match check_one(path, *user, *system, m) {
+            Ok(c) => results.push(c),
+            Err(e) => {
+                eprintln!("esmtp check: {e}");
+                status = 2;
+            }
+        }
+    }
+    let deny = m.get_flag("deny-warnings");
+    let format = m
+        .get_one::<String>("format")
+        .map(String::as_str)
+        .unwrap_or("human");
+    let cap = super::diag_cap();
+    let mut out = String::new();
+    let mut json_files = Vec::new();
+    for r in &results {
+        let mut all: Vec<Diagnostic> = r.extra.clone();
+        all.extend(r.comp.diagnostics.iter().cloned());
+        let errors = all.iter().filter(|d| d.is_error()).count();
+        let warnings = all.len() - errors;
+        let shown = &all[..all.len().min(cap)];
+        let omitted = all.len() - shown.len();
+        match format {
+            "json" => json_files.push(serde_json::json!({
+                "file": r.comp.name,
+                "errors": errors,
+                "warnings": warnings,
+                "omitted": omitted,
+                "diagnostics": diag::to_json(&r.comp.text, shown),
+            })),
+            "github" => out.push_str(&diag::render_github(&r.comp.name, &r.comp.text, shown)),
+            _ => {
+                out.push_str(&diag::render_human(&r.comp.name, &r.comp.text, shown));
+                if omitted > 0 {
+                    out.push_str(&format!("... and {omitted} more diagnostics not shown\n"));
+                }
+                if errors == 0 && warnings == 0 {
+                    out.push_str(&format!("{}: ok\n", r.comp.name));
+                } else {
+                    out.push_str(&format!(
+                        "{}: {} error{}, {} warning{}\n",
+                        r.comp.name,
+                        errors,
+                        if errors == 1 { "" } else { "s" },
+                        warnings,
+                        if warnings == 1 { "" } else { "s" }
+                    ));
+                }
+            }
+        }
+        if (errors > 0 || (deny && warnings > 0)) && status == 0 {
+            status = 1;
+        }
+    }
+    if format == "json" {
+        let doc = serde_json::json!({ "files": json_files });
+        out.push_str(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+        out.push('\n');
+    }
+    let mut stdout = std::io::stdout().lock();
+    if stdout
+        .write_all(out.as_bytes())
+        .and_then(|_| stdout.flush())
+        .is_err()
+    {
+        return 2;
+    }
+    status
+}
+
+pub fn run_dump(m: &ArgMatches) -> u8 {
+    let origin = match m.get_one::<PathBuf>("file") {
+        Some(p) => Origin::Explicit(p.clone()),
+        None => match locate(None) {
+            Ok(Origin::None) => {
+                eprintln!("esmtp dump: {}", super::no_file_message());
+                return 2;
+            }
+            Ok(o) => o,
+            Err(f) => {
+                eprintln!("esmtp dump: {}", f.message);
+                return 1;
+            }
+        },
+    };
+    let Some(path) = origin.path() else {
+        return 2;
+    };
+    let bytes = match read_source(path) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("esmtp dump: {}: {e}", path.display());
+            return 2;
+        }
+    };
+    let name = path.display().to_string();
+    let comp = compile(&name, &bytes, &Options::default());
+    let Some(plan) = comp.plan.as_ref() else {
+        eprint!("{}", comp.render_errors());
+        return 1;
+    };
+    let redacted = plan.redacted();
+    let text = match m.get_one::<String>("format").map(String::as_str) {
+        Some("json") => dump::json(&redacted),
+        _ => dump::text(&name, &redacted),
+    };
+    let mut stdout = std::io::stdout().lock();
+    if stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+        .is_err()
+    {
+        return 2;
+    }
+    0
+}

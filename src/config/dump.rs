@@ -1,0 +1,130 @@
+//! `esmtp dump`: the resolved plan as text or JSON, secrets redacted.
+
+use super::keywords::{Key, Scope, KEYWORDS};
+use crate::plan::{Identity, Plan, QueueMode, SecretSource, Template};
+
+fn q(s: &str) -> String {
+    format!("\"{}\"", s.escape_debug())
+}
+
+fn opt(s: Option<&str>) -> String {
+    s.map(q).unwrap_or_else(|| "-".to_string())
+}
+
+fn tmpl(t: Option<&Template>) -> String {
+    opt(t.map(|t| t.source.as_str()))
+}
+
+fn identity_value(id: &Identity, key: Key) -> Option<String> {
+    Some(match key {
+        Key::Hostname => {
+            if id.relay.explicit {
+                id.relay.to_string()
+            } else {
+                format!("{} (no hostname given)", id.relay)
+            }
+        }
+        Key::Username => opt(id.username.as_deref()),
+        Key::Password => match &id.secret {
+            Some(SecretSource::Password(s)) => q(&s.to_string()),
+            _ => "-".into(),
+        },
+        Key::Passwordeval => match &id.secret {
+            Some(SecretSource::Eval(c)) => q(c),
+            _ => "-".into(),
+        },
+        Key::Starttls => id.tls.as_str().into(),
+        Key::CertificatePassphrase => opt(id
+            .certificate_passphrase
+            .as_ref()
+            .map(|s| s.to_string())
+            .as_deref()),
+        Key::Preconnect => opt(id.preconnect.as_deref()),
+        Key::Postconnect => opt(id.postconnect.as_deref()),
+        Key::Qualifydomain => opt(id.qualifydomain.as_deref()),
+        Key::Helo => opt(id.helo.as_deref()),
+        Key::ForceSender => tmpl(id.force_sender.as_ref()),
+        Key::ForceReversePath => tmpl(id.force_reverse_path.as_ref()),
+        Key::MessageId => if id.message_id { "enabled" } else { "disabled" }.into(),
+        Key::Timeout => id.timeout_secs.to_string(),
+        Key::Auth => id.auth.map(|a| a.config_name()).unwrap_or("-").into(),
+        _ => return None,
+    })
+}
+
+/// The plan as text; `plan` should already be redacted.
+pub fn text(name: &str, plan: &Plan) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("# {name}: the compiled plan, secrets redacted\n"));
+    let def = plan.default_identity();
+    let def_name = def
+        .address
+        .as_deref()
+        .map(q)
+        .unwrap_or_else(|| "(unnamed)".into());
+    out.push_str(&format!(
+        "default identity: #{} {}\n",
+        plan.default_identity, def_name
+    ));
+    let width = KEYWORDS.iter().map(|k| k.name.len()).max().unwrap_or(20) + 2;
+    for (i, id) in plan.identities.iter().enumerate() {
+        out.push('\n');
+        match &id.address {
+            Some(a) => out.push_str(&format!("identity #{i} {}", q(a))),
+            None => out.push_str(&format!("identity #{i} (unnamed section)")),
+        }
+        if i == plan.default_identity {
+            out.push_str("  [default]");
+        }
+        out.push('\n');
+        for kw in KEYWORDS.iter().filter(|k| k.scope == Scope::Identity) {
+            if let Some(v) = identity_value(id, kw.key) {
+                out.push_str(&format!("  {:width$}{}\n", kw.name, v));
+            }
+        }
+    }
+    out.push('\n');
+    out.push_str(&format!(
+        "{:width$}{}\n",
+        "mda",
+        tmpl(plan.mda.as_ref()),
+        width = width + 2
+    ));
+    out.push_str(&format!(
+        "{:width$}{}\n",
+        "force_mda",
+        opt(plan.force_mda.as_deref()),
+        width = width + 2
+    ));
+    let mode = match plan.queue.mode {
+        QueueMode::Disabled => "disabled",
+        QueueMode::Enabled => "enabled",
+        QueueMode::Background => "background",
+    };
+    out.push_str(&format!("{:width$}{}\n", "queue", mode, width = width + 2));
+    out.push_str(&format!(
+        "{:width$}{}\n",
+        "queue_dir",
+        plan.queue
+            .dir
+            .as_deref()
+            .map(q)
+            .unwrap_or_else(|| "(default)".into()),
+        width = width + 2
+    ));
+    out.push_str(&format!(
+        "{:width$}{}s\n",
+        "queue_lifetime",
+        plan.queue.lifetime_secs,
+        width = width + 2
+    ));
+    out
+}
+
+/// The plan as pretty JSON; `plan` should already be redacted.
+pub fn json(plan: &Plan) -> String {
+    let mut s =
+        serde_json::to_string_pretty(plan).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}

@@ -1,0 +1,482 @@
+//! The one table of esmtprc keywords.
+//!
+//! The lexer recognises keywords from this table, lowering checks values by
+//! their [`ValueType`], the lints and `dump` name settings through it, and the
+//! man page (`man/esmtprc.5`) is generated and tested against it. Adding a
+//! keyword starts here.
+
+/// What a statement sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Key {
+    Identity,
+    Hostname,
+    Username,
+    Password,
+    Starttls,
+    CertificatePassphrase,
+    Preconnect,
+    Postconnect,
+    Qualifydomain,
+    Helo,
+    ForceSender,
+    ForceReversePath,
+    MessageId,
+    Mda,
+    ForceMda,
+    Default,
+    // Extensions.
+    Timeout,
+    Passwordeval,
+    Auth,
+    Queue,
+    QueueDir,
+    QueueLifetime,
+}
+
+/// The kind of value a keyword takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    /// No value (`default`).
+    None,
+    /// An e-mail address (the identity's).
+    Address,
+    /// `host[:port]`, port a number or a service name.
+    HostPort,
+    /// Free text.
+    Text,
+    /// A secret (password, passphrase).
+    Secret,
+    /// A shell command.
+    Command,
+    /// A shell command template with `%T`, `%F`, `%%`.
+    MdaTemplate,
+    /// An address template with `%u`, `%%`.
+    AddressTemplate,
+    /// A domain or host name.
+    Domain,
+    /// A local user name.
+    User,
+    /// One of the listed words.
+    Choice(&'static [&'static str]),
+    /// A whole number of seconds.
+    Seconds,
+    /// Seconds, or a number with an `s`, `m`, `h` or `d` suffix.
+    Duration,
+    /// A file system path.
+    Path,
+}
+
+impl ValueType {
+    /// How the value is shown in documentation.
+    pub fn placeholder(self) -> String {
+        match self {
+            ValueType::None => String::new(),
+            ValueType::Address => "ADDRESS".into(),
+            ValueType::HostPort => "HOST[:PORT]".into(),
+            ValueType::Text => "NAME".into(),
+            ValueType::Secret => "SECRET".into(),
+            ValueType::Command | ValueType::MdaTemplate => "COMMAND".into(),
+            ValueType::AddressTemplate => "ADDRESS".into(),
+            ValueType::Domain => "DOMAIN".into(),
+            ValueType::User => "USER".into(),
+            ValueType::Choice(words) => words.join("|"),
+            ValueType::Seconds => "SECONDS".into(),
+            ValueType::Duration => "DURATION".into(),
+            ValueType::Path => "PATH".into(),
+        }
+    }
+}
+
+/// Where a statement applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// To the identity it appears in (or the unnamed section).
+    Identity,
+    /// To the whole file, wherever it appears.
+    Global,
+    /// Structure: starts or marks an identity.
+    Section,
+}
+
+/// One keyword of the language.
+#[derive(Debug, Clone, Copy)]
+pub struct Keyword {
+    pub key: Key,
+    /// The name as documented (`force sender` is two words).
+    pub name: &'static str,
+    /// Other spellings accepted (esmtp 1.2 aliases).
+    pub aliases: &'static [&'static str],
+    pub value: ValueType,
+    pub scope: Scope,
+    /// The default when the statement is absent, as shown to users.
+    pub default: &'static str,
+    /// One line of documentation.
+    pub doc: &'static str,
+    /// Not understood by esmtp 1.2 (reported by `check --compat`).
+    pub extension: bool,
+    /// The value is lexed as in 1.2 after identity/hostname/username/password:
+    /// a bare word may contain `:` and keywords.
+    pub name_mode: bool,
+}
+
+const TLS_WORDS: &[&str] = &["disabled", "enabled", "required", "implicit"];
+const SWITCH_WORDS: &[&str] = &["enabled", "disabled"];
+const AUTH_WORDS: &[&str] = &["plain", "login", "cram-md5", "ntlm", "xoauth2"];
+const QUEUE_WORDS: &[&str] = &["disabled", "enabled", "background"];
+
+/// Every keyword, in documentation order.
+pub static KEYWORDS: &[Keyword] = &[
+    Keyword {
+        key: Key::Identity,
+        name: "identity",
+        aliases: &[],
+        value: ValueType::Address,
+        scope: Scope::Section,
+        default: "",
+        doc: "Start a new identity; the statements after it belong to it. Selected by `-f ADDRESS`.",
+        extension: false,
+        name_mode: true,
+    },
+    Keyword {
+        key: Key::Default,
+        name: "default",
+        aliases: &[],
+        value: ValueType::None,
+        scope: Scope::Section,
+        default: "",
+        doc: "Make the current identity the default one (used when `-f` selects no identity).",
+        extension: false,
+        name_mode: false,
+    },
+    Keyword {
+        key: Key::Hostname,
+        name: "hostname",
+        aliases: &["host"],
+        value: ValueType::HostPort,
+        scope: Scope::Identity,
+        default: "localhost:25",
+        doc: "The SMTP server (smarthost); port 587 when only a host is given.",
+        extension: false,
+        name_mode: true,
+    },
+    Keyword {
+        key: Key::Username,
+        name: "username",
+        aliases: &["user"],
+        value: ValueType::Text,
+        scope: Scope::Identity,
+        default: "",
+        doc: "User name for SMTP authentication.",
+        extension: false,
+        name_mode: true,
+    },
+    Keyword {
+        key: Key::Password,
+        name: "password",
+        aliases: &["pass"],
+        value: ValueType::Secret,
+        scope: Scope::Identity,
+        default: "",
+        doc: "Password for SMTP authentication.",
+        extension: false,
+        name_mode: true,
+    },
+    Keyword {
+        key: Key::Starttls,
+        name: "starttls",
+        aliases: &["tls"],
+        value: ValueType::Choice(TLS_WORDS),
+        scope: Scope::Identity,
+        default: "disabled",
+        doc: "TLS policy: never, when offered, mandatory STARTTLS, or TLS from the first byte (`implicit`, an extension).",
+        extension: false,
+        name_mode: false,
+    },
+    Keyword {
+        key: Key::CertificatePassphrase,
+        name: "certificate_passphrase",
+        aliases: &["passphrase"],
+        value: ValueType::Secret,
+        scope: Scope::Identity,
+        default: "",
+        doc: "Passphrase of the TLS client key in ~/.authenticate.",
+        extension: false,
+        name_mode: false,
+    },
+    Keyword {
+        key: Key::Preconnect,
+        name: "preconnect",
+        aliases: &[],
+        value: ValueType::Command,
+        scope: Scope::Identity,
+        default: "",
+        doc: "Shell command run before connecting; a non-zero exit aborts.",
+        extension: false,
+        name_mode: false,
+    },
+    Keyword {
+        key: Key::Postconnect,
+        name: "postconnect",
+        aliases: &[],
+        value: ValueType::Command,
+        scope: Scope::Identity,
+        default: "",
+        doc: "Shell command run after a successful session.",
+        extension: false,
+        name_mode: false,
+    },
+    Keyword {
+        key: Key::Qualifydomain,
+        name: "qualifydomain",
+        aliases: &[],
+        value: ValueType::Domain,
+        scope: Scope::Identity,
+        default: "",
+        doc: "Local recipients become user@DOMAIN and go over SMTP instead of the MDA.",
+        extension: false,
+        name_mode: false,
+    },
+    Keyword {
+        key: Key::Helo,
+        name: "helo",
+        aliases: &[],
+        value: ValueType::Text,
+        scope: Scope::Identity,
+        default: "the local host name",
+        doc: "Name sent in EHLO/HELO.",
+        extension: false,
+        name_mode: false,
+    },
+    Keyword {
+        key: Key::ForceSender,
+        name: "force sender",
+        aliases: &[],
+        value: ValueType::AddressTemplate,
+        scope: Scope::Identity,
+        default: "",
+        doc: "Set the Sender: header, replacing any in the message; %u is the login name, %% a percent sign.",
+        extension: false,
+        name_mode: false,
+    },
+    Keyword {
+        key: Key::ForceReversePath,
+        name: "force reverse_path",
+        aliases: &[],
+        value: ValueType::AddressTemplate,
+        scope: Scope::Identity,
+        default: "",
+        doc: "Fixed envelope sender; the -f address only fills a missing From:; %u and %% as for force sender.",
+        extension: false,
+        name_mode: false,
+    },
+    Keyword {
+        key: Key::MessageId,
+        name: "message_id",
+        aliases: &[],
+        value: ValueType::Choice(SWITCH_WORDS),
+        scope: Scope::Identity,
+        default: "enabled",
+        doc: "Add a Message-ID: header when the message has none.",
+        extension: false,
+        name_mode: false,
+    },
+    Keyword {
+        key: Key::Mda,
+        name: "mda",
+        aliases: &[],
+        value: ValueType::MdaTemplate,
+        scope: Scope::Global,
+        default: "",
+        doc: "Mail delivery agent for local recipients; %T is the recipients, %F the sender, %% a percent sign.",
+        extension: false,
+        name_mode: false,
+    },
+    Keyword {
+        key: Key::ForceMda,
+        name: "force_mda",
+        aliases: &[],
+        value: ValueType::User,
+        scope: Scope::Global,
+        default: "",
+        doc: "Deliver every message to this local user through the MDA, whatever its recipients.",
+        extension: false,
+        name_mode: false,
+    },
+    Keyword {
+        key: Key::Timeout,
+        name: "timeout",
+        aliases: &[],
+        value: ValueType::Seconds,
+        scope: Scope::Identity,
+        default: "60",
+        doc: "Seconds allowed for connecting and for each server reply.",
+        extension: true,
+        name_mode: false,
+    },
+    Keyword {
+        key: Key::Passwordeval,
+        name: "passwordeval",
+        aliases: &[],
+        value: ValueType::Command,
+        scope: Scope::Identity,
+        default: "",
+        doc: "Shell command whose first output line is the secret; instead of password.",
+        extension: true,
+        name_mode: false,
+    },
+    Keyword {
+        key: Key::Auth,
+        name: "auth",
+        aliases: &[],
+        value: ValueType::Choice(AUTH_WORDS),
+        scope: Scope::Identity,
+        default: "the strongest offered",
+        doc: "Use only this SASL mechanism; xoauth2 takes an OAuth 2 access token as the secret.",
+        extension: true,
+        name_mode: false,
+    },
+    Keyword {
+        key: Key::Queue,
+        name: "queue",
+        aliases: &[],
+        value: ValueType::Choice(QUEUE_WORDS),
+        scope: Scope::Global,
+        default: "disabled",
+        doc: "Durable queue: off, store then send in the foreground, or store then send in the background.",
+        extension: true,
+        name_mode: false,
+    },
+    Keyword {
+        key: Key::QueueDir,
+        name: "queue_dir",
+        aliases: &[],
+        value: ValueType::Path,
+        scope: Scope::Global,
+        default: "~/.local/share/esmtp/queue",
+        doc: "Directory of the durable queue.",
+        extension: true,
+        name_mode: true,
+    },
+    Keyword {
+        key: Key::QueueLifetime,
+        name: "queue_lifetime",
+        aliases: &[],
+        value: ValueType::Duration,
+        scope: Scope::Global,
+        default: "5d",
+        doc: "Give up on a queued message after this long (seconds, or with s/m/h/d).",
+        extension: true,
+        name_mode: false,
+    },
+];
+
+/// The table entry of a key.
+pub fn keyword(key: Key) -> &'static Keyword {
+    // The table holds every key; a missing one is a programming error caught
+    // by the unit test below, and falls back to the first entry.
+    KEYWORDS
+        .iter()
+        .find(|k| k.key == key)
+        .unwrap_or(&KEYWORDS[0])
+}
+
+impl Key {
+    pub fn name(self) -> &'static str {
+        keyword(self).name
+    }
+}
+
+/// A word the lexer turns into a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Word {
+    /// A statement keyword taking a value.
+    Key(Key),
+    /// `default`.
+    Default,
+    /// `force` (followed by `sender` or `reverse_path`).
+    Force,
+    Sender,
+    ReversePath,
+    Enabled,
+    Disabled,
+    Required,
+}
+
+/// Look a bare word up. Extension keywords are returned too; the lexer
+/// recognises them only where a statement starts.
+pub fn lookup(word: &str) -> Option<(Word, bool)> {
+    let w = match word {
+        "force" => Word::Force,
+        "sender" => Word::Sender,
+        "reverse_path" => Word::ReversePath,
+        "enabled" => Word::Enabled,
+        "disabled" => Word::Disabled,
+        "required" => Word::Required,
+        "default" => Word::Default,
+        _ => {
+            let k = KEYWORDS
+                .iter()
+                .find(|k| !k.name.contains(' ') && (k.name == word || k.aliases.contains(&word)))?;
+            return Some((Word::Key(k.key), k.extension));
+        }
+    };
+    Some((w, false))
+}
+
+/// Every spelling a user might mean, for "did you mean" suggestions.
+pub fn spellings() -> impl Iterator<Item = &'static str> {
+    KEYWORDS
+        .iter()
+        .flat_map(|k| std::iter::once(k.name).chain(k.aliases.iter().copied()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_has_one_entry() {
+        let all = [
+            Key::Identity,
+            Key::Hostname,
+            Key::Username,
+            Key::Password,
+            Key::Starttls,
+            Key::CertificatePassphrase,
+            Key::Preconnect,
+            Key::Postconnect,
+            Key::Qualifydomain,
+            Key::Helo,
+            Key::ForceSender,
+            Key::ForceReversePath,
+            Key::MessageId,
+            Key::Mda,
+            Key::ForceMda,
+            Key::Default,
+            Key::Timeout,
+            Key::Passwordeval,
+            Key::Auth,
+            Key::Queue,
+            Key::QueueDir,
+            Key::QueueLifetime,
+        ];
+        for k in all {
+            assert_eq!(KEYWORDS.iter().filter(|e| e.key == k).count(), 1, "{k:?}");
+        }
+        assert_eq!(KEYWORDS.len(), all.len());
+    }
+
+    #[test]
+    fn aliases_resolve() {
+        assert_eq!(lookup("host"), Some((Word::Key(Key::Hostname), false)));
+        assert_eq!(lookup("tls"), Some((Word::Key(Key::Starttls), false)));
+        assert_eq!(
+            lookup("passphrase"),
+            Some((Word::Key(Key::CertificatePassphrase), false))
+        );
+        assert_eq!(lookup("timeout"), Some((Word::Key(Key::Timeout), true)));
+        assert_eq!(lookup("default"), Some((Word::Default, false)));
+        assert_eq!(lookup("force sender"), None);
+        assert_eq!(lookup("Hostname"), None);
+    }
+}

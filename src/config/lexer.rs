@@ -1,0 +1,480 @@
+//! The esmtprc lexer: the lexical rules of esmtp 1.2 (SPEC §2.2).
+//!
+//! logos finds where each token starts and scans the simple tokens; bare
+//! words and quoted strings are then measured by hand because 1.2's flex
+//! lexer chooses between them by longest match, and that choice depends on a
+//! mode: after `identity`, `hostname`, `username` and `password` a bare word
+//! may contain `:` and keywords ("NAME" mode). The quirks of 1.2 are
+//! accepted as the user meant and reported as diagnostics.
+
+use super::diag::{Diagnostic, Span};
+use super::keywords::{self, Key, Word};
+use logos::Logos;
+
+/// A token handed to the lalrpop parser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tok {
+    Eq,
+    Key(Key),
+    Force,
+    Sender,
+    ReversePath,
+    Default,
+    Enabled,
+    Disabled,
+    Required,
+    Str(StrTok),
+    /// An unquoted all-digit word, which 1.2 lexes as a number.
+    Number(String),
+}
+
+/// A string value, escapes decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrTok {
+    pub text: String,
+    /// The quote character, or `None` for a bare word.
+    pub quote: Option<char>,
+}
+
+impl Tok {
+    /// How the token is named in "found ..." messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Tok::Eq => "`=`".into(),
+            Tok::Key(k) => format!("keyword `{}`", k.name()),
+            Tok::Force => "keyword `force`".into(),
+            Tok::Sender => "keyword `sender`".into(),
+            Tok::ReversePath => "keyword `reverse_path`".into(),
+            Tok::Default => "keyword `default`".into(),
+            Tok::Enabled => "keyword `enabled`".into(),
+            Tok::Disabled => "keyword `disabled`".into(),
+            Tok::Required => "keyword `required`".into(),
+            Tok::Str(s) => {
+                let shown: String = s.text.chars().take(40).collect();
+                format!("`{}`", shown.escape_debug())
+            }
+            Tok::Number(n) => format!("number `{n}`"),
+        }
+    }
+}
+
+/// Where a token may start; logos dispatches on the first characters.
+#[derive(Logos, Debug, Clone, Copy, PartialEq, Eq)]
+enum Raw {
+    #[regex(r"[ \t\r]+")]
+    Blank,
+    #[token("\n")]
+    Newline,
+    /// 1.2 ignores a backslash directly before a newline at a token start.
+    #[token("\\\n")]
+    Continuation,
+    #[regex(r"#[^\n]*", allow_greedy = true)]
+    Comment,
+    #[token("=")]
+    Eq,
+    #[regex(r"[;,:]")]
+    Punct,
+    #[regex(r#"["']"#)]
+    Quote,
+    #[regex(r#"[^=;:,# \t\r\n"']"#)]
+    Word,
+}
+
+/// The lexer; iterate it for `(start, Tok, end)` triples.
+pub struct Lexer<'s> {
+    src: &'s str,
+    raw: logos::Lexer<'s, Raw>,
+    /// 1.2's NAME start condition.
+    name_mode: bool,
+    /// A keyword was read and its value has not come yet: extension keywords
+    /// are then plain words (`helo timeout` is the name "timeout").
+    want_value: bool,
+    /// The source was not valid UTF-8 and was converted with U+FFFD.
+    lossy: bool,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl<'s> Lexer<'s> {
+    pub fn new(src: &'s str, lossy: bool) -> Self {
+        Lexer {
+            src,
+            raw: Raw::lexer(src),
+            name_mode: false,
+            want_value: false,
+            lossy,
+            diagnostics: Vec::new(),
+        }
+    }
+
+    fn bytes(&self) -> &'s [u8] {
+        self.src.as_bytes()
+    }
+
+    /// End of the bare word starting at `start` under the current mode.
+    fn bare_end(&self, start: usize) -> usize {
+        let b = self.bytes();
+        let mut i = start;
+        while i < b.len() {
+            match b[i] {
+                b'=' | b';' | b',' | b' ' | b'\t' | b'\r' | b'\n' => break,
+                b':' if !self.name_mode => break,
+                _ => i += 1,
+            }
+        }
+        i
+    }
+
+    /// The token at `start` that begins with a word or quote character.
+    fn word(&mut self, start: usize) -> (usize, Tok, usize) {
+        let b = self.bytes();
+        let bare = self.bare_end(start);
+        // A quoted string, unless the bare word reading is longer (flex).
+        if let q @ (b'"' | b'\'') = b[start] {
+            let close = b[start + 1..].iter().position(|&c| c == q);
+            match close {
+                Some(off) if start + off + 2 >= bare => {
+                    let end = start + off + 2;
+                    let inner = &self.src[start + 1..end - 1];
+                    let lines = inner.matches('\n').count();
+                    if lines > 0 {
+                        self.diagnostics.push(
+                            Diagnostic::new(
+                                "W016",
+                                format!("quoted string runs over {} line end(s)", lines),
+                            )
+                            .primary(Span::new(start, end), "the string starts here and ends at the next quote")
+                            .help("check for a missing closing quote; a quoted value cannot contain its own quote character"),
+                        );
+                    }
+                    let text = self.decode(inner, Span::new(start, end));
+                    self.name_mode = false;
+                    self.want_value = false;
+                    return (
+                        start,
+                        Tok::Str(StrTok {
+                            text,
+                            quote: Some(q as char),
+                        }),
+                        end,
+                    );
+                }
+                None => {
+                    self.diagnostics.push(
+                        Diagnostic::new(
+                            "W017",
+                            "quote is never closed: it is read as part of a bare word",
+                        )
+                        .primary(Span::new(start, start + 1), "no matching quote after this")
+                        .help("add the closing quote, or remove this one"),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        // 1.2 reads `-?[0-9]+` followed by a non-letter as a number, which
+        // no statement accepts.
+        let mut d = start;
+        if b[d] == b'-' {
+            d += 1;
+        }
+        let digits_start = d;
+        while d < b.len() && b[d].is_ascii_digit() {
+            d += 1;
+        }
+        if d > digits_start && d < b.len() && !b[d].is_ascii_alphabetic() {
+            let number_len = d + 1 - start;
+            let bare_len = bare - start;
+            let is_number = if self.name_mode {
+                number_len > bare_len
+            } else {
+                number_len >= bare_len
+            };
+            if is_number {
+                self.name_mode = false;
+                self.want_value = false;
+                return (start, Tok::Number(self.src[start..d].to_string()), d);
+            }
+        }
+        let text = &self.src[start..bare];
+        if !self.name_mode {
+            if let Some((w, extension)) = keywords::lookup(text) {
+                if !(extension && self.want_value) {
+                    let tok = match w {
+                        Word::Key(k) => {
+                            self.name_mode = keywords::keyword(k).name_mode;
+                            self.want_value = true;
+                            Tok::Key(k)
+                        }
+                        Word::Force => {
+                            self.want_value = true;
+                            Tok::Force
+                        }
+                        Word::Sender => Tok::Sender,
+                        Word::ReversePath => Tok::ReversePath,
+                        Word::Default => {
+                            self.want_value = false;
+                            Tok::Default
+                        }
+                        Word::Enabled => {
+                            self.want_value = false;
+                            Tok::Enabled
+                        }
+                        Word::Disabled => {
+                            self.want_value = false;
+                            Tok::Disabled
+                        }
+                        Word::Required => {
+                            self.want_value = false;
+                            Tok::Required
+                        }
+                    };
+                    return (start, tok, bare);
+                }
+            }
+        }
+        if text.len() > 1 && text.ends_with('\\') && !text.ends_with("\\\\") {
+            self.diagnostics.push(
+                Diagnostic::new("C105", "a backslash ends this word")
+                    .primary(Span::new(bare - 1, bare), "taken as part of the value")
+                    .help("esmtp 1.2 reads this backslash into the value too; remove it unless it is meant"),
+            );
+        }
+        let decoded = self.decode(text, Span::new(start, bare));
+        self.name_mode = false;
+        self.want_value = false;
+        (
+            start,
+            Tok::Str(StrTok {
+                text: decoded,
+                quote: None,
+            }),
+            bare,
+        )
+    }
+
+    /// Decode the C escapes of 1.2 (`\n \t \b \r \\ \xHH \0OOO \DDD`, any
+    /// other `\c` is `c`; a trailing backslash stays).
+    fn decode(&mut self, s: &str, span: Span) -> String {
+        if !s.contains('\\') {
+            self.check_text(s, span);
+            return s.to_string();
+        }
+        let b = s.as_bytes();
+        let mut out: Vec<u8> = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] != b'\\' || i + 1 >= b.len() {
+                out.push(b[i]);
+                i += 1;
+                continue;
+            }
+            let c = b[i + 1];
+            i += 2;
+            match c {
+                b'x' | b'X' => {
+                    let mut v: u32 = 0;
+                    let mut n = 0;
+                    while n < 2 && i < b.len() && b[i].is_ascii_hexdigit() {
+                        v = v * 16 + (b[i] as char).to_digit(16).unwrap_or(0);
+                        i += 1;
+                        n += 1;
+                    }
+                    out.push(v as u8);
+                }
+                b'0' => {
+                    // Up to three octal digits, the 0 included (as 1.2).
+                    let mut v: u32 = 0;
+                    let mut n = 1;
+                    while n < 3 && i < b.len() && (b'0'..=b'7').contains(&b[i]) {
+                        v = v * 8 + u32::from(b[i] - b'0');
+                        i += 1;
+                        n += 1;
+                    }
+                    out.push(v as u8);
+                }
+                b'1'..=b'9' => {
+                    let mut v: u32 = u32::from(c - b'0');
+                    let mut n = 1;
+                    while n < 3 && i < b.len() && b[i].is_ascii_digit() {
+                        v = v * 10 + u32::from(b[i] - b'0');
+                        i += 1;
+                        n += 1;
+                    }
+                    out.push((v & 0xff) as u8);
+                }
+                b'n' => out.push(b'\n'),
+                b't' => out.push(b'\t'),
+                b'b' => out.push(8),
+                b'r' => out.push(b'\r'),
+                other => out.push(other),
+            }
+        }
+        match String::from_utf8(out) {
+            Ok(text) => {
+                self.check_text(&text, span);
+                text
+            }
+            Err(e) => {
+                self.diagnostics.push(
+                    Diagnostic::new("E009", "this value decodes to bytes that are not UTF-8")
+                        .primary(span, "escape sequences here produce invalid UTF-8"),
+                );
+                String::from_utf8_lossy(e.as_bytes()).into_owned()
+            }
+        }
+    }
+
+    fn check_text(&mut self, text: &str, span: Span) {
+        if text.contains('\0') {
+            self.diagnostics.push(
+                Diagnostic::new("E009", "NUL byte in a value")
+                    .primary(span, "contains a NUL byte")
+                    .help("a configuration file is text; remove the NUL byte"),
+            );
+        } else if self.lossy && text.contains('\u{FFFD}') {
+            self.diagnostics.push(
+                Diagnostic::new("E009", "this value is not valid UTF-8")
+                    .primary(span, "contains bytes that are not UTF-8")
+                    .help("save the file as UTF-8"),
+            );
+        }
+    }
+}
+
+impl Iterator for Lexer<'_> {
+    type Item = Result<(usize, Tok, usize), std::convert::Infallible>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let raw = self.raw.next()?;
+            let span = self.raw.span();
+            let start = span.start;
+            match raw {
+                Ok(Raw::Blank) | Ok(Raw::Newline) | Ok(Raw::Continuation) => {}
+                Ok(Raw::Comment) => {
+                    if span.end == self.src.len() {
+                        self.diagnostics.push(
+                            Diagnostic::new(
+                                "C102",
+                                "comment on the last line without a final newline",
+                            )
+                            .primary(
+                                Span::new(start, span.end),
+                                "esmtp 1.2 reports a syntax error here",
+                            )
+                            .help("end the file with a newline"),
+                        );
+                    }
+                }
+                Ok(Raw::Eq) => return Some(Ok((start, Tok::Eq, span.end))),
+                Ok(Raw::Punct) if self.name_mode && self.bytes()[start] == b':' => {
+                    let tok = self.word(start);
+                    self.raw.bump(tok.2 - span.end);
+                    return Some(Ok(tok));
+                }
+                Ok(Raw::Punct) => {
+                    self.diagnostics.push(
+                        Diagnostic::new("C103", "stray punctuation is ignored")
+                            .primary(
+                                Span::new(start, span.end),
+                                "ignored (esmtp 1.2 echoes it to standard output)",
+                            )
+                            .help("remove it, or quote the value it belongs to"),
+                    );
+                }
+                Ok(Raw::Quote) | Ok(Raw::Word) | Err(()) => {
+                    let tok = self.word(start);
+                    if tok.2 > span.end {
+                        self.raw.bump(tok.2 - span.end);
+                    }
+                    return Some(Ok(tok));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(src: &str) -> Vec<Tok> {
+        Lexer::new(src, false)
+            .map(|r| r.map(|t| t.1))
+            .collect::<Result<_, _>>()
+            .unwrap_or_default()
+    }
+    fn s(t: &str) -> Tok {
+        Tok::Str(StrTok {
+            text: t.into(),
+            quote: None,
+        })
+    }
+
+    #[test]
+    fn name_mode_keeps_colon_and_keywords() {
+        assert_eq!(
+            toks("hostname a:25 password default helo a:b"),
+            vec![
+                Tok::Key(Key::Hostname),
+                s("a:25"),
+                Tok::Key(Key::Password),
+                s("default"),
+                Tok::Key(Key::Helo),
+                s("a"),
+                s("b"),
+            ]
+        );
+    }
+
+    #[test]
+    fn numbers_as_flex_reads_them() {
+        assert_eq!(
+            toks("helo 123\n"),
+            vec![Tok::Key(Key::Helo), Tok::Number("123".into())]
+        );
+        assert_eq!(toks("helo 123"), vec![Tok::Key(Key::Helo), s("123")]);
+        assert_eq!(toks("helo 12ab\n"), vec![Tok::Key(Key::Helo), s("12ab")]);
+        assert_eq!(toks("helo 12.5\n"), vec![Tok::Key(Key::Helo), s("12.5")]);
+        assert_eq!(
+            toks("helo -5\n"),
+            vec![Tok::Key(Key::Helo), Tok::Number("-5".into())]
+        );
+        assert_eq!(
+            toks("password 12345\n"),
+            vec![Tok::Key(Key::Password), Tok::Number("12345".into())]
+        );
+        assert_eq!(
+            toks("password 123:45\n"),
+            vec![Tok::Key(Key::Password), s("123:45")]
+        );
+    }
+
+    #[test]
+    fn comments_quotes_and_escapes() {
+        assert_eq!(
+            toks("password abc#def # c\nhelo #x\ny"),
+            vec![
+                Tok::Key(Key::Password),
+                s("abc#def"),
+                Tok::Key(Key::Helo),
+                s("y")
+            ]
+        );
+        assert_eq!(
+            toks(r#"helo "a b\x41\101\0101\q""#),
+            vec![
+                Tok::Key(Key::Helo),
+                Tok::Str(StrTok {
+                    text: "a bAe\u{8}1q".into(),
+                    quote: Some('"')
+                })
+            ]
+        );
+        assert_eq!(toks("helo \"a\"b"), vec![Tok::Key(Key::Helo), s("\"a\"b")]);
+        assert_eq!(
+            toks("helo timeout timeout"),
+            vec![Tok::Key(Key::Helo), s("timeout"), Tok::Key(Key::Timeout)]
+        );
+    }
+}

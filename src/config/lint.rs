@@ -1,0 +1,298 @@
+//! Static policy lints over the lowered configuration (issue 2 §5).
+
+use super::diag::{Diagnostic, Span};
+use super::keywords::Key;
+use super::lower::{Lowered, Options};
+use crate::plan::{SecretSource, TemplatePart, TlsPolicy};
+use std::path::Path;
+
+fn is_loopback(host: &str) -> bool {
+    let h = host.trim_end_matches('.').to_ascii_lowercase();
+    h == "localhost"
+        || h.ends_with(".localhost")
+        || h == "::1"
+        || h.starts_with("127.")
+        || h.starts_with("/")
+}
+
+fn looks_like_address(a: &str) -> bool {
+    match a.rsplit_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !a.chars().any(|c| c.is_whitespace() || c == '<' || c == '>')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        }
+        None => false,
+    }
+}
+
+/// Is the first word of a shell command an executable we can find?
+fn program_found(command: &str) -> Option<String> {
+    let words = shlex::split(command)?;
+    // Skip leading VAR=value assignments.
+    let prog = words
+        .into_iter()
+        .find(|w| !w.contains('=') || w.starts_with('/'))?;
+    if prog.contains('/') {
+        return if is_executable(Path::new(&prog)) {
+            None
+        } else {
+            Some(prog)
+        };
+    }
+    // Shell builtins and keywords cannot be checked.
+    if matches!(
+        prog.as_str(),
+        "exec"
+            | "cd"
+            | "echo"
+            | "printf"
+            | "test"
+            | "["
+            | "true"
+            | "false"
+            | "if"
+            | "for"
+            | "while"
+            | "case"
+            | "{"
+            | "("
+            | "."
+            | ":"
+            | "eval"
+            | "read"
+    ) {
+        return None;
+    }
+    let path = std::env::var_os("PATH")?;
+    if std::env::split_paths(&path).any(|d| is_executable(&d.join(&prog))) {
+        None
+    } else {
+        Some(prog)
+    }
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+pub fn lint(l: &Lowered, src: &str, opts: &Options) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let mut has_password: Option<Span> = None;
+    for (i, sec) in l.sections.iter().enumerate() {
+        if l.plan_index[i].is_none() {
+            continue;
+        }
+        let id = &sec.identity;
+        let name = match &sec.address {
+            Some((a, _)) => format!("identity `{a}`"),
+            None => "the unnamed section".to_string(),
+        };
+        let anchor = sec
+            .address
+            .as_ref()
+            .map(|a| a.1)
+            .or_else(|| sec.first.values().min_by_key(|s| s.start).copied());
+        if let Some((addr, span)) = &sec.address {
+            if !looks_like_address(addr) {
+                out.push(
+                    Diagnostic::new("W008", format!("identity `{addr}` is not an e-mail address"))
+                        .primary(*span, "`-f` can never select this identity")
+                        .help("write the sender address it stands for, such as `identity \"john@example.org\"`"),
+                );
+            }
+        }
+        if !sec.values.contains_key(&Key::Hostname) {
+            let mut d = Diagnostic::new(
+                "W009",
+                format!("{name} has no hostname: it relays to localhost:25"),
+            );
+            if let Some(a) = anchor {
+                d = d.primary(a, "no `hostname` in this identity");
+            }
+            if i > 0 && l.sections[0].values.contains_key(&Key::Hostname) {
+                d = d.note("identities do not inherit the hostname of the unnamed section");
+            }
+            out.push(d.help("add `hostname HOST:PORT` after it"));
+        } else if let Some(span) = sec.values.get(&Key::Hostname) {
+            let h = &id.relay.host;
+            if h.is_empty() || h.chars().any(|c| c.is_whitespace() || c == '@' || c == '/') {
+                out.push(
+                    Diagnostic::new("W019", format!("`{h}` does not look like a host name"))
+                        .primary(*span, "sending will fail to connect"),
+                );
+            }
+        }
+        let secret_span = sec
+            .values
+            .get(&Key::Password)
+            .or(sec.values.get(&Key::Passwordeval))
+            .copied();
+        let user_span = sec.values.get(&Key::Username).copied();
+        match (user_span, secret_span) {
+            (Some(u), None) => out.push(
+                Diagnostic::new("W006", format!("{name} has a username but no password"))
+                    .primary(u, "cannot authenticate without a secret")
+                    .help("add `password` (or `passwordeval \"COMMAND\"`), or remove `username`"),
+            ),
+            (None, Some(p)) => out.push(
+                Diagnostic::new("W006", format!("{name} has a password but no username"))
+                    .primary(p, "cannot authenticate without a user name")
+                    .help("add `username`"),
+            ),
+            _ => {}
+        }
+        if let Some(SecretSource::Password(p)) = &id.secret {
+            if let Some(span) = sec.values.get(&Key::Password) {
+                has_password.get_or_insert(*span);
+                if p.is_empty() {
+                    out.push(
+                        Diagnostic::new("W007", "empty password")
+                            .primary(*span, "servers almost always refuse an empty secret")
+                            .help(
+                                "remove `username` and `password` if no authentication is wanted",
+                            ),
+                    );
+                }
+            }
+        }
+        if id.certificate_passphrase.is_some() {
+            if let Some(span) = sec.values.get(&Key::CertificatePassphrase) {
+                has_password.get_or_insert(*span);
+                if id.tls == TlsPolicy::Disabled {
+                    out.push(
+                        Diagnostic::new("W018", "`certificate_passphrase` with TLS disabled")
+                            .primary(*span, "never used: this identity does not use TLS")
+                            .help("add `starttls required`"),
+                    );
+                }
+            }
+        }
+        if let (Some(_), Some(s)) = (user_span, secret_span) {
+            if id.tls == TlsPolicy::Disabled && !is_loopback(&id.relay.host) {
+                let mut d =
+                    Diagnostic::new("W005", format!("{name} sends its password in clear text"))
+                        .primary(s, format!("sent unencrypted to {}", id.relay));
+                if let Some(t) = sec.values.get(&Key::Starttls) {
+                    d = d.secondary(*t, "TLS disabled here");
+                }
+                out.push(d.help("add `starttls required`"));
+            }
+        }
+        if id.relay.port == 465 && matches!(id.tls, TlsPolicy::Enabled | TlsPolicy::Required) {
+            let mut d = Diagnostic::new("W010", "STARTTLS on port 465, the implicit-TLS port");
+            if let Some(t) = sec.values.get(&Key::Starttls) {
+                d = d.primary(*t, "the server expects TLS from the first byte");
+            }
+            if let Some(h) = sec.values.get(&Key::Hostname) {
+                d = d.secondary(*h, "port 465 here");
+            }
+            out.push(d.help("write `starttls implicit`, or use port 587 with STARTTLS"));
+        }
+        if let Some(mech) = id.auth {
+            if let Some(span) = sec.values.get(&Key::Auth) {
+                if user_span.is_none() || secret_span.is_none() {
+                    out.push(
+                        Diagnostic::new(
+                            "W015",
+                            format!("`auth {}` without credentials", mech.config_name()),
+                        )
+                        .primary(*span, "nothing to authenticate with")
+                        .help("add `username` and `password` (or `passwordeval`)"),
+                    );
+                } else if mech == crate::plan::AuthMech::Xoauth2
+                    && matches!(id.secret, Some(SecretSource::Password(_)))
+                {
+                    out.push(
+                        Diagnostic::new("W015", "`auth xoauth2` with a fixed password")
+                            .primary(*span, "OAuth 2 access tokens expire within hours")
+                            .help("fetch the token with `passwordeval \"COMMAND\"`"),
+                    );
+                }
+            }
+        }
+        if opts.lint_programs {
+            for (key, cmd) in [
+                (Key::Preconnect, id.preconnect.as_deref()),
+                (Key::Postconnect, id.postconnect.as_deref()),
+                (
+                    Key::Passwordeval,
+                    match &id.secret {
+                        Some(SecretSource::Eval(c)) => Some(c.as_str()),
+                        _ => None,
+                    },
+                ),
+            ] {
+                if let (Some(cmd), Some(span)) = (cmd, sec.values.get(&key)) {
+                    if let Some(prog) = program_found(cmd) {
+                        out.push(
+                            Diagnostic::new("W014", format!("program `{prog}` not found"))
+                                .primary(*span, format!("`{}` runs it", key.name()))
+                                .help("install it, or give its full path"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // Globals.
+    if let Some(mda) = &l.plan.mda {
+        let span = l.globals.get(&Key::Mda).copied();
+        if !mda.parts.contains(&TemplatePart::Recipients) {
+            let mut d = Diagnostic::new("W011", "`mda` without `%T`");
+            if let Some(s) = span {
+                d = d.primary(s, "the MDA is not told the recipients");
+            }
+            out.push(d.help(format!(
+                "for procmail: `mda \"{} -d %T\"`",
+                mda.source.trim_end()
+            )));
+        }
+        if opts.lint_programs {
+            if let (Some(prog), Some(s)) = (program_found(&mda.source.replace('%', "")), span) {
+                out.push(
+                    Diagnostic::new("W014", format!("program `{prog}` not found"))
+                        .primary(s, "`mda` runs it")
+                        .help("install it, or give its full path"),
+                );
+            }
+        }
+    }
+    if l.plan.force_mda.is_some() && l.plan.mda.is_none() {
+        let mut d = Diagnostic::new("W012", "`force_mda` without `mda`");
+        if let Some(s) = l.globals.get(&Key::ForceMda) {
+            d = d.primary(*s, "every message goes to the MDA, but none is set");
+        }
+        out.push(d.help("add `mda \"/usr/bin/procmail -d %T\"` or similar"));
+    }
+    if let Some(span) = has_password {
+        if opts.system_file {
+            out.push(
+                Diagnostic::new("W004", "password in /etc/esmtprc")
+                    .primary(span, "every user of this machine can read it")
+                    .help("move credentials to each user's ~/.esmtprc (mode 0600)"),
+            );
+        } else if let Some(mode) = opts.file_mode {
+            if mode & 0o044 != 0 {
+                out.push(
+                    Diagnostic::new(
+                        "W003",
+                        format!(
+                            "password in a file that others can read (mode {:04o})",
+                            mode & 0o7777
+                        ),
+                    )
+                    .primary(span, "readable by other users")
+                    .help("run `chmod 600` on the file"),
+                );
+            }
+        }
+    }
+    let _ = src;
+    out
+}

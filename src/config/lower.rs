@@ -1,0 +1,712 @@
+//! Lowering: statements → [`Plan`], checking values and applying the
+//! identity and default-identity rules of SPEC §2.3.
+
+use super::ast::{Stmt, Value, ValueKind};
+use super::diag::{Diagnostic, Span};
+use super::keywords::{self, Key, Scope, ValueType};
+use crate::plan::{
+    AuthMech, Identity, Plan, QueueMode, QueueSettings, Relay, Secret, SecretSource, Template,
+    TemplatePart, TlsPolicy,
+};
+use std::collections::HashMap;
+
+/// Options of one compilation.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Report extensions and other differences from esmtp 1.2 (C0xx).
+    pub compat: bool,
+    /// Look up the programs of preconnect/postconnect/passwordeval/mda on PATH.
+    pub lint_programs: bool,
+    /// Permission bits of the live file, for the permission lints; `None`
+    /// switches them off.
+    pub file_mode: Option<u32>,
+    /// The file is /etc/esmtprc (readable by every user).
+    pub system_file: bool,
+}
+
+/// One identity (or the unnamed section) while lowering.
+#[derive(Debug)]
+pub struct Section {
+    pub address: Option<(String, Span)>,
+    pub identity: Identity,
+    /// Span of the last statement of each key (its value span).
+    pub values: HashMap<Key, Span>,
+    /// Span of the first statement of each key.
+    pub first: HashMap<Key, Span>,
+    /// Statements in the section (1.2's grammar counts `mda` and `default`).
+    pub statements: usize,
+    /// Per-identity statements or `default` (the unnamed section is kept
+    /// in the plan only with one of these).
+    pub own_statements: usize,
+    pub tls_given: bool,
+}
+
+impl Section {
+    fn new(address: Option<(String, Span)>) -> Self {
+        let identity = Identity::new(address.as_ref().map(|a| a.0.clone()));
+        Section {
+            address,
+            identity,
+            values: HashMap::new(),
+            first: HashMap::new(),
+            statements: 0,
+            own_statements: 0,
+            tls_given: false,
+        }
+    }
+}
+
+/// The result of lowering, kept for the lints.
+pub struct Lowered {
+    pub sections: Vec<Section>,
+    /// Plan index of each kept section (`None`: the unnamed section dropped).
+    pub plan_index: Vec<Option<usize>>,
+    pub globals: HashMap<Key, Span>,
+    pub plan: Plan,
+}
+
+struct Lowerer<'a> {
+    src: &'a str,
+    opts: &'a Options,
+    diags: Vec<Diagnostic>,
+    sections: Vec<Section>,
+    globals_first: HashMap<Key, Span>,
+    globals: HashMap<Key, Span>,
+    first_statement: Option<usize>,
+    default_mark: Option<(usize, Span)>,
+    plan_mda: Option<Template>,
+    force_mda: Option<String>,
+    queue: QueueSettings,
+}
+
+pub fn lower(stmts: &[Stmt], src: &str, opts: &Options) -> (Lowered, Vec<Diagnostic>) {
+    let mut l = Lowerer {
+        src,
+        opts,
+        diags: Vec::new(),
+        sections: vec![Section::new(None)],
+        globals_first: HashMap::new(),
+        globals: HashMap::new(),
+        first_statement: None,
+        default_mark: None,
+        plan_mda: None,
+        force_mda: None,
+        queue: QueueSettings::default(),
+    };
+    for s in stmts {
+        l.statement(s);
+    }
+    l.finish()
+}
+
+fn word_list(words: &[&str]) -> String {
+    let quoted: Vec<String> = words.iter().map(|w| format!("`{w}`")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {}", rest.join(", "), last),
+        _ => quoted.join(""),
+    }
+}
+
+impl Lowerer<'_> {
+    fn cur(&mut self) -> &mut Section {
+        let i = self.sections.len() - 1;
+        &mut self.sections[i]
+    }
+
+    fn statement(&mut self, s: &Stmt) {
+        match s {
+            Stmt::Error => {}
+            Stmt::Default { span } => {
+                let cur = self.sections.len() - 1;
+                if let Some((_, prev)) = self.default_mark {
+                    self.diags.push(
+                        Diagnostic::new("W002", "`default` given more than once")
+                            .primary(*span, "this one wins")
+                            .secondary(prev, "first given here")
+                            .help("remove one of them"),
+                    );
+                }
+                self.default_mark = Some((cur, *span));
+                self.cur().statements += 1;
+                self.cur().own_statements += 1;
+            }
+            Stmt::Set {
+                key: Key::Identity,
+                value,
+                ..
+            } => {
+                self.check_value_kind(Key::Identity, value);
+                self.sections
+                    .push(Section::new(Some((value.text.clone(), value.span))));
+            }
+            Stmt::Set {
+                key,
+                key_span,
+                value,
+                span,
+            } => self.set(*key, *key_span, value, *span),
+        }
+    }
+
+    /// Value checks shared by every keyword; false when the value is unusable.
+    fn check_value_kind(&mut self, key: Key, v: &Value) -> bool {
+        let kw = keywords::keyword(key);
+        let choice = matches!(kw.value, ValueType::Choice(_));
+        if v.kind.is_keyword() && !choice {
+            self.diags.push(
+                Diagnostic::new(
+                    "E004",
+                    format!(
+                        "keyword `{}` cannot be the value of `{}` unquoted",
+                        v.text, kw.name
+                    ),
+                )
+                .primary(v.span, "read as a keyword here")
+                .help(format!("quote it: `{} \"{}\"`", kw.name, v.text)),
+            );
+            return false;
+        }
+        if v.kind == ValueKind::Number && !kw.extension && !choice {
+            self.diags.push(
+                Diagnostic::new("C101", "unquoted number as a value")
+                    .primary(
+                        v.span,
+                        "esmtp 1.2 reads this as a number: a syntax error there",
+                    )
+                    .help(format!(
+                        "quote it to keep the file valid for esmtp 1.2: `{} \"{}\"`",
+                        kw.name, v.text
+                    )),
+            );
+        }
+        true
+    }
+
+    fn set(&mut self, key: Key, key_span: Span, v: &Value, span: Span) {
+        let kw = keywords::keyword(key);
+        if kw.extension && self.opts.compat {
+            self.diags.push(
+                Diagnostic::new("C001", format!("`{}` is an extension", kw.name))
+                    .primary(key_span, "esmtp 1.2 reports a syntax error here"),
+            );
+        }
+        if !self.check_value_kind(key, v) {
+            return;
+        }
+        let cur_idx = self.sections.len() - 1;
+        if kw.scope == Scope::Global {
+            if let Some(first) = self.globals_first.get(&key) {
+                self.diags.push(
+                    Diagnostic::new("W001", format!("`{}` given twice", kw.name))
+                        .primary(span, "this one wins")
+                        .secondary(*first, "first given here")
+                        .note(format!("`{}` is global: it applies to the whole file, whichever identity it appears in", kw.name)),
+                );
+            } else {
+                self.globals_first.insert(key, span);
+            }
+            self.globals.insert(key, v.span);
+            self.cur().statements += 1;
+            self.global(key, v);
+            return;
+        }
+        self.first_statement.get_or_insert(cur_idx);
+        let sec = self.cur();
+        sec.statements += 1;
+        sec.own_statements += 1;
+        let dup = sec.first.get(&key).copied();
+        sec.first.entry(key).or_insert(span);
+        sec.values.insert(key, v.span);
+        if let Some(first) = dup {
+            self.diags.push(
+                Diagnostic::new("W001", format!("`{}` given twice in one identity", kw.name))
+                    .primary(span, "this one wins")
+                    .secondary(first, "first given here")
+                    .help("remove one, or add the `identity` line that is missing between them"),
+            );
+        }
+        self.per_identity(key, v);
+    }
+
+    fn global(&mut self, key: Key, v: &Value) {
+        match key {
+            Key::Mda => {
+                let t = self.template(
+                    v,
+                    &[('T', TemplatePart::Recipients), ('F', TemplatePart::Sender)],
+                );
+                self.plan_mda = Some(t);
+            }
+            Key::ForceMda => self.force_mda = Some(v.text.clone()),
+            Key::Queue => {
+                let mode = match (v.kind, v.text.as_str()) {
+                    (ValueKind::Disabled, _) => Some(QueueMode::Disabled),
+                    (ValueKind::Enabled, _) => Some(QueueMode::Enabled),
+                    (ValueKind::Bare, "background") => Some(QueueMode::Background),
+                    _ => None,
+                };
+                match mode {
+                    Some(m) => self.queue.mode = m,
+                    None => self.bad_choice(Key::Queue, v, None),
+                }
+            }
+            Key::QueueDir => self.queue.dir = Some(v.text.clone()),
+            Key::QueueLifetime => match parse_duration(&v.text) {
+                Some(secs) if secs > 0 => self.queue.lifetime_secs = secs,
+                _ => self.diags.push(
+                    Diagnostic::new("E010", format!("`{}` is not a duration", v.text))
+                        .primary(v.span, "expected seconds, or a number with s, m, h or d")
+                        .help("for example `queue_lifetime 5d`"),
+                ),
+            },
+            _ => {}
+        }
+    }
+
+    fn bad_choice(&mut self, key: Key, v: &Value, help: Option<String>) {
+        let kw = keywords::keyword(key);
+        let words = match kw.value {
+            ValueType::Choice(w) => w,
+            _ => &[],
+        };
+        let mut d = Diagnostic::new(
+            "E003",
+            format!("`{}` is not a valid value for `{}`", v.text, kw.name),
+        )
+        .primary(v.span, format!("expected {}", word_list(words)));
+        let help = help.or_else(|| {
+            if v.kind == ValueKind::Quoted && words.contains(&v.text.as_str()) {
+                return Some(format!(
+                    "esmtp 1.2 takes `{}` only unquoted: `{} {}`",
+                    v.text, kw.name, v.text
+                ));
+            }
+            let lower = v.text.to_ascii_lowercase();
+            words
+                .iter()
+                .find(|w| strsim::damerau_levenshtein(&lower, w) <= 2 && lower.len() >= 3)
+                .map(|w| format!("did you mean `{} {}`?", kw.name, w))
+        });
+        if let Some(h) = help {
+            d = d.help(h);
+        }
+        self.diags.push(d);
+    }
+
+    fn per_identity(&mut self, key: Key, v: &Value) {
+        match key {
+            Key::Hostname => {
+                if let Some(relay) = self.relay(v) {
+                    self.cur().identity.relay = relay;
+                }
+            }
+            Key::Username => self.cur().identity.username = Some(v.text.clone()),
+            Key::Password | Key::Passwordeval => {
+                let other = if key == Key::Password {
+                    Key::Passwordeval
+                } else {
+                    Key::Password
+                };
+                if let Some(first) = self.cur().first.get(&other).copied() {
+                    self.diags.push(
+                        Diagnostic::new("E008", "`password` and `passwordeval` in one identity")
+                            .primary(v.span, "second source of the secret")
+                            .secondary(first, "first given here")
+                            .help("keep only one of them"),
+                    );
+                }
+                self.cur().identity.secret = Some(if key == Key::Password {
+                    SecretSource::Password(Secret::new(v.text.clone()))
+                } else {
+                    SecretSource::Eval(v.text.clone())
+                });
+            }
+            Key::Starttls => {
+                let tls = match (v.kind, v.text.as_str()) {
+                    (ValueKind::Disabled, _) => Some(TlsPolicy::Disabled),
+                    (ValueKind::Enabled, _) => Some(TlsPolicy::Enabled),
+                    (ValueKind::Required, _) => Some(TlsPolicy::Required),
+                    (ValueKind::Bare, "implicit") => {
+                        if self.opts.compat {
+                            self.diags.push(
+                                Diagnostic::new("C002", "`starttls implicit` is an extension")
+                                    .primary(v.span, "esmtp 1.2 reports a syntax error here"),
+                            );
+                        }
+                        Some(TlsPolicy::Implicit)
+                    }
+                    _ => None,
+                };
+                match tls {
+                    Some(t) => {
+                        let sec = self.cur();
+                        sec.identity.tls = t;
+                        sec.tls_given = true;
+                    }
+                    None => {
+                        let lower = v.text.to_ascii_lowercase();
+                        let help = match lower.as_str() {
+                            "yes" | "on" | "true" | "1" | "y" => Some(
+                                "write `starttls enabled` (use TLS when the server offers it) or `starttls required` (never send without it)"
+                                    .to_string(),
+                            ),
+                            "no" | "off" | "false" | "0" | "n" | "none" => {
+                                Some("write `starttls disabled`".to_string())
+                            }
+                            "ssl" | "tls" | "smtps" => Some(
+                                "for TLS from the first byte (port 465) write `starttls implicit`"
+                                    .to_string(),
+                            ),
+                            _ => None,
+                        };
+                        self.bad_choice(Key::Starttls, v, help);
+                    }
+                }
+            }
+            Key::CertificatePassphrase => {
+                self.cur().identity.certificate_passphrase = Some(Secret::new(v.text.clone()))
+            }
+            Key::Preconnect => self.cur().identity.preconnect = Some(v.text.clone()),
+            Key::Postconnect => self.cur().identity.postconnect = Some(v.text.clone()),
+            Key::Qualifydomain => self.cur().identity.qualifydomain = Some(v.text.clone()),
+            Key::Helo => self.cur().identity.helo = Some(v.text.clone()),
+            Key::ForceSender | Key::ForceReversePath => {
+                let t = self.template(v, &[('u', TemplatePart::Login)]);
+                if key == Key::ForceSender {
+                    self.cur().identity.force_sender = Some(t);
+                } else {
+                    self.cur().identity.force_reverse_path = Some(t);
+                }
+            }
+            Key::MessageId => match v.kind {
+                ValueKind::Enabled => self.cur().identity.message_id = true,
+                ValueKind::Disabled => {
+                    if self.opts.compat {
+                        self.diags.push(
+                            Diagnostic::new("C004", "esmtp 1.2 ignores `message_id disabled`")
+                                .primary(v.span, "honoured here: no Message-ID: is added"),
+                        );
+                    }
+                    self.cur().identity.message_id = false;
+                }
+                _ => self.bad_choice(Key::MessageId, v, None),
+            },
+            Key::Timeout => match v.text.parse::<u64>() {
+                Ok(n) if n > 0 => self.cur().identity.timeout_secs = n,
+                _ => self.diags.push(
+                    Diagnostic::new("E010", format!("`{}` is not a number of seconds", v.text))
+                        .primary(v.span, "expected a whole number from 1 up")
+                        .help("for example `timeout 30`"),
+                ),
+            },
+            Key::Auth => {
+                let lower = v.text.to_ascii_lowercase();
+                let mech = AuthMech::ALL.iter().copied().find(|m| {
+                    m.config_name() == lower || m.sasl_name().eq_ignore_ascii_case(&lower)
+                });
+                match (v.kind, mech) {
+                    (ValueKind::Bare | ValueKind::Quoted, Some(m)) => {
+                        self.cur().identity.auth = Some(m)
+                    }
+                    _ => self.bad_choice(Key::Auth, v, None),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn relay(&mut self, v: &Value) -> Option<Relay> {
+        match parse_hostport(&v.text) {
+            Ok((host, port)) => Some(Relay {
+                host,
+                port: port.unwrap_or(587),
+                explicit: true,
+            }),
+            Err(msg) => {
+                self.diags.push(
+                    Diagnostic::new("E005", msg)
+                        .primary(v.span, "in this hostname")
+                        .help("write `hostname HOST:PORT` with PORT a number or a service name such as `submission`"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Parse a `%` template; unknown placeholders stay literal with W013.
+    fn template(&mut self, v: &Value, allowed: &[(char, TemplatePart)]) -> Template {
+        let mut parts: Vec<TemplatePart> = Vec::new();
+        let mut lit = String::new();
+        let mut chars = v.text.chars().peekable();
+        let mut unknown: Vec<String> = Vec::new();
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                lit.push(c);
+                continue;
+            }
+            match chars.peek().copied() {
+                Some('%') => {
+                    chars.next();
+                    lit.push('%');
+                }
+                Some(n) => {
+                    if let Some((_, part)) = allowed.iter().find(|a| a.0 == n) {
+                        chars.next();
+                        if !lit.is_empty() {
+                            parts.push(TemplatePart::Literal(std::mem::take(&mut lit)));
+                        }
+                        parts.push(part.clone());
+                    } else {
+                        chars.next();
+                        lit.push('%');
+                        lit.push(n);
+                        unknown.push(format!("%{n}"));
+                    }
+                }
+                None => lit.push('%'),
+            }
+        }
+        if !lit.is_empty() {
+            parts.push(TemplatePart::Literal(lit));
+        }
+        let known: Vec<String> = allowed.iter().map(|a| format!("`%{}`", a.0)).collect();
+        for u in unknown {
+            let raw = &self.src[v.span.start..v.span.end];
+            let span = raw
+                .find(&u)
+                .map(|i| Span::new(v.span.start + i, v.span.start + i + u.len()))
+                .unwrap_or(v.span);
+            self.diags.push(
+                Diagnostic::new("W013", format!("unknown placeholder `{u}`"))
+                    .primary(
+                        span,
+                        format!("kept literally; known here: {} and `%%`", known.join(", ")),
+                    )
+                    .help(format!("write `%{u}` to mean a literal `{u}`")),
+            );
+        }
+        Template {
+            source: v.text.clone(),
+            parts,
+        }
+    }
+
+    fn finish(mut self) -> (Lowered, Vec<Diagnostic>) {
+        // Port 465 without a TLS statement means implicit TLS.
+        let compat = self.opts.compat;
+        let mut extra = Vec::new();
+        for sec in &mut self.sections {
+            if !sec.tls_given && sec.identity.relay.explicit && sec.identity.relay.port == 465 {
+                sec.identity.tls = TlsPolicy::Implicit;
+                if compat {
+                    if let Some(span) = sec.values.get(&Key::Hostname) {
+                        extra.push(
+                            Diagnostic::new("C003", "port 465 without `starttls`: implicit TLS")
+                                .primary(*span, "TLS from the first byte here; esmtp 1.2 speaks plain SMTP to this port"),
+                        );
+                    }
+                }
+            }
+        }
+        self.diags.extend(extra);
+        // 1.2 requires statements after every identity but the first.
+        for sec in self.sections.iter().skip(2) {
+            if sec.statements == 0 {
+                if let Some((_, span)) = &sec.address {
+                    self.diags.push(
+                        Diagnostic::new("C104", "identity without any statement")
+                            .primary(
+                                *span,
+                                "esmtp 1.2 reports a syntax error after this identity",
+                            )
+                            .help("add its `hostname` (it relays to localhost:25 without one)"),
+                    );
+                }
+            }
+        }
+        // Duplicate identity addresses.
+        let mut seen: HashMap<String, Span> = HashMap::new();
+        for sec in &self.sections {
+            if let Some((addr, span)) = &sec.address {
+                let norm = normalize_address(addr);
+                if let Some(first) = seen.get(&norm) {
+                    self.diags.push(
+                        Diagnostic::new("E007", format!("identity `{addr}` declared twice"))
+                            .primary(*span, "declared again here")
+                            .secondary(*first, "first declared here")
+                            .help("merge the two identities or remove one"),
+                    );
+                    if compat {
+                        self.diags.push(
+                            Diagnostic::new(
+                                "C005",
+                                "esmtp 1.2 accepts duplicate identities and uses the first",
+                            )
+                            .primary(*span, "an error here"),
+                        );
+                    }
+                } else {
+                    seen.insert(norm, *span);
+                }
+            }
+        }
+        // Which sections the plan keeps: the unnamed one only when it holds
+        // per-identity statements or there is no identity at all.
+        let keep_unnamed = self.sections[0].own_statements > 0 || self.sections.len() == 1;
+        let mut plan_index = Vec::with_capacity(self.sections.len());
+        let mut identities = Vec::with_capacity(self.sections.len());
+        for (i, sec) in self.sections.iter().enumerate() {
+            if i == 0 && !keep_unnamed {
+                plan_index.push(None);
+            } else {
+                plan_index.push(Some(identities.len()));
+                identities.push(sec.identity.clone());
+            }
+        }
+        let default_section = self
+            .default_mark
+            .map(|d| d.0)
+            .or(self.first_statement)
+            .unwrap_or(self.sections.len() - 1);
+        let default_identity = plan_index
+            .get(default_section)
+            .copied()
+            .flatten()
+            .unwrap_or(0);
+        let plan = Plan {
+            identities,
+            default_identity,
+            mda: self.plan_mda,
+            force_mda: self.force_mda,
+            queue: self.queue,
+        };
+        (
+            Lowered {
+                sections: self.sections,
+                plan_index,
+                globals: self.globals,
+                plan,
+            },
+            self.diags,
+        )
+    }
+}
+
+/// `local@domain` with the domain lower-cased, for comparing identities.
+pub fn normalize_address(addr: &str) -> String {
+    match addr.rsplit_once('@') {
+        Some((local, domain)) => format!("{local}@{}", domain.to_ascii_lowercase()),
+        None => addr.to_string(),
+    }
+}
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port`; the port resolved.
+pub fn parse_hostport(text: &str) -> Result<(String, Option<u16>), String> {
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((h, "")) => (h, None),
+            Some((h, p)) => match p.strip_prefix(':') {
+                Some(p) => (h, Some(p)),
+                None => return Err(format!("unexpected `{p}` after `]`")),
+            },
+            None => return Err("`[` without a matching `]`".to_string()),
+        }
+    } else if text.matches(':').count() > 1 {
+        // A bare IPv6 address.
+        (text, None)
+    } else {
+        match text.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (text, None),
+        }
+    };
+    let port = match port {
+        None => None,
+        Some("") => return Err("empty port after `:`".to_string()),
+        Some(p) => Some(resolve_port(p)?),
+    };
+    Ok((host.to_string(), port))
+}
+
+/// A port number or a service name (`/etc/services` for the rare ones).
+pub fn resolve_port(p: &str) -> Result<u16, String> {
+    if p.bytes().all(|b| b.is_ascii_digit()) {
+        return match p.parse::<u32>() {
+            Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
+            _ => Err(format!("port `{p}` is out of range (1 to 65535)")),
+        };
+    }
+    let builtin = match p {
+        "smtp" | "mail" => Some(25),
+        "submission" => Some(587),
+        "smtps" | "submissions" | "ssmtp" => Some(465),
+        _ => None,
+    };
+    if let Some(n) = builtin {
+        return Ok(n);
+    }
+    if let Ok(services) = std::fs::read_to_string("/etc/services") {
+        for line in services.lines() {
+            let line = line.split('#').next().unwrap_or("");
+            let mut words = line.split_whitespace();
+            let (Some(name), Some(portproto)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Some((port, "tcp")) = portproto.split_once('/') else {
+                continue;
+            };
+            if name == p || words.any(|alias| alias == p) {
+                if let Ok(n) = port.parse::<u16>() {
+                    return Ok(n);
+                }
+            }
+        }
+    }
+    Err(format!("unknown service name `{p}`"))
+}
+
+/// Seconds, or a number with an s/m/h/d suffix.
+pub fn parse_duration(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let (num, mult) = match t.char_indices().last()? {
+        (i, 's') => (&t[..i], 1),
+        (i, 'm') => (&t[..i], 60),
+        (i, 'h') => (&t[..i], 3600),
+        (i, 'd') => (&t[..i], 86400),
+        _ => (t, 1),
+    };
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    num.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostport_forms() {
+        assert_eq!(parse_hostport("a.b"), Ok(("a.b".into(), None)));
+        assert_eq!(parse_hostport("a.b:25"), Ok(("a.b".into(), Some(25))));
+        assert_eq!(
+            parse_hostport("a.b:submission"),
+            Ok(("a.b".into(), Some(587)))
+        );
+        assert_eq!(parse_hostport("[::1]:2525"), Ok(("::1".into(), Some(2525))));
+        assert_eq!(parse_hostport("::1"), Ok(("::1".into(), None)));
+        assert!(parse_hostport("a:0").is_err());
+        assert!(parse_hostport("a:99999").is_err());
+        assert!(parse_hostport("a:nosuchservice").is_err());
+        assert!(parse_hostport("a:").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Some(90));
+        assert_eq!(parse_duration("5d"), Some(432000));
+        assert_eq!(parse_duration("2h"), Some(7200));
+        assert_eq!(parse_duration("x"), None);
+        assert_eq!(parse_duration("d"), None);
+    }
+}

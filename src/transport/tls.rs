@@ -1,0 +1,276 @@
+//! TLS trust and client identity, as esmtp documents them:
+//! `~/.authenticate/ca.pem` (a CA bundle) or `~/.authenticate/ca/` (a
+//! directory of PEM files) are the only trusted roots when present; with
+//! neither, the system's roots. The client certificate and its key come from
+//! `~/.authenticate/HOST/private/smtp-starttls.pem`, else
+//! `~/.authenticate/private/smtp-starttls.pem`. The directory must be 0700
+//! and every file we read 0600; anything looser is refused, naming the file
+//! and its mode.
+
+use crate::exit::{self, Failure};
+use crate::plan::Secret;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where the trusted roots came from (named in certificate errors).
+#[derive(Debug, Clone)]
+pub(crate) enum TrustSource {
+    File(PathBuf),
+    Dir(PathBuf),
+    System,
+}
+
+impl std::fmt::Display for TrustSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrustSource::File(p) => write!(f, "the CA bundle {}", p.display()),
+            TrustSource::Dir(p) => write!(f, "the CA directory {}", p.display()),
+            TrustSource::System => f.write_str("the system's trusted roots"),
+        }
+    }
+}
+
+pub(crate) struct TlsSetup {
+    pub config: Arc<ClientConfig>,
+    pub trust: TrustSource,
+    pub client_cert: Option<PathBuf>,
+}
+
+/// `$HOME`, which decides where `~` is.
+pub(crate) fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .or_else(dirs::home_dir)
+}
+
+fn check_mode(path: &Path, dir: bool) -> Result<(), Failure> {
+    let meta = fs::metadata(path)
+        .map_err(|e| Failure::new(exit::NOPERM, format!("cannot read {}: {e}", path.display())))?;
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        let want = if dir { "0700" } else { "0600" };
+        return Err(Failure::new(
+            exit::NOPERM,
+            format!(
+                "{} has mode {:04o}; it holds TLS trust or keys and must be {want} \
+                 (chmod {} {})",
+                path.display(),
+                mode,
+                &want[1..],
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn read_checked(path: &Path) -> Result<Vec<u8>, Failure> {
+    check_mode(path, false)?;
+    fs::read(path)
+        .map_err(|e| Failure::new(exit::NOPERM, format!("cannot read {}: {e}", path.display())))
+}
+
+fn add_pem_certs(roots: &mut RootCertStore, path: &Path, pem: &[u8]) -> Result<usize, Failure> {
+    let mut n = 0;
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| {
+            Failure::config(format!(
+                "{}: not a valid PEM certificate: {e}",
+                path.display()
+            ))
+        })?;
+        roots.add(cert).map_err(|e| {
+            Failure::config(format!("{}: unusable CA certificate: {e}", path.display()))
+        })?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn load_roots(auth_dir: Option<&Path>) -> Result<(RootCertStore, TrustSource), Failure> {
+    let mut roots = RootCertStore::empty();
+    if let Some(dir) = auth_dir {
+        let file = dir.join("ca.pem");
+        if file.exists() {
+            let pem = read_checked(&file)?;
+            if add_pem_certs(&mut roots, &file, &pem)? == 0 {
+                return Err(Failure::config(format!(
+                    "{} holds no certificate",
+                    file.display()
+                )));
+            }
+            return Ok((roots, TrustSource::File(file)));
+        }
+        let cadir = dir.join("ca");
+        if cadir.is_dir() {
+            check_mode(&cadir, true)?;
+            let mut entries: Vec<PathBuf> = fs::read_dir(&cadir)
+                .map_err(|e| Failure::config(format!("cannot read {}: {e}", cadir.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect();
+            entries.sort();
+            let mut n = 0;
+            for path in entries {
+                let pem = read_checked(&path)?;
+                n += add_pem_certs(&mut roots, &path, &pem)?;
+            }
+            if n == 0 {
+                return Err(Failure::config(format!(
+                    "{} holds no certificate",
+                    cadir.display()
+                )));
+            }
+            return Ok((roots, TrustSource::Dir(cadir)));
+        }
+    }
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return Err(Failure::config(
+            "no trusted CA certificates: the system has none and there is no \
+             ~/.authenticate/ca.pem",
+        ));
+    }
+    Ok((roots, TrustSource::System))
+}
+
+type ClientIdentity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
+fn load_client_identity(
+    path: &Path,
+    passphrase: Option<&Secret>,
+) -> Result<ClientIdentity, Failure> {
+    let pem = read_checked(path)?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| Failure::config(format!("{}: bad PEM: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(Failure::config(format!(
+            "{} holds no certificate (it must hold the client certificate and its key)",
+            path.display()
+        )));
+    }
+    let text = String::from_utf8_lossy(&pem);
+    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        || text.contains("Proc-Type: 4,ENCRYPTED")
+    {
+        let hint = if passphrase.is_some() {
+            "encrypted keys are not supported yet, even with certificate_passphrase"
+        } else {
+            "encrypted keys are not supported yet"
+        };
+        return Err(Failure::config(format!(
+            "{}: the private key is encrypted; {hint}: decrypt it \
+             (openssl pkey -in FILE -out FILE) and keep the file 0600",
+            path.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&pem)
+        .map_err(|e| Failure::config(format!("{}: no usable private key: {e}", path.display())))?;
+    Ok((certs, key))
+}
+
+/// Build the client configuration for `host`. Reads `~/.authenticate` only
+/// now, when TLS is actually used.
+pub(crate) fn setup(host: &str, passphrase: Option<&Secret>) -> Result<TlsSetup, Failure> {
+    let auth_dir = home().map(|h| h.join(".authenticate"));
+    let auth_dir = auth_dir.filter(|d| d.exists());
+    if let Some(dir) = &auth_dir {
+        check_mode(dir, true)?;
+    }
+    let (roots, trust) = load_roots(auth_dir.as_deref())?;
+
+    let mut client_cert = None;
+    if let Some(dir) = &auth_dir {
+        let specific = dir.join(host).join("private").join("smtp-starttls.pem");
+        let general = dir.join("private").join("smtp-starttls.pem");
+        // A host name never contains '/', but do not let one walk elsewhere.
+        let specific_ok = !host.contains('/') && !host.starts_with('.') && specific.exists();
+        if specific_ok {
+            client_cert = Some(specific);
+        } else if general.exists() {
+            client_cert = Some(general);
+        }
+    }
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Failure::software(format!("TLS setup failed: {e}")))?
+        .with_root_certificates(roots);
+    let config = match &client_cert {
+        Some(path) => {
+            if let Some(private) = path.parent() {
+                check_mode(private, true)?;
+            }
+            let (certs, key) = load_client_identity(path, passphrase)?;
+            builder.with_client_auth_cert(certs, key).map_err(|e| {
+                Failure::config(format!(
+                    "{}: unusable client certificate: {e}",
+                    path.display()
+                ))
+            })?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Ok(TlsSetup {
+        config: Arc::new(config),
+        trust,
+        client_cert,
+    })
+}
+
+pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, Failure> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(bare.to_string())
+        .map_err(|_| Failure::config(format!("'{host}' is not a valid name for TLS")))
+}
+
+/// Describe a failed handshake: a certificate that did not verify is told
+/// apart from every other failure.
+pub(crate) fn describe_handshake_error(
+    err: &std::io::Error,
+    host: &str,
+    trust: &TrustSource,
+) -> (bool, String) {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = err.get_ref().map(|e| e as _);
+    while let Some(e) = source {
+        if let Some(rustls::Error::InvalidCertificate(cert)) = e.downcast_ref::<rustls::Error>() {
+            let what = match cert {
+                rustls::CertificateError::UnknownIssuer => {
+                    format!("it is not signed by a CA in {trust}")
+                }
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. } => {
+                    format!("it is not valid for the name '{host}'")
+                }
+                rustls::CertificateError::Expired
+                | rustls::CertificateError::ExpiredContext { .. } => "it has expired".into(),
+                other => format!("{other:?}"),
+            };
+            return (
+                true,
+                format!("the certificate of {host} did not verify for the name '{host}': {what}"),
+            );
+        }
+        source = e.source();
+    }
+    (
+        false,
+        format!("the TLS handshake with {host} failed: {err}"),
+    )
+}
+
+/// The ~/.authenticate directory (for messages and tests).
+pub fn authenticate_dir() -> Option<PathBuf> {
+    home().map(|h| h.join(".authenticate"))
+}
