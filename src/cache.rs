@@ -67,7 +67,7 @@ pub const SETTLE: Duration = Duration::from_secs(3);
 /// services database.
 const DEPENDENCIES: &[&str] = &["/etc/services"];
 /// The compiler refuses larger files unread (E011); read one byte more.
-const MAX_SOURCE_BYTES: u64 = 4 * 1024 * 1024;
+const MAX_SOURCE_BYTES: u64 = config::MAX_FILE_BYTES as u64;
 /// sysexits EX_CANTCREAT: `esmtp compile` could not write the cache.
 const CANTCREAT: u8 = 73;
 
@@ -391,9 +391,6 @@ struct Globals {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Header {
     program: Program,
-    /// Which `Origin` variant the source came from (the compiler may treat
-    /// `/etc/esmtprc` and `~/.esmtprc` differently).
-    origin: u8,
     source: FileRecord,
     deps: Vec<FileRecord>,
     globals: Globals,
@@ -431,15 +428,6 @@ fn bucket_of(key: &str, buckets: u32) -> u32 {
     (h.finish() % u64::from(buckets.max(1))) as u32
 }
 
-fn origin_code(origin: &Origin) -> u8 {
-    match origin {
-        Origin::Explicit(_) => 1,
-        Origin::User(_) => 2,
-        Origin::System(_) => 3,
-        Origin::None => 0,
-    }
-}
-
 // ───────────────────────────── encoding ─────────────────────────────
 
 fn put_entry(out: &mut Vec<u8>, offset: u64, bytes: &[u8]) {
@@ -452,7 +440,6 @@ fn put_entry(out: &mut Vec<u8>, offset: u64, bytes: &[u8]) {
 fn encode(
     plan: &Plan,
     program: Program,
-    origin: u8,
     source: FileRecord,
     deps: Vec<FileRecord>,
 ) -> Result<Vec<u8>, String> {
@@ -482,7 +469,6 @@ fn encode(
     };
     let mut header = Header {
         program,
-        origin,
         source,
         deps,
         globals,
@@ -736,9 +722,9 @@ impl Source {
     fn open(path: &Path) -> Result<Source, Failure> {
         let read_start = SystemTime::now();
         let m = fs::metadata(path)
-            .map_err(|e| Failure::config(format!("cannot read {}: {e}", path.display())))?;
+            .map_err(|e| Failure::config(format!("open: {}: {e}", path.display())))?;
         Ok(Source {
-            path: path.to_path_buf(),
+            path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
             stamp: Stamp::of(&m),
             read_start,
             bytes: None,
@@ -839,16 +825,17 @@ impl Store {
         }
     }
 
-    /// The cache file for a source, named from a hash of its origin kind and
-    /// canonical path.
-    fn file_for(&self, origin: &Origin, source: &Path) -> Option<PathBuf> {
+    /// The cache file for a source, named from a hash of its absolute path
+    /// (the same whether the file is `~/.esmtprc` found by sendmail mode or
+    /// given with `-C` or to `esmtp compile`: the plan does not depend on how
+    /// the file was found).
+    fn file_for(&self, source: &Path) -> Option<PathBuf> {
         let dir = self.dir.as_ref()?;
         // Absolute, not canonical: resolving symbolic links would cost a
         // readlink per path component on every submission, and the source's
         // identity is checked by its stamp and hash anyway.
         let path = std::path::absolute(source).unwrap_or_else(|_| source.to_path_buf());
         let mut h = SipHasher13::new();
-        h.write(&[origin_code(origin)]);
         h.write(path.as_os_str().as_encoded_bytes());
         Some(dir.join(format!("{:032x}.plan", h.finish128().as_u128())))
     }
@@ -970,7 +957,7 @@ impl Store {
         let Some(path) = origin.path() else {
             return Freshness::NoSource;
         };
-        let Some(cache) = self.file_for(origin, path) else {
+        let Some(cache) = self.file_for(path) else {
             return Freshness::Unavailable {
                 reason: "no cache directory (HOME unset)".into(),
             };
@@ -990,7 +977,7 @@ impl Store {
             Err(reason) => return Freshness::Stale { cache, reason },
         };
         // Check every byte, not only what a submission would read.
-        let full = validate(&mut reader, &program, origin, &mut source, self.settle)
+        let full = validate(&mut reader, &program, &mut source, self.settle)
             .and_then(|(h, _)| verify_all(&mut reader, &h).map_err(Invalid::Broken));
         match full {
             Ok(()) => Freshness::Fresh { cache },
@@ -1016,7 +1003,6 @@ enum Invalid {
 fn validate(
     reader: &mut Reader,
     program: &Program,
-    origin: &Origin,
     source: &mut Source,
     settle: Duration,
 ) -> Result<(Header, bool), Invalid> {
@@ -1024,7 +1010,7 @@ fn validate(
     if header.program != *program {
         return Err(Invalid::Stale("written by another build of esmtp".into()));
     }
-    if header.origin != origin_code(origin) || header.source.path != source.path {
+    if header.source.path != source.path {
         return Err(Invalid::Broken("written for another file".into()));
     }
     let mut restamp = false;
@@ -1088,13 +1074,14 @@ impl<'a> Ctx<'a> {
 
     fn load(&self, origin: &Origin, want: Want<'_>) -> Result<Loaded, Failure> {
         let Some(path) = origin.path() else {
-            return Ok(reduce((self.compile)(origin, b"")?, want));
+            // As `config::load_for_sending`: no file at all is an error.
+            return Err(Failure::config(config::no_file_message()));
         };
         let mut source = Source::open(path)?;
         let program = Program::current();
-        let cache = self.store.file_for(origin, path);
+        let cache = self.store.file_for(path);
         if let (Some(program), Some(cache)) = (&program, &cache) {
-            match self.try_cached(cache, program, origin, &mut source, want) {
+            match self.try_cached(cache, program, &mut source, want) {
                 Ok(Some(loaded)) => return Ok(loaded),
                 Ok(None) => {}
                 Err(Invalid::Fatal(f)) => return Err(f),
@@ -1113,7 +1100,7 @@ impl<'a> Ctx<'a> {
         }
         let plan = (self.compile)(origin, source.bytes()?)?;
         if let (Some(program), Some(cache)) = (program, &cache) {
-            if let Err(e) = self.store_plan(cache, &plan, program, origin, &mut source) {
+            if let Err(e) = self.store_plan(cache, &plan, program, &mut source) {
                 self.say(format_args!("compiled plan not cached: {e}"));
             }
         }
@@ -1124,7 +1111,6 @@ impl<'a> Ctx<'a> {
         &self,
         cache: &Path,
         program: &Program,
-        origin: &Origin,
         source: &mut Source,
         want: Want<'_>,
     ) -> Result<Option<Loaded>, Invalid> {
@@ -1133,7 +1119,7 @@ impl<'a> Ctx<'a> {
             Ok(None) => return Ok(None),
             Err(reason) => return Err(Invalid::Broken(reason)),
         };
-        let (header, restamp) = validate(&mut reader, program, origin, source, self.store.settle)?;
+        let (header, restamp) = validate(&mut reader, program, source, self.store.settle)?;
         if restamp || matches!(want, Want::All) {
             // Everything will be read: one read instead of two per identity.
             reader.load_head(u64::MAX).map_err(Invalid::Broken)?;
@@ -1143,7 +1129,7 @@ impl<'a> Ctx<'a> {
             // Same content, newer stamp: rewrite the key so that the next
             // load trusts the stamp again (best effort).
             if let Ok(full) = read_plan(&reader, &header, Want::All) {
-                let _ = self.store_plan(cache, &full.plan, program.clone(), origin, source);
+                let _ = self.store_plan(cache, &full.plan, program.clone(), source);
             }
         }
         Ok(Some(loaded))
@@ -1154,7 +1140,6 @@ impl<'a> Ctx<'a> {
         cache: &Path,
         plan: &Plan,
         program: Program,
-        origin: &Origin,
         source: &mut Source,
     ) -> Result<(), String> {
         // Nothing to do when the directory is unusable.
@@ -1165,15 +1150,13 @@ impl<'a> Ctx<'a> {
             .iter()
             .map(|d| dependency_record(Path::new(d), settle))
             .collect();
-        let bytes = encode(plan, program, origin_code(origin), src, deps)?;
+        let bytes = encode(plan, program, src, deps)?;
         self.store.write_atomic(cache, &bytes)
     }
 
     fn compile_to(&self, origin: &Origin) -> Result<PathBuf, Failure> {
         let Some(path) = origin.path() else {
-            return Err(Failure::config(
-                "no configuration file found (neither ~/.esmtprc nor /etc/esmtprc): nothing to compile",
-            ));
+            return Err(Failure::config(config::no_file_message()));
         };
         let mut source = Source::open(path)?;
         let plan = (self.compile)(origin, source.bytes()?)?;
@@ -1185,9 +1168,9 @@ impl<'a> Ctx<'a> {
         })?;
         let cache = self
             .store
-            .file_for(origin, path)
+            .file_for(path)
             .ok_or_else(|| Failure::new(CANTCREAT, "no cache directory (HOME unset)"))?;
-        self.store_plan(&cache, &plan, program, origin, &mut source)
+        self.store_plan(&cache, &plan, program, &mut source)
             .map_err(|e| Failure::new(CANTCREAT, e))?;
         Ok(cache)
     }
@@ -1306,7 +1289,7 @@ mod tests {
         let (_t, store, origin) = setup(src);
         let full = load(&store, &origin, Want::All);
         assert_eq!(full.plan, shim(&origin, src.as_bytes()).unwrap());
-        let cache = store.file_for(&origin, origin.path().unwrap()).unwrap();
+        let cache = store.file_for(origin.path().unwrap()).unwrap();
         assert!(cache.exists());
         assert_eq!(fs::metadata(&cache).unwrap().mode() & 0o777, 0o600);
         let again = load(&store, &origin, Want::All);
@@ -1321,7 +1304,7 @@ mod tests {
     }
 
     fn cache_of(store: &Store, origin: &Origin) -> PathBuf {
-        store.file_for(origin, origin.path().unwrap()).unwrap()
+        store.file_for(origin.path().unwrap()).unwrap()
     }
 
     fn hosts(l: &Loaded) -> Vec<String> {
@@ -1477,14 +1460,14 @@ mod tests {
         other.build = Build::GnuBuildId(vec![0; 20]);
         let mut src = Source::open(origin.path().unwrap()).unwrap();
         let mut r = store.open_cache(&cache).unwrap().unwrap();
-        assert!(validate(&mut r, &program, &origin, &mut src, SETTLE).is_ok());
+        assert!(validate(&mut r, &program, &mut src, SETTLE).is_ok());
         assert!(matches!(
-            validate(&mut r, &other, &origin, &mut src, SETTLE),
+            validate(&mut r, &other, &mut src, SETTLE),
             Err(Invalid::Stale(_))
         ));
-        // Same file reached as ~/.esmtprc: a different cache file.
+        // Same file reached as ~/.esmtprc: the same cache file.
         let user = Origin::User(origin.path().unwrap().to_path_buf());
-        assert_ne!(cache_of(&store, &user), cache);
+        assert_eq!(cache_of(&store, &user), cache);
         // A recorded dependency that changed.
         let mut rec = dependency_record(Path::new("/etc/services"), SETTLE);
         assert!(matches!(

@@ -61,6 +61,10 @@ fn main() {
             "compile_command_writes_the_cache",
             compile_command_writes_the_cache,
         ),
+        (
+            "default_file_shares_the_cache_and_keeps_its_checks",
+            default_file_shares_the_cache_and_keeps_its_checks,
+        ),
     ];
     let mut failed = Vec::new();
     let mut ran = 0;
@@ -157,8 +161,13 @@ impl Home {
 
     fn command(&self, mode: &str, verbose: bool) -> Command {
         let mut c = Command::new(std::env::current_exe().unwrap());
+        if self.config.file_name().is_some_and(|n| n == ".esmtprc") {
+            // Sendmail mode: no -C, the file is found in HOME.
+            c.env_remove(CONFIG);
+        } else {
+            c.env(CONFIG, &self.config);
+        }
         c.env(CHILD, mode)
-            .env(CONFIG, &self.config)
             .env("HOME", self.dir.path())
             .env("XDG_CACHE_HOME", self.cache_home())
             .stdin(Stdio::null());
@@ -453,4 +462,29 @@ fn compile_command_writes_the_cache() {
     assert_eq!(v["ok"], false, "{v}");
     assert_eq!(v["status"], 78);
     assert!(!home.fresh());
+}
+
+fn default_file_shares_the_cache_and_keeps_its_checks() {
+    let mut home = Home::new(&config("one.example.org", 25));
+    let rc = home.dir.path().join(".esmtprc");
+    fs::rename(&home.config, &rc).unwrap();
+    // `esmtp compile ~/.esmtprc`, then a submission in sendmail mode (the
+    // file found in HOME): the cache written by the first is used.
+    let explicit = Home::run_cmd({
+        let mut c = home.command("compile", false);
+        c.env(CONFIG, &rc);
+        c
+    });
+    assert_eq!(explicit.1["ok"], true, "{}", explicit.1);
+    home.config = rc.clone();
+    let (lines, plan) = home.load();
+    assert!(lines.is_empty(), "{lines:?}");
+    assert_eq!(relay_of(&plan, "alice@example.org"), "one.example.org:25");
+    assert!(home.fresh());
+    // The permission check on ~/.esmtprc still applies with a valid cache.
+    fs::set_permissions(&rc, fs::Permissions::from_mode(0o644)).unwrap();
+    let (_, v) = home.run("load", false);
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["status"], 78);
+    assert!(v["message"].as_str().unwrap().contains("0644"), "{v}");
 }
