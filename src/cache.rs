@@ -41,6 +41,7 @@ use crate::plan::{Identity, Plan, QueueSettings, Template};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use siphasher::sip128::{Hasher128, SipHasher13};
+use std::borrow::Cow;
 use std::fs::{self, File, OpenOptions};
 use std::hash::Hasher;
 use std::io::{Read, Write};
@@ -535,24 +536,24 @@ impl Reader {
     fn load_head(&mut self, n: u64) -> Result<(), String> {
         let n = self.len.min(n) as usize;
         if self.head.len() < n {
-            self.head = self.read(0, n)?;
+            self.head = self.read(0, n)?.into_owned();
         }
         Ok(())
     }
 
-    fn read(&self, offset: u64, len: usize) -> Result<Vec<u8>, String> {
+    fn read(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, String> {
         let end = offset
             .checked_add(len as u64)
             .filter(|&end| end <= self.len)
             .ok_or("truncated")?;
         if end <= self.head.len() as u64 {
-            return Ok(self.head[offset as usize..end as usize].to_vec());
+            return Ok(Cow::Borrowed(&self.head[offset as usize..end as usize]));
         }
         let mut buf = vec![0u8; len];
         self.file
             .read_exact_at(&mut buf, offset)
             .map_err(|e| format!("unreadable: {e}"))?;
-        Ok(buf)
+        Ok(Cow::Owned(buf))
     }
 
     fn header(&mut self) -> Result<Header, String> {
@@ -569,7 +570,7 @@ impl Reader {
         }
         let hlen = u32::from_le_bytes([buf[12], buf[13], buf[14], buf[15]]) as usize;
         if PREFIX_LEN + hlen > buf.len() {
-            buf = self.read(0, PREFIX_LEN + hlen)?;
+            buf = self.read(0, PREFIX_LEN + hlen)?.into_owned();
         }
         let hbytes = &buf[PREFIX_LEN..PREFIX_LEN + hlen];
         if check(hbytes) != buf[16..24] {
@@ -579,7 +580,7 @@ impl Reader {
     }
 
     /// Read the entry at `at` and the checked bytes it points to.
-    fn entry(&self, at: u64) -> Result<Vec<u8>, String> {
+    fn entry(&self, at: u64) -> Result<Cow<'_, [u8]>, String> {
         let e = self.read(at, ENTRY_LEN)?;
         let mut o = [0u8; 8];
         o.copy_from_slice(&e[..8]);
