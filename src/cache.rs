@@ -951,6 +951,7 @@ impl Store {
             let _ = fs::remove_file(&tmp);
             return Err(format!("cannot write {}: {e}", path.display()));
         }
+        remove_abandoned(dir);
         Ok(())
     }
 
@@ -986,6 +987,29 @@ impl Store {
                 Freshness::Stale { cache, reason }
             }
             Err(Invalid::Fatal(f)) => Freshness::Unavailable { reason: f.message },
+        }
+    }
+}
+
+/// Temporary files left by a writer that died before its rename: removed
+/// by the next writer once they are old enough not to be in progress.
+fn remove_abandoned(dir: &Path) {
+    const ABANDONED: Duration = Duration::from_secs(600);
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if !e.file_name().as_encoded_bytes().starts_with(b".tmp-") {
+            continue;
+        }
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > ABANDONED);
+        if old {
+            let _ = fs::remove_file(e.path());
         }
     }
 }
@@ -1495,5 +1519,25 @@ mod tests {
             let text = String::from_utf8_lossy(&out.stdout);
             assert!(text.contains(&format!("Build ID: {hex}")), "{text}");
         }
+    }
+
+    #[test]
+    fn abandoned_temporary_files_are_removed_by_the_next_writer() {
+        let (_t, store, origin) = setup("a@x.org h1 25\n");
+        load(&store, &origin, Want::All);
+        let dir = store.dir.clone().unwrap();
+        let old = dir.join(".tmp-1-dead");
+        let young = dir.join(".tmp-2-busy");
+        for p in [&old, &young] {
+            fs::write(p, "partial").unwrap();
+        }
+        let f = OpenOptions::new().write(true).open(&old).unwrap();
+        f.set_modified(SystemTime::now() - Duration::from_secs(3600))
+            .unwrap();
+        drop(f);
+        fs::write(origin.path().unwrap(), "a@x.org h2 25\n").unwrap();
+        assert_eq!(hosts(&load(&store, &origin, Want::All)), ["h2"]);
+        assert!(!old.exists());
+        assert!(young.exists());
     }
 }
