@@ -95,5 +95,26 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The system trust store: loaded natively at each TLS submission, or
+/// from the cache.
+fn anchors(c: &mut Criterion) {
+    let mut g = c.benchmark_group("system trust anchors");
+    g.bench_function("native load and parse", |b| {
+        b.iter(|| {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+            roots.roots.len()
+        })
+    });
+    let native = esmtp::cache::system_trust_anchors();
+    assert!(!native.is_empty());
+    g.bench_function("cached", |b| {
+        b.iter(|| esmtp::cache::system_trust_anchors().len())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, anchors);
 criterion_main!(benches);
