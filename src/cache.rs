@@ -1767,7 +1767,8 @@ mod tests {
             loads.set(loads.get() + 1);
             rustls_native_certs::load_certs_from_paths(Some(&bundle), Some(&dir)).certs
         };
-        let get = |store: &Store| store.trust_anchors(Some(&bundle), &[dir.clone()], &loader);
+        let get =
+            |store: &Store| store.trust_anchors(Some(&bundle), std::slice::from_ref(&dir), &loader);
         let first = get(&store);
         assert_eq!((first.len(), loads.get()), (3, 1));
         assert!(t.path().join("cache").join(ANCHOR_FILE).exists());
