@@ -883,7 +883,16 @@ impl Store {
         let dir = self.dir.as_deref().ok_or("no cache directory")?;
         let m = match fs::symlink_metadata(dir) {
             Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            // Missing, or something else where its parent should be: no
+            // cache to read (the write that follows says why, once).
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(None)
+            }
             Err(e) => return Err(format!("{}: {e}", dir.display())),
         };
         let uid = nix::unistd::geteuid().as_raw();
