@@ -7,12 +7,21 @@
 //! corrupted, foreign, too open), the source is compiled instead and the mail
 //! goes out with the right settings.
 //!
+//! # Where
+//! `$XDG_CACHE_HOME/esmtp` or `~/.cache/esmtp` (0700, the user's own), one
+//! file per source named from a hash of its absolute path, 0600, written to
+//! a temporary file in the same directory, fsynced and renamed over the old
+//! one (concurrent writers each rename a complete file). A file that is not
+//! the user's own regular file with no group/other bits and one link, or a
+//! directory that is not private, is never read.
+//!
 //! # Validity
-//! A cache file records who wrote it (crate version, format version and the
-//! identity of the executable file: device, inode, size, mtime and ctime of
-//! `/proc/self/exe`) and what it was compiled from (the source's stat stamp
-//! and SHA-256 of its bytes, and the same for every file the plan depends
-//! on). It is used only when all of them still match:
+//! A cache file records who wrote it (crate version, [`FORMAT_VERSION`] and
+//! the linker's GNU build ID of the executable, a hash of its contents; the
+//! stat stamp of `/proc/self/exe` when there is no build ID) and what it was
+//! compiled from (the source's stat stamp and SHA-256 of its bytes, and the
+//! same for every file the plan depends on: `/etc/services`). It is used
+//! only when all of them still match:
 //! - the stat stamp (dev, ino, size, mtime ns, ctime ns) is compared first.
 //!   When it matches and the source's ctime was at least [`SETTLE`] older
 //!   than the moment the source was read, nothing else is read: any later
@@ -32,7 +41,7 @@
 //! identity table: one entry (offset u64, length u32, check [8]) per identity
 //! identity records (postcard)
 //! ```
-//! Every piece that is read is checked (first 8 bytes of its SHA-256), so a
+//! Every piece that is read is checked (SipHash-1-3 of its bytes), so a
 //! flipped byte or a truncation anywhere on the path of a load is detected.
 
 use crate::config::{self, Origin};
