@@ -1099,6 +1099,8 @@ struct Ctx<'a> {
     store: &'a Store,
     verbose: bool,
     compile: CompileFn<'a>,
+    /// At most one line about the cache per run.
+    said: std::cell::Cell<bool>,
 }
 
 impl<'a> Ctx<'a> {
@@ -1107,11 +1109,12 @@ impl<'a> Ctx<'a> {
             store,
             verbose,
             compile,
+            said: std::cell::Cell::new(false),
         }
     }
 
     fn say(&self, line: impl std::fmt::Display) {
-        if self.verbose {
+        if self.verbose && !self.said.replace(true) {
             println!("esmtp: {line}");
         }
     }
