@@ -994,7 +994,20 @@ impl Store {
         };
         let mut reader = match self.open_cache(&cache) {
             Ok(Some(r)) => r,
-            Ok(None) => return Freshness::Missing { cache },
+            Ok(None) => {
+                // Missing; but can it ever be written?
+                let blocked = cache
+                    .ancestors()
+                    .skip(1)
+                    .find(|a| a.exists())
+                    .filter(|a| !a.is_dir());
+                return match blocked {
+                    Some(b) => Freshness::Unavailable {
+                        reason: format!("{} is not a directory", b.display()),
+                    },
+                    None => Freshness::Missing { cache },
+                };
+            }
             Err(reason) => return Freshness::Stale { cache, reason },
         };
         // Check every byte, not only what a submission would read.
@@ -1664,7 +1677,10 @@ mod tests {
         fs::write(t.path().join("blocker"), "").unwrap();
         let store = Store::at(t.path().join("blocker/esmtp"));
         assert_eq!(hosts(&load(&store, &origin, Want::All)), ["h1"]);
-        assert!(matches!(store.freshness(&origin), Freshness::Stale { .. }));
+        assert!(matches!(
+            store.freshness(&origin),
+            Freshness::Unavailable { .. }
+        ));
         // A directory open to others is tightened before it is written to.
         let dir = t.path().join("open");
         fs::create_dir(&dir).unwrap();
