@@ -102,3 +102,18 @@ fn invalid_fixtures_report_errors() {
         insta::assert_snapshot!(format!("check-invalid-{stem}"), report(&name, &bytes));
     }
 }
+
+#[test]
+fn machine_readable_reports() {
+    let _guard = settings().bind_to_scope();
+    let p =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invalid/many-errors.esmtprc");
+    let bytes = std::fs::read(&p).unwrap();
+    let c = config::compile("invalid/many-errors.esmtprc", &bytes, &opts());
+    insta::assert_snapshot!(
+        "github-many-errors",
+        diag::render_github(&c.name, &c.text, &c.diagnostics)
+    );
+    let json = serde_json::to_string_pretty(&diag::to_json(&c.text, &c.diagnostics)).unwrap();
+    insta::assert_snapshot!("json-many-errors", json);
+}

@@ -113,19 +113,21 @@ fn check_one(
 
 pub fn run_check(m: &ArgMatches) -> u8 {
     if let Some(code) = m.get_one::<String>("explain") {
+        if code.eq_ignore_ascii_case("list") {
+            for c in diag::CODES {
+                println!("{}  {}", c.code, c.title);
+            }
+            return 0;
+        }
         return match diag::explain(code) {
             Some(text) => {
                 print!("{text}");
                 0
             }
             None => {
-                eprintln!("esmtp check: unknown code `{code}`; codes are listed by `esmtp check --explain LIST`");
-                if code.eq_ignore_ascii_case("list") {
-                    for c in diag::CODES {
-                        println!("{}  {}", c.code, c.title);
-                    }
-                    return 0;
-                }
+                eprintln!(
+                    "esmtp check: unknown code `{code}`; `esmtp check --explain list` lists them"
+                );
                 2
             }
         };
@@ -179,15 +181,19 @@ pub fn run_check(m: &ArgMatches) -> u8 {
         .map(String::as_str)
         .unwrap_or("human");
     let cap = super::diag_cap();
+    let color = {
+        use std::io::IsTerminal;
+        std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    };
     let mut out = String::new();
     let mut json_files = Vec::new();
     for r in &results {
         let mut all: Vec<Diagnostic> = r.extra.clone();
         all.extend(r.comp.diagnostics.iter().cloned());
-        let errors = all.iter().filter(|d| d.is_error()).count();
-        let warnings = all.len() - errors;
+        let errors = all.iter().filter(|d| d.is_error()).count() + r.comp.omitted_errors;
+        let warnings = all.iter().filter(|d| !d.is_error()).count() + r.comp.omitted_warnings;
         let shown = &all[..all.len().min(cap)];
-        let omitted = all.len() - shown.len();
+        let omitted = errors + warnings - shown.len();
         match format {
             "json" => json_files.push(serde_json::json!({
                 "file": r.comp.name,
@@ -198,7 +204,11 @@ pub fn run_check(m: &ArgMatches) -> u8 {
             })),
             "github" => out.push_str(&diag::render_github(&r.comp.name, &r.comp.text, shown)),
             _ => {
-                out.push_str(&diag::render_human(&r.comp.name, &r.comp.text, shown));
+                if color {
+                    out.push_str(&diag::render_human_color(&r.comp.name, &r.comp.text, shown));
+                } else {
+                    out.push_str(&diag::render_human(&r.comp.name, &r.comp.text, shown));
+                }
                 if omitted > 0 {
                     out.push_str(&format!("... and {omitted} more diagnostics not shown\n"));
                 }

@@ -99,6 +99,46 @@ impl Diagnostic {
     }
 }
 
+/// Diagnostics of one compilation, at most [`DiagList::KEEP`] of them kept
+/// (memory stays bounded on garbage); the rest are only counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiagList {
+    pub list: Vec<Diagnostic>,
+    pub omitted_errors: usize,
+    pub omitted_warnings: usize,
+}
+
+impl DiagList {
+    pub const KEEP: usize = 1000;
+
+    pub fn push(&mut self, d: Diagnostic) {
+        if self.list.len() < Self::KEEP {
+            self.list.push(d);
+        } else if d.is_error() {
+            self.omitted_errors += 1;
+        } else {
+            self.omitted_warnings += 1;
+        }
+    }
+    pub fn append(&mut self, other: DiagList) {
+        self.omitted_errors += other.omitted_errors;
+        self.omitted_warnings += other.omitted_warnings;
+        for d in other.list {
+            self.push(d);
+        }
+    }
+    pub fn has_errors(&self) -> bool {
+        self.omitted_errors > 0 || self.list.iter().any(|d| d.is_error())
+    }
+}
+
+impl std::ops::Deref for DiagList {
+    type Target = [Diagnostic];
+    fn deref(&self) -> &[Diagnostic] {
+        &self.list
+    }
+}
+
 /// What each code means, for `check --explain`.
 pub struct CodeInfo {
     pub code: &'static str,
@@ -119,6 +159,7 @@ pub static CODES: &[CodeInfo] = &[
     CodeInfo { code: "E011", title: "file too large", explain: "A configuration file larger than 4 MiB is refused without being parsed, so that a wrong file (a mailbox, a binary) cannot use unbounded memory." },
     CodeInfo { code: "E012", title: "configuration file cannot be used", explain: "~/.esmtprc must be a regular file (not a symbolic link) owned by you, with no permission bits beyond 0710, because it may hold a password. Fix it with `chmod 600 ~/.esmtprc`. In a dotfiles repository, check the file with `esmtp check FILE --no-permission-lints`." },
     CodeInfo { code: "E013", title: "unterminated quoted string", explain: "A value starts with a quote that is never closed on its line. esmtp 1.2 then reads the quote as part of a bare word and the following words as new statements. Close the quote: `helo \"my host\"`." },
+    CodeInfo { code: "E014", title: "too many errors", explain: "After 500 syntax errors the rest of the file is not read: it is most likely not an esmtprc file at all. The errors found so far are reported." },
     CodeInfo { code: "W001", title: "setting given twice", explain: "A statement given twice in one identity (or a global one given twice in the file): the last one wins, as in esmtp 1.2. Usually the first was meant to be deleted, or an `identity` line is missing between them." },
     CodeInfo { code: "W002", title: "`default` given more than once", explain: "Only one identity can be the default. As in esmtp 1.2, the last `default` wins." },
     CodeInfo { code: "W003", title: "password in a file others can read", explain: "The file holds a password (or passphrase) and its permissions let other users read it. Run `chmod 600 FILE`. Use `--no-permission-lints` for a copy in a dotfiles repository." },
@@ -136,13 +177,14 @@ pub static CODES: &[CodeInfo] = &[
     CodeInfo { code: "W015", title: "auth setting that cannot work", explain: "`auth` restricts the mechanism, but the identity has no user name or no secret; `auth xoauth2` needs an access token, normally from `passwordeval`." },
     CodeInfo { code: "W016", title: "quoted string over several lines", explain: "A quoted value ends only at the next quote of the same kind, even several lines later. This usually means a closing quote is missing." },
     CodeInfo { code: "W017", title: "unmatched quote", explain: "A quote that is never closed is not a quote for esmtp 1.2: it becomes part of a bare word. Add the closing quote." },
-    CodeInfo { code: "W018", title: "setting without effect", explain: "The setting is ignored in this configuration, for example `certificate_passphrase` with TLS disabled, or `timeout`-like settings on an identity that is never used." },
+    CodeInfo { code: "W018", title: "setting without effect", explain: "The setting can have no effect: `certificate_passphrase` decrypts the TLS client key, but the identity has `starttls disabled` (the default), so no TLS session is ever made." },
     CodeInfo { code: "W019", title: "suspicious host name", explain: "The host name is empty or contains characters that no host name has (blanks, `@`, `/`). Sending will fail to connect." },
     CodeInfo { code: "C001", title: "extension keyword", explain: "The keyword is an extension of this esmtp; esmtp 1.2 rejects the file with a syntax error. Shown by `check --compat` so that a file can be kept valid for both." },
     CodeInfo { code: "C002", title: "implicit TLS", explain: "`starttls implicit` is an extension (TLS from the first byte, SMTPS); esmtp 1.2 rejects it." },
     CodeInfo { code: "C003", title: "port 465 implies implicit TLS", explain: "A hostname on port 465 with no `starttls` statement speaks TLS from the first byte here; esmtp 1.2 speaks plain SMTP to it, which fails." },
     CodeInfo { code: "C004", title: "message_id disabled is ignored by esmtp 1.2", explain: "esmtp 1.2 always adds a Message-ID: header; this esmtp honours `message_id disabled`." },
     CodeInfo { code: "C005", title: "identity compared differently", explain: "This esmtp reports two identities with the same address as an error and compares the domain without regard to case; esmtp 1.2 uses the first match." },
+    CodeInfo { code: "C006", title: "IPv6 address in hostname", explain: "`hostname [::1]:25` (or a bare IPv6 address) is understood here; esmtp 1.2 splits the value at the first colon and fails to connect." },
     CodeInfo { code: "C101", title: "unquoted number", explain: "esmtp 1.2 lexes an unquoted all-digit value (`password 12345`, `helo 123`) as a number, which no statement accepts: a syntax error. This esmtp takes it as the text it is. Quote it (`password \"12345\"`) to keep the file valid for both." },
     CodeInfo { code: "C102", title: "comment on the last line without newline", explain: "esmtp 1.2 ends a comment only at a newline, so a comment on the last line of a file without a final newline is a syntax error there. End the file with a newline." },
     CodeInfo { code: "C103", title: "stray punctuation", explain: "`;`, `,` and (outside hostname/identity/username/password values) `:` are not part of the language; esmtp 1.2 echoes them to standard output and ignores them. Quote the value they belong to, or remove them." },
@@ -219,6 +261,20 @@ pub fn render_human(name: &str, src: &str, diags: &[Diagnostic]) -> String {
         }
     }
     out
+}
+
+/// Render diagnostics as rustc-style text with ANSI colours (for a terminal).
+pub fn render_human_color(name: &str, src: &str, diags: &[Diagnostic]) -> String {
+    use codespan_reporting::term::termcolor::Buffer;
+    let file = SimpleFile::new(name, src);
+    let config = term::Config::default();
+    let mut buf = Buffer::ansi();
+    for d in diags {
+        if term::emit_to_write_style(&mut buf, &config, &file, &to_codespan(d)).is_err() {
+            return render_human(name, src, diags);
+        }
+    }
+    String::from_utf8_lossy(buf.as_slice()).into_owned()
 }
 
 fn sev(d: &Diagnostic) -> &'static str {
@@ -353,6 +409,29 @@ mod tests {
         }
         assert!(explain("e001").is_some());
         assert!(explain("X999").is_none());
+    }
+
+    #[test]
+    fn every_code_in_the_source_is_explained() {
+        let sources = [
+            include_str!("lexer.rs"),
+            include_str!("parse.rs"),
+            include_str!("lower.rs"),
+            include_str!("lint.rs"),
+            include_str!("commands.rs"),
+            include_str!("mod.rs"),
+        ];
+        let mut found = 0;
+        for src in sources {
+            for part in src.split("Diagnostic::new(").skip(1) {
+                let rest = part.trim_start();
+                if let Some(code) = rest.strip_prefix('"').and_then(|r| r.get(..4)) {
+                    found += 1;
+                    assert!(code_info(code).is_some(), "{code} has no explanation");
+                }
+            }
+        }
+        assert!(found > 40, "{found}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 /// What a statement sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
 pub enum Key {
     Identity,
     Hostname,
@@ -405,6 +406,10 @@ pub enum Word {
 /// Look a bare word up. Extension keywords are returned too; the lexer
 /// recognises them only where a statement starts.
 pub fn lookup(word: &str) -> Option<(Word, bool)> {
+    // Fast rejection of values (host names, addresses, paths).
+    if word.len() > 22 || !word.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+        return None;
+    }
     let w = match word {
         "force" => Word::Force,
         "sender" => Word::Sender,

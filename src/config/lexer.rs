@@ -7,7 +7,7 @@
 //! may contain `:` and keywords ("NAME" mode). The quirks of 1.2 are
 //! accepted as the user meant and reported as diagnostics.
 
-use super::diag::{Diagnostic, Span};
+use super::diag::{DiagList, Diagnostic, Span};
 use super::keywords::{self, Key, Word};
 use logos::Logos;
 
@@ -91,7 +91,13 @@ pub struct Lexer<'s> {
     want_value: bool,
     /// The source was not valid UTF-8 and was converted with U+FFFD.
     lossy: bool,
-    pub diagnostics: Vec<Diagnostic>,
+    pub diagnostics: DiagList,
+    /// Current line (0-based), for counting stray words.
+    line: usize,
+    last_stray_line: usize,
+    /// Lines with a word where a statement should start: each is a syntax
+    /// error, counted here so that a file of garbage can be cut short.
+    pub stray_lines: usize,
 }
 
 impl<'s> Lexer<'s> {
@@ -102,7 +108,10 @@ impl<'s> Lexer<'s> {
             name_mode: false,
             want_value: false,
             lossy,
-            diagnostics: Vec::new(),
+            diagnostics: DiagList::default(),
+            line: 0,
+            last_stray_line: usize::MAX,
+            stray_lines: 0,
         }
     }
 
@@ -350,7 +359,8 @@ impl Iterator for Lexer<'_> {
             let span = self.raw.span();
             let start = span.start;
             match raw {
-                Ok(Raw::Blank) | Ok(Raw::Newline) | Ok(Raw::Continuation) => {}
+                Ok(Raw::Blank) => {}
+                Ok(Raw::Newline) | Ok(Raw::Continuation) => self.line += 1,
                 Ok(Raw::Comment) => {
                     if span.end == self.src.len() {
                         self.diagnostics.push(
@@ -383,7 +393,15 @@ impl Iterator for Lexer<'_> {
                     );
                 }
                 Ok(Raw::Quote) | Ok(Raw::Word) | Err(()) => {
+                    let expecting = self.want_value;
                     let tok = self.word(start);
+                    if !expecting
+                        && matches!(tok.1, Tok::Str(_) | Tok::Number(_))
+                        && self.line != self.last_stray_line
+                    {
+                        self.last_stray_line = self.line;
+                        self.stray_lines += 1;
+                    }
                     if tok.2 > span.end {
                         self.raw.bump(tok.2 - span.end);
                     }

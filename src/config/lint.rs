@@ -1,6 +1,6 @@
 //! Static policy lints over the lowered configuration (issue 2 §5).
 
-use super::diag::{Diagnostic, Span};
+use super::diag::{DiagList, Diagnostic, Span};
 use super::keywords::Key;
 use super::lower::{Lowered, Options};
 use crate::plan::{SecretSource, TemplatePart, TlsPolicy};
@@ -81,14 +81,16 @@ fn is_executable(p: &Path) -> bool {
         .unwrap_or(false)
 }
 
-pub fn lint(l: &Lowered, src: &str, opts: &Options) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
+pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
+    let mut out = DiagList::default();
     let mut has_password: Option<Span> = None;
     for (i, sec) in l.sections.iter().enumerate() {
-        if l.plan_index[i].is_none() {
+        let Some(Some(pi)) = l.plan_index.get(i) else {
             continue;
-        }
-        let id = &sec.identity;
+        };
+        let Some(id) = l.plan.identities.get(*pi) else {
+            continue;
+        };
         let name = match &sec.address {
             Some((a, _)) => format!("identity `{a}`"),
             None => "the unnamed section".to_string(),
@@ -293,6 +295,5 @@ pub fn lint(l: &Lowered, src: &str, opts: &Options) -> Vec<Diagnostic> {
             }
         }
     }
-    let _ = src;
     out
 }

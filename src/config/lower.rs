@@ -2,7 +2,7 @@
 //! identity and default-identity rules of SPEC §2.3.
 
 use super::ast::{Stmt, Value, ValueKind};
-use super::diag::{Diagnostic, Span};
+use super::diag::{DiagList, Diagnostic, Span};
 use super::keywords::{self, Key, Scope, ValueType};
 use crate::plan::{
     AuthMech, Identity, Plan, QueueMode, QueueSettings, Relay, Secret, SecretSource, Template,
@@ -30,9 +30,9 @@ pub struct Section {
     pub address: Option<(String, Span)>,
     pub identity: Identity,
     /// Span of the last statement of each key (its value span).
-    pub values: HashMap<Key, Span>,
+    pub values: KeyMap,
     /// Span of the first statement of each key.
-    pub first: HashMap<Key, Span>,
+    pub first: KeyMap,
     /// Statements in the section (1.2's grammar counts `mda` and `default`).
     pub statements: usize,
     /// Per-identity statements or `default` (the unnamed section is kept
@@ -47,12 +47,34 @@ impl Section {
         Section {
             address,
             identity,
-            values: HashMap::new(),
-            first: HashMap::new(),
+            values: KeyMap::default(),
+            first: KeyMap::default(),
             statements: 0,
             own_statements: 0,
             tls_given: false,
         }
+    }
+}
+
+/// A small map from keys to spans (one slot per key; no hashing).
+#[derive(Debug, Clone, Default)]
+pub struct KeyMap(Vec<(Key, Span)>);
+
+impl KeyMap {
+    pub fn get(&self, key: &Key) -> Option<&Span> {
+        self.0.iter().find(|e| e.0 == *key).map(|e| &e.1)
+    }
+    pub fn contains_key(&self, key: &Key) -> bool {
+        self.get(key).is_some()
+    }
+    pub fn insert(&mut self, key: Key, span: Span) {
+        match self.0.iter_mut().find(|e| e.0 == key) {
+            Some(e) => e.1 = span,
+            None => self.0.push((key, span)),
+        }
+    }
+    pub fn values(&self) -> impl Iterator<Item = &Span> {
+        self.0.iter().map(|e| &e.1)
     }
 }
 
@@ -68,7 +90,7 @@ pub struct Lowered {
 struct Lowerer<'a> {
     src: &'a str,
     opts: &'a Options,
-    diags: Vec<Diagnostic>,
+    diags: DiagList,
     sections: Vec<Section>,
     globals_first: HashMap<Key, Span>,
     globals: HashMap<Key, Span>,
@@ -79,11 +101,11 @@ struct Lowerer<'a> {
     queue: QueueSettings,
 }
 
-pub fn lower(stmts: &[Stmt], src: &str, opts: &Options) -> (Lowered, Vec<Diagnostic>) {
+pub fn lower(stmts: &[Stmt], src: &str, opts: &Options) -> (Lowered, DiagList) {
     let mut l = Lowerer {
         src,
         opts,
-        diags: Vec::new(),
+        diags: DiagList::default(),
         sections: vec![Section::new(None)],
         globals_first: HashMap::new(),
         globals: HashMap::new(),
@@ -215,7 +237,9 @@ impl Lowerer<'_> {
         sec.statements += 1;
         sec.own_statements += 1;
         let dup = sec.first.get(&key).copied();
-        sec.first.entry(key).or_insert(span);
+        if dup.is_none() {
+            sec.first.insert(key, span);
+        }
         sec.values.insert(key, v.span);
         if let Some(first) = dup {
             self.diags.push(
@@ -416,6 +440,12 @@ impl Lowerer<'_> {
     }
 
     fn relay(&mut self, v: &Value) -> Option<Relay> {
+        if self.opts.compat && (v.text.starts_with('[') || v.text.matches(':').count() > 1) {
+            self.diags.push(
+                Diagnostic::new("C006", "IPv6 address in `hostname`")
+                    .primary(v.span, "esmtp 1.2 cannot parse an IPv6 address here"),
+            );
+        }
         match parse_hostport(&v.text) {
             Ok((host, port)) => Some(Relay {
                 host,
@@ -491,7 +521,7 @@ impl Lowerer<'_> {
         }
     }
 
-    fn finish(mut self) -> (Lowered, Vec<Diagnostic>) {
+    fn finish(mut self) -> (Lowered, DiagList) {
         // Port 465 without a TLS statement means implicit TLS.
         let compat = self.opts.compat;
         let mut extra = Vec::new();
@@ -508,7 +538,9 @@ impl Lowerer<'_> {
                 }
             }
         }
-        self.diags.extend(extra);
+        for d in extra {
+            self.diags.push(d);
+        }
         // 1.2 requires statements after every identity but the first.
         for sec in self.sections.iter().skip(2) {
             if sec.statements == 0 {
@@ -553,14 +585,16 @@ impl Lowerer<'_> {
         // Which sections the plan keeps: the unnamed one only when it holds
         // per-identity statements or there is no identity at all.
         let keep_unnamed = self.sections[0].own_statements > 0 || self.sections.len() == 1;
+        // With errors the plan is thrown away: do not build it.
+        let failed = self.diags.has_errors();
         let mut plan_index = Vec::with_capacity(self.sections.len());
-        let mut identities = Vec::with_capacity(self.sections.len());
-        for (i, sec) in self.sections.iter().enumerate() {
-            if i == 0 && !keep_unnamed {
+        let mut identities = Vec::with_capacity(if failed { 1 } else { self.sections.len() });
+        for (i, sec) in self.sections.iter_mut().enumerate() {
+            if failed || (i == 0 && !keep_unnamed) {
                 plan_index.push(None);
             } else {
                 plan_index.push(Some(identities.len()));
-                identities.push(sec.identity.clone());
+                identities.push(std::mem::replace(&mut sec.identity, Identity::new(None)));
             }
         }
         let default_section = self

@@ -66,15 +66,20 @@ pub struct Compilation {
     /// `None` when there are errors.
     pub plan: Option<Plan>,
     /// Sorted by position; compat-only reports (C0xx) only when asked for.
+    /// At most [`diag::DiagList::KEEP`]; the rest are counted below.
     pub diagnostics: Vec<Diagnostic>,
+    pub omitted_errors: usize,
+    pub omitted_warnings: usize,
 }
 
 impl Compilation {
+    /// Errors found, including those not kept.
     pub fn errors(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.is_error()).count()
+        self.diagnostics.iter().filter(|d| d.is_error()).count() + self.omitted_errors
     }
+    /// Warnings found, including those not kept.
     pub fn warnings(&self) -> usize {
-        self.diagnostics.len() - self.errors()
+        self.diagnostics.iter().filter(|d| !d.is_error()).count() + self.omitted_warnings
     }
     /// Errors rendered as text (for the sending path).
     pub fn render_errors(&self) -> String {
@@ -116,6 +121,8 @@ pub fn compile(name: &str, bytes: &[u8], options: &Options) -> Compilation {
                 ),
             )
             .help("is this the right file? a configuration file is a few lines of text")],
+            omitted_errors: 0,
+            omitted_warnings: 0,
         };
     }
     let (text, lossy) = match String::from_utf8_lossy(bytes) {
@@ -124,21 +131,29 @@ pub fn compile(name: &str, bytes: &[u8], options: &Options) -> Compilation {
     };
     let (stmts, mut diags) = parse::parse(&text, lossy);
     let (lowered, lower_diags) = lower::lower(&stmts, &text, options);
-    diags.extend(lower_diags);
-    let has_errors = diags.iter().any(|d| d.is_error());
+    drop(stmts);
+    diags.append(lower_diags);
+    let has_errors = diags.has_errors();
     // Lints judge a complete configuration; after errors they mostly repeat them.
     if !has_errors {
-        diags.extend(lint::lint(&lowered, &text, options));
+        diags.append(lint::lint(&lowered, options));
     }
+    let diag::DiagList {
+        list: mut diagnostics,
+        omitted_errors,
+        omitted_warnings,
+    } = diags;
     if !options.compat {
-        diags.retain(|d| !d.compat_only());
+        diagnostics.retain(|d| !d.compat_only());
     }
-    diags.sort_by_key(|d| (d.start(), d.severity != Severity::Error));
+    diagnostics.sort_by_key(|d| (d.start(), d.severity != Severity::Error));
     Compilation {
         name: name.to_string(),
         text,
         plan: if has_errors { None } else { Some(lowered.plan) },
-        diagnostics: diags,
+        diagnostics,
+        omitted_errors,
+        omitted_warnings,
     }
 }
 

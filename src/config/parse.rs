@@ -2,10 +2,11 @@
 //! diagnostics in this one place.
 
 use super::ast::Stmt;
-use super::diag::{Diagnostic, Span};
+use super::diag::{DiagList, Diagnostic, Span};
 use super::keywords::{self, Key};
 use super::lexer::{Lexer, Tok};
 use lalrpop_util::{ErrorRecovery, ParseError};
+use std::cell::RefCell;
 
 #[allow(clippy::all, unused_parens, dead_code, unused_imports)]
 mod generated {
@@ -22,15 +23,27 @@ enum Class {
     Other,
 }
 
-struct Recorder<'s> {
+/// Syntax errors after which the rest of a file is not read.
+pub const MAX_SYNTAX_ERRORS: usize = 500;
+
+struct Recorder<'s, 'e> {
     lexer: Lexer<'s>,
     seen: Vec<(usize, usize, Class)>,
+    errors: &'e RefCell<Vec<Recovery>>,
+    stopped_at: Option<usize>,
 }
 
-impl Iterator for Recorder<'_> {
+impl Iterator for Recorder<'_, '_> {
     type Item = Result<(usize, Tok, usize), std::convert::Infallible>;
     fn next(&mut self) -> Option<Self::Item> {
+        if self.stopped_at.is_some() {
+            return None;
+        }
         let item = self.lexer.next()?;
+        if self.errors.borrow().len().max(self.lexer.stray_lines) > MAX_SYNTAX_ERRORS {
+            self.stopped_at = item.as_ref().ok().map(|t| t.0);
+            return None;
+        }
         if let Ok((l, t, r)) = &item {
             let class = match t {
                 Tok::Key(k) => Class::Key(*k),
@@ -51,15 +64,19 @@ impl Iterator for Recorder<'_> {
 
 /// Parse source text; returns the statements (with `Stmt::Error` where the
 /// parser recovered) and every lexical and syntax diagnostic.
-pub fn parse(src: &str, lossy: bool) -> (Vec<Stmt>, Vec<Diagnostic>) {
+pub fn parse(src: &str, lossy: bool) -> (Vec<Stmt>, DiagList) {
+    let shared: RefCell<Vec<Recovery>> = RefCell::new(Vec::new());
     let mut rec = Recorder {
         lexer: Lexer::new(src, lossy),
         seen: Vec::new(),
+        errors: &shared,
+        stopped_at: None,
     };
-    let mut errors: Vec<ErrorRecovery<usize, Tok, std::convert::Infallible>> = Vec::new();
     let parser = generated::esmtprc::FileParser::new();
-    let result = parser.parse(&mut errors, &mut rec);
-    let mut diags = std::mem::take(&mut rec.lexer.diagnostics);
+    let result = parser.parse(&shared, &mut rec);
+    let mut errors = shared.take();
+    let lexical = std::mem::take(&mut rec.lexer.diagnostics);
+    let mut diags = lexical.list;
     let stmts = match result {
         Ok(s) => s,
         Err(e) => {
@@ -87,7 +104,24 @@ pub fn parse(src: &str, lossy: bool) -> (Vec<Stmt>, Vec<Diagnostic>) {
     poisoned.sort_by_key(|p| p.start);
     let in_poison = |pos: usize| covered(&poisoned, pos);
     diags.retain(|d| !in_poison(d.start()));
-    diags.extend(syntax);
+    let mut out = DiagList {
+        list: Vec::new(),
+        omitted_errors: lexical.omitted_errors,
+        omitted_warnings: lexical.omitted_warnings,
+    };
+    for d in diags.into_iter().chain(syntax) {
+        out.push(d);
+    }
+    if let Some(at) = rec.stopped_at {
+        out.push(
+            Diagnostic::new(
+                "E014",
+                format!("too many errors: stopped reading after {MAX_SYNTAX_ERRORS} syntax errors"),
+            )
+            .primary(Span::new(at, at), "the rest of the file was not read")
+            .help("is this an esmtprc file?"),
+        );
+    }
     let stmts = stmts
         .into_iter()
         .filter(|s| match s {
@@ -95,7 +129,7 @@ pub fn parse(src: &str, lossy: bool) -> (Vec<Stmt>, Vec<Diagnostic>) {
             Stmt::Error => true,
         })
         .collect();
-    (stmts, diags)
+    (stmts, out)
 }
 
 /// Is `pos` inside one of `spans` (sorted by start, not overlapping much)?
@@ -154,6 +188,11 @@ fn keyword_before(seen: &[(usize, usize, Class)], pos: usize) -> Option<(Span, K
         Class::Key(k) => Some((Span::new(t.0, t.1), k)),
         _ => None,
     })
+}
+
+/// What a keyword's value looks like, from the keyword table.
+fn value_hint(k: Key) -> String {
+    keywords::keyword(k).value.placeholder()
 }
 
 fn suggest(word: &str) -> Option<&'static str> {
@@ -287,7 +326,7 @@ fn syntax_diagnostic_inner(
                     )
                     .secondary(span, format!("found {} instead", tok.describe()));
                 if let Some(k) = kw {
-                    d = d.help(format!("write `{} VALUE`", k.1.name()));
+                    d = d.help(format!("write `{} {}`", k.1.name(), value_hint(k.1)));
                 }
                 return d;
             }
@@ -301,9 +340,13 @@ fn syntax_diagnostic_inner(
                         .primary(span, "expected a keyword")
                         .help(format!("write `force {rest}`"))
                 }
-                Tok::Str(s) => {
+                Tok::Str(_) | Tok::Number(_) => {
                     let word = &src[l..r];
-                    if let Some(k) = suggest(&s.text).filter(|_| s.quote.is_none()) {
+                    let suggestion = match &tok {
+                        Tok::Str(s) if s.quote.is_none() => suggest(&s.text),
+                        _ => None,
+                    };
+                    if let Some(k) = suggestion {
                         let fixed = k.rsplit(' ').next().unwrap_or(k);
                         return Diagnostic::new("E001", format!("unknown keyword `{word}`"))
                             .primary(span, "not a keyword")
@@ -324,7 +367,11 @@ fn syntax_diagnostic_inner(
                                         Span::new(ps, pe),
                                         format!("so this is read as the value of `{}`", k.name()),
                                     )
-                                    .help(format!("write `{} VALUE` on one line", k.name()));
+                                    .help(format!(
+                                        "write `{} {}` on one line",
+                                        k.name(),
+                                        value_hint(k)
+                                    ));
                                 }
                                 let whole = src[ps..line_of_prev].trim_end();
                                 let whole = match whole.find(" #") {
@@ -352,11 +399,7 @@ fn syntax_diagnostic_inner(
                         .primary(span, "not a keyword")
                         .help("statements start with a keyword such as `hostname`, `identity` or `mda`; see `man esmtprc`")
                 }
-                Tok::Number(_) => Diagnostic::new(
-                    "E001",
-                    format!("expected a keyword, found {}", tok.describe()),
-                )
-                .primary(span, "not a keyword"),
+
                 Tok::Eq => Diagnostic::new("E001", "unexpected `=`")
                     .primary(span, "`=` may only follow a keyword, once")
                     .help("remove it"),
@@ -374,10 +417,15 @@ fn syntax_diagnostic_inner(
                         format!("missing value for `{}` at end of file", k.name()),
                     )
                     .primary(ks, "this keyword needs a value")
-                    .help(format!("write `{} VALUE`", k.name()));
+                    .help(format!("write `{} {}`", k.name(), value_hint(k)));
                 }
             }
             let at = location.min(src.len());
+            if expected.iter().any(|x| x == "\"sender\"") {
+                return Diagnostic::new("E001", "`force` at the end of the file")
+                    .primary(Span::new(at, at), "expected `sender` or `reverse_path`")
+                    .help("write `force sender ADDRESS` or `force reverse_path ADDRESS`");
+            }
             Diagnostic::new("E001", "unexpected end of file").primary(
                 Span::new(at, at),
                 "the file ends in the middle of a statement",
