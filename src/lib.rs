@@ -4,8 +4,12 @@
 //! invocation loads that plan and follows it. See README.md for the shape.
 
 pub mod cache;
+pub mod cli;
 pub mod config;
 pub mod exit;
+pub mod message;
 pub mod plan;
 pub mod queue;
+pub mod route;
+pub mod sys;
 pub mod transport;

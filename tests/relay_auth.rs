@@ -113,6 +113,13 @@ fn passwordeval_supplies_the_first_line_it_prints() {
     let err = send(&id, "evalfail").expect_err("command fails");
     assert_eq!(err.status, exit::CONFIG, "{err}");
     assert!(err.message.contains("passwordeval"), "{err}");
+    // The command ran before connecting: no second connection was made.
+    assert_eq!(
+        exim.log().matches("TCP/IP connection count").count(),
+        1,
+        "{}",
+        exim.log()
+    );
 }
 
 #[test]

@@ -122,6 +122,82 @@ fn a_refused_recipient_aborts_the_transaction_and_is_reported() {
 }
 
 #[test]
+fn without_pipelining_a_refusal_is_reported_the_same_way() {
+    let exim = Exim::with(EximOptions {
+        pipelining: false,
+        ..Default::default()
+    });
+    let env = envelope(
+        "sender@example.org",
+        &[
+            "refuse-1@example.net",
+            "bob@example.net",
+            "defer-2@example.net",
+        ],
+    );
+    let err = send(
+        exim.port(),
+        &env,
+        &MessageOptions::default(),
+        &message("np", "x\r\n"),
+    )
+    .expect_err("must fail");
+    assert_eq!(err.status, exit::NOUSER, "{err}");
+    assert!(err.message.contains("refused 2 of 3 recipients"), "{err}");
+    assert!(err.message.contains("<refuse-1@example.net>: 550"), "{err}");
+    assert!(err.message.contains("<defer-2@example.net>: 451"), "{err}");
+    assert_eq!(exim.accepted(), 0);
+    // A good message still goes through.
+    send(
+        exim.port(),
+        &envelope("sender@example.org", &["bob@example.net"]),
+        &MessageOptions::default(),
+        &message("np2", "x\r\n"),
+    )
+    .expect("relay");
+}
+
+#[test]
+fn with_pipelining_mail_and_rcpt_go_out_together() {
+    use std::io::Write as _;
+    let server = FakeServer::start(|r, w| {
+        let _ = w.write_all(b"220 fake\r\n");
+        let _ = common::read_line(r);
+        let _ = w.write_all(b"250-fake\r\n250 PIPELINING\r\n");
+        // Read MAIL and both RCPTs before answering any of them: a client
+        // that waits for the MAIL reply would time out here.
+        let cmds = [
+            common::read_line(r),
+            common::read_line(r),
+            common::read_line(r),
+        ];
+        let _ = w.write_all(b"250 ok\r\n250 ok\r\n550 nope\r\n");
+        let rset = common::read_line(r);
+        let _ = w.write_all(b"250 reset\r\n");
+        let quit = common::read_line(r);
+        let _ = w.write_all(b"221 bye\r\n");
+        format!("{}{}{}{rset}{quit}", cmds[0], cmds[1], cmds[2]).into_bytes()
+    });
+    let mut id = identity(server.port);
+    id.timeout_secs = 2;
+    let err = transport::relay(
+        &id,
+        &envelope("a@example.org", &["b@example.net", "c@example.net"]),
+        &MessageOptions::default(),
+        &SessionOptions::default(),
+        &mut &b"Subject: x\r\n\r\nx\r\n"[..],
+    )
+    .expect_err("c is refused");
+    assert_eq!(err.status, exit::NOUSER, "{err}");
+    assert!(err.message.contains("<c@example.net>: 550 nope"), "{err}");
+    let seen = String::from_utf8(server.join()).unwrap();
+    assert_eq!(
+        seen,
+        "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nRCPT TO:<c@example.net>\r\nRSET\r\nQUIT\r\n"
+    );
+}
+
+#[test]
 fn a_deferred_recipient_is_a_temporary_failure() {
     let exim = Exim::start();
     let env = envelope("sender@example.org", &["defer-me@example.net"]);
@@ -539,6 +615,7 @@ fn transcript_records_the_dialogue_and_headers_but_not_the_body() {
     assert!(t.contains("H: Subject: tx"), "{t}");
     assert!(t.contains("C: AUTH PLAIN [credentials redacted]"), "{t}");
     assert!(t.contains("S: 235 "), "{t}");
+    assert!(t.contains("C: .\nS: 250 "), "{t}");
     assert!(t.contains("C: QUIT"), "{t}");
     assert!(!t.contains("secret body text"), "{t}");
     let b64 = esmtp_b64(&format!("\0{}\0{}", common::USER, common::PASSWORD));
@@ -579,4 +656,139 @@ fn send_with(id: &esmtp::plan::Identity, subject: &str) -> Result<(), esmtp::exi
         &SessionOptions::default(),
         &mut &message(subject, "x\r\n")[..],
     )
+}
+
+#[test]
+fn a_greeting_refusal_or_deferral_is_reported_with_its_status() {
+    for (greeting, status) in [
+        (&b"554 no service for you\r\n"[..], exit::UNAVAILABLE),
+        (&b"421 too busy, later\r\n"[..], exit::TEMPFAIL),
+    ] {
+        let server = FakeServer::start(move |r, w| {
+            let _ = w.write_all(greeting);
+            common::drain(r)
+        });
+        let err = send(
+            server.port,
+            &envelope("a@example.org", &["b@example.net"]),
+            &MessageOptions::default(),
+            b"x\r\n",
+        )
+        .expect_err("refused");
+        assert_eq!(err.status, status, "{err}");
+        let text = String::from_utf8_lossy(&greeting[4..greeting.len() - 2]).into_owned();
+        assert!(err.message.contains(&text), "{err}");
+        server.join();
+    }
+}
+
+#[test]
+fn eight_bit_content_to_a_server_without_8bitmime_is_sent_unchanged() {
+    let server = FakeServer::start(|r, w| {
+        let mut seen = common::fake_handshake_with(r, w, b"250-fake\r\n250 SIZE\r\n")
+            .join("\n")
+            .into_bytes();
+        seen.push(b'\n');
+        loop {
+            let mut line = Vec::new();
+            let _ = std::io::BufRead::read_until(r, b'\n', &mut line);
+            if line.is_empty() || line == b".\r\n" {
+                break;
+            }
+            seen.extend_from_slice(&line);
+        }
+        let _ = w.write_all(b"250 ok\r\n");
+        let _ = common::read_line(r);
+        let _ = w.write_all(b"221 bye\r\n");
+        seen
+    });
+    let body = "Subject: 8\r\n\r\nK\u{f6}ln \u{20ac}\r\n"
+        .as_bytes()
+        .to_vec();
+    let opts = MessageOptions {
+        eight_bit: true,
+        ..Default::default()
+    };
+    send(
+        server.port,
+        &envelope("a@example.org", &["b@example.net"]),
+        &opts,
+        &body,
+    )
+    .expect("relay");
+    let seen = server.join();
+    let text = String::from_utf8(seen).unwrap();
+    assert!(text.contains("MAIL FROM:<a@example.org>\n"), "{text}");
+    assert!(!text.contains("BODY="), "{text}");
+    assert!(
+        text.ends_with("Subject: 8\r\n\r\nK\u{f6}ln \u{20ac}\r\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_pipelined_data_accepted_despite_a_refused_recipient_sends_no_message() {
+    // A broken server: it refuses the only recipient yet answers DATA with
+    // 354. The client must not send the message (nor an empty one): it
+    // drops the connection.
+    let server = FakeServer::start(|r, w| {
+        let _ = w.write_all(b"220 fake\r\n");
+        let _ = common::read_line(r);
+        let _ = w.write_all(b"250-fake\r\n250 PIPELINING\r\n");
+        let cmds = [
+            common::read_line(r),
+            common::read_line(r),
+            common::read_line(r),
+        ];
+        assert_eq!(cmds[2], "DATA\r\n", "DATA is pipelined with one recipient");
+        let _ = w.write_all(b"250 ok\r\n550 nope\r\n354 go ahead\r\n");
+        common::drain(r)
+    });
+    let err = send(
+        server.port,
+        &envelope("a@example.org", &["b@example.net"]),
+        &MessageOptions::default(),
+        &message("nodata", "must not arrive\r\n"),
+    )
+    .expect_err("refused");
+    assert_eq!(err.status, exit::NOUSER, "{err}");
+    let after = String::from_utf8_lossy(&server.join()).into_owned();
+    assert!(
+        !after.contains("must not arrive") && !after.contains(".\r\n"),
+        "{after:?}"
+    );
+}
+
+#[test]
+fn a_connection_that_cannot_be_established_times_out() {
+    // A listener with a full accept queue: the kernel drops further SYNs,
+    // so connecting hangs as it does towards a filtered port.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _first = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut id = identity(port);
+    id.timeout_secs = 1;
+    let start = Instant::now();
+    let err = transport::relay(
+        &id,
+        &envelope("a@example.org", &["b@example.net"]),
+        &MessageOptions::default(),
+        &SessionOptions::default(),
+        &mut &b"x\r\n"[..],
+    )
+    .expect_err("cannot connect");
+    assert_eq!(err.status, exit::TEMPFAIL, "{err}");
+    assert!(
+        err.message.contains("cannot connect") && err.message.contains("within 1 s"),
+        "{err}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
+    drop(listener);
 }

@@ -5,6 +5,8 @@
 //! open ourselves (`stream`), `tls` finds trust and client certificates,
 //! `auth` computes the SASL answers, `transcript` writes `-X` files.
 
+pub mod mda;
+
 use crate::exit::Failure;
 use crate::plan::Identity;
 use std::io::Read;
@@ -32,7 +34,7 @@ pub struct Dsn {
     pub notify: Option<String>,
     /// `RET=` value: `FULL` or `HDRS`.
     pub ret: Option<String>,
-    /// `ENVID=` value (already xtext-safe or encoded by the transport).
+    /// `ENVID=` value as the user gave it; the transport xtext-encodes it.
     pub envid: Option<String>,
 }
 

@@ -8,10 +8,13 @@
 //! loopback. Over our own socket the same exchange takes a fraction of a
 //! millisecond.
 //!
-//! We use lettre for what it does well (reply parsing, dot-stuffing while
-//! streaming the body) and write the commands ourselves, so that we control
-//! every parameter (SIZE, BODY, RET, ENVID, NOTIFY) and every AUTH
-//! mechanism, and see every reply.
+//! lettre greets, sends EHLO and parses every reply; we write the commands
+//! ourselves, so that we control every parameter (SIZE, BODY, RET, ENVID,
+//! NOTIFY), every AUTH mechanism and PIPELINING (MAIL, RCPT and, for one
+//! recipient, DATA in one write). The body goes straight onto the socket
+//! (see `send_body`): lettre's `message_iter` copies byte by byte and
+//! writes the end-of-data marker as a separate write; ours does one pass
+//! per line and sends the last chunk with the marker.
 
 use super::auth;
 use super::stream::{TapMode, Wire};
@@ -48,6 +51,7 @@ pub(crate) struct Capabilities {
     pub eight_bit_mime: bool,
     pub dsn: bool,
     pub smtputf8: bool,
+    pub pipelining: bool,
     /// `SIZE` offered; `Some(0)` means no fixed limit.
     pub size: Option<u64>,
     pub auth: Vec<String>,
@@ -72,6 +76,7 @@ impl Capabilities {
                 "8BITMIME" => caps.eight_bit_mime = true,
                 "DSN" => caps.dsn = true,
                 "SMTPUTF8" => caps.smtputf8 = true,
+                "PIPELINING" => caps.pipelining = true,
                 "SIZE" => caps.size = Some(words.next().and_then(|n| n.parse().ok()).unwrap_or(0)),
                 "AUTH" => {
                     for m in words {
@@ -103,7 +108,14 @@ fn reply_line(r: &Response) -> String {
 }
 
 fn warn(text: &str) {
-    eprintln!("esmtp: warning: {text}");
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "esmtp: warning: {text}");
+}
+
+/// `-v` progress on stdout; a closed stdout must not end the run.
+fn say(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{text}");
 }
 
 /// Run a `preconnect`/`postconnect` command through `sh -c`.
@@ -126,6 +138,27 @@ fn run_hook(what: &str, command: &str) -> Result<(), Failure> {
         Err(Failure::software(format!(
             "the {what} command `{command}` failed with {how}; nothing was sent"
         )))
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Credentials {
+    Send,
+    /// Unencrypted to another machine, but the file says `starttls
+    /// disabled`: send, with a warning.
+    Warn,
+    Refuse,
+}
+
+/// May credentials go over this connection? Encrypted or to this machine:
+/// yes. Otherwise only when the file turned TLS off itself.
+fn credentials_policy(policy: TlsPolicy, encrypted: bool, loopback: bool) -> Credentials {
+    if encrypted || loopback {
+        Credentials::Send
+    } else if policy == TlsPolicy::Disabled {
+        Credentials::Warn
+    } else {
+        Credentials::Refuse
     }
 }
 
@@ -220,7 +253,6 @@ fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Failure> {
 
 /// An open SMTP connection, greeted, TLS and AUTH done.
 pub(crate) struct Connection {
-    rt: tokio::runtime::Runtime,
     conn: AsyncSmtpConnection,
     wire: Wire,
     caps: Capabilities,
@@ -229,6 +261,8 @@ pub(crate) struct Connection {
     verbose: bool,
     broken: bool,
     postconnect: Option<String>,
+    /// Last, so that it is dropped after the sockets registered with it.
+    rt: tokio::runtime::Runtime,
 }
 
 impl Connection {
@@ -239,6 +273,12 @@ impl Connection {
         if let Some(cmd) = &identity.preconnect {
             run_hook("preconnect", cmd)?;
         }
+        // The secret first: a passwordeval that fails (or asks for a
+        // passphrase) should not keep a connection waiting.
+        let secret = match identity.username {
+            Some(_) => Some(secret(identity)?),
+            None => None,
+        };
         let verbose = opts.verbose;
         let relay = &identity.relay;
         let server = relay.to_string();
@@ -255,7 +295,7 @@ impl Connection {
             .map_err(|e| Failure::software(format!("cannot start the I/O runtime: {e}")))?;
 
         if verbose {
-            println!("Connecting to {server}");
+            say(format_args!("Connecting to {server}"));
         }
         let addrs = resolve(&relay.host, relay.port)?;
         let mut last_err = None;
@@ -310,7 +350,7 @@ impl Connection {
         let mut tls_setup: Option<TlsSetup> = None;
         if identity.tls == TlsPolicy::Implicit {
             if verbose {
-                println!("Starting TLS (implicit, from the first byte)");
+                say(format_args!("Starting TLS (implicit, from the first byte)"));
             }
             let setup = tls::setup(&relay.host, identity.certificate_passphrase.as_ref())?;
             rt.block_on(handshake(&wire, &setup, &relay.host, &server, timeout))?;
@@ -337,7 +377,7 @@ impl Connection {
             postconnect: identity.postconnect.clone(),
         };
         if verbose {
-            println!("Connected to {}", this.server);
+            say(format_args!("Connected to {}", this.server));
         }
 
         // STARTTLS per policy.
@@ -345,9 +385,18 @@ impl Connection {
             TlsPolicy::Disabled | TlsPolicy::Implicit => {}
             TlsPolicy::Enabled | TlsPolicy::Required => {
                 if this.caps.starttls {
-                    let setup = tls::setup(&relay.host, identity.certificate_passphrase.as_ref())?;
-                    this.starttls(&setup, &relay.host, timeout)?;
-                    tls_setup = Some(setup);
+                    let setup =
+                        match tls::setup(&relay.host, identity.certificate_passphrase.as_ref()) {
+                            Ok(s) => s,
+                            Err(f) => {
+                                this.abort();
+                                return Err(f);
+                            }
+                        };
+                    let required = identity.tls == TlsPolicy::Required;
+                    if this.starttls(&setup, &relay.host, timeout, required)? {
+                        tls_setup = Some(setup);
+                    }
                 } else if identity.tls == TlsPolicy::Required {
                     this.abort();
                     return Err(Failure::new(
@@ -359,41 +408,43 @@ impl Connection {
                         ),
                     ));
                 } else if verbose {
-                    println!(
+                    say(format_args!(
                         "{} does not offer STARTTLS; continuing unencrypted",
                         this.server
-                    );
+                    ));
                 }
             }
         }
         if let (true, Some(setup)) = (verbose, &tls_setup) {
             match &setup.client_cert {
-                Some(p) => println!("TLS established; client certificate {}", p.display()),
-                None => println!("TLS established"),
+                Some(p) => say(format_args!(
+                    "TLS established; client certificate {}",
+                    p.display()
+                )),
+                None => say(format_args!("TLS established")),
             }
         }
 
-        if let Some(user) = identity.username.as_deref() {
-            let encrypted = this.wire.is_tls();
-            if !encrypted && !peer_is_loopback {
-                if identity.tls == TlsPolicy::Disabled {
-                    warn(&format!(
-                        "sending credentials unencrypted to {} (starttls disabled)",
-                        this.server
-                    ));
-                } else {
+        if let (Some(user), Some(secret)) = (identity.username.as_deref(), secret) {
+            match credentials_policy(identity.tls, this.wire.is_tls(), peer_is_loopback) {
+                Credentials::Send => {}
+                Credentials::Warn => warn(&format!(
+                    "sending credentials unencrypted to {} (starttls disabled)",
+                    this.server
+                )),
+                Credentials::Refuse => {
                     this.abort();
                     return Err(Failure::new(
                         exit::UNAVAILABLE,
                         format!(
-                            "{} does not offer STARTTLS: refusing to send credentials \
-                             unencrypted (use `starttls disabled` to allow it); nothing was sent",
+                            "the connection to {} is not encrypted (STARTTLS not offered or \
+                             refused): refusing to send credentials in clear (`starttls \
+                             disabled` allows it); nothing was sent",
                             this.server
                         ),
                     ));
                 }
             }
-            let secret = secret(identity)?;
             if let Err(f) = this.authenticate(user, &secret, identity.auth) {
                 this.abort();
                 return Err(f);
@@ -402,12 +453,29 @@ impl Connection {
         Ok(this)
     }
 
-    fn starttls(&mut self, setup: &TlsSetup, host: &str, timeout: Duration) -> Result<(), Failure> {
+    /// STARTTLS and EHLO again. `Ok(false)`: the server refused STARTTLS
+    /// with a reply and TLS is only `enabled`, so the session goes on
+    /// unencrypted.
+    fn starttls(
+        &mut self,
+        setup: &TlsSetup,
+        host: &str,
+        timeout: Duration,
+        required: bool,
+    ) -> Result<bool, Failure> {
         if self.verbose {
-            println!("Starting TLS");
+            say(format_args!("Starting TLS"));
         }
         let r = self.rt.block_on(self.conn.command(Line("STARTTLS")));
         if let Err(e) = r {
+            if let (false, Some((code, _, text))) = (required, negative_reply(&e)) {
+                if self.verbose {
+                    say(format_args!(
+                        "STARTTLS refused ({code} {text}); continuing unencrypted"
+                    ));
+                }
+                return Ok(false);
+            }
             let f = self.failure(&e, "STARTTLS");
             self.abort();
             return Err(Failure::new(
@@ -441,7 +509,7 @@ impl Connection {
         match self.rt.block_on(self.conn.command(ehlo)) {
             Ok(_) => {
                 self.caps = Capabilities::parse(&self.wire.last_reply());
-                Ok(())
+                Ok(true)
             }
             Err(e) => {
                 let f = self.failure(&e, "EHLO after STARTTLS");
@@ -467,7 +535,10 @@ impl Connection {
             )
         })?;
         if self.verbose {
-            println!("Authenticating as {user} with {}", mech.sasl_name());
+            say(format_args!(
+                "Authenticating as {user} with {}",
+                mech.sasl_name()
+            ));
         }
         self.wire.set_mode(TapMode::Auth);
         let r = self.auth_exchange(mech, user, secret);
@@ -475,7 +546,7 @@ impl Connection {
         match r {
             Ok(()) => {
                 if self.verbose {
-                    println!("Authenticated");
+                    say(format_args!("Authenticated"));
                 }
                 Ok(())
             }
@@ -664,7 +735,63 @@ impl Connection {
             _ => None,
         };
 
-        if let Err(e) = self.rt.block_on(self.conn.command(Line(&mail))) {
+        let rcpt_lines: Vec<String> = envelope
+            .recipients
+            .iter()
+            .map(|rcpt| match &notify {
+                Some(n) => format!("RCPT TO:<{rcpt}> NOTIFY={n}"),
+                None => format!("RCPT TO:<{rcpt}>"),
+            })
+            .collect();
+        // With PIPELINING, MAIL and every RCPT go out in one write and the
+        // replies are read in order: one round trip instead of 1 + n. With a
+        // single recipient DATA joins them (a server must refuse DATA when
+        // no recipient was accepted); with several, DATA waits until every
+        // recipient is known to be accepted, so that none gets the message
+        // unless all do.
+        let data_pipelined = caps.pipelining && rcpt_lines.len() == 1;
+        let mut data_reply = None;
+        let (r, rcpt_results) = if caps.pipelining {
+            let mut batch = mail.clone();
+            for l in &rcpt_lines {
+                batch.push_str("\r\n");
+                batch.push_str(l);
+            }
+            if data_pipelined {
+                batch.push_str("\r\nDATA");
+            }
+            let r = self.rt.block_on(self.conn.command(Line(&batch)));
+            let mut results = Vec::with_capacity(rcpt_lines.len());
+            let mut answered = r.as_ref().err().is_none_or(|e| negative_reply(e).is_some());
+            for _ in &rcpt_lines {
+                if !answered {
+                    break;
+                }
+                let reply = self.rt.block_on(self.conn.read_response());
+                answered = reply
+                    .as_ref()
+                    .err()
+                    .is_none_or(|e| negative_reply(e).is_some());
+                results.push(reply);
+            }
+            if data_pipelined && answered {
+                data_reply = Some(self.rt.block_on(self.conn.read_response()));
+            }
+            (r, Some(results))
+        } else {
+            (self.rt.block_on(self.conn.command(Line(&mail))), None)
+        };
+        // A pipelined DATA that got 354 leaves the server reading a message:
+        // a transaction abandoned now must drop the connection, not RSET.
+        let in_data = matches!(data_reply, Some(Ok(_)));
+        if let (true, Ok(resp)) = (self.verbose, &r) {
+            say(format_args!(
+                "From {}: {}",
+                envelope.sender,
+                reply_line(resp)
+            ));
+        }
+        if let Err(e) = r {
             let f = match negative_reply(&e) {
                 Some((code, sev, text)) => Failure::new(
                     if sev == Severity::TransientNegativeCompletion {
@@ -679,27 +806,36 @@ impl Connection {
                 ),
                 None => self.failure(&e, "MAIL FROM"),
             };
-            self.reset();
+            self.reset_or_abandon(in_data);
             return Err(f);
         }
 
         let mut refused = Vec::new();
         let mut permanent = false;
-        for rcpt in &envelope.recipients {
-            let mut line = format!("RCPT TO:<{rcpt}>");
-            if let Some(n) = &notify {
-                line.push_str(&format!(" NOTIFY={n}"));
-            }
-            match self.rt.block_on(self.conn.command(Line(&line))) {
+        let mut pipelined = rcpt_results.map(|v| v.into_iter());
+        for (rcpt, line) in envelope.recipients.iter().zip(&rcpt_lines) {
+            let reply = match &mut pipelined {
+                Some(results) => match results.next() {
+                    Some(r) => r,
+                    None => {
+                        return Err(Failure::tempfail(format!(
+                            "the connection to {} was lost during RCPT TO",
+                            self.server
+                        )));
+                    }
+                },
+                None => self.rt.block_on(self.conn.command(Line(line))),
+            };
+            match reply {
                 Ok(r) => {
                     if self.verbose {
-                        println!("Recipient <{rcpt}>: {}", reply_line(&r));
+                        say(format_args!("To {rcpt}: {}", reply_line(&r)));
                     }
                 }
                 Err(e) => match negative_reply(&e) {
                     Some((code, sev, text)) => {
                         if self.verbose {
-                            println!("Recipient <{rcpt}>: {code} {text}");
+                            say(format_args!("To {rcpt}: {code} {text}"));
                         }
                         permanent |= sev == Severity::PermanentNegativeCompletion;
                         refused.push(format!("<{rcpt}>: {code} {text}"));
@@ -709,7 +845,7 @@ impl Connection {
             }
         }
         if !refused.is_empty() {
-            self.reset();
+            self.reset_or_abandon(in_data);
             let status = if permanent {
                 exit::NOUSER
             } else {
@@ -728,7 +864,11 @@ impl Connection {
             ));
         }
 
-        if let Err(e) = self.rt.block_on(self.conn.command(Line("DATA"))) {
+        let data_result = match data_reply {
+            Some(r) => r,
+            None => self.rt.block_on(self.conn.command(Line("DATA"))),
+        };
+        if let Err(e) = data_result {
             let f = match negative_reply(&e) {
                 Some((code, sev, text)) => Failure::new(
                     if sev == Severity::TransientNegativeCompletion {
@@ -744,46 +884,67 @@ impl Connection {
             return Err(f);
         }
         if self.verbose {
-            println!("Sending the message");
+            say(format_args!("Sending the message"));
         }
 
         self.wire.set_mode(TapMode::Body);
-        let body = Body::new(message, self.wire.clone());
-        let r = self.rt.block_on(self.conn.message_iter(body));
+        let wrote = self.rt.block_on(send_body(&self.wire, message));
         self.wire.set_mode(TapMode::Commands);
-        match r {
+        if let Err(e) = wrote {
+            self.broken = true;
+            self.wire.shutdown_now();
+            if let Some(why) = self.wire.poisoned() {
+                return Err(Failure::software(format!(
+                    "{why}; the connection was dropped before the end of the message, \
+                     so {} delivers nothing",
+                    self.server
+                )));
+            }
+            if self.wire.timed_out() {
+                return Err(Failure::tempfail(format!(
+                    "{} accepted no data for {} s during the message transfer",
+                    self.server,
+                    self.wire.timeout().as_secs()
+                )));
+            }
+            return Err(Failure::tempfail(format!(
+                "the connection to {} was lost during the message transfer: {e}",
+                self.server
+            )));
+        }
+        match self.rt.block_on(self.conn.read_response()) {
             Ok(resp) => {
                 if self.verbose {
-                    println!("Message accepted: {}", reply_line(&resp));
+                    say(format_args!("Message sent: {}", reply_line(&resp)));
                 }
                 Ok(())
             }
-            Err(e) => {
-                if let Some(why) = self.wire.poisoned() {
-                    self.broken = true;
-                    return Err(Failure::software(format!(
-                        "{why}; the connection was dropped before the end of the message, \
-                         so {} delivers nothing",
-                        self.server
-                    )));
-                }
-                match negative_reply(&e) {
-                    Some((code, sev, text)) => Err(Failure::new(
-                        if sev == Severity::TransientNegativeCompletion {
-                            exit::TEMPFAIL
-                        } else {
-                            exit::SOFTWARE
-                        },
-                        format!("{} refused the message: {code} {text}", self.server),
-                    )),
-                    None => Err(self.failure(&e, "the message transfer")),
-                }
-            }
+            Err(e) => match negative_reply(&e) {
+                Some((code, sev, text)) => Err(Failure::new(
+                    if sev == Severity::TransientNegativeCompletion {
+                        exit::TEMPFAIL
+                    } else {
+                        exit::SOFTWARE
+                    },
+                    format!("{} refused the message: {code} {text}", self.server),
+                )),
+                None => Err(self.failure(&e, "the message transfer")),
+            },
         }
     }
 
     pub(crate) fn is_usable(&self) -> bool {
         !self.broken
+    }
+
+    fn reset_or_abandon(&mut self, in_data: bool) {
+        if in_data {
+            self.wire
+                .poison("the transaction was abandoned after DATA".to_string());
+            self.broken = true;
+        } else {
+            self.reset();
+        }
     }
 
     /// RSET after a refused transaction; a failure marks the connection
@@ -812,8 +973,8 @@ impl Connection {
             let r = self.rt.block_on(self.conn.command(Line("QUIT")));
             if self.verbose {
                 match &r {
-                    Ok(resp) => println!("Closed: {}", reply_line(resp)),
-                    Err(e) => println!("QUIT: {e}"),
+                    Ok(resp) => say(format_args!("Disconnected: {}", reply_line(resp))),
+                    Err(e) => say(format_args!("QUIT: {e}")),
                 }
             }
         }
@@ -926,7 +1087,7 @@ async fn handshake(
             timeout.as_secs()
         ))),
         Ok(Err(e)) => {
-            let (_cert, text) = tls::describe_handshake_error(&e, host, &setup.trust);
+            let (_cert, text) = tls::describe_handshake_error(&e, host, server, &setup.trust);
             Err(Failure::new(
                 exit::UNAVAILABLE,
                 format!("TLS failed: {text}; nothing was sent"),
@@ -953,145 +1114,182 @@ pub(crate) fn local_hostname() -> String {
     }
 }
 
-/// The message as lettre's `message_iter` wants it: chunks of bytes. Bare
-/// LF becomes CRLF; the final CRLF is held back because lettre appends
-/// `CRLF . CRLF` itself (otherwise the message would gain an empty last
-/// line). A read error poisons the connection, so the end-of-data marker
-/// lettre writes next fails instead of completing a truncated message.
-struct Body<'a> {
-    reader: &'a mut dyn Read,
-    wire: Wire,
-    buf: Vec<u8>,
-    last_cr: bool,
-    held: &'static [u8],
-    done: bool,
-    /// Header section, recorded as `H:` lines when there is a transcript.
-    headers: Option<Vec<u8>>,
-}
-
+/// Read size for the body: small first (a typical message fits, and a
+/// process that relays one small message should not touch 64 KB of fresh
+/// pages), 64 KB once the message turns out to be bigger.
+const FIRST_CHUNK: usize = 8 * 1024;
 const CHUNK: usize = 64 * 1024;
 
-impl<'a> Body<'a> {
-    fn new(reader: &'a mut dyn Read, wire: Wire) -> Body<'a> {
-        let headers = wire.has_tap().then(Vec::new);
-        Body {
-            reader,
-            wire,
-            buf: vec![0; CHUNK],
-            last_cr: false,
-            held: b"",
-            done: false,
-            headers,
+/// SMTP transparency while streaming: bare LF becomes CRLF, a line that
+/// starts with `.` gets another, and [`Stuffer::finish`] ends the data with
+/// `CRLF . CRLF` (adding the CRLF only when the message lacks a final line
+/// end, so no empty line is added). State carries across chunks.
+#[derive(Debug, Default)]
+pub(crate) struct Stuffer {
+    mid_line: bool,
+    last_cr: bool,
+}
+
+impl Stuffer {
+    pub(crate) fn encode(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        out.reserve(input.len() + input.len() / 32 + 8);
+        let mut rest = input;
+        while let Some(&first) = rest.first() {
+            if !self.mid_line && first == b'.' {
+                out.push(b'.');
+            }
+            match rest.iter().position(|&b| b == b'\n') {
+                Some(pos) => {
+                    out.extend_from_slice(&rest[..pos]);
+                    let cr = if pos > 0 {
+                        rest[pos - 1] == b'\r'
+                    } else {
+                        self.last_cr
+                    };
+                    if !cr {
+                        out.push(b'\r');
+                    }
+                    out.push(b'\n');
+                    self.mid_line = false;
+                    self.last_cr = false;
+                    rest = &rest[pos + 1..];
+                }
+                None => {
+                    out.extend_from_slice(rest);
+                    self.mid_line = true;
+                    self.last_cr = rest.last() == Some(&b'\r');
+                    rest = &[];
+                }
+            }
         }
     }
 
-    fn tap_headers(&mut self, chunk: &[u8]) {
-        let Some(acc) = &mut self.headers else {
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.mid_line {
+            if !self.last_cr {
+                out.push(b'\r');
+            }
+            out.push(b'\n');
+        }
+        out.extend_from_slice(b".\r\n");
+        self.mid_line = false;
+        self.last_cr = false;
+    }
+}
+
+/// Records the header section as `H:` lines when there is a transcript.
+struct HeaderTap {
+    acc: Option<Vec<u8>>,
+}
+
+impl HeaderTap {
+    fn feed(&mut self, wire: &Wire, chunk: &[u8]) {
+        let Some(acc) = &mut self.acc else {
             return;
         };
         acc.extend_from_slice(chunk);
         let mut start = 0;
         while let Some(pos) = acc[start..].iter().position(|&b| b == b'\n') {
-            let line = &acc[start..start + pos + 1];
-            let content = line.strip_suffix(b"\n").unwrap_or(line);
-            let content = content.strip_suffix(b"\r").unwrap_or(content);
-            if content.is_empty() {
-                self.headers = None;
+            let line = &acc[start..start + pos];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                self.acc = None;
                 return;
             }
-            self.wire.tap_header(content);
+            wire.tap_header(line);
             start += pos + 1;
         }
         acc.drain(..start);
         if acc.len() > 1 << 20 {
-            self.headers = None;
+            self.acc = None;
         }
     }
 }
 
-/// Append `input` to `out`, turning bare LF into CRLF. `last_cr` carries
-/// the state across chunks.
-pub(crate) fn normalise_into(input: &[u8], last_cr: &mut bool, out: &mut Vec<u8>) {
-    let mut rest = input;
-    while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
-        let before_cr = if pos > 0 {
-            rest[pos - 1] == b'\r'
-        } else {
-            *last_cr
+/// Stream the message after DATA's 354, straight onto the socket: our own
+/// transparency (one pass over each line, no per-byte copying), the last
+/// chunk and the end-of-data marker in one write. lettre reads the reply.
+///
+/// A read error poisons the connection first: the socket is shut down
+/// before any end-of-data marker, so the server can never take a truncated
+/// message for a complete one.
+async fn send_body(wire: &Wire, reader: &mut dyn Read) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut w = wire.clone();
+    let mut stuffer = Stuffer::default();
+    let mut headers = HeaderTap {
+        acc: wire.has_tap().then(Vec::new),
+    };
+    let mut buf = vec![0u8; FIRST_CHUNK];
+    // Each chunk is written once the next read returns, so that the last
+    // one can carry the end-of-data marker.
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                wire.poison(format!("reading the message failed: {e}"));
+                return Err(e);
+            }
         };
-        out.extend_from_slice(&rest[..pos]);
-        if !before_cr {
-            out.push(b'\r');
+        if !pending.is_empty() {
+            w.write_all(&pending).await?;
+            pending.clear();
         }
-        out.push(b'\n');
-        *last_cr = false;
-        rest = &rest[pos + 1..];
-    }
-    if let Some(&last) = rest.last() {
-        *last_cr = last == b'\r';
-    }
-    out.extend_from_slice(rest);
-}
-
-impl Iterator for Body<'_> {
-    type Item = Vec<u8>;
-
-    fn next(&mut self) -> Option<Vec<u8>> {
-        loop {
-            if self.done {
-                return None;
-            }
-            let n = match self.reader.read(&mut self.buf) {
-                Ok(0) => {
-                    self.done = true;
-                    // A held final CRLF is dropped (lettre writes it as part
-                    // of CRLF . CRLF); a held lone CR is real content.
-                    return (self.held == b"\r").then(|| b"\r".to_vec());
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.done = true;
-                    self.wire.poison(format!("reading the message failed: {e}"));
-                    return None;
-                }
-            };
-            let mut out = Vec::with_capacity(n + n / 32 + 4);
-            out.extend_from_slice(self.held);
-            self.held = b"";
-            let chunk_start = out.len();
-            let buf = std::mem::take(&mut self.buf);
-            normalise_into(&buf[..n], &mut self.last_cr, &mut out);
-            self.buf = buf;
-            if self.headers.is_some() {
-                let fresh = out[chunk_start..].to_vec();
-                self.tap_headers(&fresh);
-            }
-            if out.ends_with(b"\r\n") {
-                out.truncate(out.len() - 2);
-                self.held = b"\r\n";
-            } else if out.ends_with(b"\r") {
-                out.truncate(out.len() - 1);
-                self.held = b"\r";
-            }
-            if !out.is_empty() {
-                return Some(out);
-            }
+        stuffer.encode(&buf[..n], &mut pending);
+        headers.feed(wire, &pending);
+        if n == buf.len() && buf.len() < CHUNK {
+            buf.resize(CHUNK, 0);
         }
     }
+    stuffer.finish(&mut pending);
+    w.write_all(&pending).await?;
+    w.flush().await?;
+    wire.tap_client_line(b".");
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn bare_lf_becomes_crlf_across_chunks() {
+    fn stuff(chunks: &[&[u8]]) -> Vec<u8> {
+        let mut s = Stuffer::default();
         let mut out = Vec::new();
-        let mut cr = false;
-        normalise_into(b"a\nb\r", &mut cr, &mut out);
-        normalise_into(b"\nc\n\n", &mut cr, &mut out);
-        assert_eq!(out, b"a\r\nb\r\nc\r\n\r\n");
+        for c in chunks {
+            s.encode(c, &mut out);
+        }
+        s.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn transparency_and_line_ends() {
+        assert_eq!(stuff(&[b"a\nb\r", b"\nc\n\n"]), b"a\r\nb\r\nc\r\n\r\n.\r\n");
+        assert_eq!(
+            stuff(&[b".x\r\n..y\r\n.\r\nz.\r\n"]),
+            b"..x\r\n...y\r\n..\r\nz.\r\n.\r\n"
+        );
+        assert_eq!(stuff(&[b"no newline"]), b"no newline\r\n.\r\n");
+        assert_eq!(stuff(&[b"ends\r\n"]), b"ends\r\n.\r\n");
+        assert_eq!(stuff(&[]), b".\r\n");
+    }
+
+    #[test]
+    fn chunk_boundaries_do_not_matter() {
+        let input: &[u8] = b".a\n\r\n.b\r\nc\rd\n..e\n.\nf";
+        let whole = stuff(&[input]);
+        for i in 0..=input.len() {
+            for j in i..=input.len() {
+                assert_eq!(
+                    stuff(&[&input[..i], &input[i..j], &input[j..]]),
+                    whole,
+                    "split at {i},{j}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -1104,6 +1302,20 @@ mod tests {
         assert_eq!(caps.size, Some(31457280));
         assert_eq!(caps.auth, vec!["PLAIN".to_string(), "CRAM-MD5".to_string()]);
         assert_eq!(Capabilities::parse("250-x\r\n250 SIZE\r\n").size, Some(0));
+    }
+
+    #[test]
+    fn credentials_never_go_unencrypted_to_another_machine_unless_tls_is_off() {
+        use Credentials::*;
+        assert_eq!(credentials_policy(TlsPolicy::Enabled, false, false), Refuse);
+        assert_eq!(
+            credentials_policy(TlsPolicy::Required, false, false),
+            Refuse
+        );
+        assert_eq!(credentials_policy(TlsPolicy::Disabled, false, false), Warn);
+        assert_eq!(credentials_policy(TlsPolicy::Enabled, true, false), Send);
+        assert_eq!(credentials_policy(TlsPolicy::Enabled, false, true), Send);
+        assert_eq!(credentials_policy(TlsPolicy::Disabled, false, true), Send);
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //!   does not come, a server that stops reading our body),
 //! - see the raw bytes of the last reply (lettre keeps only what it parses:
 //!   we need the EHLO keywords it does not know, such as SIZE and DSN),
-//! - poison the connection when reading the message fails, so that the
-//!   end-of-data marker lettre writes next can never reach the server,
+//! - take the message body straight from us (lettre only reads the reply),
+//!   and poison the connection when reading the message fails, so that no
+//!   end-of-data marker can follow a truncated body,
 //! - record the protocol transcript (`-X`), with AUTH exchanges redacted and
 //!   the message body left out.
 
@@ -147,6 +148,13 @@ impl Wire {
     pub(crate) fn tap_header(&self, line: &[u8]) {
         if let Some(t) = &mut self.lock().tap {
             t.header(line);
+        }
+    }
+
+    /// Record a client line we wrote in a mode that hides writes (`C: .`).
+    pub(crate) fn tap_client_line(&self, line: &[u8]) {
+        if let Some(t) = &mut self.lock().tap {
+            t.client_line(line);
         }
     }
 

@@ -160,23 +160,56 @@ fn load_client_identity(
         )));
     }
     let text = String::from_utf8_lossy(&pem);
-    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
-        || text.contains("Proc-Type: 4,ENCRYPTED")
-    {
-        let hint = if passphrase.is_some() {
-            "encrypted keys are not supported yet, even with certificate_passphrase"
-        } else {
-            "encrypted keys are not supported yet"
-        };
+    if text.contains("Proc-Type: 4,ENCRYPTED") {
         return Err(Failure::config(format!(
-            "{}: the private key is encrypted; {hint}: decrypt it \
-             (openssl pkey -in FILE -out FILE) and keep the file 0600",
+            "{}: the private key is encrypted in OpenSSL's legacy format, which is not \
+             supported; convert it to PKCS#8, keeping the passphrase: \
+             openssl pkcs8 -topk8 -in OLD -out NEW",
             path.display()
         )));
+    }
+    if let Some(block) = pem_block(&text, "ENCRYPTED PRIVATE KEY") {
+        let Some(passphrase) = passphrase else {
+            return Err(Failure::config(format!(
+                "{}: the private key is encrypted but the identity has no \
+                 certificate_passphrase",
+                path.display()
+            )));
+        };
+        let key = decrypt_pkcs8(block, passphrase).map_err(|why| {
+            Failure::config(format!(
+                "{}: cannot decrypt the private key with certificate_passphrase: {why}",
+                path.display()
+            ))
+        })?;
+        return Ok((certs, key));
     }
     let key = PrivateKeyDer::from_pem_slice(&pem)
         .map_err(|e| Failure::config(format!("{}: no usable private key: {e}", path.display())))?;
     Ok((certs, key))
+}
+
+/// The text of the first PEM block with this label, boundaries included.
+fn pem_block<'a>(text: &'a str, label: &str) -> Option<&'a str> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let start = text.find(&begin)?;
+    let stop = text[start..].find(&end)? + start + end.len();
+    Some(&text[start..stop])
+}
+
+/// Decrypt a PKCS#8 `ENCRYPTED PRIVATE KEY` (PBES2: PBKDF2 or scrypt with
+/// AES-CBC, what `openssl pkcs8 -topk8` writes).
+fn decrypt_pkcs8(block: &str, passphrase: &Secret) -> Result<PrivateKeyDer<'static>, String> {
+    let (_label, der) = pkcs8::der::pem::decode_vec(block.as_bytes()).map_err(|e| e.to_string())?;
+    let info =
+        pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice()).map_err(|e| e.to_string())?;
+    let doc = info
+        .decrypt(passphrase.expose().as_bytes())
+        .map_err(|_| "wrong passphrase, or an unsupported encryption scheme".to_string())?;
+    Ok(PrivateKeyDer::Pkcs8(
+        rustls::pki_types::PrivatePkcs8KeyDer::from(doc.as_bytes().to_vec()),
+    ))
 }
 
 /// Build the client configuration for `host`. Reads `~/.authenticate` only
@@ -240,6 +273,7 @@ pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, Failure> {
 pub(crate) fn describe_handshake_error(
     err: &std::io::Error,
     host: &str,
+    server: &str,
     trust: &TrustSource,
 ) -> (bool, String) {
     let mut source: Option<&(dyn std::error::Error + 'static)> = err.get_ref().map(|e| e as _);
@@ -249,9 +283,22 @@ pub(crate) fn describe_handshake_error(
                 rustls::CertificateError::UnknownIssuer => {
                     format!("it is not signed by a CA in {trust}")
                 }
+                rustls::CertificateError::NotValidForNameContext { presented, .. }
+                    if !presented.is_empty() =>
+                {
+                    // rustls shows names as `DnsName("x")`: keep the x.
+                    let names: Vec<&str> = presented
+                        .iter()
+                        .map(|p| match (p.find('"'), p.rfind('"')) {
+                            (Some(a), Some(b)) if b > a => &p[a + 1..b],
+                            _ => p.as_str(),
+                        })
+                        .collect();
+                    format!("it names only {}", names.join(", "))
+                }
                 rustls::CertificateError::NotValidForName
                 | rustls::CertificateError::NotValidForNameContext { .. } => {
-                    format!("it is not valid for the name '{host}'")
+                    "it is issued for other names".to_string()
                 }
                 rustls::CertificateError::Expired
                 | rustls::CertificateError::ExpiredContext { .. } => "it has expired".into(),
@@ -259,7 +306,7 @@ pub(crate) fn describe_handshake_error(
             };
             return (
                 true,
-                format!("the certificate of {host} did not verify for the name '{host}': {what}"),
+                format!("the certificate of {server} did not verify for the name '{host}': {what}"),
             );
         }
         source = e.source();

@@ -66,6 +66,10 @@ impl Transcript {
         self.client_partial.extend_from_slice(rest);
     }
 
+    pub(crate) fn client_line(&mut self, line: &[u8]) {
+        self.line("C: ", line);
+    }
+
     pub(crate) fn server(&mut self, bytes: &[u8]) {
         let mut rest = bytes;
         while let Some(pos) = rest.iter().position(|&b| b == b'\n') {

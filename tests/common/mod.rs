@@ -9,7 +9,7 @@
 //! What it offers (all on by default, see [`EximOptions`]): STARTTLS on the
 //! plain port, a `tls_on_connect_ports` listener, AUTH PLAIN, LOGIN,
 //! CRAM-MD5, NTLM (`spa`) and XOAUTH2 for [`USER`]/[`PASSWORD`]/[`TOKEN`],
-//! DSN, 8BITMIME, SIZE. Recipients whose local part starts with `refuse`
+//! DSN, 8BITMIME, SIZE, PIPELINING. Recipients whose local part starts with `refuse`
 //! get 550, with `defer` 451; a message from `drop@...` is refused (550)
 //! after its data and the connection dropped, one from `defer@...` deferred
 //! (451) after its data. Every MAIL and RCPT command is
@@ -152,6 +152,8 @@ pub struct EximOptions {
     pub verify_client_certs: bool,
     /// The name in the server certificate.
     pub cert_name: String,
+    /// Advertise PIPELINING.
+    pub pipelining: bool,
 }
 
 impl Default for EximOptions {
@@ -164,6 +166,7 @@ impl Default for EximOptions {
             auth: true,
             verify_client_certs: false,
             cert_name: "localhost".into(),
+            pipelining: true,
         }
     }
 }
@@ -492,12 +495,13 @@ tls_advertise_hosts = {starttls}
 accept_8bitmime = {eightbit}
 message_size_limit = {size}
 auth_advertise_hosts = {authhosts}
+pipelining_advertise_hosts = {pipelining}
 host_lookup =
 rfc1413_hosts =
 acl_smtp_mail = acl_mail
 acl_smtp_rcpt = acl_rcpt
 acl_smtp_data = acl_data
-log_selector = +smtp_connection +received_recipients +tls_peerdn
+log_selector = +smtp_connection +received_recipients +tls_peerdn +incoming_interface +incoming_port
 domainlist local_domains = *
 
 begin acl
@@ -544,6 +548,7 @@ begin authenticators
         eightbit = o.eight_bit_mime,
         size = o.size_limit,
         authhosts = yes(o.auth),
+        pipelining = yes(o.pipelining),
     )
 }
 
@@ -573,11 +578,12 @@ impl FakeServer {
         }
     }
 
-    /// What the script returned (usually what it read).
+    /// What the script returned (usually what it read); a panic in the
+    /// script fails the test here.
     pub fn join(mut self) -> Vec<u8> {
         self.handle
             .take()
-            .map(|h| h.join().unwrap_or_default())
+            .map(|h| h.join().expect("the fake server's script panicked"))
             .unwrap_or_default()
     }
 }
@@ -592,6 +598,15 @@ pub fn read_line(r: &mut BufReader<TcpStream>) -> String {
 /// Answer every command up to and including DATA's 354 the usual way;
 /// returns the commands read.
 pub fn fake_handshake(r: &mut BufReader<TcpStream>, w: &mut TcpStream) -> Vec<String> {
+    fake_handshake_with(r, w, b"250-fake\r\n250-8BITMIME\r\n250 SIZE 1000000\r\n")
+}
+
+/// [`fake_handshake`] with the given EHLO reply.
+pub fn fake_handshake_with(
+    r: &mut BufReader<TcpStream>,
+    w: &mut TcpStream,
+    ehlo: &[u8],
+) -> Vec<String> {
     let mut seen = Vec::new();
     let _ = w.write_all(b"220 fake ESMTP\r\n");
     loop {
@@ -602,7 +617,7 @@ pub fn fake_handshake(r: &mut BufReader<TcpStream>, w: &mut TcpStream) -> Vec<St
         let upper = line.to_ascii_uppercase();
         seen.push(line.trim_end().to_string());
         let reply: &[u8] = if upper.starts_with("EHLO") {
-            b"250-fake\r\n250-8BITMIME\r\n250 SIZE 1000000\r\n"
+            ehlo
         } else if upper.starts_with("DATA") {
             let _ = w.write_all(b"354 go ahead\r\n");
             return seen;

@@ -13,6 +13,7 @@ EXIM_ROOT=${ESMTP_TEST_EXIM_ROOT:-/opt/esmtp-test/exim}
 
 need=()
 for p in esmtp postfix procmail maildrop msmtp openssl groff mandoc hyperfine \
+         mutt bsd-mailx git git-email \
          libmariadb3 libspf2-2 libgnutls-dane0 libperl5.36 libpq5 libsasl2-2 \
          libldap-2.5-0 libgnutls30 libidn12 libpcre2-8-0 libdb5.3 libnsl2; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")

@@ -1,0 +1,243 @@
+//! Carrying out an [`Action`]: load the plan, read the message, route it,
+//! deliver it. Every failure comes back here as a [`Failure`] and leaves as
+//! one line on stderr and its exit status, in [`run`] only.
+
+use super::{external, parse, parse_recipient_arg, parse_sender, Action, Send};
+use crate::exit::{Failure, DATAERR, OK, USAGE};
+use crate::message::{self, HeaderPolicy, Spool};
+use crate::plan::{Plan, QueueMode};
+use crate::route::{self, Recipient, Source, Submission};
+use crate::transport::{self, mda, Envelope, MessageOptions};
+use crate::{cache, queue, sys};
+use clap::ArgMatches;
+use std::ffi::OsString;
+use std::io::{self, BufRead, Write};
+use std::path::PathBuf;
+
+/// Run the program for `argv`; the exit status.
+pub fn run(argv: Vec<OsString>) -> u8 {
+    let result = parse(argv).and_then(dispatch);
+    match result {
+        Ok(status) => status,
+        Err(failure) => report(&failure),
+    }
+}
+
+/// Print a failure as `esmtp: ...` on stderr (ignoring a closed stderr) and
+/// give its status.
+fn report(failure: &Failure) -> u8 {
+    let _ = writeln!(io::stderr(), "esmtp: {}", failure.message);
+    failure.status
+}
+
+fn dispatch(action: Action) -> Result<u8, Failure> {
+    match action {
+        Action::Submit(send) => submit(&send).map(|()| OK),
+        Action::ListQueue { config } => {
+            let plan = cache::load_plan(config.as_deref(), false)?;
+            queue::list(&plan).map(|()| OK)
+        }
+        Action::FlushQueue { config, session } => {
+            let plan = cache::load_plan(config.as_deref(), session.verbose)?;
+            queue::flush(&plan, &session).map(|()| OK)
+        }
+        Action::Nothing => Ok(OK),
+        Action::Print(text) => {
+            let _ = io::stdout().write_all(text.as_bytes());
+            Ok(OK)
+        }
+        Action::Subcommand(name, m) => subcommand(&name, &m),
+    }
+}
+
+fn subcommand(name: &str, m: &ArgMatches) -> Result<u8, Failure> {
+    match name {
+        "check" => Ok(external::run_check(m)),
+        "dump" => Ok(external::run_dump(m)),
+        "route" => route_subcommand(m).map(|()| OK),
+        "queue" => external::run_queue(m).map(|()| OK),
+        other => Err(Failure::usage(format!("unknown subcommand {other}"))),
+    }
+}
+
+/// `esmtp route [-C FILE] [-f ADDR] [-t] RCPT...`
+fn route_subcommand(m: &ArgMatches) -> Result<(), Failure> {
+    let sender = m
+        .get_one::<String>("sender")
+        .map(|s| parse_sender(s))
+        .transpose()?;
+    let mut recipients = Vec::new();
+    for r in m.get_many::<String>("recipients").into_iter().flatten() {
+        recipients.extend(parse_recipient_arg(r)?);
+    }
+    let extract = m.get_flag("extract");
+    if recipients.is_empty() && !extract {
+        return Err(Failure::usage("Recipient names must be specified"));
+    }
+    let plan = cache::load_plan(m.get_one::<PathBuf>("config").map(|p| p.as_path()), false)?;
+    let send = Send {
+        sender,
+        extract,
+        recipients,
+        ..Send::default()
+    };
+    let headers = if extract {
+        message::read_headers(&mut io::stdin().lock())?
+    } else {
+        message::Headers::default()
+    };
+    let (decision, _) = decide(&plan, &send, &headers)?;
+    let _ = io::stdout().write_all(route::describe(&plan, &decision).as_bytes());
+    Ok(())
+}
+
+/// Build the submission from the command line and the headers, and route it.
+fn decide(
+    plan: &Plan,
+    send: &Send,
+    headers: &message::Headers,
+) -> Result<(route::Decision, String), Failure> {
+    let mut recipients: Vec<Recipient> = send
+        .recipients
+        .iter()
+        .map(|r| Recipient {
+            addr: r.clone(),
+            source: Source::CommandLine,
+        })
+        .collect();
+    let mut header_from = None;
+    if send.extract {
+        if headers.fields.is_empty() {
+            return Err(Failure::new(
+                DATAERR,
+                "-t: the message has no header to take recipients from",
+            ));
+        }
+        let found = headers.recipients()?;
+        if found.is_empty() && recipients.is_empty() {
+            return Err(Failure::new(
+                DATAERR,
+                "-t: no recipients found in To:, Cc: or Bcc:",
+            ));
+        }
+        recipients.extend(found.into_iter().map(|addr| Recipient {
+            addr,
+            source: Source::Header,
+        }));
+        // The From: address matters only when -f does not say who sends.
+        if send.sender.is_none() {
+            header_from = headers.from()?;
+        }
+    }
+    if recipients.is_empty() {
+        return Err(Failure::new(USAGE, "Recipient names must be specified"));
+    }
+    let hostname = sys::hostname();
+    let sub = Submission {
+        sender: send.sender.clone(),
+        header_from,
+        full_name: send.full_name.clone(),
+        recipients,
+        login: sys::login_name(),
+        hostname: hostname.clone(),
+    };
+    Ok((route::route(plan, &sub)?, hostname))
+}
+
+/// A new Message-ID: time, process and randomness at the host.
+fn message_id(hostname: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut random = [0u8; 6];
+    let _ = getrandom::fill(&mut random);
+    let random: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "<{}.{:06}.{}.{random}@{hostname}>",
+        now.as_secs(),
+        now.subsec_micros(),
+        std::process::id()
+    )
+}
+
+/// sendmail mode: read the message, route it, deliver it.
+fn submit(send: &Send) -> Result<(), Failure> {
+    let verbose = send.session.verbose;
+    let plan = cache::load_plan(send.config.as_deref(), verbose)?;
+    let stdin = io::stdin();
+    let mut input = stdin.lock();
+    let headers = message::read_headers(&mut input)?;
+    let (decision, hostname) = decide(&plan, send, &headers)?;
+    if verbose {
+        let _ = io::stdout().write_all(route::describe(&plan, &decision).as_bytes());
+    }
+    let policy = HeaderPolicy {
+        remove_bcc: send.extract,
+        sender: decision.sender_header.clone(),
+        date: chrono::Local::now().to_rfc2822(),
+        from: decision.from.clone(),
+        message_id: decision.message_id.then(|| message_id(&hostname)),
+    };
+    let head = message::render_headers(&headers, &policy);
+    let spool = Spool::write(&head, &headers.body_prefix, &mut input as &mut dyn BufRead)?;
+
+    let mut failures = Vec::new();
+    if !decision.remote.is_empty() {
+        let envelope = Envelope {
+            sender: decision.envelope_sender.clone(),
+            recipients: decision.remote.clone(),
+        };
+        let options = MessageOptions {
+            dsn: send.dsn.clone(),
+            body_type: send.body_type,
+            eight_bit: spool.eight_bit,
+            size: Some(spool.size),
+        };
+        let result = if plan.queue.mode == QueueMode::Disabled {
+            match plan.identities.get(decision.identity) {
+                Some(identity) => transport::relay(
+                    identity,
+                    &envelope,
+                    &options,
+                    &send.session,
+                    &mut spool.crlf(),
+                ),
+                None => Err(Failure::software(
+                    "routing chose an identity the plan lacks",
+                )),
+            }
+        } else {
+            queue::submit(
+                &plan,
+                decision.identity,
+                &envelope,
+                &options,
+                &send.session,
+                &mut spool.crlf(),
+            )
+            .map(|submitted| {
+                if let queue::Submitted::Queued(reason) = submitted {
+                    let _ = writeln!(io::stderr(), "esmtp: {reason}");
+                }
+            })
+        };
+        if let Err(f) = result {
+            failures.push(f);
+        }
+    }
+    if let Some(local) = &decision.local {
+        if let Err(f) = mda::deliver(&local.command, &mut spool.lf(), verbose) {
+            failures.push(f);
+        }
+    }
+    let mut failures = failures.into_iter();
+    match failures.next() {
+        None => Ok(()),
+        Some(first) => {
+            for other in failures {
+                report(&other);
+            }
+            Err(first)
+        }
+    }
+}

@@ -1,0 +1,817 @@
+//! The message: one scan of the header block, the header policy (SPEC §4),
+//! and the spool that holds the normalised message while it is delivered.
+//!
+//! Only the header block is held in memory (bounded by [`MAX_HEADER_BYTES`]).
+//! The body streams from standard input into an anonymous temporary file,
+//! normalised to CRLF line ends on the way; 8-bit bytes and the size are
+//! noted as it passes. The SMTP transport and the queue read the spool as it
+//! is (CRLF, not dot-stuffed); the MDA reads it through [`LfReader`].
+
+use crate::exit::{Failure, DATAERR, SOFTWARE, TEMPFAIL, USAGE};
+use crate::route::Mailbox;
+use std::fs::File;
+use std::io::{self, BufRead, BufWriter, Read, Write};
+use std::os::unix::fs::FileExt;
+
+/// Largest header block accepted (the same default as Exim's `header_maxsize`).
+pub const MAX_HEADER_BYTES: usize = 1 << 20;
+
+/// One header field, as read: name, colon, value and its folded lines, with
+/// the line ends of the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    raw: Vec<u8>,
+}
+
+impl Field {
+    pub fn new(raw: Vec<u8>) -> Self {
+        Field { raw }
+    }
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+    /// The field name (before the colon, without trailing blanks).
+    pub fn name(&self) -> &[u8] {
+        let end = self.raw.iter().position(|&b| b == b':').unwrap_or(0);
+        let mut name = &self.raw[..end];
+        while let [rest @ .., b' ' | b'\t'] = name {
+            name = rest;
+        }
+        name
+    }
+    pub fn is(&self, name: &str) -> bool {
+        self.name().eq_ignore_ascii_case(name.as_bytes())
+    }
+}
+
+/// The header block of the message and what was read past it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers {
+    pub fields: Vec<Field>,
+    /// Bytes already read that belong to the body: the first line when it
+    /// was not a header line (the message had no header block, or it was not
+    /// ended by an empty line).
+    pub body_prefix: Vec<u8>,
+}
+
+/// True for a byte allowed in a field name (RFC 5322 ftext).
+fn is_ftext(b: u8) -> bool {
+    (33..=126).contains(&b) && b != b':'
+}
+
+/// True when `line` starts a header field: a non-empty field name, optional
+/// blanks (obsolete syntax), then a colon.
+fn starts_field(line: &[u8]) -> bool {
+    let name_len = line.iter().take_while(|&&b| is_ftext(b)).count();
+    if name_len == 0 {
+        return false;
+    }
+    let rest = &line[name_len..];
+    let blanks = rest
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    rest.get(blanks) == Some(&b':')
+}
+
+fn is_blank_line(line: &[u8]) -> bool {
+    line == b"\n" || line == b"\r\n"
+}
+
+/// Read the header block: up to the first empty line (consumed), or up to
+/// the first line that is neither a header field nor a continuation (kept
+/// as the start of the body), or to the end of the input.
+pub fn read_headers(input: &mut dyn BufRead) -> Result<Headers, Failure> {
+    let mut headers = Headers::default();
+    let mut total = 0usize;
+    loop {
+        let mut line = Vec::new();
+        let limit = (MAX_HEADER_BYTES - total) as u64 + 1;
+        let n = input
+            .take(limit)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Failure::new(SOFTWARE, format!("cannot read the message: {e}")))?;
+        if n == 0 || is_blank_line(&line) {
+            return Ok(headers);
+        }
+        if total == 0 && headers.fields.is_empty() && line.starts_with(b"From ") {
+            // An mbox "From " line in front of the headers: not part of the
+            // message (sendmail and Postfix drop it too).
+            total += n;
+            continue;
+        }
+        let continuation = matches!(line[0], b' ' | b'\t') && !headers.fields.is_empty();
+        let header_line = continuation || starts_field(&line);
+        if !header_line {
+            headers.body_prefix = line;
+            return Ok(headers);
+        }
+        total += n;
+        if total > MAX_HEADER_BYTES {
+            return Err(Failure::new(
+                DATAERR,
+                format!(
+                    "the message header is larger than {} KiB; is a blank line missing after the headers?",
+                    MAX_HEADER_BYTES / 1024
+                ),
+            ));
+        }
+        if continuation {
+            if let Some(last) = headers.fields.last_mut() {
+                last.raw.extend_from_slice(&line);
+            }
+        } else {
+            headers.fields.push(Field::new(line));
+        }
+    }
+}
+
+impl Headers {
+    pub fn has(&self, name: &str) -> bool {
+        self.fields.iter().any(|f| f.is(name))
+    }
+
+    /// The addresses of `To:`, `Cc:` and `Bcc:`, in order (for `-t`).
+    pub fn recipients(&self) -> Result<Vec<String>, Failure> {
+        let mut out = Vec::new();
+        for field in &self.fields {
+            if field.is("To") || field.is("Cc") || field.is("Bcc") {
+                let list = field_addresses(field).map_err(|e| {
+                    Failure::new(
+                        DATAERR,
+                        format!(
+                            "cannot read the addresses in {}: {e}",
+                            String::from_utf8_lossy(field.name())
+                        ),
+                    )
+                })?;
+                out.extend(list.into_iter().map(|m| m.addr));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The first mailbox of the first `From:` field.
+    pub fn from(&self) -> Result<Option<Mailbox>, Failure> {
+        let Some(field) = self.fields.iter().find(|f| f.is("From")) else {
+            return Ok(None);
+        };
+        let list = field_addresses(field)
+            .map_err(|e| Failure::new(DATAERR, format!("cannot read the address in From: {e}")))?;
+        Ok(list.into_iter().next())
+    }
+}
+
+/// Parse the addresses of one header field.
+fn field_addresses(field: &Field) -> Result<Vec<Mailbox>, String> {
+    let (header, _) = mailparse::parse_header(field.raw()).map_err(|e| e.to_string())?;
+    match mailparse::addrparse_header(&header) {
+        Ok(list) => Ok(flatten(&list)),
+        Err(_) => parse_local_list(&header.get_value()),
+    }
+}
+
+/// Parse an address list as written on a command line or in a header
+/// (`a@b, Name <c@d>`, groups, comments; local names such as `root`).
+pub fn parse_address_list(text: &str) -> Result<Vec<Mailbox>, String> {
+    match mailparse::addrparse(text) {
+        Ok(list) => Ok(flatten(&list)),
+        Err(_) => parse_local_list(text),
+    }
+}
+
+fn flatten(list: &mailparse::MailAddrList) -> Vec<Mailbox> {
+    let mut out = Vec::new();
+    for addr in list.iter() {
+        match addr {
+            mailparse::MailAddr::Single(s) => out.push(Mailbox {
+                name: s.display_name.clone(),
+                addr: s.addr.clone(),
+            }),
+            mailparse::MailAddr::Group(g) => out.extend(g.addrs.iter().map(|s| Mailbox {
+                name: s.display_name.clone(),
+                addr: s.addr.clone(),
+            })),
+        }
+    }
+    out
+}
+
+/// mailparse insists on an `@` in every address; mail to local users
+/// (`To: root`, cron's habit) has none. Split the list at top-level commas
+/// and parse each element on its own: elements with `@` through mailparse,
+/// local names by hand (angle brackets, comments and a group name removed).
+fn parse_local_list(text: &str) -> Result<Vec<Mailbox>, String> {
+    let mut out = Vec::new();
+    for element in split_top_level(text) {
+        let element = element.trim();
+        if element.is_empty() {
+            continue;
+        }
+        if element.contains('@') {
+            // mailparse reads a bare quoted local part ("a b"@c) only
+            // inside angle brackets.
+            let list = mailparse::addrparse(element)
+                .or_else(|e| match element.contains('<') {
+                    true => Err(e),
+                    false => mailparse::addrparse(&format!("<{}>", strip_comments(element).trim())),
+                })
+                .map_err(|e| e.to_string())?;
+            out.extend(flatten(&list));
+            continue;
+        }
+        let mut s = strip_comments(element);
+        // A group: "name: member, member;"
+        if let Some(colon) = s.find(':') {
+            if !s[..colon].contains('<') {
+                s = s[colon + 1..].to_string();
+            }
+        }
+        let s = s.trim().trim_end_matches(';').trim();
+        let (name, addr) = match (s.find('<'), s.rfind('>')) {
+            (Some(l), Some(r)) if l < r => {
+                let name = s[..l].trim().trim_matches('"').trim();
+                (
+                    (!name.is_empty()).then(|| name.to_string()),
+                    s[l + 1..r].trim().to_string(),
+                )
+            }
+            (None, None) => (None, s.to_string()),
+            _ => return Err(format!("unbalanced angle brackets in {element:?}")),
+        };
+        if addr.is_empty() {
+            continue;
+        }
+        if addr.chars().any(char::is_whitespace) {
+            return Err(format!("{addr:?} is not an address"));
+        }
+        out.push(Mailbox { name, addr });
+    }
+    Ok(out)
+}
+
+/// Split at commas outside quotes, comments and angle brackets.
+fn split_top_level(text: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let (mut quoted, mut escaped, mut comment, mut angle) = (false, false, 0u32, false);
+    for c in text.chars() {
+        if escaped {
+            escaped = false;
+            cur.push(c);
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            '"' if comment == 0 => quoted = !quoted,
+            '(' if !quoted => comment += 1,
+            ')' if !quoted && comment > 0 => comment -= 1,
+            '<' if !quoted && comment == 0 => angle = true,
+            '>' if !quoted && comment == 0 => angle = false,
+            ',' if !quoted && comment == 0 && !angle => {
+                parts.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    parts.push(cur);
+    parts
+}
+
+fn strip_comments(text: &str) -> String {
+    let mut out = String::new();
+    let (mut depth, mut quoted) = (0u32, false);
+    for c in text.chars() {
+        match c {
+            '"' if depth == 0 => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '(' if !quoted => depth += 1,
+            ')' if !quoted && depth > 0 => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// What to change in the header block (SPEC §4).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderPolicy {
+    /// `-t`: remove `Bcc:`.
+    pub remove_bcc: bool,
+    /// `force sender`: the `Sender:` value replacing any in the message.
+    pub sender: Option<String>,
+    /// `Date:` value to add when missing.
+    pub date: String,
+    /// `From:` to add when missing.
+    pub from: Mailbox,
+    /// `Message-ID:` to add when missing (`None`: `message_id disabled`).
+    pub message_id: Option<String>,
+}
+
+/// Render the final header block with CRLF line ends, ending in the empty
+/// line. Existing fields keep their order and bytes (line ends normalised);
+/// added fields follow them, as libESMTP adds them.
+pub fn render_headers(headers: &Headers, policy: &HeaderPolicy) -> Vec<u8> {
+    let mut out = Vec::new();
+    for field in &headers.fields {
+        if field.is("Return-Path")
+            || (policy.remove_bcc && field.is("Bcc"))
+            || (policy.sender.is_some() && field.is("Sender"))
+        {
+            continue;
+        }
+        let mut crlf = CrlfWriter::new(&mut out);
+        // Writing to a Vec cannot fail.
+        let _ = crlf.write_all(field.raw());
+        let _ = crlf.finish();
+    }
+    let mut add = |name: &str, value: &str| {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    };
+    if let Some(sender) = &policy.sender {
+        add("Sender", sender);
+    }
+    if !headers.has("Date") {
+        add("Date", &policy.date);
+    }
+    if !headers.has("From") {
+        add("From", &format_mailbox(&policy.from));
+    }
+    if let Some(id) = &policy.message_id {
+        if !headers.has("Message-ID") {
+            add("Message-ID", id);
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// A mailbox as a header value: the display name quoted, or encoded
+/// (RFC 2047) when it is not ASCII.
+pub fn format_mailbox(m: &Mailbox) -> String {
+    let Some(name) = m.name.as_deref().filter(|n| !n.trim().is_empty()) else {
+        return m.addr.clone();
+    };
+    let name = if !name.is_ascii() {
+        use base64::Engine;
+        format!(
+            "=?UTF-8?B?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(name.as_bytes())
+        )
+    } else if name
+        .chars()
+        .any(|c| "()<>[]:;@\\,.\"".contains(c) || c.is_ascii_control())
+    {
+        format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        name.to_string()
+    };
+    format!("{name} <{}>", m.addr)
+}
+
+/// Reject text that would break out of a header or an SMTP command line.
+pub fn check_header_text(what: &str, text: &str) -> Result<(), Failure> {
+    if text.chars().any(|c| c.is_control()) {
+        return Err(Failure::new(
+            USAGE,
+            format!("{what} contains a control character (CR, LF, NUL or similar): {text:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Writes bytes with every bare LF turned into CRLF (existing CRLF kept,
+/// bare CR kept), noting the size, 8-bit bytes and NUL bytes.
+struct CrlfWriter<W: Write> {
+    inner: W,
+    last: Option<u8>,
+    written: u64,
+    eight_bit: bool,
+    nul: bool,
+}
+
+impl<W: Write> CrlfWriter<W> {
+    fn new(inner: W) -> Self {
+        CrlfWriter {
+            inner,
+            last: None,
+            written: 0,
+            eight_bit: false,
+            nul: false,
+        }
+    }
+
+    /// End the data with a line end if it does not have one.
+    fn finish(&mut self) -> io::Result<()> {
+        match self.last {
+            None | Some(b'\n') => Ok(()),
+            Some(b'\r') => self.write_all(b"\n"),
+            Some(_) => self.write_all(b"\r\n"),
+        }
+    }
+}
+
+impl<W: Write> Write for CrlfWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if !self.eight_bit && !buf.is_ascii() {
+            self.eight_bit = true;
+        }
+        if !self.nul && buf.contains(&0) {
+            self.nul = true;
+        }
+        // Copy runs between bare LFs in one piece; insert the CR before each.
+        let mut start = 0;
+        for i in memchr::memchr_iter(b'\n', buf) {
+            let prev = if i == 0 { self.last } else { Some(buf[i - 1]) };
+            if prev != Some(b'\r') {
+                self.inner.write_all(&buf[start..i])?;
+                self.inner.write_all(b"\r")?;
+                self.written += (i - start) as u64 + 1;
+                start = i;
+            }
+        }
+        self.inner.write_all(&buf[start..])?;
+        self.written += (buf.len() - start) as u64;
+        self.last = buf.last().copied();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The normalised message in an anonymous temporary file (deleted when
+/// dropped, and by the kernel if the process dies).
+#[derive(Debug)]
+pub struct Spool {
+    file: File,
+    /// Size in bytes, CRLF line ends.
+    pub size: u64,
+    /// The message holds bytes >= 0x80.
+    pub eight_bit: bool,
+}
+
+impl Spool {
+    /// Write `head` (already rendered), then the body: `body_prefix` and the
+    /// rest of `input`, normalised to CRLF with a final line end.
+    pub fn write(head: &[u8], body_prefix: &[u8], input: &mut dyn Read) -> Result<Spool, Failure> {
+        // A full or missing temporary directory is a condition a later
+        // attempt may not meet: temporary failure, so clients retry.
+        let file = tempfile::tempfile().map_err(|e| {
+            Failure::new(
+                TEMPFAIL,
+                format!(
+                    "cannot create a temporary file for the message in {}: {e}",
+                    std::env::temp_dir().display()
+                ),
+            )
+        })?;
+        let io_err =
+            |e: io::Error| Failure::new(TEMPFAIL, format!("cannot spool the message: {e}"));
+        let mut out = CrlfWriter::new(BufWriter::with_capacity(64 * 1024, &file));
+        out.write_all(head).map_err(io_err)?;
+        out.write_all(body_prefix).map_err(io_err)?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match input.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(Failure::new(
+                        SOFTWARE,
+                        format!("cannot read the message: {e}"),
+                    ))
+                }
+            };
+            out.write_all(&buf[..n]).map_err(io_err)?;
+        }
+        out.finish().map_err(io_err)?;
+        out.flush().map_err(io_err)?;
+        if out.nul {
+            return Err(Failure::new(
+                DATAERR,
+                "the message contains a NUL byte, which mail cannot carry",
+            ));
+        }
+        let (size, eight_bit) = (out.written, out.eight_bit);
+        drop(out);
+        Ok(Spool {
+            size,
+            eight_bit,
+            file,
+        })
+    }
+
+    /// The message with CRLF line ends (for SMTP and the queue).
+    pub fn crlf(&self) -> BufReaderAt<'_> {
+        BufReaderAt {
+            file: &self.file,
+            pos: 0,
+        }
+    }
+
+    /// The message with LF line ends (for the MDA).
+    pub fn lf(&self) -> LfReader<io::BufReader<BufReaderAt<'_>>> {
+        LfReader::new(io::BufReader::with_capacity(64 * 1024, self.crlf()))
+    }
+}
+
+/// Reads a file from the start without moving the file's own offset.
+pub struct BufReaderAt<'a> {
+    file: &'a File,
+    pos: u64,
+}
+
+impl Read for BufReaderAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// Turns CRLF into LF (a bare CR is kept).
+pub struct LfReader<R: BufRead> {
+    inner: R,
+    /// A CR was the last byte of the previous chunk.
+    pending_cr: bool,
+}
+
+impl<R: BufRead> LfReader<R> {
+    pub fn new(inner: R) -> Self {
+        LfReader {
+            inner,
+            pending_cr: false,
+        }
+    }
+}
+
+impl<R: BufRead> Read for LfReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        let chunk = self.inner.fill_buf()?;
+        if self.pending_cr {
+            self.pending_cr = false;
+            if chunk.first() != Some(&b'\n') {
+                out[0] = b'\r';
+                return Ok(1);
+            }
+        }
+        if chunk.is_empty() {
+            return Ok(0);
+        }
+        // Copy runs between CRs in one piece; drop each CR that precedes LF.
+        let (mut i, mut n) = (0, 0);
+        while i < chunk.len() && n < out.len() {
+            let room = out.len() - n;
+            let end = (i + room).min(chunk.len());
+            match memchr::memchr(b'\r', &chunk[i..end]) {
+                None => {
+                    out[n..n + end - i].copy_from_slice(&chunk[i..end]);
+                    n += end - i;
+                    i = end;
+                }
+                Some(k) => {
+                    out[n..n + k].copy_from_slice(&chunk[i..i + k]);
+                    n += k;
+                    i += k;
+                    // chunk[i] is a CR.
+                    match chunk.get(i + 1) {
+                        Some(b'\n') => i += 1,
+                        None => {
+                            self.pending_cr = true;
+                            i += 1;
+                            break;
+                        }
+                        Some(_) => {
+                            if n == out.len() {
+                                break;
+                            }
+                            out[n] = b'\r';
+                            n += 1;
+                            i += 1;
+                        }
+                    }
+                }
+            }
+        }
+        self.inner.consume(i);
+        if n == 0 && self.pending_cr {
+            // Only the CR was left in this chunk: decide with the next one.
+            return self.read(out);
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(input: &[u8]) -> (Headers, Vec<u8>) {
+        let mut r = io::BufReader::new(input);
+        let h = read_headers(&mut r).unwrap();
+        let mut rest = Vec::new();
+        r.read_to_end(&mut rest).unwrap();
+        (h, rest)
+    }
+
+    fn policy() -> HeaderPolicy {
+        HeaderPolicy {
+            remove_bcc: false,
+            sender: None,
+            date: "Thu, 1 Jan 2026 00:00:00 +0000".into(),
+            from: Mailbox {
+                name: None,
+                addr: "me@example.org".into(),
+            },
+            message_id: Some("<1@h>".into()),
+        }
+    }
+
+    #[test]
+    fn header_block_ends_at_the_empty_line() {
+        let (h, rest) = headers(b"Subject: a\n b\nTo: x@y\n\nbody\n");
+        assert_eq!(h.fields.len(), 2);
+        assert_eq!(h.fields[0].raw(), b"Subject: a\n b\n");
+        assert!(h.body_prefix.is_empty());
+        assert_eq!(rest, b"body\n");
+    }
+
+    #[test]
+    fn a_non_header_line_starts_the_body() {
+        let (h, rest) = headers(b"hello world\nmore\n");
+        assert!(h.fields.is_empty());
+        assert_eq!(h.body_prefix, b"hello world\n");
+        assert_eq!(rest, b"more\n");
+        let (h, _) = headers(b"Subject: x\nnot a header\n");
+        assert_eq!(h.fields.len(), 1);
+        assert_eq!(h.body_prefix, b"not a header\n");
+    }
+
+    #[test]
+    fn a_leading_mbox_from_line_is_dropped() {
+        let (h, rest) =
+            headers(b"From me@x.org Thu Jan  1 00:00:00 2026\nSubject: a\n\nFrom here\n");
+        assert_eq!(h.fields.len(), 1);
+        assert_eq!(rest, b"From here\n");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn spool_views_agree(input in proptest::collection::vec(
+            proptest::sample::select(vec![b'a', b'\r', b'\n', b'.', 0xe9]), 0..200)) {
+            let s = Spool::write(b"", b"", &mut &input[..]).unwrap();
+            let mut crlf = Vec::new();
+            s.crlf().read_to_end(&mut crlf).unwrap();
+            let mut lf = Vec::new();
+            s.lf().read_to_end(&mut lf).unwrap();
+            // Every LF on the wire ends a CRLF; the size is exact.
+            for (i, &b) in crlf.iter().enumerate() {
+                if b == b'\n' {
+                    proptest::prop_assert!(i > 0 && crlf[i - 1] == b'\r');
+                }
+            }
+            proptest::prop_assert_eq!(s.size, crlf.len() as u64);
+            // The LF view is the wire form with each CRLF made LF.
+            let mut expect = Vec::new();
+            let mut i = 0;
+            while i < crlf.len() {
+                if crlf[i] == b'\r' && crlf.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                    continue;
+                }
+                expect.push(crlf[i]);
+                i += 1;
+            }
+            proptest::prop_assert_eq!(&lf, &expect);
+            // Nothing but line ends changed, and the message ends in one.
+            let strip = |v: &[u8]| v.iter().copied().filter(|&b| b != b'\r' && b != b'\n').collect::<Vec<_>>();
+            proptest::prop_assert_eq!(strip(&crlf), strip(&input));
+            proptest::prop_assert!(crlf.is_empty() || crlf.ends_with(b"\n"));
+            proptest::prop_assert_eq!(s.eight_bit, input.contains(&0xe9));
+        }
+    }
+
+    #[test]
+    fn headers_only_and_empty() {
+        let (h, _) = headers(b"Subject: x");
+        assert_eq!(h.fields[0].raw(), b"Subject: x");
+        let (h, _) = headers(b"");
+        assert!(h.fields.is_empty() && h.body_prefix.is_empty());
+    }
+
+    #[test]
+    fn huge_header_is_refused() {
+        let mut big = b"Subject: ".to_vec();
+        big.extend(std::iter::repeat_n(b'a', 2 << 20));
+        let err = read_headers(&mut io::BufReader::new(&big[..])).unwrap_err();
+        assert_eq!(err.status, DATAERR);
+        // A huge first line that is no header is body.
+        let big = vec![b'a'; 2 << 20];
+        let (h, rest) = headers(&big);
+        assert_eq!(h.body_prefix.len() + rest.len(), 2 << 20);
+    }
+
+    #[test]
+    fn recipients_from_headers() {
+        let (h, _) = headers(
+            b"To: \"Doe, John\" <jd@x.org>, undisclosed:;\nCc: team: a@b.c, (c) d@e.f;\n\
+              Bcc: =?UTF-8?Q?B=C3=A9a?= <bea@x.org>\nSubject: s\n\n",
+        );
+        assert_eq!(
+            h.recipients().unwrap(),
+            ["jd@x.org", "a@b.c", "d@e.f", "bea@x.org"]
+        );
+        let (h, _) = headers(b"To: root, Admin <admin>\ncc: \"q u\"@x.org\n\n");
+        assert_eq!(h.recipients().unwrap(), ["root", "admin", "\"q u\"@x.org"]);
+        let (h, _) = headers(b"From: Me <me@x.org>\n\n");
+        assert_eq!(h.from().unwrap().unwrap().addr, "me@x.org");
+    }
+
+    #[test]
+    fn rendering_adds_and_removes() {
+        let (h, _) = headers(b"Return-Path: <x@y>\nBcc: b@c\nSender: s@t\nSubject: hi\n\n");
+        let mut p = policy();
+        p.remove_bcc = true;
+        p.sender = Some("forced@x".into());
+        let out = String::from_utf8(render_headers(&h, &p)).unwrap();
+        assert_eq!(
+            out,
+            "Subject: hi\r\nSender: forced@x\r\nDate: Thu, 1 Jan 2026 00:00:00 +0000\r\n\
+             From: me@example.org\r\nMessage-ID: <1@h>\r\n\r\n"
+        );
+        let (h, _) = headers(b"date: x\nFROM: a@b\nMessage-Id: <2@h>\n\n");
+        let out = String::from_utf8(render_headers(&h, &policy())).unwrap();
+        assert_eq!(out, "date: x\r\nFROM: a@b\r\nMessage-Id: <2@h>\r\n\r\n");
+        let mut p = policy();
+        p.message_id = None;
+        let out = String::from_utf8(render_headers(&Headers::default(), &p)).unwrap();
+        assert!(!out.contains("Message-ID"));
+    }
+
+    #[test]
+    fn mailbox_formatting() {
+        let m = |n: &str| Mailbox {
+            name: Some(n.into()),
+            addr: "a@b".into(),
+        };
+        assert_eq!(format_mailbox(&m("John Doe")), "John Doe <a@b>");
+        assert_eq!(format_mailbox(&m("Doe, J.")), "\"Doe, J.\" <a@b>");
+        assert_eq!(format_mailbox(&m("Jöhn")), "=?UTF-8?B?SsO2aG4=?= <a@b>");
+    }
+
+    fn spool(head: &[u8], prefix: &[u8], body: &[u8]) -> (Spool, Vec<u8>, Vec<u8>) {
+        let s = Spool::write(head, prefix, &mut &body[..]).unwrap();
+        let mut crlf = Vec::new();
+        s.crlf().read_to_end(&mut crlf).unwrap();
+        let mut lf = Vec::new();
+        s.lf().read_to_end(&mut lf).unwrap();
+        (s, crlf, lf)
+    }
+
+    #[test]
+    fn spool_normalises_line_ends() {
+        let (s, crlf, lf) = spool(b"A: b\r\n\r\n", b"x\n", b"y\r\nz\rw\nlast");
+        assert_eq!(crlf, b"A: b\r\n\r\nx\r\ny\r\nz\rw\r\nlast\r\n");
+        assert_eq!(lf, b"A: b\n\nx\ny\nz\rw\nlast\n");
+        assert_eq!(s.size, crlf.len() as u64);
+        assert!(!s.eight_bit);
+        let (s, _, _) = spool(b"", b"", "é\n".as_bytes());
+        assert!(s.eight_bit);
+        let err = Spool::write(b"", b"", &mut &b"a\0b"[..]).unwrap_err();
+        assert_eq!(err.status, DATAERR);
+    }
+
+    #[test]
+    fn lf_reader_across_chunk_boundaries() {
+        let data = b"a\r\nb\r\r\nc\r\r\r\n\r".to_vec();
+        for cap in 1..8 {
+            let mut r = LfReader::new(io::BufReader::with_capacity(cap, &data[..]));
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).unwrap();
+            assert_eq!(out, b"a\nb\r\nc\r\r\n\r", "capacity {cap}");
+            // And with the smallest output buffers.
+            let mut r = LfReader::new(io::BufReader::with_capacity(cap, &data[..]));
+            let (mut out, mut one) = (Vec::new(), [0u8; 1]);
+            while r.read(&mut one).unwrap() == 1 {
+                out.push(one[0]);
+            }
+            assert_eq!(out, b"a\nb\r\nc\r\r\n\r", "capacity {cap}, 1-byte reads");
+        }
+    }
+}

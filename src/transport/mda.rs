@@ -1,0 +1,176 @@
+//! Local delivery: the configured MDA command, run by `/bin/sh -c`, reading
+//! the message (LF line ends) on its standard input.
+//!
+//! `%T` and `%F` are substituted quoted for the shell, so an address can
+//! never add shell syntax: a recipient `x'; touch /tmp/pwned #` reaches the
+//! MDA as one literal argument.
+
+use crate::exit::{Failure, OSERR};
+use crate::plan::Template;
+use std::io::{self, Read, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Stdio};
+
+/// Quote `value` as one word for a POSIX shell. Words made only of
+/// characters that no shell treats specially stay as they are; anything
+/// else goes inside single quotes, where nothing is special, with each `'`
+/// written as `'\''`.
+pub fn shell_quote(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b));
+    if plain {
+        return value.to_string();
+    }
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// The shell command for one delivery: the template with `%T` as the quoted
+/// recipients, `%F` as the quoted envelope sender and `%u` as the login.
+pub fn command(template: &Template, login: &str, recipients: &[String], sender: &str) -> String {
+    template.expand(login, recipients, sender, shell_quote)
+}
+
+/// Run `command` and pipe `message` into it. Non-zero exit, death by a
+/// signal, or failure to start: status 71 with the reason.
+pub fn deliver(command: &str, message: &mut dyn Read, verbose: bool) -> Result<(), Failure> {
+    if verbose {
+        let _ = writeln!(io::stdout(), "esmtp: delivering with the MDA: {command}");
+    }
+    let mut child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            let why = if e.raw_os_error() == Some(nix::libc::E2BIG) {
+                "the command line is too long (too many local recipients?)".to_string()
+            } else {
+                e.to_string()
+            };
+            Failure::new(OSERR, format!("cannot run the MDA: {why}"))
+        })?;
+    let mut write_error = None;
+    if let Some(mut stdin) = child.stdin.take() {
+        match io::copy(message, &mut stdin) {
+            Ok(_) => {}
+            // The MDA stopped reading; its exit status tells whether it minded.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+            Err(e) => write_error = Some(e),
+        }
+        drop(stdin);
+    }
+    let status = child
+        .wait()
+        .map_err(|e| Failure::new(OSERR, format!("cannot wait for the MDA: {e}")))?;
+    if let Some(code) = status.code() {
+        if code != 0 {
+            return Err(Failure::new(
+                OSERR,
+                format!("the MDA failed with exit status {code}: {command}"),
+            ));
+        }
+    } else if let Some(signal) = status.signal() {
+        return Err(Failure::new(
+            OSERR,
+            format!("the MDA was killed by signal {signal}: {command}"),
+        ));
+    }
+    if let Some(e) = write_error {
+        return Err(Failure::new(
+            OSERR,
+            format!("cannot write the message to the MDA: {e}"),
+        ));
+    }
+    if verbose {
+        let _ = writeln!(io::stdout(), "esmtp: the MDA accepted the message");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::TemplatePart;
+
+    /// What `sh` makes of a quoted word.
+    fn sh_words(script: &str) -> Vec<String> {
+        let out = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("for a in {script}; do printf '%s\\0' \"$a\"; done"))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        out.stdout
+            .split(|&b| b == 0)
+            .filter(|s| !s.is_empty())
+            .map(|s| String::from_utf8(s.to_vec()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn quoting_survives_the_shell() {
+        let nasty = [
+            "x'; touch /tmp/pwned #",
+            "$(id)",
+            "`id`",
+            "a b",
+            "'",
+            "''",
+            "\\",
+            "\"q\"",
+            "*",
+            "~root",
+            "a;b|c&d>e<f",
+            "é",
+        ];
+        for n in nasty {
+            assert_eq!(sh_words(&shell_quote(n)), [n], "{n}");
+        }
+        assert_eq!(shell_quote("bob"), "bob");
+        assert_eq!(shell_quote("me@x.org"), "me@x.org");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn command_expansion() {
+        let t = Template {
+            source: "procmail -f %F -d %T".into(),
+            parts: vec![
+                TemplatePart::Literal("procmail -f ".into()),
+                TemplatePart::Sender,
+                TemplatePart::Literal(" -d ".into()),
+                TemplatePart::Recipients,
+            ],
+        };
+        let cmd = command(&t, "me", &["bob".into(), "o'hara".into()], "a@b");
+        assert_eq!(cmd, "procmail -f a@b -d bob 'o'\\''hara'");
+    }
+
+    #[test]
+    fn mda_status_is_reported() {
+        let mut msg: &[u8] = b"hello\n";
+        assert!(deliver("cat >/dev/null", &mut msg, false).is_ok());
+        let mut msg: &[u8] = b"hello\n";
+        let err = deliver("exit 67", &mut msg, false).unwrap_err();
+        assert_eq!(err.status, OSERR);
+        assert!(err.message.contains("67"), "{}", err.message);
+        // An MDA that reads nothing and fails: no panic on the broken pipe.
+        let big = vec![b'x'; 1 << 20];
+        let err = deliver("exit 3", &mut &big[..], false).unwrap_err();
+        assert!(err.message.contains("status 3"));
+        let err = deliver("kill -9 $$", &mut &b"x"[..], false).unwrap_err();
+        assert!(err.message.contains("signal 9"), "{}", err.message);
+    }
+}

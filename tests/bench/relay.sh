@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Whole-process benchmark of the SMTP relay (issue 9), side by side in one
+# run: our relay, Debian's esmtp 1.2 and msmtp, each relaying the same
+# message to Postfix's smtp-sink on loopback.
+#
+#  1. a 2 KB message: hyperfine, median wall time (target: ours <= 0.6x the
+#     original esmtp);
+#  2. a 21 MB message: hyperfine wall time (target: ours <= the original's)
+#     and peak RSS from /usr/bin/time -v (target: within 2 MB of the 2 KB
+#     case: the body streams);
+#  3. many messages over one connection (transport::Session): messages/s.
+#
+# By default "ours" is the driver tests/bench/relay.rs (built as the
+# example `relay`), which calls esmtp::transport::relay on standard input:
+# the real binary adds its plan load and header scan. With
+# ESMTP_BENCH_BIN=path/to/esmtp the real binary is timed instead
+# (`esmtp -C RC -f SENDER RCPT`).
+#
+#   bash tests/bench/relay.sh          # needs hyperfine, smtp-sink, esmtp, msmtp
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+runs=${RUNS:-200}
+work=$(mktemp -d /tmp/esmtp-relay-bench.XXXXXX)
+chmod 755 "$work"
+sink_pid=
+cleanup() {
+  [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+smtp-sink -u nobody "127.0.0.1:$port" 256 &
+sink_pid=$!
+for _ in $(seq 50); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.1
+done
+
+# The 2 KB message: headers plus 8-bit-free text lines.
+{
+  printf 'From: Bench Sender <sender@example.org>\r\nTo: rcpt@example.net\r\n'
+  printf 'Subject: relay benchmark\r\nDate: Wed, 25 Nov 2026 08:00:00 +0000\r\n'
+  printf 'Message-ID: <bench@example.org>\r\n\r\n'
+  for i in $(seq 1 24); do
+    printf 'Line %02d of the benchmark body, long enough to be a normal line.\r\n' "$i"
+  done
+} > "$work/small.eml"
+# The 21 MB message: the same headers and 8-bit text lines.
+{
+  head -c 200 "$work/small.eml" | sed -n '1,6p'
+  python3 -c '
+import sys
+line = "Gr\u00fc\u00dfe aus K\u00f6ln \u2014 a line of a big message, with 8-bit text.\r\n".encode()
+n = 21 * 1024 * 1024 // len(line)
+sys.stdout.buffer.write(line * n)
+'
+} > "$work/big.eml"
+ls -l "$work/small.eml" "$work/big.eml" | awk '{print $5, $9}'
+
+printf 'hostname 127.0.0.1:%s\n' "$port" > "$work/esmtprc"
+chmod 600 "$work/esmtprc"
+
+if [ -n "${ESMTP_BENCH_BIN:-}" ]; then
+  ours="$ESMTP_BENCH_BIN -C $work/esmtprc -f sender@example.org rcpt@example.net"
+  driver="$ESMTP_BENCH_BIN"
+  label="esmtp (new)"
+  cargo build --release --example relay >/dev/null 2>&1
+else
+  cargo build --release --example relay >/dev/null 2>&1
+  ours="target/release/examples/relay 127.0.0.1 $port sender@example.org rcpt@example.net"
+  label="new relay (driver)"
+fi
+relay_bin=target/release/examples/relay
+orig="/usr/bin/esmtp -C $work/esmtprc -f sender@example.org rcpt@example.net"
+msmtp="/usr/bin/msmtp --file=/dev/null --host=127.0.0.1 --port=$port --auth=off --tls=off --from=sender@example.org rcpt@example.net"
+
+# Each must succeed once before timing.
+for cmd in "$ours" "$orig" "$msmtp"; do
+  sh -c "exec $cmd < $work/small.eml" || { echo "failed: $cmd" >&2; exit 1; }
+done
+
+# Median wall time of each command and its ratio to the original esmtp.
+medians() {
+  python3 - "$1" <<'PY'
+import json, sys
+res = json.load(open(sys.argv[1]))["results"]
+orig = next(r["median"] for r in res if r["command"].startswith("esmtp 1.2"))
+print("%-22s %12s %12s %10s" % ("program", "median ms", "min ms", "x original"))
+for r in res:
+    print("%-22s %12.2f %12.2f %10.2f" % (r["command"], r["median"] * 1e3, r["min"] * 1e3, r["median"] / orig))
+PY
+}
+
+echo
+echo "== 2 KB message, $runs runs each"
+hyperfine -N --warmup 20 --runs "$runs" --export-json "$work/small.json" \
+  -n "$label" "sh -c 'exec $ours < $work/small.eml'" \
+  -n "esmtp 1.2 (Debian)" "sh -c 'exec $orig < $work/small.eml'" \
+  -n "msmtp" "sh -c 'exec $msmtp < $work/small.eml'" 2>&1 | grep -v '^ *$' || true
+medians "$work/small.json"
+
+# The machine is shared: hyperfine runs one command's runs after the
+# other's, so load drift lands on one of them. Interleaving the runs
+# (A B C A B C ...) gives the ratio that drift cannot skew.
+interleaved() {
+  python3 - "$1" "$2" "$label|$ours" "esmtp 1.2 (Debian)|$orig" "msmtp|$msmtp" <<'PY'
+import os, statistics, sys, time
+msg, runs = sys.argv[1], int(sys.argv[2])
+cmds = [a.split("|", 1) for a in sys.argv[3:]]
+times = {name: [] for name, _ in cmds}
+devnull = os.open("/dev/null", os.O_WRONLY)
+for i in range(runs):
+    order = cmds if i % 2 == 0 else list(reversed(cmds))
+    for name, cmd in order:
+        # posix_spawn (vfork-like) keeps the harness's own cost small and
+        # equal for everyone; the same `sh -c 'exec ... < msg'` as hyperfine.
+        t = time.perf_counter()
+        pid = os.posix_spawn("/bin/sh", ["sh", "-c", "exec %s < %s" % (cmd, msg)], os.environ,
+                             file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1)])
+        os.waitpid(pid, 0)
+        times[name].append(time.perf_counter() - t)
+orig = statistics.median(times["esmtp 1.2 (Debian)"])
+print("%-22s %12s %10s   (interleaved, %d runs each)" % ("program", "median ms", "x original", runs))
+for name, _ in cmds:
+    m = statistics.median(times[name])
+    print("%-22s %12.2f %10.2f" % (name, m * 1e3, m / orig))
+PY
+}
+echo
+echo "== 2 KB message, interleaved"
+interleaved "$work/small.eml" "$runs"
+
+echo
+echo "== 21 MB message, ${BIG_RUNS:-10} runs each"
+hyperfine -N --warmup 2 --runs "${BIG_RUNS:-10}" --export-json "$work/big.json" \
+  -n "$label" "sh -c 'exec $ours < $work/big.eml'" \
+  -n "esmtp 1.2 (Debian)" "sh -c 'exec $orig < $work/big.eml'" \
+  -n "msmtp" "sh -c 'exec $msmtp < $work/big.eml'" 2>&1 | grep -v '^ *$' || true
+medians "$work/big.json"
+
+echo
+echo "== 21 MB message, interleaved"
+interleaved "$work/big.eml" "${BIG_RUNS:-10}"
+
+echo
+echo "== peak RSS (/usr/bin/time -v), KB"
+rss() { /usr/bin/time -v sh -c "exec $1 < $2" 2>&1 >/dev/null | awk -F': ' '/Maximum resident/ {print $2}'; }
+printf '%-22s %10s %10s\n' program 2KB 21MB
+for pair in "$label|$ours" "esmtp 1.2 (Debian)|$orig" "msmtp|$msmtp"; do
+  name=${pair%%|*}
+  cmd=${pair#*|}
+  printf '%-22s %10s %10s\n' "$name" "$(rss "$cmd" "$work/small.eml")" "$(rss "$cmd" "$work/big.eml")"
+done
+
+echo
+echo "== many messages over one connection (transport::Session, 2 KB each)"
+for n in 1000 5000; do
+  "$relay_bin" -n "$n" 127.0.0.1 "$port" sender@example.org rcpt@example.net < "$work/small.eml"
+done
