@@ -5,9 +5,13 @@
 # load the plan, pick the identity) with and without the cache, for a
 # 10-line configuration and a 10 000-identity one. By default it runs the
 # example driver tests/bench/cache_route.rs; ESMTP_BENCH_BIN=path/to/esmtp
-# times `esmtp route -C FILE -f SENDER RCPT` instead (the real front end).
+# times `esmtp route -C FILE -f SENDER RCPT` instead (the real front end; the
+# file must be named esmtp, subcommands exist only under that name).
 #
-#   bash tests/bench/cache.sh            # needs hyperfine
+#   bash tests/bench/cache.sh            # needs hyperfine (valgrind, strace
+#                                        # for the instruction counts)
+#   cargo build --release && ESMTP_BENCH_BIN=$PWD/target/release/esmtp \
+#     bash tests/bench/cache.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
