@@ -1835,4 +1835,20 @@ mod tests {
         assert_eq!(get(&store).len(), 2);
         assert_eq!(loads.get(), 6);
     }
+
+    #[test]
+    fn system_store_round_trips_through_the_cache() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::at(t.path().join("cache"));
+        let (file, dirs) = native_sources();
+        let native = || rustls_native_certs::load_native_certs().certs;
+        let first = store.trust_anchors(file.as_deref(), &dirs, &native);
+        assert!(!first.is_empty());
+        let never = || -> Vec<rustls_pki_types::CertificateDer<'static>> {
+            panic!("the system store should come from the cache")
+        };
+        if AnchorKey::now(file.as_deref(), &dirs).settled_before(SystemTime::now(), SETTLE) {
+            assert_eq!(store.trust_anchors(file.as_deref(), &dirs, &never), first);
+        }
+    }
 }
