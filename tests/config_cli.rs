@@ -244,3 +244,25 @@ fn no_configuration_file_at_all() {
         assert!(String::from_utf8_lossy(&o.stderr).contains("no configuration file"));
     }
 }
+
+#[test]
+fn check_and_dump_say_whether_the_cached_plan_is_fresh() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let rc = write(h, "rc", "hostname mail.example.org\n", 0o600);
+    let rc = rc.to_str().unwrap();
+    let check = |h| stdout(&esmtp(&["check", rc], h));
+    assert!(
+        check(h).contains("cached plan: not compiled yet"),
+        "{}",
+        check(h)
+    );
+    let compiled = esmtp(&["compile", rc], h);
+    assert_eq!(compiled.status.code(), Some(0));
+    assert!(check(h).contains("cached plan: fresh"), "{}", check(h));
+    let dump = stdout(&esmtp(&["dump", rc], h));
+    assert!(dump.contains("# cached plan: fresh"), "{dump}");
+    // Same size, new content: the cache no longer matches.
+    write(h, "rc", "hostname mail.example.net\n", 0o600);
+    assert!(check(h).contains("cached plan: stale"), "{}", check(h));
+}

@@ -25,7 +25,7 @@ pub use run::run;
 const ABOUT: &str = "Relay-only mail transfer agent with a sendmail command line";
 
 /// The subcommands of `esmtp` (recognised only as its first argument).
-pub const SUBCOMMANDS: &[&str] = &["check", "dump", "route", "queue"];
+pub const SUBCOMMANDS: &[&str] = &["check", "dump", "route", "queue", "compile"];
 
 fn flag_arg(f: &flags::Flag) -> Arg {
     let mut arg = Arg::new(f.id)
@@ -164,6 +164,7 @@ pub fn esmtp_command() -> Command {
         .subcommand(with_help(external::dump_command()))
         .subcommand(with_help(route_command()))
         .subcommand(with_help(external::queue_command()))
+        .subcommand(with_help(crate::cache::compile_command()))
 }
 
 /// What the invocation asks for.

@@ -56,6 +56,7 @@ fn subcommand(name: &str, m: &ArgMatches) -> Result<u8, Failure> {
         "dump" => Ok(external::run_dump(m)),
         "route" => route_subcommand(m).map(|()| OK),
         "queue" => external::run_queue(m).map(|()| OK),
+        "compile" => Ok(cache::run_compile(m)),
         other => Err(Failure::usage(format!("unknown subcommand {other}"))),
     }
 }
@@ -74,7 +75,6 @@ fn route_subcommand(m: &ArgMatches) -> Result<(), Failure> {
     if recipients.is_empty() && !extract {
         return Err(Failure::usage("Recipient names must be specified"));
     }
-    let plan = cache::load_plan(m.get_one::<PathBuf>("config").map(|p| p.as_path()), false)?;
     let send = Send {
         sender,
         extract,
@@ -86,9 +86,21 @@ fn route_subcommand(m: &ArgMatches) -> Result<(), Failure> {
     } else {
         message::Headers::default()
     };
+    let config = m.get_one::<PathBuf>("config").map(|p| p.as_path());
+    let plan = cache::load_plan_for(config, false, selector(&send, &headers).as_deref())?.plan;
     let (decision, _) = decide(&plan, &send, &headers)?;
     let _ = io::stdout().write_all(route::describe(&plan, &decision).as_bytes());
     Ok(())
+}
+
+/// The address that selects the identity (as `route::route` picks it), for
+/// loading only the identities it can select from the cached plan.
+fn selector(send: &Send, headers: &message::Headers) -> Option<String> {
+    match &send.sender {
+        Some(m) => Some(m.addr.clone()),
+        None if send.extract => headers.from().ok().flatten().map(|m| m.addr),
+        None => None,
+    }
 }
 
 /// Build the submission from the command line and the headers, and route it.
@@ -163,10 +175,14 @@ fn message_id(hostname: &str) -> String {
 /// sendmail mode: read the message, route it, deliver it.
 fn submit(send: &Send) -> Result<(), Failure> {
     let verbose = send.session.verbose;
-    let plan = cache::load_plan(send.config.as_deref(), verbose)?;
     let stdin = io::stdin();
     let mut input = stdin.lock();
     let headers = message::read_headers(&mut input)?;
+    // The global settings and only the identities this sender can select
+    // (the queue records an identity by its address, so a reduced plan's
+    // index is safe to hand to queue::submit).
+    let selector = selector(send, &headers);
+    let plan = cache::load_plan_for(send.config.as_deref(), verbose, selector.as_deref())?.plan;
     let (decision, hostname) = decide(&plan, send, &headers)?;
     if verbose {
         let _ = io::stdout().write_all(route::describe(&plan, &decision).as_bytes());

@@ -201,6 +201,7 @@ pub fn run_check(m: &ArgMatches) -> u8 {
                 "warnings": warnings,
                 "omitted": omitted,
                 "diagnostics": diag::to_json(&r.comp.text, shown),
+                "cache": crate::cache::freshness(Some(Path::new(&r.comp.name))).to_string(),
             })),
             "github" => out.push_str(&diag::render_github(&r.comp.name, &r.comp.text, shown)),
             _ => {
@@ -212,6 +213,11 @@ pub fn run_check(m: &ArgMatches) -> u8 {
                 if omitted > 0 {
                     out.push_str(&format!("... and {omitted} more diagnostics not shown\n"));
                 }
+                out.push_str(&format!(
+                    "{}: cached plan: {}\n",
+                    r.comp.name,
+                    crate::cache::freshness(Some(Path::new(&r.comp.name)))
+                ));
                 if errors == 0 && warnings == 0 {
                     out.push_str(&format!("{}: ok\n", r.comp.name));
                 } else {
@@ -280,7 +286,11 @@ pub fn run_dump(m: &ArgMatches) -> u8 {
     let redacted = plan.redacted();
     let text = match m.get_one::<String>("format").map(String::as_str) {
         Some("json") => dump::json(&redacted),
-        _ => dump::text(&name, &redacted),
+        _ => format!(
+            "{}\n# cached plan: {}\n",
+            dump::text(&name, &redacted).trim_end(),
+            crate::cache::freshness(Some(path))
+        ),
     };
     let mut stdout = std::io::stdout().lock();
     if stdout

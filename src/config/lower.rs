@@ -646,7 +646,12 @@ pub fn parse_hostport(text: &str) -> Result<(String, Option<u16>), String> {
             None => return Err("`[` without a matching `]`".to_string()),
         }
     } else if text.matches(':').count() > 1 {
-        // A bare IPv6 address.
+        // Only a bare IPv6 address may hold several colons.
+        if text.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!(
+                "`{text}` is neither HOST:PORT nor an IPv6 address (write `[ADDRESS]:PORT` for IPv6 with a port)"
+            ));
+        }
         (text, None)
     } else {
         match text.split_once(':') {
@@ -733,6 +738,8 @@ mod tests {
         assert!(parse_hostport("a:99999").is_err());
         assert!(parse_hostport("a:nosuchservice").is_err());
         assert!(parse_hostport("a:").is_err());
+        assert!(parse_hostport("127.0.0.1:x:y").is_err());
+        assert!(parse_hostport("host:25:25").is_err());
     }
 
     #[test]
