@@ -792,3 +792,41 @@ fn a_connection_that_cannot_be_established_times_out() {
     assert!(start.elapsed() < Duration::from_secs(5));
     drop(listener);
 }
+
+#[test]
+fn a_server_that_stops_the_transfer_with_a_reason_is_quoted() {
+    let server = FakeServer::start(|r, w| {
+        common::fake_handshake(r, w);
+        let mut buf = [0u8; 4096];
+        let _ = r.read(&mut buf);
+        let _ = w.write_all(b"552 5.3.4 message too big for us\r\n");
+        let _ = w.shutdown(std::net::Shutdown::Both);
+        Vec::new()
+    });
+    let big = message("stop", &"body line\r\n".repeat(300_000));
+    let err = transport::relay(
+        &identity(server.port),
+        &envelope("a@example.org", &["b@example.net"]),
+        &MessageOptions::default(),
+        &SessionOptions::default(),
+        &mut &big[..],
+    )
+    .expect_err("must fail");
+    assert_eq!(err.status, exit::SOFTWARE, "{err}");
+    assert!(err.message.contains("552 5.3.4 message too big"), "{err}");
+    server.join();
+}
+
+#[test]
+fn a_message_over_the_limit_with_unknown_size_is_refused_after_data() {
+    let exim = Exim::with(EximOptions {
+        size_limit: 10_000,
+        ..Default::default()
+    });
+    let msg = message("big2", &"y".repeat(50_000));
+    let env = envelope("sender@example.org", &["bob@example.net"]);
+    let err = send(exim.port(), &env, &MessageOptions::default(), &msg).expect_err("too big");
+    assert_eq!(err.status, exit::SOFTWARE, "{err}");
+    assert!(err.message.contains("552"), "{err}");
+    assert_eq!(exim.accepted(), 0);
+}

@@ -892,7 +892,6 @@ impl Connection {
         self.wire.set_mode(TapMode::Commands);
         if let Err(e) = wrote {
             self.broken = true;
-            self.wire.shutdown_now();
             if let Some(why) = self.wire.poisoned() {
                 return Err(Failure::software(format!(
                     "{why}; the connection was dropped before the end of the message, \
@@ -906,6 +905,26 @@ impl Connection {
                     self.server,
                     self.wire.timeout().as_secs()
                 )));
+            }
+            // A server that stops the transfer usually says why first (552
+            // message too big): report that rather than the broken pipe.
+            let said = self.rt.block_on(async {
+                tokio::time::timeout(Duration::from_secs(2), self.conn.read_response()).await
+            });
+            if let Ok(Err(reply)) = said {
+                if let Some((code, sev, text)) = negative_reply(&reply) {
+                    return Err(Failure::new(
+                        if sev == Severity::TransientNegativeCompletion {
+                            exit::TEMPFAIL
+                        } else {
+                            exit::SOFTWARE
+                        },
+                        format!(
+                            "{} stopped the message transfer: {code} {text}",
+                            self.server
+                        ),
+                    ));
+                }
             }
             return Err(Failure::tempfail(format!(
                 "the connection to {} was lost during the message transfer: {e}",

@@ -10,17 +10,18 @@
 #     case: the body streams);
 #  3. many messages over one connection (transport::Session): messages/s.
 #
-# By default "ours" is the driver tests/bench/relay.rs (built as the
-# example `relay`), which calls esmtp::transport::relay on standard input:
-# the real binary adds its plan load and header scan. With
-# ESMTP_BENCH_BIN=path/to/esmtp the real binary is timed instead
-# (`esmtp -C RC -f SENDER RCPT`).
+# Ours is timed twice: the real binary (`esmtp -C RC -f SENDER RCPT`, built
+# with --release, or ESMTP_BENCH_BIN) and the transport alone: the driver
+# tests/bench/relay.rs (example `relay`), which calls
+# esmtp::transport::relay on standard input without the front end's plan
+# load, header scan and spool. The Session throughput uses the driver.
 #
 #   bash tests/bench/relay.sh          # needs hyperfine, smtp-sink, esmtp, msmtp
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 runs=${RUNS:-200}
+cargo build --release --bin esmtp --example relay >/dev/null 2>&1
 work=$(mktemp -d /tmp/esmtp-relay-bench.XXXXXX)
 chmod 755 "$work"
 sink_pid=
@@ -59,25 +60,23 @@ sys.stdout.buffer.write(line * n)
 } > "$work/big.eml"
 ls -l "$work/small.eml" "$work/big.eml" | awk '{print $5, $9}'
 
+# A home of its own: nothing from the real ~ (caches, ~/.authenticate).
+export HOME="$work/home"
+mkdir -p "$HOME"
 printf 'hostname 127.0.0.1:%s\n' "$port" > "$work/esmtprc"
 chmod 600 "$work/esmtprc"
 
-if [ -n "${ESMTP_BENCH_BIN:-}" ]; then
-  ours="$ESMTP_BENCH_BIN -C $work/esmtprc -f sender@example.org rcpt@example.net"
-  driver="$ESMTP_BENCH_BIN"
-  label="esmtp (new)"
-  cargo build --release --example relay >/dev/null 2>&1
-else
-  cargo build --release --example relay >/dev/null 2>&1
-  ours="target/release/examples/relay 127.0.0.1 $port sender@example.org rcpt@example.net"
-  label="new relay (driver)"
-fi
+bin=${ESMTP_BENCH_BIN:-target/release/esmtp}
+ours="$bin -C $work/esmtprc -f sender@example.org rcpt@example.net"
+label="esmtp (new)"
+alone="target/release/examples/relay 127.0.0.1 $port sender@example.org rcpt@example.net"
+alabel="transport alone"
 relay_bin=target/release/examples/relay
 orig="/usr/bin/esmtp -C $work/esmtprc -f sender@example.org rcpt@example.net"
 msmtp="/usr/bin/msmtp --file=/dev/null --host=127.0.0.1 --port=$port --auth=off --tls=off --from=sender@example.org rcpt@example.net"
 
 # Each must succeed once before timing.
-for cmd in "$ours" "$orig" "$msmtp"; do
+for cmd in "$ours" "$alone" "$orig" "$msmtp"; do
   sh -c "exec $cmd < $work/small.eml" || { echo "failed: $cmd" >&2; exit 1; }
 done
 
@@ -97,6 +96,7 @@ echo
 echo "== 2 KB message, $runs runs each"
 hyperfine -N --warmup 20 --runs "$runs" --export-json "$work/small.json" \
   -n "$label" "sh -c 'exec $ours < $work/small.eml'" \
+  -n "$alabel" "sh -c 'exec $alone < $work/small.eml'" \
   -n "esmtp 1.2 (Debian)" "sh -c 'exec $orig < $work/small.eml'" \
   -n "msmtp" "sh -c 'exec $msmtp < $work/small.eml'" 2>&1 | grep -v '^ *$' || true
 medians "$work/small.json"
@@ -105,7 +105,7 @@ medians "$work/small.json"
 # other's, so load drift lands on one of them. Interleaving the runs
 # (A B C A B C ...) gives the ratio that drift cannot skew.
 interleaved() {
-  python3 - "$1" "$2" "$label|$ours" "esmtp 1.2 (Debian)|$orig" "msmtp|$msmtp" <<'PY'
+  python3 - "$1" "$2" "$label|$ours" "$alabel|$alone" "esmtp 1.2 (Debian)|$orig" "msmtp|$msmtp" <<'PY'
 import os, statistics, sys, time
 msg, runs = sys.argv[1], int(sys.argv[2])
 cmds = [a.split("|", 1) for a in sys.argv[3:]]
@@ -136,6 +136,7 @@ echo
 echo "== 21 MB message, ${BIG_RUNS:-10} runs each"
 hyperfine -N --warmup 2 --runs "${BIG_RUNS:-10}" --export-json "$work/big.json" \
   -n "$label" "sh -c 'exec $ours < $work/big.eml'" \
+  -n "$alabel" "sh -c 'exec $alone < $work/big.eml'" \
   -n "esmtp 1.2 (Debian)" "sh -c 'exec $orig < $work/big.eml'" \
   -n "msmtp" "sh -c 'exec $msmtp < $work/big.eml'" 2>&1 | grep -v '^ *$' || true
 medians "$work/big.json"
@@ -148,7 +149,7 @@ echo
 echo "== peak RSS (/usr/bin/time -v), KB"
 rss() { /usr/bin/time -v sh -c "exec $1 < $2" 2>&1 >/dev/null | awk -F': ' '/Maximum resident/ {print $2}'; }
 printf '%-22s %10s %10s\n' program 2KB 21MB
-for pair in "$label|$ours" "esmtp 1.2 (Debian)|$orig" "msmtp|$msmtp"; do
+for pair in "$label|$ours" "$alabel|$alone" "esmtp 1.2 (Debian)|$orig" "msmtp|$msmtp"; do
   name=${pair%%|*}
   cmd=${pair#*|}
   printf '%-22s %10s %10s\n' "$name" "$(rss "$cmd" "$work/small.eml")" "$(rss "$cmd" "$work/big.eml")"

@@ -415,11 +415,47 @@ impl Exim {
     }
 }
 
+/// The running processes of one Exim instance: every process Exim forks
+/// or re-executes carries `-C <its config>` in its command line, whatever
+/// its process group or session. Zombies do not count (they write nothing;
+/// reaping them is up to init).
+fn instance_pids(conf: &Path) -> Vec<i32> {
+    let needle = conf.as_os_str().as_encoded_bytes();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cmdline = fs::read(e.path().join("cmdline")).ok()?;
+            if !cmdline.windows(needle.len()).any(|w| w == needle) {
+                return None;
+            }
+            let stat = fs::read_to_string(e.path().join("stat")).ok()?;
+            let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
+            (state != "Z").then_some(pid)
+        })
+        .collect()
+}
+
 impl Drop for Exim {
     fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        // Stop the daemon, let the processes it started (a reception still
+        // logging, a delivery) finish, then remove the directory: a late log
+        // line would otherwise recreate it.
+        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
         let _ = self.child.wait();
+        let conf = self.dir.path().join("exim.conf");
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while !instance_pids(&conf).is_empty() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        for pid in instance_pids(&conf) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
         if std::env::var_os("ESMTP_KEEP_EXIM").is_some() || thread::panicking() {
             eprintln!("exim test directory kept: {}", self.dir.path().display());
             self.dir.disable_cleanup(true);

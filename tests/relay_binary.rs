@@ -1,0 +1,268 @@
+//! The relay as a user runs it: the `esmtp` binary with an esmtprc, a
+//! message on standard input, a real Exim on loopback.
+
+mod common;
+
+use common::{Exim, EximOptions, PASSWORD, TOKEN, USER};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+struct User {
+    home: tempfile::TempDir,
+}
+
+impl User {
+    fn new() -> User {
+        User {
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn rc(&self, text: &str) -> PathBuf {
+        let path = self.home.path().join("esmtprc");
+        fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+
+    fn trust(&self, ca: &Path) {
+        let dir = self.home.path().join(".authenticate");
+        fs::create_dir_all(&dir).unwrap();
+        fs::copy(ca, dir.join("ca.pem")).unwrap();
+        fs::set_permissions(dir.join("ca.pem"), fs::Permissions::from_mode(0o600)).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    }
+
+    fn esmtp(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_esmtp"))
+            .args(args)
+            .env("HOME", self.home.path())
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("XDG_DATA_HOME")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run esmtp");
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input).unwrap();
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    }
+}
+
+const MSG: &[u8] = b"From: Sender <sender@example.org>\nTo: bob@example.net\nSubject: by the binary\nDate: Wed, 25 Nov 2026 08:00:00 +0000\nMessage-ID: <bin@example.org>\n\nfirst line\n.leading dot\nlast line\n";
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn a_message_from_stdin_arrives_as_sent() {
+    let exim = Exim::start();
+    let user = User::new();
+    let rc = user.rc(&format!(
+        "hostname 127.0.0.1:{}\nhelo client.test\n",
+        exim.port()
+    ));
+    let out = user.esmtp(
+        &[
+            "-C",
+            rc.to_str().unwrap(),
+            "-f",
+            "sender@example.org",
+            "bob@example.net",
+        ],
+        MSG,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = exim.wait_for_messages(1);
+    assert_eq!(got[0].return_path, "sender@example.org");
+    assert_eq!(got[0].envelope_to, "bob@example.net");
+    let expected = String::from_utf8_lossy(MSG).replace('\n', "\r\n");
+    assert_eq!(String::from_utf8_lossy(&got[0].message), expected);
+}
+
+#[test]
+fn verbose_and_transcript_as_a_user_sees_them() {
+    let exim = Exim::start();
+    let user = User::new();
+    let rc = user.rc(&format!(
+        "hostname 127.0.0.1:{}\nusername {USER}\npassword \"{PASSWORD}\"\nhelo client.test\n",
+        exim.port()
+    ));
+    let x = user.home.path().join("transcript");
+    let out = user.esmtp(
+        &[
+            "-v",
+            "-X",
+            x.to_str().unwrap(),
+            "-C",
+            rc.to_str().unwrap(),
+            "-f",
+            "sender@example.org",
+            "bob@example.net",
+        ],
+        MSG,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "Connected to 127.0.0.1:",
+        "Authenticating as alice with CRAM-MD5",
+        "From sender@example.org: 250",
+        "To bob@example.net: 250",
+        "Message sent: 250",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+    let t = fs::read_to_string(&x).unwrap();
+    assert!(t.contains("C: AUTH CRAM-MD5"), "{t}");
+    assert!(t.contains("H: Subject: by the binary"), "{t}");
+    assert!(!t.contains(PASSWORD) && !t.contains("first line"), "{t}");
+}
+
+#[test]
+fn a_refused_recipient_exits_67_and_says_why() {
+    let exim = Exim::start();
+    let user = User::new();
+    let rc = user.rc(&format!("hostname 127.0.0.1:{}\n", exim.port()));
+    let out = user.esmtp(
+        &[
+            "-C",
+            rc.to_str().unwrap(),
+            "-f",
+            "sender@example.org",
+            "bob@example.net",
+            "refuse@example.net",
+        ],
+        MSG,
+    );
+    assert_eq!(out.status.code(), Some(67), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("<refuse@example.net>: 550"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(exim.accepted(), 0);
+}
+
+#[test]
+fn starttls_required_with_an_untrusted_certificate_exits_69_with_the_reason() {
+    let exim = Exim::start();
+    let user = User::new();
+    let other = tempfile::tempdir().unwrap();
+    user.trust(&common::Pki::new(other.path(), "other").ca_cert);
+    let rc = user.rc(&format!(
+        "hostname localhost:{}\nstarttls required\n",
+        exim.port()
+    ));
+    let out = user.esmtp(
+        &[
+            "-C",
+            rc.to_str().unwrap(),
+            "-f",
+            "sender@example.org",
+            "bob@example.net",
+        ],
+        MSG,
+    );
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("did not verify for the name 'localhost'"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(exim.commands().is_empty());
+}
+
+#[test]
+fn tls_implicit_passwordeval_and_auth_from_the_file() {
+    let exim = Exim::start();
+    let user = User::new();
+    user.trust(exim.ca_pem());
+    let rc = user.rc(&format!(
+        "hostname localhost:{}\ntls implicit\nusername {USER}\npasswordeval \"echo {TOKEN}\"\nauth xoauth2\ntimeout 20\n",
+        exim.tls_port()
+    ));
+    let out = user.esmtp(
+        &[
+            "-C",
+            rc.to_str().unwrap(),
+            "-f",
+            "sender@example.org",
+            "bob@example.net",
+        ],
+        MSG,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cmds = exim.commands().join("\n");
+    assert!(
+        cmds.contains("auth=alice") && cmds.contains("tls=TLS"),
+        "{cmds}"
+    );
+    exim.wait_for_messages(1);
+}
+
+#[test]
+fn dsn_flags_reach_exim() {
+    let exim = Exim::start();
+    let user = User::new();
+    let rc = user.rc(&format!("hostname 127.0.0.1:{}\n", exim.port()));
+    let out = user.esmtp(
+        &[
+            "-C",
+            rc.to_str().unwrap(),
+            "-N",
+            "success,failure",
+            "-R",
+            "full",
+            "-V",
+            "env-42",
+            "-f",
+            "sender@example.org",
+            "bob@example.net",
+        ],
+        MSG,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cmds = exim.commands().join("\n");
+    assert!(
+        cmds.contains("RET=FULL") && cmds.contains("ENVID=env-42"),
+        "{cmds}"
+    );
+    assert!(cmds.contains("NOTIFY=SUCCESS,FAILURE"), "{cmds}");
+}
+
+#[test]
+fn eight_bit_content_to_a_server_without_8bitmime_warns() {
+    let exim = Exim::with(EximOptions {
+        eight_bit_mime: false,
+        ..Default::default()
+    });
+    let user = User::new();
+    let rc = user.rc(&format!("hostname 127.0.0.1:{}\n", exim.port()));
+    let msg = "Subject: 8 bit\n\nGrüße\n".as_bytes();
+    let out = user.esmtp(
+        &[
+            "-C",
+            rc.to_str().unwrap(),
+            "-f",
+            "sender@example.org",
+            "bob@example.net",
+        ],
+        msg,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not offer 8BITMIME"),
+        "{}",
+        stderr(&out)
+    );
+    let got = exim.wait_for_messages(1);
+    assert!(got[0].message.ends_with("Grüße\r\n".as_bytes()));
+}
