@@ -244,3 +244,28 @@ fn flush_reconnects_when_the_server_drops_the_connection() {
     assert!(spool.ids().is_empty());
     assert_eq!(spool.failed_infos().len(), 1);
 }
+
+#[test]
+fn a_rejected_login_keeps_the_message_queued_until_the_password_is_fixed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exim = Exim::start();
+    let mut plan = plan(tmp.path(), exim.port());
+    plan.identities[0].username = Some(common::USER.into());
+    plan.identities[0].secret = Some(esmtp::plan::SecretSource::Password(
+        esmtp::plan::Secret::new("wrong password"),
+    ));
+    match submit(&plan, 1) {
+        Ok(Submitted::Queued(why)) => assert!(why.contains("535"), "{why}"),
+        other => panic!("a wrong password must not lose the mail: {other:?}"),
+    }
+    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    assert_eq!(spool.infos().len(), 1);
+    // The user fixes the password and flushes: it goes out.
+    plan.identities[0].secret = Some(esmtp::plan::SecretSource::Password(
+        esmtp::plan::Secret::new(common::PASSWORD),
+    ));
+    queue::flush(&plan, &SessionOptions::default()).unwrap();
+    let got = exim.wait_for_messages(1);
+    assert_eq!(got[0].message, message(1));
+    assert!(spool.infos().is_empty());
+}

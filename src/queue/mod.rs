@@ -141,7 +141,11 @@ fn deliver_now(
 ) -> Result<Submitted, Failure> {
     let idx = resolve_identity(plan, &entry.meta);
     let identity = &plan.identities[idx];
-    let result = Session::connect(identity, session).and_then(|mut s| {
+    // A failure to set up the session (server down, TLS or login refused, a
+    // passwordeval that fails) is not this message's fault: it stays queued
+    // until the user fixes the cause and flushes, as in a flush.
+    let connected = Session::connect(identity, session).map_err(|f| Failure::tempfail(f.message));
+    let result = connected.and_then(|mut s| {
         let sent = send_entry(&mut s, &entry);
         match sent {
             Ok(()) => s.quit().or(Ok(())),
