@@ -1,9 +1,7 @@
-//! The subcommands other parts of the program own, behind one small shim so
-//! the front end builds before they land: `check` and `dump` belong to the
-//! configuration compiler (`crate::config`), `queue` to the queue.
-//!
-//! `check` and `dump` are the compiler's own; `queue` is re-exported from
-//! `queue::cli`.
+//! The subcommands other parts of the program own: `check` and `dump` are
+//! the configuration compiler's, `queue` the queue's (`compile` is the
+//! cache's, called directly). The front end only recognises and dispatches
+//! them.
 
 pub use crate::config::{check_command, dump_command, run_check, run_dump};
 
