@@ -7,6 +7,7 @@
 //! in [`flags::FLAGS`]; [`sendmail_command`] and [`esmtp_command`] build the
 //! clap commands from it for parsing, the man page and completions.
 
+mod completions;
 mod external;
 pub mod flags;
 pub mod getopt;
@@ -25,7 +26,7 @@ pub use run::run;
 const ABOUT: &str = "Relay-only mail transfer agent with a sendmail command line";
 
 /// The subcommands of `esmtp` (recognised only as its first argument).
-pub const SUBCOMMANDS: &[&str] = &["check", "dump", "route", "queue", "compile"];
+pub const SUBCOMMANDS: &[&str] = &["check", "dump", "route", "queue", "compile", "completions"];
 
 fn flag_arg(f: &flags::Flag) -> Arg {
     let mut arg = Arg::new(f.id)
@@ -165,6 +166,7 @@ pub fn esmtp_command() -> Command {
         .subcommand(with_help(route_command()))
         .subcommand(with_help(external::queue_command()))
         .subcommand(with_help(crate::cache::compile_command()))
+        .subcommand(with_help(completions::completions_command()))
 }
 
 /// What the invocation asks for.

@@ -57,6 +57,7 @@ fn subcommand(name: &str, m: &ArgMatches) -> Result<u8, Failure> {
         "route" => route_subcommand(m).map(|()| OK),
         "queue" => external::run_queue(m).map(|()| OK),
         "compile" => Ok(cache::run_compile(m)),
+        "completions" => super::completions::run_completions(m).map(|()| OK),
         other => Err(Failure::usage(format!("unknown subcommand {other}"))),
     }
 }
