@@ -12,6 +12,7 @@
 use super::store::{now, Meta, Spool};
 use crate::exit::Failure;
 use crate::plan::Plan;
+use crate::route::{bare_address, find_identity};
 use crate::sys::login_name;
 use std::fs;
 use std::io::Cursor;
@@ -88,15 +89,6 @@ pub fn parse_args(args: &[String]) -> Args {
         }
     }
     out
-}
-
-/// The bare address in `Name <addr>` or `<addr>` or `addr`.
-fn bare_address(s: &str) -> String {
-    let s = s.trim();
-    match (s.rfind('<'), s.rfind('>')) {
-        (Some(a), Some(b)) if a < b => s[a + 1..b].trim().to_string(),
-        _ => s.to_string(),
-    }
 }
 
 /// Entries waiting in a wrapper queue (for `mailq`).
@@ -359,28 +351,26 @@ pub fn prepare(plan: &Plan, args: &Args, raw: &[u8]) -> Result<Prepared, String>
             recipients.extend(addresses_of(name));
         }
     }
-    recipients.extend(args.recipients.iter().map(|r| bare_address(r)));
+    recipients.extend(args.recipients.iter().map(|r| bare_address(r).to_string()));
     if recipients.is_empty() {
         return Err("no recipients".into());
     }
 
     let from_header = addresses_of("from").into_iter().next();
-    let chosen = args.sender.as_deref().map(bare_address).or_else(|| {
-        if args.extract {
-            from_header.clone()
-        } else {
-            None
-        }
-    });
+    let chosen = args
+        .sender
+        .as_deref()
+        .map(|s| bare_address(s).to_string())
+        .or_else(|| {
+            if args.extract {
+                from_header.clone()
+            } else {
+                None
+            }
+        });
     let idx = chosen
         .as_deref()
-        .and_then(|s| {
-            plan.identities.iter().position(|i| {
-                i.address
-                    .as_deref()
-                    .is_some_and(|a| super::same_address(&bare_address(a), s))
-            })
-        })
+        .and_then(|s| find_identity(plan, s))
         .unwrap_or(plan.default_identity)
         .min(plan.identities.len().saturating_sub(1));
     let identity = plan.identities.get(idx);
@@ -406,7 +396,9 @@ pub fn prepare(plan: &Plan, args: &Args, raw: &[u8]) -> Result<Prepared, String>
         .and_then(|i| i.force_reverse_path.as_ref())
         .map(|t| t.expand(&login, &[], "", |s| s.to_string()))
         .or(chosen.clone())
-        .or_else(|| identity.and_then(|i| i.address.as_deref().map(bare_address)))
+        .or_else(|| {
+            identity.and_then(|i| i.address.as_deref().map(|a| bare_address(a).to_string()))
+        })
         .unwrap_or_else(|| format!("{login}@{host}"));
 
     let mut out: Vec<u8> = Vec::with_capacity(raw.len() + 256);
