@@ -209,9 +209,7 @@ pub fn import(spool: &Spool, plan: &Plan, dir: &Path) -> Result<usize, Failure> 
         n += 1;
     }
     if n > 0 {
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
+        let _ = super::store::sync_dir(dir);
     }
     Ok(n)
 }

@@ -122,7 +122,7 @@ fn io_fail(what: &str, path: &Path, e: io::Error) -> Failure {
     Failure::new(TEMPFAIL, format!("queue: {what} {}: {e}", path.display()))
 }
 
-fn sync_dir(path: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(path: &Path) -> io::Result<()> {
     File::open(path)?.sync_all()
 }
 
