@@ -179,18 +179,11 @@ fn identity_is_found_by_address_after_the_config_changes() {
     ];
     plan.default_identity = 0;
     let meta = Meta {
-        version: 1,
-        created: 0,
         identity: Some("work@corp.example".into()),
         identity_index: 2,
         sender: "work@corp.example".into(),
         recipients: vec!["a@b".into()],
-        notify: None,
-        ret: None,
-        envid: None,
-        body_type: None,
-        eight_bit: false,
-        size: 0,
+        ..Meta::default()
     };
     assert_eq!(queue::resolve_identity(&plan, &meta), 2);
     // Reordered: still found by its address.

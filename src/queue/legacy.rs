@@ -238,18 +238,10 @@ fn fallback_meta(plan: &Plan) -> (usize, Meta) {
     (
         idx,
         Meta {
-            version: 1,
             created: now(),
             identity: plan.identities.get(idx).and_then(|i| i.address.clone()),
             identity_index: idx,
-            sender: String::new(),
-            recipients: Vec::new(),
-            notify: None,
-            ret: None,
-            envid: None,
-            body_type: None,
-            eight_bit: false,
-            size: 0,
+            ..Meta::default()
         },
     )
 }
