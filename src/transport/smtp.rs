@@ -1008,44 +1008,66 @@ impl Connection {
     /// connection, garbage.
     fn failure(&mut self, e: &SmtpError, during: &str) -> Failure {
         self.broken = true;
-        if self.wire.timed_out() || e.is_timeout() {
-            return Failure::tempfail(format!(
-                "{} did not answer within {} s during {during}",
-                self.server,
+        let server = &self.server;
+        match Trouble::of(e, &self.wire) {
+            Trouble::Silent => Failure::tempfail(format!(
+                "{server} did not answer within {} s during {during}",
                 self.wire.timeout().as_secs()
-            ));
+            )),
+            Trouble::Negative(code, transient, text) => Failure::new(
+                if transient {
+                    exit::TEMPFAIL
+                } else {
+                    exit::PROTOCOL
+                },
+                format!("{server} answered {during} with {code} {text}"),
+            ),
+            Trouble::Closed => {
+                Failure::tempfail(format!("{server} closed the connection during {during}"))
+            }
+            Trouble::Malformed(text) => Failure::new(
+                exit::PROTOCOL,
+                format!("{server} sent a malformed reply during {during}: {text}"),
+            ),
+            Trouble::Other(text) => Failure::tempfail(format!(
+                "the connection to {server} failed during {during}: {text}"
+            )),
+        }
+    }
+}
+
+/// What a lettre error means, in the order it is decided.
+enum Trouble {
+    /// No answer within the timeout.
+    Silent,
+    /// A negative reply: code, transient (4xx), text.
+    Negative(u16, bool, String),
+    /// The server closed the connection.
+    Closed,
+    /// A reply that is not SMTP (lettre's text).
+    Malformed(String),
+    /// Anything else, such as a failed connection (lettre's text).
+    Other(String),
+}
+
+impl Trouble {
+    fn of(e: &SmtpError, wire: &Wire) -> Trouble {
+        if wire.timed_out() || e.is_timeout() {
+            return Trouble::Silent;
         }
         if let Some((code, sev, text)) = negative_reply(e) {
-            let status = if sev == Severity::TransientNegativeCompletion {
-                exit::TEMPFAIL
-            } else {
-                exit::PROTOCOL
-            };
-            return Failure::new(
-                status,
-                format!("{} answered {during} with {code} {text}", self.server),
-            );
+            return Trouble::Negative(code, sev == Severity::TransientNegativeCompletion, text);
         }
         let text = e.to_string();
+        // (lettre reports a shut-down transport only from its pool, which
+        // is not used here; it counts as closed all the same.)
         if text.contains("incomplete response") || e.is_transport_shutdown() {
-            return Failure::tempfail(format!(
-                "{} closed the connection during {during}",
-                self.server
-            ));
+            Trouble::Closed
+        } else if e.is_response() {
+            Trouble::Malformed(text)
+        } else {
+            Trouble::Other(text)
         }
-        if e.is_response() {
-            return Failure::new(
-                exit::PROTOCOL,
-                format!(
-                    "{} sent a malformed reply during {during}: {text}",
-                    self.server
-                ),
-            );
-        }
-        Failure::tempfail(format!(
-            "the connection to {} failed during {during}: {text}",
-            self.server
-        ))
     }
 }
 
@@ -1056,36 +1078,30 @@ enum AuthError {
 
 fn greeting_failure(e: &SmtpError, wire: &Wire, server: &str) -> Failure {
     wire.shutdown_now();
-    if wire.timed_out() || e.is_timeout() {
-        return Failure::tempfail(format!(
+    match Trouble::of(e, wire) {
+        Trouble::Silent => Failure::tempfail(format!(
             "{server} did not greet or answer EHLO within {} s",
             wire.timeout().as_secs()
-        ));
-    }
-    if let Some((code, sev, text)) = negative_reply(e) {
-        let status = if sev == Severity::TransientNegativeCompletion {
-            exit::TEMPFAIL
-        } else {
-            exit::UNAVAILABLE
-        };
-        return Failure::new(
-            status,
+        )),
+        Trouble::Negative(code, transient, text) => Failure::new(
+            if transient {
+                exit::TEMPFAIL
+            } else {
+                exit::UNAVAILABLE
+            },
             format!("{server} refused the session: {code} {text}"),
-        );
-    }
-    let text = e.to_string();
-    if text.contains("incomplete response") {
-        return Failure::tempfail(format!(
+        ),
+        Trouble::Closed => Failure::tempfail(format!(
             "{server} closed the connection before the session began"
-        ));
-    }
-    if e.is_response() {
-        return Failure::new(
+        )),
+        Trouble::Malformed(text) => Failure::new(
             exit::PROTOCOL,
             format!("{server} does not speak SMTP: {text}"),
-        );
+        ),
+        Trouble::Other(text) => {
+            Failure::tempfail(format!("the connection to {server} failed: {text}"))
+        }
     }
-    Failure::tempfail(format!("the connection to {server} failed: {text}"))
 }
 
 async fn handshake(
