@@ -1136,16 +1136,16 @@ async fn handshake(
 }
 
 /// The name we give in EHLO when the file has no `helo`.
+/// Stricter than [`crate::sys::hostname`]: letters, digits, `-` and `.`.
 pub(crate) fn local_hostname() -> String {
-    let name = gethostname::gethostname().to_string_lossy().into_owned();
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    let name = crate::sys::hostname();
+    if name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
     {
-        "localhost".to_string()
-    } else {
         name
+    } else {
+        "localhost".to_string()
     }
 }
 
