@@ -4,24 +4,19 @@
 //! for many messages, concurrent flushes, permanent and temporary failures,
 //! lifetime expiry with a bounce through the MDA, a wrapper queue.
 
+mod common;
+
+use common::free_port;
 use esmtp::plan::{Plan, QueueMode, Template, TemplatePart};
 use esmtp::queue::{self, legacy, store::Spool, FlushOptions, Submitted};
 use esmtp::transport::{Envelope, MessageOptions, SessionOptions};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Cursor;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// smtp-sink on 127.0.0.1:port, dumping each accepted message into `dir`.
 struct Sink {

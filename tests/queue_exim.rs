@@ -5,23 +5,14 @@
 
 mod common;
 
-use common::Exim;
+use common::{free_port as closed_port, Exim};
 use esmtp::plan::{Plan, QueueMode};
 use esmtp::queue::{self, store::Spool, FlushOptions, Submitted};
 use esmtp::transport::{Envelope, MessageOptions, SessionOptions};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Cursor;
-use std::net::TcpListener;
 use std::path::Path;
-
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn plan(dir: &Path, port: u16) -> Plan {
     let mut plan = Plan::empty();

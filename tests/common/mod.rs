@@ -234,7 +234,9 @@ pub struct Exim {
     pub pki: Pki,
 }
 
-fn free_port() -> u16 {
+/// A port on 127.0.0.1 that nothing listens on now: a server can take
+/// it, and until one does a connection to it is refused.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
