@@ -29,11 +29,7 @@ impl User {
     }
 
     fn trust(&self, ca: &Path) {
-        let dir = self.home.path().join(".authenticate");
-        fs::create_dir_all(&dir).unwrap();
-        fs::copy(ca, dir.join("ca.pem")).unwrap();
-        fs::set_permissions(dir.join("ca.pem"), fs::Permissions::from_mode(0o600)).unwrap();
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+        common::trust(self.home.path(), ca);
     }
 
     fn esmtp(&self, args: &[&str], input: &[u8]) -> Output {

@@ -649,13 +649,7 @@ fn preconnect_and_postconnect_run_around_the_session() {
 }
 
 fn send_with(id: &esmtp::plan::Identity, subject: &str) -> Result<(), esmtp::exit::Failure> {
-    transport::relay(
-        id,
-        &envelope("sender@example.org", &["bob@example.net"]),
-        &MessageOptions::default(),
-        &SessionOptions::default(),
-        &mut &message(subject, "x\r\n")[..],
-    )
+    common::relay_message(id, subject, "x\r\n")
 }
 
 #[test]

@@ -686,6 +686,39 @@ pub fn identity(port: u16) -> esmtp::plan::Identity {
     id
 }
 
+/// The envelope most relay tests use: sender@example.org to bob@example.net.
+pub fn to_bob() -> esmtp::transport::Envelope {
+    esmtp::transport::Envelope {
+        sender: "sender@example.org".into(),
+        recipients: vec!["bob@example.net".into()],
+    }
+}
+
+/// Relay [`message`]`(subject, body)` through `id` on [`to_bob`], with
+/// default message and session options.
+pub fn relay_message(
+    id: &esmtp::plan::Identity,
+    subject: &str,
+    body: &str,
+) -> Result<(), esmtp::exit::Failure> {
+    esmtp::transport::relay(
+        id,
+        &to_bob(),
+        &esmtp::transport::MessageOptions::default(),
+        &esmtp::transport::SessionOptions::default(),
+        &mut &message(subject, body)[..],
+    )
+}
+
+/// `home`/.authenticate (0700) with ca.pem (0600), a copy of `ca`.
+pub fn trust(home: &Path, ca: &Path) {
+    let dir = home.join(".authenticate");
+    fs::create_dir_all(&dir).unwrap();
+    fs::copy(ca, dir.join("ca.pem")).unwrap();
+    fs::set_permissions(dir.join("ca.pem"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+}
+
 /// A small message with CRLF line ends.
 pub fn message(subject: &str, body: &str) -> Vec<u8> {
     format!(
