@@ -36,20 +36,37 @@ fn message(i: usize) -> Vec<u8> {
 
 fn submit(plan: &Plan, i: usize) -> Result<Submitted, esmtp::exit::Failure> {
     let m = message(i);
-    let env = Envelope {
-        sender: format!("sender{i}@example.org"),
-        recipients: vec![format!("bob{i}@example.net")],
-    };
     let opts = MessageOptions {
         eight_bit: true,
         size: Some(m.len() as u64),
         ..Default::default()
     };
+    submit_as(
+        plan,
+        &format!("sender{i}@example.org"),
+        &format!("bob{i}@example.net"),
+        &opts,
+        m,
+    )
+}
+
+/// Submit `m` from `sender` to `recipient` through the plan's first identity.
+fn submit_as(
+    plan: &Plan,
+    sender: &str,
+    recipient: &str,
+    opts: &MessageOptions,
+    m: Vec<u8>,
+) -> Result<Submitted, esmtp::exit::Failure> {
+    let env = Envelope {
+        sender: sender.into(),
+        recipients: vec![recipient.into()],
+    };
     queue::submit(
         plan,
         0,
         &env,
-        &opts,
+        opts,
         &SessionOptions::default(),
         &mut Cursor::new(m),
     )
@@ -117,17 +134,12 @@ fn deferred_recipient_stays_queued_and_goes_later() {
     let exim = Exim::start();
     let plan = plan(tmp.path(), exim.port());
     let m = message(1);
-    let env = Envelope {
-        sender: "sender1@example.org".into(),
-        recipients: vec!["defer-me@example.net".into()],
-    };
-    let r = queue::submit(
+    let r = submit_as(
         &plan,
-        0,
-        &env,
+        "sender1@example.org",
+        "defer-me@example.net",
         &MessageOptions::default(),
-        &SessionOptions::default(),
-        &mut Cursor::new(m),
+        m,
     );
     match r {
         Ok(Submitted::Queued(why)) => assert!(why.contains("451"), "{why}"),
@@ -143,17 +155,12 @@ fn deferred_recipient_stays_queued_and_goes_later() {
         .unwrap()
         .contains("451"));
     // And a refused one is reported, not kept.
-    let env = Envelope {
-        sender: "sender1@example.org".into(),
-        recipients: vec!["refuse-me@example.net".into()],
-    };
-    let err = queue::submit(
+    let err = submit_as(
         &plan,
-        0,
-        &env,
+        "sender1@example.org",
+        "refuse-me@example.net",
         &MessageOptions::default(),
-        &SessionOptions::default(),
-        &mut Cursor::new(message(2)),
+        message(2),
     )
     .unwrap_err();
     assert!(!err.is_temporary(), "{err:?}");
@@ -205,17 +212,12 @@ fn flush_reconnects_when_the_server_drops_the_connection() {
     let mut plan = plan(tmp.path(), closed_port());
     // First in the queue: a message Exim refuses after its data and then
     // hangs up on; the others must still go, over a new connection.
-    let env = Envelope {
-        sender: "drop@example.org".into(),
-        recipients: vec!["bob@example.net".into()],
-    };
-    let r = queue::submit(
+    let r = submit_as(
         &plan,
-        0,
-        &env,
+        "drop@example.org",
+        "bob@example.net",
         &MessageOptions::default(),
-        &SessionOptions::default(),
-        &mut Cursor::new(message(99)),
+        message(99),
     );
     assert!(matches!(r, Ok(Submitted::Queued(_))), "{r:?}");
     for i in 0..3 {
