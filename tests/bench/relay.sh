@@ -22,22 +22,9 @@ cd "$(dirname "$0")/../.."
 
 runs=${RUNS:-200}
 cargo build --release --bin esmtp --example relay >/dev/null 2>&1
-work=$(mktemp -d /tmp/esmtp-relay-bench.XXXXXX)
-chmod 755 "$work"
-sink_pid=
-cleanup() {
-  [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-smtp-sink -u nobody "127.0.0.1:$port" 256 &
-sink_pid=$!
-for _ in $(seq 50); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.1
-done
+. tests/bench/lib.sh
+bench_workdir esmtp-relay-bench
+bench_sink 256
 
 # The 2 KB message: headers plus 8-bit-free text lines.
 {
