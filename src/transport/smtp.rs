@@ -102,6 +102,15 @@ fn negative_reply(e: &SmtpError) -> Option<(u16, Severity, String)> {
     Some((u16::from(code), code.severity, text))
 }
 
+/// The exit status for a negative reply: 4xx is temporary, 5xx `permanent`.
+fn status_for(sev: Severity, permanent: u8) -> u8 {
+    if sev == Severity::TransientNegativeCompletion {
+        exit::TEMPFAIL
+    } else {
+        permanent
+    }
+}
+
 fn reply_line(r: &Response) -> String {
     let text: Vec<&str> = r.message().collect();
     format!("{} {}", u16::from(r.code()), text.join(" "))
@@ -552,11 +561,7 @@ impl Connection {
             }
             Err(AuthError::Smtp(e)) => {
                 if let Some((code, sev, text)) = negative_reply(&e) {
-                    let status = if sev == Severity::TransientNegativeCompletion {
-                        exit::TEMPFAIL
-                    } else {
-                        exit::NOPERM
-                    };
+                    let status = status_for(sev, exit::NOPERM);
                     Err(Failure::new(
                         status,
                         format!(
@@ -794,11 +799,7 @@ impl Connection {
         if let Err(e) = r {
             let f = match negative_reply(&e) {
                 Some((code, sev, text)) => Failure::new(
-                    if sev == Severity::TransientNegativeCompletion {
-                        exit::TEMPFAIL
-                    } else {
-                        exit::SOFTWARE
-                    },
+                    status_for(sev, exit::SOFTWARE),
                     format!(
                         "{} refused the sender <{}>: {code} {text}",
                         self.server, envelope.sender
@@ -871,11 +872,7 @@ impl Connection {
         if let Err(e) = data_result {
             let f = match negative_reply(&e) {
                 Some((code, sev, text)) => Failure::new(
-                    if sev == Severity::TransientNegativeCompletion {
-                        exit::TEMPFAIL
-                    } else {
-                        exit::SOFTWARE
-                    },
+                    status_for(sev, exit::SOFTWARE),
                     format!("{} refused DATA: {code} {text}", self.server),
                 ),
                 None => self.failure(&e, "DATA"),
@@ -914,11 +911,7 @@ impl Connection {
             if let Ok(Err(reply)) = said {
                 if let Some((code, sev, text)) = negative_reply(&reply) {
                     return Err(Failure::new(
-                        if sev == Severity::TransientNegativeCompletion {
-                            exit::TEMPFAIL
-                        } else {
-                            exit::SOFTWARE
-                        },
+                        status_for(sev, exit::SOFTWARE),
                         format!(
                             "{} stopped the message transfer: {code} {text}",
                             self.server
@@ -940,11 +933,7 @@ impl Connection {
             }
             Err(e) => match negative_reply(&e) {
                 Some((code, sev, text)) => Err(Failure::new(
-                    if sev == Severity::TransientNegativeCompletion {
-                        exit::TEMPFAIL
-                    } else {
-                        exit::SOFTWARE
-                    },
+                    status_for(sev, exit::SOFTWARE),
                     format!("{} refused the message: {code} {text}", self.server),
                 )),
                 None => Err(self.failure(&e, "the message transfer")),
@@ -1014,12 +1003,8 @@ impl Connection {
                 "{server} did not answer within {} s during {during}",
                 self.wire.timeout().as_secs()
             )),
-            Trouble::Negative(code, transient, text) => Failure::new(
-                if transient {
-                    exit::TEMPFAIL
-                } else {
-                    exit::PROTOCOL
-                },
+            Trouble::Negative(code, sev, text) => Failure::new(
+                status_for(sev, exit::PROTOCOL),
                 format!("{server} answered {during} with {code} {text}"),
             ),
             Trouble::Closed => {
@@ -1040,8 +1025,8 @@ impl Connection {
 enum Trouble {
     /// No answer within the timeout.
     Silent,
-    /// A negative reply: code, transient (4xx), text.
-    Negative(u16, bool, String),
+    /// A negative reply: code, severity, text.
+    Negative(u16, Severity, String),
     /// The server closed the connection.
     Closed,
     /// A reply that is not SMTP (lettre's text).
@@ -1056,7 +1041,7 @@ impl Trouble {
             return Trouble::Silent;
         }
         if let Some((code, sev, text)) = negative_reply(e) {
-            return Trouble::Negative(code, sev == Severity::TransientNegativeCompletion, text);
+            return Trouble::Negative(code, sev, text);
         }
         let text = e.to_string();
         // (lettre reports a shut-down transport only from its pool, which
@@ -1083,12 +1068,8 @@ fn greeting_failure(e: &SmtpError, wire: &Wire, server: &str) -> Failure {
             "{server} did not greet or answer EHLO within {} s",
             wire.timeout().as_secs()
         )),
-        Trouble::Negative(code, transient, text) => Failure::new(
-            if transient {
-                exit::TEMPFAIL
-            } else {
-                exit::UNAVAILABLE
-            },
+        Trouble::Negative(code, sev, text) => Failure::new(
+            status_for(sev, exit::UNAVAILABLE),
             format!("{server} refused the session: {code} {text}"),
         ),
         Trouble::Closed => Failure::tempfail(format!(
