@@ -5,9 +5,9 @@
 
 mod common;
 
-use common::{free_port as closed_port, Exim};
+use common::{flush_now, free_port as closed_port, write_wrapper_entry, Exim};
 use esmtp::plan::{Plan, QueueMode};
-use esmtp::queue::{self, store::Spool, FlushOptions, Submitted};
+use esmtp::queue::{self, store::Spool, Submitted};
 use esmtp::transport::{Envelope, MessageOptions, SessionOptions};
 use std::collections::BTreeMap;
 use std::fs;
@@ -98,11 +98,7 @@ fn smarthost_down_then_exim_up_delivers_each_once_byte_for_byte() {
     // The smarthost comes up.
     let exim = Exim::start();
     plan.identities[0].relay.port = exim.port();
-    let flush = FlushOptions {
-        force: true,
-        legacy_dir: None,
-    };
-    let report = queue::flush_with(&plan, &SessionOptions::default(), &flush).unwrap();
+    let report = flush_now(&plan, None);
     assert_eq!(report.delivered, n, "{report:?}");
     let got = exim.wait_for_messages(n);
     let mut seen: BTreeMap<usize, usize> = BTreeMap::new();
@@ -123,7 +119,7 @@ fn smarthost_down_then_exim_up_delivers_each_once_byte_for_byte() {
         assert_eq!(seen.get(&i), Some(&1), "message {i}");
     }
     // A second flush has nothing to do.
-    let report = queue::flush_with(&plan, &SessionOptions::default(), &flush).unwrap();
+    let report = flush_now(&plan, None);
     assert_eq!(report, Default::default());
     assert_eq!(exim.accepted(), n);
 }
@@ -174,22 +170,15 @@ fn wrapper_queue_is_delivered_to_exim() {
     let plan = plan(tmp.path(), exim.port());
     let wq = tmp.path().join(".esmtp_queue");
     for i in 0..3 {
-        let d = wq.join(format!("wrap{i:04}"));
-        fs::create_dir_all(&d).unwrap();
-        // As the wrapper stored it: `echo "$@"`, and the raw (LF) message.
-        fs::write(
-            d.join("cmd"),
-            format!("-oi -f sender{i}@example.org -- bob{i}@example.net\n"),
-        )
-        .unwrap();
         let lf = String::from_utf8(message(i)).unwrap().replace("\r\n", "\n");
-        fs::write(d.join("mail"), lf).unwrap();
+        write_wrapper_entry(
+            &wq,
+            &format!("wrap{i:04}"),
+            &format!("-oi -f sender{i}@example.org -- bob{i}@example.net"),
+            lf.as_bytes(),
+        );
     }
-    let opts = FlushOptions {
-        force: false,
-        legacy_dir: Some(wq.clone()),
-    };
-    let report = queue::flush_with(&plan, &SessionOptions::default(), &opts).unwrap();
+    let report = flush_now(&plan, Some(&wq));
     assert_eq!((report.imported, report.delivered), (3, 3), "{report:?}");
     let got = exim.wait_for_messages(3);
     for r in got {
@@ -225,11 +214,7 @@ fn flush_reconnects_when_the_server_drops_the_connection() {
     }
     let exim = Exim::start();
     plan.identities[0].relay.port = exim.port();
-    let flush = FlushOptions {
-        force: true,
-        legacy_dir: None,
-    };
-    let report = queue::flush_with(&plan, &SessionOptions::default(), &flush).unwrap();
+    let report = flush_now(&plan, None);
     assert_eq!((report.delivered, report.failed), (3, 1), "{report:?}");
     let got = exim.wait_for_messages(3);
     assert!(got.iter().all(|r| r.return_path != "drop@example.org"));

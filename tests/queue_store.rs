@@ -1,6 +1,9 @@
 //! The spool on its own: durability layout, listing, locking, disk full,
 //! esmtp-wrapper import. (Delivery is in queue_delivery.rs.)
 
+mod common;
+
+use common::write_wrapper_entry;
 use esmtp::plan::{Plan, QueueMode};
 use esmtp::queue::store::{Meta, Spool, State};
 use esmtp::queue::{self, legacy};
@@ -258,14 +261,6 @@ fn disk_full_fails_with_75_and_leaves_nothing() {
     // Space is back: a small one is stored.
     let id = store(&plan, 2, 2000);
     assert_eq!(spool.ids(), vec![id]);
-}
-
-fn write_wrapper_entry(qdir: &Path, name: &str, cmd: &str, mail: &[u8]) -> std::path::PathBuf {
-    let d = qdir.join(name);
-    fs::create_dir_all(&d).unwrap();
-    fs::write(d.join("cmd"), format!("{cmd}\n")).unwrap();
-    fs::write(d.join("mail"), mail).unwrap();
-    d
 }
 
 #[test]

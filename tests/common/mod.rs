@@ -788,3 +788,24 @@ pub fn original_accepts(path: &Path, scratch: &Path) -> bool {
     !(out.status.code() == Some(78)
         && String::from_utf8_lossy(&out.stderr).contains("syntax error"))
 }
+
+/// An entry of an esmtp-wrapper queue as the script stores it: `cmd` (its
+/// sendmail arguments as `echo "$@"` wrote them) and `mail` (the raw
+/// message, LF line ends). Returns the entry's directory.
+pub fn write_wrapper_entry(qdir: &Path, name: &str, cmd: &str, mail: &[u8]) -> PathBuf {
+    let d = qdir.join(name);
+    fs::create_dir_all(&d).unwrap();
+    fs::write(d.join("cmd"), format!("{cmd}\n")).unwrap();
+    fs::write(d.join("mail"), mail).unwrap();
+    d
+}
+
+/// Flush the queue of `plan` now, due or not; with `wrapper`, import that
+/// esmtp-wrapper queue first (and flush only what is due).
+pub fn flush_now(plan: &esmtp::plan::Plan, wrapper: Option<&Path>) -> esmtp::queue::FlushReport {
+    let opts = esmtp::queue::FlushOptions {
+        force: wrapper.is_none(),
+        legacy_dir: wrapper.map(Path::to_path_buf),
+    };
+    esmtp::queue::flush_with(plan, &esmtp::transport::SessionOptions::default(), &opts).unwrap()
+}
