@@ -150,7 +150,7 @@ fn without_pipelining_a_refusal_is_reported_the_same_way() {
     // A good message still goes through.
     send(
         exim.port(),
-        &envelope("sender@example.org", &["bob@example.net"]),
+        &common::to_bob(),
         &MessageOptions::default(),
         &message("np2", "x\r\n"),
     )
@@ -226,7 +226,7 @@ fn dsn_parameters_reach_the_server_as_exim_logs_them() {
         },
         ..Default::default()
     };
-    let env = envelope("sender@example.org", &["bob@example.net"]);
+    let env = common::to_bob();
     send(exim.port(), &env, &opts, &message("dsn", "x\r\n")).expect("relay");
     let cmds = exim.commands();
     let mail = cmds
@@ -256,7 +256,7 @@ fn dsn_is_not_sent_to_a_server_without_it() {
         },
         ..Default::default()
     };
-    let env = envelope("sender@example.org", &["bob@example.net"]);
+    let env = common::to_bob();
     send(exim.port(), &env, &opts, &message("nodsn", "x\r\n")).expect("relay");
     let cmds = exim.commands().join("\n");
     assert!(!cmds.contains("NOTIFY") && !cmds.contains("RET="), "{cmds}");
@@ -305,7 +305,7 @@ fn a_25_mb_8bit_message_streams_through_intact() {
         size: Some((header.len() + body_len) as u64),
         ..Default::default()
     };
-    let env = envelope("sender@example.org", &["bob@example.net"]);
+    let env = common::to_bob();
     transport::relay(
         &identity(exim.port()),
         &env,
@@ -339,7 +339,7 @@ fn a_message_larger_than_the_servers_size_is_refused_before_data() {
         size: Some(msg.len() as u64),
         ..Default::default()
     };
-    let env = envelope("sender@example.org", &["bob@example.net"]);
+    let env = common::to_bob();
     let err = send(exim.port(), &env, &opts, &msg).expect_err("too big");
     assert_eq!(err.status, exit::SOFTWARE);
     assert!(err.message.contains("accepts at most 10000"), "{err}");
@@ -357,7 +357,7 @@ fn seven_bit_body_type_is_declared() {
         body_type: Some(BodyType::SevenBit),
         ..Default::default()
     };
-    let env = envelope("sender@example.org", &["bob@example.net"]);
+    let env = common::to_bob();
     send(exim.port(), &env, &opts, &message("seven", "x\r\n")).expect("relay");
     let cmds = exim.commands();
     assert!(cmds.iter().any(|c| c.contains("BODY=7BIT")), "{cmds:?}");
@@ -426,7 +426,7 @@ fn a_read_error_mid_body_never_delivers_a_truncated_message() {
     // end-of-data marker would make a complete-looking message.
     let msg = message("trunc", &"a line of the body\r\n".repeat(500));
     let mut reader = FailingReader { data: msg, pos: 0 };
-    let env = envelope("sender@example.org", &["bob@example.net"]);
+    let env = common::to_bob();
     let err = transport::relay(
         &identity(exim.port()),
         &env,
@@ -549,12 +549,8 @@ fn one_session_carries_many_messages_and_survives_a_refusal() {
     let mut s = Session::connect(&id, &SessionOptions::default()).expect("connect");
     for i in 0..5 {
         let msg = message(&format!("m{i}"), &format!("number {i}\r\n"));
-        s.send(
-            &envelope("sender@example.org", &["bob@example.net"]),
-            &MessageOptions::default(),
-            &mut &msg[..],
-        )
-        .expect("send");
+        s.send(&common::to_bob(), &MessageOptions::default(), &mut &msg[..])
+            .expect("send");
     }
     let err = s
         .send(
@@ -601,7 +597,7 @@ fn transcript_records_the_dialogue_and_headers_but_not_the_body() {
     let msg = message("tx", "secret body text\r\n");
     transport::relay(
         &id,
-        &envelope("sender@example.org", &["bob@example.net"]),
+        &common::to_bob(),
         &MessageOptions::default(),
         &opts,
         &mut &msg[..],
@@ -818,7 +814,7 @@ fn a_message_over_the_limit_with_unknown_size_is_refused_after_data() {
         ..Default::default()
     });
     let msg = message("big2", &"y".repeat(50_000));
-    let env = envelope("sender@example.org", &["bob@example.net"]);
+    let env = common::to_bob();
     let err = send(exim.port(), &env, &MessageOptions::default(), &msg).expect_err("too big");
     assert_eq!(err.status, exit::SOFTWARE, "{err}");
     assert!(err.message.contains("552"), "{err}");
