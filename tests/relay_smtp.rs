@@ -161,16 +161,9 @@ fn without_pipelining_a_refusal_is_reported_the_same_way() {
 fn with_pipelining_mail_and_rcpt_go_out_together() {
     use std::io::Write as _;
     let server = FakeServer::start(|r, w| {
-        let _ = w.write_all(b"220 fake\r\n");
-        let _ = common::read_line(r);
-        let _ = w.write_all(b"250-fake\r\n250 PIPELINING\r\n");
         // Read MAIL and both RCPTs before answering any of them: a client
         // that waits for the MAIL reply would time out here.
-        let cmds = [
-            common::read_line(r),
-            common::read_line(r),
-            common::read_line(r),
-        ];
+        let cmds = common::greet_and_read(r, w, b"250-fake\r\n250 PIPELINING\r\n", 3);
         let _ = w.write_all(b"250 ok\r\n250 ok\r\n550 nope\r\n");
         let rset = common::read_line(r);
         let _ = w.write_all(b"250 reset\r\n");
@@ -722,14 +715,7 @@ fn a_pipelined_data_accepted_despite_a_refused_recipient_sends_no_message() {
     // 354. The client must not send the message (nor an empty one): it
     // drops the connection.
     let server = FakeServer::start(|r, w| {
-        let _ = w.write_all(b"220 fake\r\n");
-        let _ = common::read_line(r);
-        let _ = w.write_all(b"250-fake\r\n250 PIPELINING\r\n");
-        let cmds = [
-            common::read_line(r),
-            common::read_line(r),
-            common::read_line(r),
-        ];
+        let cmds = common::greet_and_read(r, w, b"250-fake\r\n250 PIPELINING\r\n", 3);
         assert_eq!(cmds[2], "DATA\r\n", "DATA is pipelined with one recipient");
         let _ = w.write_all(b"250 ok\r\n550 nope\r\n354 go ahead\r\n");
         common::drain(r)

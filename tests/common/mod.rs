@@ -633,6 +633,20 @@ pub fn read_line(r: &mut BufReader<TcpStream>) -> String {
     line
 }
 
+/// Greet, answer EHLO with `ehlo`, then read `n` commands (a pipelined
+/// batch) without answering them.
+pub fn greet_and_read(
+    r: &mut BufReader<TcpStream>,
+    w: &mut TcpStream,
+    ehlo: &[u8],
+    n: usize,
+) -> Vec<String> {
+    let _ = w.write_all(b"220 fake\r\n");
+    let _ = read_line(r);
+    let _ = w.write_all(ehlo);
+    (0..n).map(|_| read_line(r)).collect()
+}
+
 /// Answer every command up to and including DATA's 354 the usual way;
 /// returns the commands read.
 pub fn fake_handshake(r: &mut BufReader<TcpStream>, w: &mut TcpStream) -> Vec<String> {
