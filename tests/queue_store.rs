@@ -411,3 +411,19 @@ fn wrapper_local_recipients_go_through_the_mda() {
         failed[0].note
     );
 }
+
+#[test]
+fn an_entry_claiming_an_impossible_size_is_bad_data_not_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = plan_in(tmp.path());
+    let id = store(&plan, 1, 100);
+    let root = tmp.path().join("q");
+    let entry = root.join("msg").join(&id);
+    // The size field says u64::MAX: header offset + size would overflow.
+    let mut raw = fs::read(&entry).unwrap();
+    raw[8..28].copy_from_slice(format!("{:020}", u64::MAX).as_bytes());
+    fs::write(&entry, &raw).unwrap();
+    let spool = Spool::open(&root).unwrap();
+    let err = spool.read_entry(&id).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+}

@@ -232,7 +232,7 @@ fn read_header(file: &File) -> io::Result<(Meta, u64)> {
     let mut meta: Meta =
         serde_json::from_slice(&line).map_err(|e| bad_data(format!("bad entry metadata: {e}")))?;
     let offset = (PREFIX_LEN + line.len()) as u64;
-    if offset + size != len {
+    if offset.checked_add(size) != Some(len) {
         return Err(bad_data(format!(
             "the entry holds {} message bytes, {size} expected",
             len.saturating_sub(offset)
