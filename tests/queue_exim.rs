@@ -34,6 +34,15 @@ fn message(i: usize) -> Vec<u8> {
     common::message(&format!("queued-{i}"), &body)
 }
 
+/// `i` of the sender address `sender{i}@example.org` that [`submit`] used.
+fn number_of(sender: &str) -> usize {
+    sender
+        .strip_prefix("sender")
+        .and_then(|s| s.split('@').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a sender of submit(): {sender}"))
+}
+
 fn submit(plan: &Plan, i: usize) -> Result<Submitted, esmtp::exit::Failure> {
     let m = message(i);
     let opts = MessageOptions {
@@ -103,14 +112,7 @@ fn smarthost_down_then_exim_up_delivers_each_once_byte_for_byte() {
     let got = exim.wait_for_messages(n);
     let mut seen: BTreeMap<usize, usize> = BTreeMap::new();
     for r in &got {
-        let i: usize = r
-            .return_path
-            .trim_start_matches("sender")
-            .split('@')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let i = number_of(&r.return_path);
         assert_eq!(r.envelope_to, format!("bob{i}@example.net"));
         assert!(r.message == message(i), "message {i} changed on the way");
         *seen.entry(i).or_default() += 1;
@@ -182,12 +184,7 @@ fn wrapper_queue_is_delivered_to_exim() {
     assert_eq!((report.imported, report.delivered), (3, 3), "{report:?}");
     let got = exim.wait_for_messages(3);
     for r in got {
-        let i: usize = r.return_path["sender".len()..]
-            .split('@')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let i = number_of(&r.return_path);
         assert_eq!(r.envelope_to, format!("bob{i}@example.net"));
         // The message had Date: and Message-ID: already: it arrives unchanged.
         assert!(r.message == message(i), "wrapper message {i} changed");
