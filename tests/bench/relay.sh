@@ -79,14 +79,20 @@ for r in res:
 PY
 }
 
+# timed NAME WARMUP RUNS: hyperfine on $work/NAME.eml for every program,
+# then the medians.
+timed() {
+  hyperfine -N --warmup "$2" --runs "$3" --export-json "$work/$1.json" \
+    -n "$label" "sh -c 'exec $ours < $work/$1.eml'" \
+    -n "$alabel" "sh -c 'exec $alone < $work/$1.eml'" \
+    -n "esmtp 1.2 (Debian)" "sh -c 'exec $orig < $work/$1.eml'" \
+    -n "msmtp" "sh -c 'exec $msmtp < $work/$1.eml'" 2>&1 | grep -v '^ *$' || true
+  medians "$work/$1.json"
+}
+
 echo
 echo "== 2 KB message, $runs runs each"
-hyperfine -N --warmup 20 --runs "$runs" --export-json "$work/small.json" \
-  -n "$label" "sh -c 'exec $ours < $work/small.eml'" \
-  -n "$alabel" "sh -c 'exec $alone < $work/small.eml'" \
-  -n "esmtp 1.2 (Debian)" "sh -c 'exec $orig < $work/small.eml'" \
-  -n "msmtp" "sh -c 'exec $msmtp < $work/small.eml'" 2>&1 | grep -v '^ *$' || true
-medians "$work/small.json"
+timed small 20 "$runs"
 
 # The machine is shared: hyperfine runs one command's runs after the
 # other's, so load drift lands on one of them. Interleaving the runs
@@ -121,12 +127,7 @@ interleaved "$work/small.eml" "$runs"
 
 echo
 echo "== 21 MB message, ${BIG_RUNS:-10} runs each"
-hyperfine -N --warmup 2 --runs "${BIG_RUNS:-10}" --export-json "$work/big.json" \
-  -n "$label" "sh -c 'exec $ours < $work/big.eml'" \
-  -n "$alabel" "sh -c 'exec $alone < $work/big.eml'" \
-  -n "esmtp 1.2 (Debian)" "sh -c 'exec $orig < $work/big.eml'" \
-  -n "msmtp" "sh -c 'exec $msmtp < $work/big.eml'" 2>&1 | grep -v '^ *$' || true
-medians "$work/big.json"
+timed big 2 "${BIG_RUNS:-10}"
 
 echo
 echo "== 21 MB message, interleaved"
