@@ -258,8 +258,6 @@ fn header_name(line: &[u8]) -> String {
     String::from_utf8_lossy(&line[..p]).to_ascii_lowercase()
 }
 
-/// Envelope and normalised message (CRLF, missing Date/From/Message-ID
-/// added, Return-Path dropped, Bcc dropped with -t) of a wrapper entry.
 /// A wrapper entry made ready: the spool entry for the smarthost (its
 /// `meta.recipients` may be empty) and the local recipients for the MDA.
 #[derive(Debug, Clone)]
@@ -273,6 +271,8 @@ pub struct Prepared {
     pub local: Vec<String>,
 }
 
+/// Envelope and normalised message (CRLF, missing Date/From/Message-ID
+/// added, Return-Path dropped, Bcc dropped with -t) of a wrapper entry.
 pub fn prepare(plan: &Plan, args: &Args, raw: &[u8]) -> Result<Prepared, String> {
     // Split into lines without their line ends.
     let mut lines: Vec<&[u8]> = raw.split(|&b| b == b'\n').collect();
@@ -286,11 +286,9 @@ pub fn prepare(plan: &Plan, args: &Args, raw: &[u8]) -> Result<Prepared, String>
     // Header fields: (name, full text with continuation lines).
     let mut headers: Vec<(String, Vec<&[u8]>)> = Vec::new();
     let mut body_start = lines.len();
-    let mut blank_present = false;
     for (n, line) in lines.iter().enumerate() {
         if line.is_empty() {
             body_start = n + 1;
-            blank_present = true;
             break;
         }
         if (line[0] == b' ' || line[0] == b'\t') && !headers.is_empty() {
@@ -416,7 +414,6 @@ pub fn prepare(plan: &Plan, args: &Args, raw: &[u8]) -> Result<Prepared, String>
         );
     }
     out.extend_from_slice(b"\r\n");
-    let _ = blank_present;
     for l in &lines[body_start.min(lines.len())..] {
         out.extend_from_slice(l);
         out.extend_from_slice(b"\r\n");
