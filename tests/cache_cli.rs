@@ -52,11 +52,7 @@ impl Home {
     }
 
     fn run(&self, args: &[&str], input: &[u8]) -> Output {
-        let mut child = self.command(args).spawn().unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(input).unwrap();
-        drop(stdin);
-        child.wait_with_output().unwrap()
+        common::run_with_input(&mut self.command(args), input)
     }
 
     /// Send one message in sendmail mode, `-v`; returns the -v output.

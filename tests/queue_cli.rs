@@ -58,18 +58,10 @@ impl Setup {
         c
     }
     fn sendmail(&self, args: &[&str], message: &[u8]) -> Output {
-        let mut child = self
-            .cmd("sendmail")
-            .arg("-C")
-            .arg(self.rc())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(message).unwrap();
-        child.wait_with_output().unwrap()
+        common::run_with_input(
+            self.cmd("sendmail").arg("-C").arg(self.rc()).args(args),
+            message,
+        )
     }
     fn run(&self, argv0: &str, args: &[&str]) -> Output {
         self.cmd(argv0).args(args).output().unwrap()

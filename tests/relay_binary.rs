@@ -5,10 +5,9 @@ mod common;
 
 use common::{Exim, EximOptions, PASSWORD, TOKEN, USER};
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 struct User {
     home: tempfile::TempDir,
@@ -33,21 +32,15 @@ impl User {
     }
 
     fn esmtp(&self, args: &[&str], input: &[u8]) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_esmtp"))
-            .args(args)
-            .env("HOME", self.home.path())
-            .env_remove("XDG_CONFIG_HOME")
-            .env_remove("XDG_CACHE_HOME")
-            .env_remove("XDG_DATA_HOME")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run esmtp");
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(input).unwrap();
-        drop(stdin);
-        child.wait_with_output().unwrap()
+        common::run_with_input(
+            Command::new(env!("CARGO_BIN_EXE_esmtp"))
+                .args(args)
+                .env("HOME", self.home.path())
+                .env_remove("XDG_CONFIG_HOME")
+                .env_remove("XDG_CACHE_HOME")
+                .env_remove("XDG_DATA_HOME"),
+            input,
+        )
     }
 
     /// `esmtp -C RC OPTIONS -f sender@example.org RECIPIENTS` with `msg`

@@ -21,6 +21,12 @@
 //! scripted TCP peer for misbehaving-server cases.
 #![allow(dead_code)]
 
+// Also loaded by tests/fixtures/frontend/support.rs.
+#[allow(clippy::duplicate_mod)]
+mod process;
+#[allow(unused_imports)]
+pub use process::run as run_with_input;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
