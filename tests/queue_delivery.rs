@@ -120,9 +120,7 @@ impl Drop for Sink {
 }
 
 fn plan(tmp: &Path, port: u16) -> Plan {
-    let mut plan = Plan::empty();
-    plan.queue.mode = QueueMode::Enabled;
-    plan.queue.dir = Some(tmp.join("q").to_string_lossy().into_owned());
+    let mut plan = common::queued_plan(tmp);
     plan.identities[0].relay.host = "127.0.0.1".into();
     plan.identities[0].relay.port = port;
     plan.identities[0].relay.explicit = true;

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{flush_now, free_port as closed_port, write_wrapper_entry, Exim};
-use esmtp::plan::{Plan, QueueMode};
+use esmtp::plan::Plan;
 use esmtp::queue::{self, store::Spool, Submitted};
 use esmtp::transport::{Envelope, MessageOptions, SessionOptions};
 use std::collections::BTreeMap;
@@ -15,12 +15,10 @@ use std::io::Cursor;
 use std::path::Path;
 
 fn plan(dir: &Path, port: u16) -> Plan {
-    let mut plan = Plan::empty();
+    let mut plan = common::queued_plan(dir);
     let mut id = common::identity(port);
     id.tls = esmtp::plan::TlsPolicy::Disabled;
     plan.identities = vec![id];
-    plan.queue.mode = QueueMode::Enabled;
-    plan.queue.dir = Some(dir.join("q").to_string_lossy().into_owned());
     plan
 }
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::write_wrapper_entry;
+use common::{queued_plan as plan_in, write_wrapper_entry};
 use esmtp::plan::{Plan, QueueMode};
 use esmtp::queue::store::{Meta, Spool, State};
 use esmtp::queue::{self, legacy};
@@ -11,13 +11,6 @@ use esmtp::transport::{Envelope, MessageOptions};
 use std::fs;
 use std::io::Cursor;
 use std::path::Path;
-
-fn plan_in(dir: &Path) -> Plan {
-    let mut plan = Plan::empty();
-    plan.queue.mode = QueueMode::Enabled;
-    plan.queue.dir = Some(dir.join("q").to_string_lossy().into_owned());
-    plan
-}
 
 fn envelope(i: usize) -> Envelope {
     Envelope {

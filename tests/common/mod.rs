@@ -829,3 +829,12 @@ pub fn flush_now(plan: &esmtp::plan::Plan, wrapper: Option<&Path>) -> esmtp::que
     };
     esmtp::queue::flush_with(plan, &esmtp::transport::SessionOptions::default(), &opts).unwrap()
 }
+
+/// A plan with the queue on (`queue enabled`) in `dir`/q, and otherwise
+/// as [`esmtp::plan::Plan::empty`].
+pub fn queued_plan(dir: &Path) -> esmtp::plan::Plan {
+    let mut plan = esmtp::plan::Plan::empty();
+    plan.queue.mode = esmtp::plan::QueueMode::Enabled;
+    plan.queue.dir = Some(dir.join("q").to_string_lossy().into_owned());
+    plan
+}
