@@ -27,6 +27,17 @@ fn send(
     transport::relay(&id, env, opts, &SessionOptions::default(), &mut &msg[..])
 }
 
+/// [`send`] with default options of a small message: `Subject:
+/// SUBJECT`, body `x`.
+fn send_x(exim_port: u16, env: &Envelope, subject: &str) -> Result<(), esmtp::exit::Failure> {
+    send(
+        exim_port,
+        env,
+        &MessageOptions::default(),
+        &message(subject, "x\r\n"),
+    )
+}
+
 #[test]
 fn message_arrives_byte_for_byte_with_its_envelope() {
     let exim = Exim::start();
@@ -74,13 +85,7 @@ fn bare_lf_and_missing_final_newline_are_fixed_on_the_wire() {
 fn null_sender_is_sent_as_empty_reverse_path() {
     let exim = Exim::start();
     let env = envelope("", &["bob@example.net"]);
-    send(
-        exim.port(),
-        &env,
-        &MessageOptions::default(),
-        &message("bounce", "x\r\n"),
-    )
-    .expect("relay");
+    send_x(exim.port(), &env, "bounce").expect("relay");
     let cmds = exim.commands();
     assert!(
         cmds.iter().any(|c| c.starts_with("MAIL MAIL FROM:<> ")),
@@ -99,13 +104,7 @@ fn a_refused_recipient_aborts_the_transaction_and_is_reported() {
             "carol@example.net",
         ],
     );
-    let err = send(
-        exim.port(),
-        &env,
-        &MessageOptions::default(),
-        &message("r", "x\r\n"),
-    )
-    .expect_err("must fail");
+    let err = send_x(exim.port(), &env, "r").expect_err("must fail");
     assert_eq!(err.status, exit::NOUSER, "{err}");
     assert!(
         err.message.contains("<refuse-me@example.net>: 550"),
@@ -135,26 +134,14 @@ fn without_pipelining_a_refusal_is_reported_the_same_way() {
             "defer-2@example.net",
         ],
     );
-    let err = send(
-        exim.port(),
-        &env,
-        &MessageOptions::default(),
-        &message("np", "x\r\n"),
-    )
-    .expect_err("must fail");
+    let err = send_x(exim.port(), &env, "np").expect_err("must fail");
     assert_eq!(err.status, exit::NOUSER, "{err}");
     assert!(err.message.contains("refused 2 of 3 recipients"), "{err}");
     assert!(err.message.contains("<refuse-1@example.net>: 550"), "{err}");
     assert!(err.message.contains("<defer-2@example.net>: 451"), "{err}");
     assert_eq!(exim.accepted(), 0);
     // A good message still goes through.
-    send(
-        exim.port(),
-        &common::to_bob(),
-        &MessageOptions::default(),
-        &message("np2", "x\r\n"),
-    )
-    .expect("relay");
+    send_x(exim.port(), &common::to_bob(), "np2").expect("relay");
 }
 
 #[test]
@@ -194,13 +181,7 @@ fn with_pipelining_mail_and_rcpt_go_out_together() {
 fn a_deferred_recipient_is_a_temporary_failure() {
     let exim = Exim::start();
     let env = envelope("sender@example.org", &["defer-me@example.net"]);
-    let err = send(
-        exim.port(),
-        &env,
-        &MessageOptions::default(),
-        &message("d", "x\r\n"),
-    )
-    .expect_err("must fail");
+    let err = send_x(exim.port(), &env, "d").expect_err("must fail");
     assert_eq!(err.status, exit::TEMPFAIL, "{err}");
     assert!(err.is_temporary());
     assert!(err.message.contains("451"), "{err}");
@@ -360,13 +341,7 @@ fn seven_bit_body_type_is_declared() {
 fn the_server_refusing_after_data_and_dropping_the_connection_is_reported() {
     let exim = Exim::start();
     let env = envelope("drop@example.org", &["bob@example.net"]);
-    let err = send(
-        exim.port(),
-        &env,
-        &MessageOptions::default(),
-        &message("drop", "x\r\n"),
-    )
-    .expect_err("must fail");
+    let err = send_x(exim.port(), &env, "drop").expect_err("must fail");
     assert_eq!(err.status, exit::SOFTWARE, "{err}");
     assert!(
         err.message.contains("refused the message: 550 closing now"),
@@ -379,13 +354,7 @@ fn the_server_refusing_after_data_and_dropping_the_connection_is_reported() {
 fn a_deferral_after_data_is_a_temporary_failure() {
     let exim = Exim::start();
     let env = envelope("defer@example.org", &["bob@example.net"]);
-    let err = send(
-        exim.port(),
-        &env,
-        &MessageOptions::default(),
-        &message("dd", "x\r\n"),
-    )
-    .expect_err("must fail");
+    let err = send_x(exim.port(), &env, "dd").expect_err("must fail");
     assert_eq!(err.status, exit::TEMPFAIL, "{err}");
     assert!(
         err.message.contains("451") && err.message.contains("queue full"),
