@@ -458,12 +458,11 @@ fn a_server_closing_during_data_is_reported() {
         Vec::new()
     });
     let big = message("close", &"body line\r\n".repeat(200_000));
-    let err = transport::relay(
-        &identity(server.port),
+    let err = send(
+        server.port,
         &envelope("a@example.org", &["b@example.net"]),
         &MessageOptions::default(),
-        &SessionOptions::default(),
-        &mut &big[..],
+        &big,
     )
     .expect_err("must fail");
     assert_eq!(err.status, exit::TEMPFAIL, "{err}");
@@ -472,11 +471,7 @@ fn a_server_closing_during_data_is_reported() {
 
 #[test]
 fn an_unreachable_server_is_unavailable() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let err = send(
         port,
         &envelope("a@example.org", &["b@example.net"]),
@@ -749,12 +744,11 @@ fn a_server_that_stops_the_transfer_with_a_reason_is_quoted() {
         Vec::new()
     });
     let big = message("stop", &"body line\r\n".repeat(300_000));
-    let err = transport::relay(
-        &identity(server.port),
+    let err = send(
+        server.port,
         &envelope("a@example.org", &["b@example.net"]),
         &MessageOptions::default(),
-        &SessionOptions::default(),
-        &mut &big[..],
+        &big,
     )
     .expect_err("must fail");
     assert_eq!(err.status, exit::SOFTWARE, "{err}");
