@@ -259,8 +259,8 @@ pub fn find_identity(plan: &Plan, addr: &str) -> Option<usize> {
     })
 }
 
-/// `Name <addr>` → `addr`; anything else unchanged.
-fn bare_address(text: &str) -> &str {
+/// `Name <addr>` → `addr`; anything else unchanged (trimmed).
+pub fn bare_address(text: &str) -> &str {
     match (text.rfind('<'), text.rfind('>')) {
         (Some(l), Some(r)) if l < r => text[l + 1..r].trim(),
         _ => text.trim(),

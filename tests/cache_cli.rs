@@ -5,11 +5,11 @@
 
 mod common;
 
-use common::Exim;
+use common::{rewrite_keeping_mtime, Exim};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 const ESMTP: &str = env!("CARGO_BIN_EXE_esmtp");
@@ -36,13 +36,7 @@ impl Home {
     }
 
     fn cache_file(&self) -> PathBuf {
-        let files: Vec<PathBuf> = fs::read_dir(self.cache_home().join("esmtp"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "plan"))
-            .collect();
-        assert_eq!(files.len(), 1, "{files:?}");
-        files[0].clone()
+        common::only_plan_file(&self.cache_home().join("esmtp"))
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -58,11 +52,7 @@ impl Home {
     }
 
     fn run(&self, args: &[&str], input: &[u8]) -> Output {
-        let mut child = self.command(args).spawn().unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(input).unwrap();
-        drop(stdin);
-        child.wait_with_output().unwrap()
+        common::run_with_input(&mut self.command(args), input)
     }
 
     /// Send one message in sendmail mode, `-v`; returns the -v output.
@@ -84,20 +74,6 @@ impl Home {
 
 fn rc_for(port: u16) -> String {
     format!("identity me@example.org\n  hostname 127.0.0.1:{port}\n  default\n")
-}
-
-/// Rewrite the file in place with the same size and the same mtime.
-fn rewrite_keeping_mtime(path: &Path, text: &str) {
-    let before = fs::metadata(path).unwrap();
-    assert_eq!(before.size(), text.len() as u64);
-    let mtime = before.modified().unwrap();
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-    f.set_modified(mtime).unwrap();
 }
 
 fn subjects(exim: &Exim) -> Vec<String> {

@@ -6,6 +6,9 @@
 //!
 //! `harness = false`: `main` is either the child or the scenario runner.
 
+mod common;
+
+use common::rewrite_keeping_mtime;
 use esmtp::cache::{self, Freshness};
 use serde_json::{json, Value};
 use std::fs;
@@ -150,13 +153,7 @@ impl Home {
 
     /// The one cache file (there is one per source).
     fn cache_file(&self) -> PathBuf {
-        let files: Vec<PathBuf> = fs::read_dir(self.cache_dir())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "plan"))
-            .collect();
-        assert_eq!(files.len(), 1, "{files:?}");
-        files[0].clone()
+        common::only_plan_file(&self.cache_dir())
     }
 
     fn command(&self, mode: &str, verbose: bool) -> Command {
@@ -228,24 +225,6 @@ fn relay_of(plan: &Value, address: &str) -> String {
         id["relay"]["host"].as_str().unwrap(),
         id["relay"]["port"]
     )
-}
-
-/// Replace the file's content in place (same inode), keeping its mtime:
-/// what a careless editor or `cp` over the file does within one second.
-fn rewrite_keeping_mtime(path: &Path, text: &str) {
-    let before = fs::metadata(path).unwrap();
-    let mtime = before.modified().unwrap();
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-    f.set_modified(mtime).unwrap();
-    drop(f);
-    let after = fs::metadata(path).unwrap();
-    assert_eq!((after.ino(), after.size()), (before.ino(), before.size()));
-    assert_eq!(after.modified().unwrap(), mtime);
 }
 
 fn edit_then_load_uses_new_settings() {

@@ -7,16 +7,8 @@ mod common;
 #[path = "fixtures/frontend/support.rs"]
 mod support;
 
-use common::Exim;
+use common::{free_port as closed_port, Exim};
 use support::*;
-
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn queue_env(port: u16) -> Env {
     let env = Env::new("");

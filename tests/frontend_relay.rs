@@ -123,11 +123,7 @@ fn refusal_is_67_and_deferral_is_75() {
 
 #[test]
 fn unreachable_smarthost_is_69() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let env = Env::new(&format!("hostname 127.0.0.1:{port}\n"));
     let o = env.sendmail(&["bob@example.net"], b"Subject: s\n\nb\n");
     assert_status(&o, 69);
@@ -165,11 +161,7 @@ fn eight_bit_and_dsn_parameters_reach_the_server() {
 fn identity_selected_by_sender_decides_the_smarthost() {
     let exim = Exim::start();
     // The default identity points at a closed port; only the selected one works.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = common::free_port();
     let env = Env::new(&format!(
         "hostname 127.0.0.1:{closed}\nidentity work@Example.ORG\nhostname 127.0.0.1:{}\n",
         exim.port()
@@ -233,11 +225,7 @@ fn transcript_and_verbose_from_the_command_line() {
 
 #[test]
 fn a_failed_relay_still_delivers_locally_and_reports_the_failure() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let env = Env::with_recorder(&format!("hostname 127.0.0.1:{port}\n"));
     let o = env.sendmail(
         &["-f", "me@example.org", "bob@example.net", "alice"],

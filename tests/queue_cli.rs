@@ -5,25 +5,16 @@
 
 mod common;
 
-use common::Exim;
+use common::{free_port as closed_port, Exim};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_esmtp");
-
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -67,18 +58,10 @@ impl Setup {
         c
     }
     fn sendmail(&self, args: &[&str], message: &[u8]) -> Output {
-        let mut child = self
-            .cmd("sendmail")
-            .arg("-C")
-            .arg(self.rc())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(message).unwrap();
-        child.wait_with_output().unwrap()
+        common::run_with_input(
+            self.cmd("sendmail").arg("-C").arg(self.rc()).args(args),
+            message,
+        )
     }
     fn run(&self, argv0: &str, args: &[&str]) -> Output {
         self.cmd(argv0).args(args).output().unwrap()

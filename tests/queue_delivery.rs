@@ -4,24 +4,19 @@
 //! for many messages, concurrent flushes, permanent and temporary failures,
 //! lifetime expiry with a bounce through the MDA, a wrapper queue.
 
+mod common;
+
+use common::{flush_now, free_port, write_wrapper_entry};
 use esmtp::plan::{Plan, QueueMode, Template, TemplatePart};
 use esmtp::queue::{self, legacy, store::Spool, FlushOptions, Submitted};
 use esmtp::transport::{Envelope, MessageOptions, SessionOptions};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Cursor;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// smtp-sink on 127.0.0.1:port, dumping each accepted message into `dir`.
 struct Sink {
@@ -125,9 +120,7 @@ impl Drop for Sink {
 }
 
 fn plan(tmp: &Path, port: u16) -> Plan {
-    let mut plan = Plan::empty();
-    plan.queue.mode = QueueMode::Enabled;
-    plan.queue.dir = Some(tmp.join("q").to_string_lossy().into_owned());
+    let mut plan = common::queued_plan(tmp);
     plan.identities[0].relay.host = "127.0.0.1".into();
     plan.identities[0].relay.port = port;
     plan.identities[0].relay.explicit = true;
@@ -168,13 +161,6 @@ fn submit(plan: &Plan, i: usize) -> Result<Submitted, esmtp::exit::Failure> {
         &SessionOptions::default(),
         &mut Cursor::new(m),
     )
-}
-
-fn force() -> FlushOptions {
-    FlushOptions {
-        force: true,
-        legacy_dir: None,
-    }
 }
 
 fn lf(bytes: &[u8]) -> String {
@@ -236,7 +222,7 @@ fn smarthost_down_then_up_delivers_each_once_over_one_session() {
 
     let sink = Sink::start(port, &tmp.path().join("sink"), &[]);
     let before = sink.sessions();
-    let report = queue::flush_with(&plan, &SessionOptions::default(), &force()).unwrap();
+    let report = flush_now(&plan, None);
     assert_eq!(report.delivered, 25, "{report:?}");
     assert_each_once(&sink, 25);
     assert_eq!(
@@ -272,11 +258,7 @@ fn concurrent_flushes_send_each_message_once() {
     }
     let sink = Sink::start(port, &tmp.path().join("sink"), &[]);
     let reports: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..3)
-            .map(|_| {
-                s.spawn(|| queue::flush_with(&plan, &SessionOptions::default(), &force()).unwrap())
-            })
-            .collect();
+        let handles: Vec<_> = (0..3).map(|_| s.spawn(|| flush_now(&plan, None))).collect();
         // Submitting during the flushes is safe too.
         let extra = s.spawn(|| {
             for i in 60..70 {
@@ -290,7 +272,7 @@ fn concurrent_flushes_send_each_message_once() {
     // the flushes went at once or by a flush, still once).
     let delivered: usize = reports.iter().map(|r| r.delivered).sum();
     assert!(delivered <= 70, "{reports:?}");
-    queue::flush_with(&plan, &SessionOptions::default(), &force()).unwrap();
+    flush_now(&plan, None);
     assert_each_once(&sink, 70);
 }
 
@@ -337,7 +319,7 @@ fn refused_during_flush_goes_back_to_the_sender_through_the_mda() {
     }
     let _sink = Sink::start(port, &tmp.path().join("sink"), &["-f", "RCPT"]);
     // Without an MDA: kept in failed/ and listed.
-    let r = queue::flush_with(&plan, &SessionOptions::default(), &force()).unwrap();
+    let r = flush_now(&plan, None);
     assert_eq!(r.failed, 2, "{r:?}");
     let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
     assert!(spool.ids().is_empty());
@@ -356,7 +338,7 @@ fn refused_during_flush_goes_back_to_the_sender_through_the_mda() {
     });
     assert!(matches!(submit(&plan2, 7), Ok(Submitted::Queued(_))));
     plan2.identities[0].relay.port = port;
-    let r = queue::flush_with(&plan2, &SessionOptions::default(), &force()).unwrap();
+    let r = flush_now(&plan2, None);
     assert_eq!(r.failed, 1, "{r:?}");
     let spool2 = Spool::open(&queue::queue_dir(&plan2).unwrap()).unwrap();
     assert!(spool2.ids().is_empty() && spool2.failed_infos().is_empty());
@@ -383,7 +365,7 @@ fn past_its_lifetime_a_message_is_given_up() {
         .unwrap();
     plan.queue.lifetime_secs = 3600;
     // Still down: given up, kept in failed/ (no MDA).
-    let r = queue::flush_with(&plan, &SessionOptions::default(), &force()).unwrap();
+    let r = flush_now(&plan, None);
     assert_eq!((r.failed, r.deferred), (1, 0), "{r:?}");
     let failed = spool.failed_infos();
     assert_eq!(failed.len(), 1);
@@ -401,21 +383,15 @@ fn wrapper_queue_is_delivered() {
     let plan = plan(tmp.path(), port);
     let wq = tmp.path().join(".esmtp_queue");
     for i in 0..3 {
-        let d = wq.join(format!("Wrap{i:04}"));
-        fs::create_dir_all(&d).unwrap();
-        fs::write(
-            d.join("cmd"),
-            format!("-oi -f s{i}@example.org r{i}@example.net cc{i}@example.net\n"),
-        )
-        .unwrap();
-        fs::write(d.join("mail"), lf(&message(i))).unwrap();
+        write_wrapper_entry(
+            &wq,
+            &format!("Wrap{i:04}"),
+            &format!("-oi -f s{i}@example.org r{i}@example.net cc{i}@example.net"),
+            lf(&message(i)).as_bytes(),
+        );
     }
     let sink = Sink::start(port, &tmp.path().join("sink"), &[]);
-    let opts = FlushOptions {
-        force: false,
-        legacy_dir: Some(wq.clone()),
-    };
-    let r = queue::flush_with(&plan, &SessionOptions::default(), &opts).unwrap();
+    let r = flush_now(&plan, Some(&wq));
     assert_eq!((r.imported, r.delivered), (3, 3), "{r:?}");
     // The wrapper's messages had Date: and Message-ID: added; the rest is theirs.
     let got = sink.messages();
@@ -446,7 +422,7 @@ fn helper_flush_process() {
     };
     let port: u16 = std::env::var("ESMTP_QUEUE_PORT").unwrap().parse().unwrap();
     let plan = plan(Path::new(&root), port);
-    queue::flush_with(&plan, &SessionOptions::default(), &force()).unwrap();
+    flush_now(&plan, None);
 }
 
 #[test]
@@ -494,7 +470,7 @@ fn kill_9_during_flush_loses_nothing() {
         kills += 1;
     }
     // Whatever is left goes now; the debris of the killed ones is cleaned.
-    let r = queue::flush_with(&plan, &SessionOptions::default(), &force()).unwrap();
+    let r = flush_now(&plan, None);
     assert_eq!(r.deferred + r.failed, 0, "{r:?}");
     assert!(spool.ids().is_empty());
     assert_eq!(fs::read_dir(spool.root().join("tmp")).unwrap().count(), 0);

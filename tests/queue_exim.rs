@@ -5,31 +5,20 @@
 
 mod common;
 
-use common::Exim;
-use esmtp::plan::{Plan, QueueMode};
-use esmtp::queue::{self, store::Spool, FlushOptions, Submitted};
+use common::{flush_now, free_port as closed_port, write_wrapper_entry, Exim};
+use esmtp::plan::Plan;
+use esmtp::queue::{self, store::Spool, Submitted};
 use esmtp::transport::{Envelope, MessageOptions, SessionOptions};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Cursor;
-use std::net::TcpListener;
 use std::path::Path;
 
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn plan(dir: &Path, port: u16) -> Plan {
-    let mut plan = Plan::empty();
+    let mut plan = common::queued_plan(dir);
     let mut id = common::identity(port);
     id.tls = esmtp::plan::TlsPolicy::Disabled;
     plan.identities = vec![id];
-    plan.queue.mode = QueueMode::Enabled;
-    plan.queue.dir = Some(dir.join("q").to_string_lossy().into_owned());
     plan
 }
 
@@ -43,22 +32,48 @@ fn message(i: usize) -> Vec<u8> {
     common::message(&format!("queued-{i}"), &body)
 }
 
+/// `i` of the sender address `sender{i}@example.org` that [`submit`] used.
+fn number_of(sender: &str) -> usize {
+    sender
+        .strip_prefix("sender")
+        .and_then(|s| s.split('@').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a sender of submit(): {sender}"))
+}
+
 fn submit(plan: &Plan, i: usize) -> Result<Submitted, esmtp::exit::Failure> {
     let m = message(i);
-    let env = Envelope {
-        sender: format!("sender{i}@example.org"),
-        recipients: vec![format!("bob{i}@example.net")],
-    };
     let opts = MessageOptions {
         eight_bit: true,
         size: Some(m.len() as u64),
         ..Default::default()
     };
+    submit_as(
+        plan,
+        &format!("sender{i}@example.org"),
+        &format!("bob{i}@example.net"),
+        &opts,
+        m,
+    )
+}
+
+/// Submit `m` from `sender` to `recipient` through the plan's first identity.
+fn submit_as(
+    plan: &Plan,
+    sender: &str,
+    recipient: &str,
+    opts: &MessageOptions,
+    m: Vec<u8>,
+) -> Result<Submitted, esmtp::exit::Failure> {
+    let env = Envelope {
+        sender: sender.into(),
+        recipients: vec![recipient.into()],
+    };
     queue::submit(
         plan,
         0,
         &env,
-        &opts,
+        opts,
         &SessionOptions::default(),
         &mut Cursor::new(m),
     )
@@ -90,23 +105,12 @@ fn smarthost_down_then_exim_up_delivers_each_once_byte_for_byte() {
     // The smarthost comes up.
     let exim = Exim::start();
     plan.identities[0].relay.port = exim.port();
-    let flush = FlushOptions {
-        force: true,
-        legacy_dir: None,
-    };
-    let report = queue::flush_with(&plan, &SessionOptions::default(), &flush).unwrap();
+    let report = flush_now(&plan, None);
     assert_eq!(report.delivered, n, "{report:?}");
     let got = exim.wait_for_messages(n);
     let mut seen: BTreeMap<usize, usize> = BTreeMap::new();
     for r in &got {
-        let i: usize = r
-            .return_path
-            .trim_start_matches("sender")
-            .split('@')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let i = number_of(&r.return_path);
         assert_eq!(r.envelope_to, format!("bob{i}@example.net"));
         assert!(r.message == message(i), "message {i} changed on the way");
         *seen.entry(i).or_default() += 1;
@@ -115,7 +119,7 @@ fn smarthost_down_then_exim_up_delivers_each_once_byte_for_byte() {
         assert_eq!(seen.get(&i), Some(&1), "message {i}");
     }
     // A second flush has nothing to do.
-    let report = queue::flush_with(&plan, &SessionOptions::default(), &flush).unwrap();
+    let report = flush_now(&plan, None);
     assert_eq!(report, Default::default());
     assert_eq!(exim.accepted(), n);
 }
@@ -126,17 +130,12 @@ fn deferred_recipient_stays_queued_and_goes_later() {
     let exim = Exim::start();
     let plan = plan(tmp.path(), exim.port());
     let m = message(1);
-    let env = Envelope {
-        sender: "sender1@example.org".into(),
-        recipients: vec!["defer-me@example.net".into()],
-    };
-    let r = queue::submit(
+    let r = submit_as(
         &plan,
-        0,
-        &env,
+        "sender1@example.org",
+        "defer-me@example.net",
         &MessageOptions::default(),
-        &SessionOptions::default(),
-        &mut Cursor::new(m),
+        m,
     );
     match r {
         Ok(Submitted::Queued(why)) => assert!(why.contains("451"), "{why}"),
@@ -152,17 +151,12 @@ fn deferred_recipient_stays_queued_and_goes_later() {
         .unwrap()
         .contains("451"));
     // And a refused one is reported, not kept.
-    let env = Envelope {
-        sender: "sender1@example.org".into(),
-        recipients: vec!["refuse-me@example.net".into()],
-    };
-    let err = queue::submit(
+    let err = submit_as(
         &plan,
-        0,
-        &env,
+        "sender1@example.org",
+        "refuse-me@example.net",
         &MessageOptions::default(),
-        &SessionOptions::default(),
-        &mut Cursor::new(message(2)),
+        message(2),
     )
     .unwrap_err();
     assert!(!err.is_temporary(), "{err:?}");
@@ -176,31 +170,19 @@ fn wrapper_queue_is_delivered_to_exim() {
     let plan = plan(tmp.path(), exim.port());
     let wq = tmp.path().join(".esmtp_queue");
     for i in 0..3 {
-        let d = wq.join(format!("wrap{i:04}"));
-        fs::create_dir_all(&d).unwrap();
-        // As the wrapper stored it: `echo "$@"`, and the raw (LF) message.
-        fs::write(
-            d.join("cmd"),
-            format!("-oi -f sender{i}@example.org -- bob{i}@example.net\n"),
-        )
-        .unwrap();
         let lf = String::from_utf8(message(i)).unwrap().replace("\r\n", "\n");
-        fs::write(d.join("mail"), lf).unwrap();
+        write_wrapper_entry(
+            &wq,
+            &format!("wrap{i:04}"),
+            &format!("-oi -f sender{i}@example.org -- bob{i}@example.net"),
+            lf.as_bytes(),
+        );
     }
-    let opts = FlushOptions {
-        force: false,
-        legacy_dir: Some(wq.clone()),
-    };
-    let report = queue::flush_with(&plan, &SessionOptions::default(), &opts).unwrap();
+    let report = flush_now(&plan, Some(&wq));
     assert_eq!((report.imported, report.delivered), (3, 3), "{report:?}");
     let got = exim.wait_for_messages(3);
     for r in got {
-        let i: usize = r.return_path["sender".len()..]
-            .split('@')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let i = number_of(&r.return_path);
         assert_eq!(r.envelope_to, format!("bob{i}@example.net"));
         // The message had Date: and Message-ID: already: it arrives unchanged.
         assert!(r.message == message(i), "wrapper message {i} changed");
@@ -214,17 +196,12 @@ fn flush_reconnects_when_the_server_drops_the_connection() {
     let mut plan = plan(tmp.path(), closed_port());
     // First in the queue: a message Exim refuses after its data and then
     // hangs up on; the others must still go, over a new connection.
-    let env = Envelope {
-        sender: "drop@example.org".into(),
-        recipients: vec!["bob@example.net".into()],
-    };
-    let r = queue::submit(
+    let r = submit_as(
         &plan,
-        0,
-        &env,
+        "drop@example.org",
+        "bob@example.net",
         &MessageOptions::default(),
-        &SessionOptions::default(),
-        &mut Cursor::new(message(99)),
+        message(99),
     );
     assert!(matches!(r, Ok(Submitted::Queued(_))), "{r:?}");
     for i in 0..3 {
@@ -232,11 +209,7 @@ fn flush_reconnects_when_the_server_drops_the_connection() {
     }
     let exim = Exim::start();
     plan.identities[0].relay.port = exim.port();
-    let flush = FlushOptions {
-        force: true,
-        legacy_dir: None,
-    };
-    let report = queue::flush_with(&plan, &SessionOptions::default(), &flush).unwrap();
+    let report = flush_now(&plan, None);
     assert_eq!((report.delivered, report.failed), (3, 1), "{report:?}");
     let got = exim.wait_for_messages(3);
     assert!(got.iter().all(|r| r.return_path != "drop@example.org"));

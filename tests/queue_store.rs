@@ -1,6 +1,9 @@
 //! The spool on its own: durability layout, listing, locking, disk full,
 //! esmtp-wrapper import. (Delivery is in queue_delivery.rs.)
 
+mod common;
+
+use common::{queued_plan as plan_in, write_wrapper_entry};
 use esmtp::plan::{Plan, QueueMode};
 use esmtp::queue::store::{Meta, Spool, State};
 use esmtp::queue::{self, legacy};
@@ -8,13 +11,6 @@ use esmtp::transport::{Envelope, MessageOptions};
 use std::fs;
 use std::io::Cursor;
 use std::path::Path;
-
-fn plan_in(dir: &Path) -> Plan {
-    let mut plan = Plan::empty();
-    plan.queue.mode = QueueMode::Enabled;
-    plan.queue.dir = Some(dir.join("q").to_string_lossy().into_owned());
-    plan
-}
 
 fn envelope(i: usize) -> Envelope {
     Envelope {
@@ -179,18 +175,11 @@ fn identity_is_found_by_address_after_the_config_changes() {
     ];
     plan.default_identity = 0;
     let meta = Meta {
-        version: 1,
-        created: 0,
         identity: Some("work@corp.example".into()),
         identity_index: 2,
         sender: "work@corp.example".into(),
         recipients: vec!["a@b".into()],
-        notify: None,
-        ret: None,
-        envid: None,
-        body_type: None,
-        eight_bit: false,
-        size: 0,
+        ..Meta::default()
     };
     assert_eq!(queue::resolve_identity(&plan, &meta), 2);
     // Reordered: still found by its address.
@@ -265,14 +254,6 @@ fn disk_full_fails_with_75_and_leaves_nothing() {
     // Space is back: a small one is stored.
     let id = store(&plan, 2, 2000);
     assert_eq!(spool.ids(), vec![id]);
-}
-
-fn write_wrapper_entry(qdir: &Path, name: &str, cmd: &str, mail: &[u8]) -> std::path::PathBuf {
-    let d = qdir.join(name);
-    fs::create_dir_all(&d).unwrap();
-    fs::write(d.join("cmd"), format!("{cmd}\n")).unwrap();
-    fs::write(d.join("mail"), mail).unwrap();
-    d
 }
 
 #[test]
@@ -422,4 +403,20 @@ fn wrapper_local_recipients_go_through_the_mda() {
         "{:?}",
         failed[0].note
     );
+}
+
+#[test]
+fn an_entry_claiming_an_impossible_size_is_bad_data_not_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = plan_in(tmp.path());
+    let id = store(&plan, 1, 100);
+    let root = tmp.path().join("q");
+    let entry = root.join("msg").join(&id);
+    // The size field says u64::MAX: header offset + size would overflow.
+    let mut raw = fs::read(&entry).unwrap();
+    raw[8..28].copy_from_slice(format!("{:020}", u64::MAX).as_bytes());
+    fs::write(&entry, &raw).unwrap();
+    let spool = Spool::open(&root).unwrap();
+    let err = spool.read_entry(&id).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
 }

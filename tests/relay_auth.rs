@@ -4,10 +4,9 @@
 
 mod common;
 
-use common::{identity, message, Exim, EximOptions, PASSWORD, TOKEN, USER};
+use common::{identity, Exim, EximOptions, PASSWORD, TOKEN, USER};
 use esmtp::exit;
 use esmtp::plan::{AuthMech, Identity, Secret, SecretSource};
-use esmtp::transport::{self, Envelope, MessageOptions, SessionOptions};
 
 fn with_login(port: u16, secret: &str, mech: Option<AuthMech>) -> Identity {
     let mut id = identity(port);
@@ -18,16 +17,7 @@ fn with_login(port: u16, secret: &str, mech: Option<AuthMech>) -> Identity {
 }
 
 fn send(id: &Identity, subject: &str) -> Result<(), exit::Failure> {
-    transport::relay(
-        id,
-        &Envelope {
-            sender: "sender@example.org".into(),
-            recipients: vec!["bob@example.net".into()],
-        },
-        &MessageOptions::default(),
-        &SessionOptions::default(),
-        &mut &message(subject, "authenticated body\r\n")[..],
-    )
+    common::relay_message(id, subject, "authenticated body\r\n")
 }
 
 /// The authenticator Exim used for the accepted message (`A=name:id`).

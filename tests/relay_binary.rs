@@ -5,10 +5,9 @@ mod common;
 
 use common::{Exim, EximOptions, PASSWORD, TOKEN, USER};
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 struct User {
     home: tempfile::TempDir,
@@ -29,29 +28,29 @@ impl User {
     }
 
     fn trust(&self, ca: &Path) {
-        let dir = self.home.path().join(".authenticate");
-        fs::create_dir_all(&dir).unwrap();
-        fs::copy(ca, dir.join("ca.pem")).unwrap();
-        fs::set_permissions(dir.join("ca.pem"), fs::Permissions::from_mode(0o600)).unwrap();
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+        common::trust(self.home.path(), ca);
     }
 
     fn esmtp(&self, args: &[&str], input: &[u8]) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_esmtp"))
-            .args(args)
-            .env("HOME", self.home.path())
-            .env_remove("XDG_CONFIG_HOME")
-            .env_remove("XDG_CACHE_HOME")
-            .env_remove("XDG_DATA_HOME")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run esmtp");
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(input).unwrap();
-        drop(stdin);
-        child.wait_with_output().unwrap()
+        common::run_with_input(
+            Command::new(env!("CARGO_BIN_EXE_esmtp"))
+                .args(args)
+                .env("HOME", self.home.path())
+                .env_remove("XDG_CONFIG_HOME")
+                .env_remove("XDG_CACHE_HOME")
+                .env_remove("XDG_DATA_HOME"),
+            input,
+        )
+    }
+
+    /// `esmtp -C RC OPTIONS -f sender@example.org RECIPIENTS` with `msg`
+    /// on standard input.
+    fn send(&self, rc: &Path, options: &[&str], recipients: &[&str], msg: &[u8]) -> Output {
+        let mut args = vec!["-C", rc.to_str().unwrap()];
+        args.extend_from_slice(options);
+        args.extend(["-f", "sender@example.org"]);
+        args.extend_from_slice(recipients);
+        self.esmtp(&args, msg)
     }
 }
 
@@ -69,16 +68,7 @@ fn a_message_from_stdin_arrives_as_sent() {
         "hostname 127.0.0.1:{}\nhelo client.test\n",
         exim.port()
     ));
-    let out = user.esmtp(
-        &[
-            "-C",
-            rc.to_str().unwrap(),
-            "-f",
-            "sender@example.org",
-            "bob@example.net",
-        ],
-        MSG,
-    );
+    let out = user.send(&rc, &[], &["bob@example.net"], MSG);
     assert!(out.status.success(), "{}", stderr(&out));
     let got = exim.wait_for_messages(1);
     assert_eq!(got[0].return_path, "sender@example.org");
@@ -96,17 +86,10 @@ fn verbose_and_transcript_as_a_user_sees_them() {
         exim.port()
     ));
     let x = user.home.path().join("transcript");
-    let out = user.esmtp(
-        &[
-            "-v",
-            "-X",
-            x.to_str().unwrap(),
-            "-C",
-            rc.to_str().unwrap(),
-            "-f",
-            "sender@example.org",
-            "bob@example.net",
-        ],
+    let out = user.send(
+        &rc,
+        &["-v", "-X", x.to_str().unwrap()],
+        &["bob@example.net"],
         MSG,
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -131,17 +114,7 @@ fn a_refused_recipient_exits_67_and_says_why() {
     let exim = Exim::start();
     let user = User::new();
     let rc = user.rc(&format!("hostname 127.0.0.1:{}\n", exim.port()));
-    let out = user.esmtp(
-        &[
-            "-C",
-            rc.to_str().unwrap(),
-            "-f",
-            "sender@example.org",
-            "bob@example.net",
-            "refuse@example.net",
-        ],
-        MSG,
-    );
+    let out = user.send(&rc, &[], &["bob@example.net", "refuse@example.net"], MSG);
     assert_eq!(out.status.code(), Some(67), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("<refuse@example.net>: 550"),
@@ -161,16 +134,7 @@ fn starttls_required_with_an_untrusted_certificate_exits_69_with_the_reason() {
         "hostname localhost:{}\nstarttls required\n",
         exim.port()
     ));
-    let out = user.esmtp(
-        &[
-            "-C",
-            rc.to_str().unwrap(),
-            "-f",
-            "sender@example.org",
-            "bob@example.net",
-        ],
-        MSG,
-    );
+    let out = user.send(&rc, &[], &["bob@example.net"], MSG);
     assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("did not verify for the name 'localhost'"),
@@ -189,16 +153,7 @@ fn tls_implicit_passwordeval_and_auth_from_the_file() {
         "hostname localhost:{}\ntls implicit\nusername {USER}\npasswordeval \"echo {TOKEN}\"\nauth xoauth2\ntimeout 20\n",
         exim.tls_port()
     ));
-    let out = user.esmtp(
-        &[
-            "-C",
-            rc.to_str().unwrap(),
-            "-f",
-            "sender@example.org",
-            "bob@example.net",
-        ],
-        MSG,
-    );
+    let out = user.send(&rc, &[], &["bob@example.net"], MSG);
     assert!(out.status.success(), "{}", stderr(&out));
     let cmds = exim.commands().join("\n");
     assert!(
@@ -213,20 +168,10 @@ fn dsn_flags_reach_exim() {
     let exim = Exim::start();
     let user = User::new();
     let rc = user.rc(&format!("hostname 127.0.0.1:{}\n", exim.port()));
-    let out = user.esmtp(
-        &[
-            "-C",
-            rc.to_str().unwrap(),
-            "-N",
-            "success,failure",
-            "-R",
-            "full",
-            "-V",
-            "env-42",
-            "-f",
-            "sender@example.org",
-            "bob@example.net",
-        ],
+    let out = user.send(
+        &rc,
+        &["-N", "success,failure", "-R", "full", "-V", "env-42"],
+        &["bob@example.net"],
         MSG,
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -247,16 +192,7 @@ fn eight_bit_content_to_a_server_without_8bitmime_warns() {
     let user = User::new();
     let rc = user.rc(&format!("hostname 127.0.0.1:{}\n", exim.port()));
     let msg = "Subject: 8 bit\n\nGrüße\n".as_bytes();
-    let out = user.esmtp(
-        &[
-            "-C",
-            rc.to_str().unwrap(),
-            "-f",
-            "sender@example.org",
-            "bob@example.net",
-        ],
-        msg,
-    );
+    let out = user.send(&rc, &[], &["bob@example.net"], msg);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("does not offer 8BITMIME"),

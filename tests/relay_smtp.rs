@@ -27,6 +27,17 @@ fn send(
     transport::relay(&id, env, opts, &SessionOptions::default(), &mut &msg[..])
 }
 
+/// [`send`] with default options of a small message: `Subject:
+/// SUBJECT`, body `x`.
+fn send_x(exim_port: u16, env: &Envelope, subject: &str) -> Result<(), esmtp::exit::Failure> {
+    send(
+        exim_port,
+        env,
+        &MessageOptions::default(),
+        &message(subject, "x\r\n"),
+    )
+}
+
 #[test]
 fn message_arrives_byte_for_byte_with_its_envelope() {
     let exim = Exim::start();
@@ -74,13 +85,7 @@ fn bare_lf_and_missing_final_newline_are_fixed_on_the_wire() {
 fn null_sender_is_sent_as_empty_reverse_path() {
     let exim = Exim::start();
     let env = envelope("", &["bob@example.net"]);
-    send(
-        exim.port(),
-        &env,
-        &MessageOptions::default(),
-        &message("bounce", "x\r\n"),
-    )
-    .expect("relay");
+    send_x(exim.port(), &env, "bounce").expect("relay");
     let cmds = exim.commands();
     assert!(
         cmds.iter().any(|c| c.starts_with("MAIL MAIL FROM:<> ")),
@@ -99,13 +104,7 @@ fn a_refused_recipient_aborts_the_transaction_and_is_reported() {
             "carol@example.net",
         ],
     );
-    let err = send(
-        exim.port(),
-        &env,
-        &MessageOptions::default(),
-        &message("r", "x\r\n"),
-    )
-    .expect_err("must fail");
+    let err = send_x(exim.port(), &env, "r").expect_err("must fail");
     assert_eq!(err.status, exit::NOUSER, "{err}");
     assert!(
         err.message.contains("<refuse-me@example.net>: 550"),
@@ -135,42 +134,23 @@ fn without_pipelining_a_refusal_is_reported_the_same_way() {
             "defer-2@example.net",
         ],
     );
-    let err = send(
-        exim.port(),
-        &env,
-        &MessageOptions::default(),
-        &message("np", "x\r\n"),
-    )
-    .expect_err("must fail");
+    let err = send_x(exim.port(), &env, "np").expect_err("must fail");
     assert_eq!(err.status, exit::NOUSER, "{err}");
     assert!(err.message.contains("refused 2 of 3 recipients"), "{err}");
     assert!(err.message.contains("<refuse-1@example.net>: 550"), "{err}");
     assert!(err.message.contains("<defer-2@example.net>: 451"), "{err}");
     assert_eq!(exim.accepted(), 0);
     // A good message still goes through.
-    send(
-        exim.port(),
-        &envelope("sender@example.org", &["bob@example.net"]),
-        &MessageOptions::default(),
-        &message("np2", "x\r\n"),
-    )
-    .expect("relay");
+    send_x(exim.port(), &common::to_bob(), "np2").expect("relay");
 }
 
 #[test]
 fn with_pipelining_mail_and_rcpt_go_out_together() {
     use std::io::Write as _;
     let server = FakeServer::start(|r, w| {
-        let _ = w.write_all(b"220 fake\r\n");
-        let _ = common::read_line(r);
-        let _ = w.write_all(b"250-fake\r\n250 PIPELINING\r\n");
         // Read MAIL and both RCPTs before answering any of them: a client
         // that waits for the MAIL reply would time out here.
-        let cmds = [
-            common::read_line(r),
-            common::read_line(r),
-            common::read_line(r),
-        ];
+        let cmds = common::greet_and_read(r, w, b"250-fake\r\n250 PIPELINING\r\n", 3);
         let _ = w.write_all(b"250 ok\r\n250 ok\r\n550 nope\r\n");
         let rset = common::read_line(r);
         let _ = w.write_all(b"250 reset\r\n");
@@ -201,13 +181,7 @@ fn with_pipelining_mail_and_rcpt_go_out_together() {
 fn a_deferred_recipient_is_a_temporary_failure() {
     let exim = Exim::start();
     let env = envelope("sender@example.org", &["defer-me@example.net"]);
-    let err = send(
-        exim.port(),
-        &env,
-        &MessageOptions::default(),
-        &message("d", "x\r\n"),
-    )
-    .expect_err("must fail");
+    let err = send_x(exim.port(), &env, "d").expect_err("must fail");
     assert_eq!(err.status, exit::TEMPFAIL, "{err}");
     assert!(err.is_temporary());
     assert!(err.message.contains("451"), "{err}");
@@ -226,7 +200,7 @@ fn dsn_parameters_reach_the_server_as_exim_logs_them() {
         },
         ..Default::default()
     };
-    let env = envelope("sender@example.org", &["bob@example.net"]);
+    let env = common::to_bob();
     send(exim.port(), &env, &opts, &message("dsn", "x\r\n")).expect("relay");
     let cmds = exim.commands();
     let mail = cmds
@@ -256,7 +230,7 @@ fn dsn_is_not_sent_to_a_server_without_it() {
         },
         ..Default::default()
     };
-    let env = envelope("sender@example.org", &["bob@example.net"]);
+    let env = common::to_bob();
     send(exim.port(), &env, &opts, &message("nodsn", "x\r\n")).expect("relay");
     let cmds = exim.commands().join("\n");
     assert!(!cmds.contains("NOTIFY") && !cmds.contains("RET="), "{cmds}");
@@ -305,7 +279,7 @@ fn a_25_mb_8bit_message_streams_through_intact() {
         size: Some((header.len() + body_len) as u64),
         ..Default::default()
     };
-    let env = envelope("sender@example.org", &["bob@example.net"]);
+    let env = common::to_bob();
     transport::relay(
         &identity(exim.port()),
         &env,
@@ -339,7 +313,7 @@ fn a_message_larger_than_the_servers_size_is_refused_before_data() {
         size: Some(msg.len() as u64),
         ..Default::default()
     };
-    let env = envelope("sender@example.org", &["bob@example.net"]);
+    let env = common::to_bob();
     let err = send(exim.port(), &env, &opts, &msg).expect_err("too big");
     assert_eq!(err.status, exit::SOFTWARE);
     assert!(err.message.contains("accepts at most 10000"), "{err}");
@@ -357,7 +331,7 @@ fn seven_bit_body_type_is_declared() {
         body_type: Some(BodyType::SevenBit),
         ..Default::default()
     };
-    let env = envelope("sender@example.org", &["bob@example.net"]);
+    let env = common::to_bob();
     send(exim.port(), &env, &opts, &message("seven", "x\r\n")).expect("relay");
     let cmds = exim.commands();
     assert!(cmds.iter().any(|c| c.contains("BODY=7BIT")), "{cmds:?}");
@@ -367,13 +341,7 @@ fn seven_bit_body_type_is_declared() {
 fn the_server_refusing_after_data_and_dropping_the_connection_is_reported() {
     let exim = Exim::start();
     let env = envelope("drop@example.org", &["bob@example.net"]);
-    let err = send(
-        exim.port(),
-        &env,
-        &MessageOptions::default(),
-        &message("drop", "x\r\n"),
-    )
-    .expect_err("must fail");
+    let err = send_x(exim.port(), &env, "drop").expect_err("must fail");
     assert_eq!(err.status, exit::SOFTWARE, "{err}");
     assert!(
         err.message.contains("refused the message: 550 closing now"),
@@ -386,13 +354,7 @@ fn the_server_refusing_after_data_and_dropping_the_connection_is_reported() {
 fn a_deferral_after_data_is_a_temporary_failure() {
     let exim = Exim::start();
     let env = envelope("defer@example.org", &["bob@example.net"]);
-    let err = send(
-        exim.port(),
-        &env,
-        &MessageOptions::default(),
-        &message("dd", "x\r\n"),
-    )
-    .expect_err("must fail");
+    let err = send_x(exim.port(), &env, "dd").expect_err("must fail");
     assert_eq!(err.status, exit::TEMPFAIL, "{err}");
     assert!(
         err.message.contains("451") && err.message.contains("queue full"),
@@ -426,7 +388,7 @@ fn a_read_error_mid_body_never_delivers_a_truncated_message() {
     // end-of-data marker would make a complete-looking message.
     let msg = message("trunc", &"a line of the body\r\n".repeat(500));
     let mut reader = FailingReader { data: msg, pos: 0 };
-    let env = envelope("sender@example.org", &["bob@example.net"]);
+    let env = common::to_bob();
     let err = transport::relay(
         &identity(exim.port()),
         &env,
@@ -496,12 +458,11 @@ fn a_server_closing_during_data_is_reported() {
         Vec::new()
     });
     let big = message("close", &"body line\r\n".repeat(200_000));
-    let err = transport::relay(
-        &identity(server.port),
+    let err = send(
+        server.port,
         &envelope("a@example.org", &["b@example.net"]),
         &MessageOptions::default(),
-        &SessionOptions::default(),
-        &mut &big[..],
+        &big,
     )
     .expect_err("must fail");
     assert_eq!(err.status, exit::TEMPFAIL, "{err}");
@@ -510,11 +471,7 @@ fn a_server_closing_during_data_is_reported() {
 
 #[test]
 fn an_unreachable_server_is_unavailable() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let err = send(
         port,
         &envelope("a@example.org", &["b@example.net"]),
@@ -549,12 +506,8 @@ fn one_session_carries_many_messages_and_survives_a_refusal() {
     let mut s = Session::connect(&id, &SessionOptions::default()).expect("connect");
     for i in 0..5 {
         let msg = message(&format!("m{i}"), &format!("number {i}\r\n"));
-        s.send(
-            &envelope("sender@example.org", &["bob@example.net"]),
-            &MessageOptions::default(),
-            &mut &msg[..],
-        )
-        .expect("send");
+        s.send(&common::to_bob(), &MessageOptions::default(), &mut &msg[..])
+            .expect("send");
     }
     let err = s
         .send(
@@ -601,7 +554,7 @@ fn transcript_records_the_dialogue_and_headers_but_not_the_body() {
     let msg = message("tx", "secret body text\r\n");
     transport::relay(
         &id,
-        &envelope("sender@example.org", &["bob@example.net"]),
+        &common::to_bob(),
         &MessageOptions::default(),
         &opts,
         &mut &msg[..],
@@ -649,13 +602,7 @@ fn preconnect_and_postconnect_run_around_the_session() {
 }
 
 fn send_with(id: &esmtp::plan::Identity, subject: &str) -> Result<(), esmtp::exit::Failure> {
-    transport::relay(
-        id,
-        &envelope("sender@example.org", &["bob@example.net"]),
-        &MessageOptions::default(),
-        &SessionOptions::default(),
-        &mut &message(subject, "x\r\n")[..],
-    )
+    common::relay_message(id, subject, "x\r\n")
 }
 
 #[test]
@@ -732,14 +679,7 @@ fn a_pipelined_data_accepted_despite_a_refused_recipient_sends_no_message() {
     // 354. The client must not send the message (nor an empty one): it
     // drops the connection.
     let server = FakeServer::start(|r, w| {
-        let _ = w.write_all(b"220 fake\r\n");
-        let _ = common::read_line(r);
-        let _ = w.write_all(b"250-fake\r\n250 PIPELINING\r\n");
-        let cmds = [
-            common::read_line(r),
-            common::read_line(r),
-            common::read_line(r),
-        ];
+        let cmds = common::greet_and_read(r, w, b"250-fake\r\n250 PIPELINING\r\n", 3);
         assert_eq!(cmds[2], "DATA\r\n", "DATA is pipelined with one recipient");
         let _ = w.write_all(b"250 ok\r\n550 nope\r\n354 go ahead\r\n");
         common::drain(r)
@@ -804,12 +744,11 @@ fn a_server_that_stops_the_transfer_with_a_reason_is_quoted() {
         Vec::new()
     });
     let big = message("stop", &"body line\r\n".repeat(300_000));
-    let err = transport::relay(
-        &identity(server.port),
+    let err = send(
+        server.port,
         &envelope("a@example.org", &["b@example.net"]),
         &MessageOptions::default(),
-        &SessionOptions::default(),
-        &mut &big[..],
+        &big,
     )
     .expect_err("must fail");
     assert_eq!(err.status, exit::SOFTWARE, "{err}");
@@ -824,7 +763,7 @@ fn a_message_over_the_limit_with_unknown_size_is_refused_after_data() {
         ..Default::default()
     });
     let msg = message("big2", &"y".repeat(50_000));
-    let env = envelope("sender@example.org", &["bob@example.net"]);
+    let env = common::to_bob();
     let err = send(exim.port(), &env, &MessageOptions::default(), &msg).expect_err("too big");
     assert_eq!(err.status, exit::SOFTWARE, "{err}");
     assert!(err.message.contains("552"), "{err}");

@@ -7,10 +7,10 @@
 
 mod common;
 
-use common::{identity, message, Exim, EximOptions, Pki};
+use common::{identity, message, trust, Exim, EximOptions, Pki};
 use esmtp::exit;
 use esmtp::plan::{Identity, TlsPolicy};
-use esmtp::transport::{self, Envelope, MessageOptions, SessionOptions};
+use esmtp::transport::{self, MessageOptions, SessionOptions};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -39,13 +39,6 @@ fn chmod(path: &Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
-/// ~/.authenticate (0700) with ca.pem (0600) trusting `ca`.
-fn trust(home: &Path, ca: &Path) {
-    let dir = home.join(".authenticate");
-    install(&dir.join("ca.pem"), ca);
-    chmod(&dir, 0o700);
-}
-
 fn tls_identity(port: u16, policy: TlsPolicy) -> Identity {
     let mut id = identity(port);
     id.relay.host = "localhost".into();
@@ -54,16 +47,7 @@ fn tls_identity(port: u16, policy: TlsPolicy) -> Identity {
 }
 
 fn send(id: &Identity) -> Result<(), exit::Failure> {
-    transport::relay(
-        id,
-        &Envelope {
-            sender: "sender@example.org".into(),
-            recipients: vec!["bob@example.net".into()],
-        },
-        &MessageOptions::default(),
-        &SessionOptions::default(),
-        &mut &message("tls", "over tls\r\n")[..],
-    )
+    common::relay_message(id, "tls", "over tls\r\n")
 }
 
 /// The TLS cipher Exim logged for the MAIL command ("" when plaintext).
@@ -361,10 +345,7 @@ fn auth_over_starttls_with_a_plaintext_transcript() {
         || {
             transport::relay(
                 &id,
-                &Envelope {
-                    sender: "sender@example.org".into(),
-                    recipients: vec!["bob@example.net".into()],
-                },
+                &common::to_bob(),
                 &MessageOptions::default(),
                 &opts,
                 &mut &message("tls", "over tls\r\n")[..],
@@ -463,10 +444,7 @@ fn a_large_message_over_starttls_arrives_byte_for_byte() {
         || {
             transport::relay(
                 &tls_identity(exim.port(), TlsPolicy::Required),
-                &Envelope {
-                    sender: "sender@example.org".into(),
-                    recipients: vec!["bob@example.net".into()],
-                },
+                &common::to_bob(),
                 &MessageOptions::default(),
                 &SessionOptions::default(),
                 &mut &msg[..],

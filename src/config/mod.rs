@@ -157,12 +157,10 @@ pub fn compile(name: &str, bytes: &[u8], options: &Options) -> Compilation {
     }
 }
 
+/// ~/.esmtprc: `~` is a non-empty `$HOME`, else the password database's
+/// home (what `dirs::home_dir` does).
 fn home_rc() -> Option<PathBuf> {
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
-        .or_else(dirs::home_dir)?;
-    Some(home.join(".esmtprc"))
+    dirs::home_dir().map(|h| h.join(".esmtprc"))
 }
 
 /// /etc/esmtprc.

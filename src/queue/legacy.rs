@@ -12,6 +12,7 @@
 use super::store::{now, Meta, Spool};
 use crate::exit::Failure;
 use crate::plan::Plan;
+use crate::route::{bare_address, find_identity};
 use crate::sys::login_name;
 use std::fs;
 use std::io::Cursor;
@@ -88,15 +89,6 @@ pub fn parse_args(args: &[String]) -> Args {
         }
     }
     out
-}
-
-/// The bare address in `Name <addr>` or `<addr>` or `addr`.
-fn bare_address(s: &str) -> String {
-    let s = s.trim();
-    match (s.rfind('<'), s.rfind('>')) {
-        (Some(a), Some(b)) if a < b => s[a + 1..b].trim().to_string(),
-        _ => s.to_string(),
-    }
 }
 
 /// Entries waiting in a wrapper queue (for `mailq`).
@@ -217,9 +209,7 @@ pub fn import(spool: &Spool, plan: &Plan, dir: &Path) -> Result<usize, Failure> 
         n += 1;
     }
     if n > 0 {
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
+        let _ = super::store::sync_dir(dir);
     }
     Ok(n)
 }
@@ -248,18 +238,10 @@ fn fallback_meta(plan: &Plan) -> (usize, Meta) {
     (
         idx,
         Meta {
-            version: 1,
             created: now(),
             identity: plan.identities.get(idx).and_then(|i| i.address.clone()),
             identity_index: idx,
-            sender: String::new(),
-            recipients: Vec::new(),
-            notify: None,
-            ret: None,
-            envid: None,
-            body_type: None,
-            eight_bit: false,
-            size: 0,
+            ..Meta::default()
         },
     )
 }
@@ -276,8 +258,6 @@ fn header_name(line: &[u8]) -> String {
     String::from_utf8_lossy(&line[..p]).to_ascii_lowercase()
 }
 
-/// Envelope and normalised message (CRLF, missing Date/From/Message-ID
-/// added, Return-Path dropped, Bcc dropped with -t) of a wrapper entry.
 /// A wrapper entry made ready: the spool entry for the smarthost (its
 /// `meta.recipients` may be empty) and the local recipients for the MDA.
 #[derive(Debug, Clone)]
@@ -291,6 +271,8 @@ pub struct Prepared {
     pub local: Vec<String>,
 }
 
+/// Envelope and normalised message (CRLF, missing Date/From/Message-ID
+/// added, Return-Path dropped, Bcc dropped with -t) of a wrapper entry.
 pub fn prepare(plan: &Plan, args: &Args, raw: &[u8]) -> Result<Prepared, String> {
     // Split into lines without their line ends.
     let mut lines: Vec<&[u8]> = raw.split(|&b| b == b'\n').collect();
@@ -304,11 +286,9 @@ pub fn prepare(plan: &Plan, args: &Args, raw: &[u8]) -> Result<Prepared, String>
     // Header fields: (name, full text with continuation lines).
     let mut headers: Vec<(String, Vec<&[u8]>)> = Vec::new();
     let mut body_start = lines.len();
-    let mut blank_present = false;
     for (n, line) in lines.iter().enumerate() {
         if line.is_empty() {
             body_start = n + 1;
-            blank_present = true;
             break;
         }
         if (line[0] == b' ' || line[0] == b'\t') && !headers.is_empty() {
@@ -359,28 +339,26 @@ pub fn prepare(plan: &Plan, args: &Args, raw: &[u8]) -> Result<Prepared, String>
             recipients.extend(addresses_of(name));
         }
     }
-    recipients.extend(args.recipients.iter().map(|r| bare_address(r)));
+    recipients.extend(args.recipients.iter().map(|r| bare_address(r).to_string()));
     if recipients.is_empty() {
         return Err("no recipients".into());
     }
 
     let from_header = addresses_of("from").into_iter().next();
-    let chosen = args.sender.as_deref().map(bare_address).or_else(|| {
-        if args.extract {
-            from_header.clone()
-        } else {
-            None
-        }
-    });
+    let chosen = args
+        .sender
+        .as_deref()
+        .map(|s| bare_address(s).to_string())
+        .or_else(|| {
+            if args.extract {
+                from_header.clone()
+            } else {
+                None
+            }
+        });
     let idx = chosen
         .as_deref()
-        .and_then(|s| {
-            plan.identities.iter().position(|i| {
-                i.address
-                    .as_deref()
-                    .is_some_and(|a| super::same_address(&bare_address(a), s))
-            })
-        })
+        .and_then(|s| find_identity(plan, s))
         .unwrap_or(plan.default_identity)
         .min(plan.identities.len().saturating_sub(1));
     let identity = plan.identities.get(idx);
@@ -406,7 +384,9 @@ pub fn prepare(plan: &Plan, args: &Args, raw: &[u8]) -> Result<Prepared, String>
         .and_then(|i| i.force_reverse_path.as_ref())
         .map(|t| t.expand(&login, &[], "", |s| s.to_string()))
         .or(chosen.clone())
-        .or_else(|| identity.and_then(|i| i.address.as_deref().map(bare_address)))
+        .or_else(|| {
+            identity.and_then(|i| i.address.as_deref().map(|a| bare_address(a).to_string()))
+        })
         .unwrap_or_else(|| format!("{login}@{host}"));
 
     let mut out: Vec<u8> = Vec::with_capacity(raw.len() + 256);
@@ -434,7 +414,6 @@ pub fn prepare(plan: &Plan, args: &Args, raw: &[u8]) -> Result<Prepared, String>
         );
     }
     out.extend_from_slice(b"\r\n");
-    let _ = blank_present;
     for l in &lines[body_start.min(lines.len())..] {
         out.extend_from_slice(l);
         out.extend_from_slice(b"\r\n");

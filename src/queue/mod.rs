@@ -15,6 +15,7 @@ pub mod store;
 
 use crate::exit::{Failure, TEMPFAIL};
 use crate::plan::{Plan, QueueMode};
+use crate::route::same_address;
 use crate::transport::{BodyType, Dsn, Envelope, MessageOptions, Session, SessionOptions};
 use std::collections::BTreeMap;
 use std::io::{self, BufReader, Read, Write};
@@ -196,14 +197,6 @@ pub fn resolve_identity(plan: &Plan, meta: &Meta) -> usize {
         },
     }
     .min(plan.identities.len().saturating_sub(1))
-}
-
-/// Local part exact, domain case-insensitive.
-fn same_address(a: &str, b: &str) -> bool {
-    match (a.rsplit_once('@'), b.rsplit_once('@')) {
-        (Some((la, da)), Some((lb, db))) => la == lb && da.eq_ignore_ascii_case(db),
-        _ => a == b,
-    }
 }
 
 fn options_of(meta: &Meta) -> MessageOptions {

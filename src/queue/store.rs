@@ -122,7 +122,7 @@ fn io_fail(what: &str, path: &Path, e: io::Error) -> Failure {
     Failure::new(TEMPFAIL, format!("queue: {what} {}: {e}", path.display()))
 }
 
-fn sync_dir(path: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(path: &Path) -> io::Result<()> {
     File::open(path)?.sync_all()
 }
 
@@ -232,7 +232,7 @@ fn read_header(file: &File) -> io::Result<(Meta, u64)> {
     let mut meta: Meta =
         serde_json::from_slice(&line).map_err(|e| bad_data(format!("bad entry metadata: {e}")))?;
     let offset = (PREFIX_LEN + line.len()) as u64;
-    if offset + size != len {
+    if offset.checked_add(size) != Some(len) {
         return Err(bad_data(format!(
             "the entry holds {} message bytes, {size} expected",
             len.saturating_sub(offset)
@@ -411,7 +411,7 @@ impl Spool {
                     id: id.to_string(),
                     lock,
                     offset: 0,
-                    meta: Meta::unreadable(),
+                    meta: Meta::default(),
                     state,
                 };
                 let _ = self.fail(l, &format!("the queue entry is damaged: {e}"));
@@ -449,7 +449,7 @@ impl Spool {
             let meta = match header {
                 Ok((meta, _)) => meta,
                 // A damaged entry kept in failed/ is still shown.
-                Err(_) if with_note => Meta::unreadable(),
+                Err(_) if with_note => Meta::default(),
                 Err(_) => continue,
             };
             let state = read_json::<State>(&dir.join(format!("{id}.state"))).unwrap_or_default();
@@ -615,8 +615,10 @@ impl Spool {
     }
 }
 
-impl Meta {
-    fn unreadable() -> Meta {
+/// An empty envelope in the current format (`version` 1): what an
+/// unreadable entry lists as, and the base for partly known ones.
+impl Default for Meta {
+    fn default() -> Meta {
         Meta {
             version: 1,
             created: 0,

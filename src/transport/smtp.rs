@@ -102,6 +102,15 @@ fn negative_reply(e: &SmtpError) -> Option<(u16, Severity, String)> {
     Some((u16::from(code), code.severity, text))
 }
 
+/// The exit status for a negative reply: 4xx is temporary, 5xx `permanent`.
+fn status_for(sev: Severity, permanent: u8) -> u8 {
+    if sev == Severity::TransientNegativeCompletion {
+        exit::TEMPFAIL
+    } else {
+        permanent
+    }
+}
+
 fn reply_line(r: &Response) -> String {
     let text: Vec<&str> = r.message().collect();
     format!("{} {}", u16::from(r.code()), text.join(" "))
@@ -552,11 +561,7 @@ impl Connection {
             }
             Err(AuthError::Smtp(e)) => {
                 if let Some((code, sev, text)) = negative_reply(&e) {
-                    let status = if sev == Severity::TransientNegativeCompletion {
-                        exit::TEMPFAIL
-                    } else {
-                        exit::NOPERM
-                    };
+                    let status = status_for(sev, exit::NOPERM);
                     Err(Failure::new(
                         status,
                         format!(
@@ -794,11 +799,7 @@ impl Connection {
         if let Err(e) = r {
             let f = match negative_reply(&e) {
                 Some((code, sev, text)) => Failure::new(
-                    if sev == Severity::TransientNegativeCompletion {
-                        exit::TEMPFAIL
-                    } else {
-                        exit::SOFTWARE
-                    },
+                    status_for(sev, exit::SOFTWARE),
                     format!(
                         "{} refused the sender <{}>: {code} {text}",
                         self.server, envelope.sender
@@ -871,11 +872,7 @@ impl Connection {
         if let Err(e) = data_result {
             let f = match negative_reply(&e) {
                 Some((code, sev, text)) => Failure::new(
-                    if sev == Severity::TransientNegativeCompletion {
-                        exit::TEMPFAIL
-                    } else {
-                        exit::SOFTWARE
-                    },
+                    status_for(sev, exit::SOFTWARE),
                     format!("{} refused DATA: {code} {text}", self.server),
                 ),
                 None => self.failure(&e, "DATA"),
@@ -914,11 +911,7 @@ impl Connection {
             if let Ok(Err(reply)) = said {
                 if let Some((code, sev, text)) = negative_reply(&reply) {
                     return Err(Failure::new(
-                        if sev == Severity::TransientNegativeCompletion {
-                            exit::TEMPFAIL
-                        } else {
-                            exit::SOFTWARE
-                        },
+                        status_for(sev, exit::SOFTWARE),
                         format!(
                             "{} stopped the message transfer: {code} {text}",
                             self.server
@@ -940,11 +933,7 @@ impl Connection {
             }
             Err(e) => match negative_reply(&e) {
                 Some((code, sev, text)) => Err(Failure::new(
-                    if sev == Severity::TransientNegativeCompletion {
-                        exit::TEMPFAIL
-                    } else {
-                        exit::SOFTWARE
-                    },
+                    status_for(sev, exit::SOFTWARE),
                     format!("{} refused the message: {code} {text}", self.server),
                 )),
                 None => Err(self.failure(&e, "the message transfer")),
@@ -1008,44 +997,62 @@ impl Connection {
     /// connection, garbage.
     fn failure(&mut self, e: &SmtpError, during: &str) -> Failure {
         self.broken = true;
-        if self.wire.timed_out() || e.is_timeout() {
-            return Failure::tempfail(format!(
-                "{} did not answer within {} s during {during}",
-                self.server,
+        let server = &self.server;
+        match Trouble::of(e, &self.wire) {
+            Trouble::Silent => Failure::tempfail(format!(
+                "{server} did not answer within {} s during {during}",
                 self.wire.timeout().as_secs()
-            ));
+            )),
+            Trouble::Negative(code, sev, text) => Failure::new(
+                status_for(sev, exit::PROTOCOL),
+                format!("{server} answered {during} with {code} {text}"),
+            ),
+            Trouble::Closed => {
+                Failure::tempfail(format!("{server} closed the connection during {during}"))
+            }
+            Trouble::Malformed(text) => Failure::new(
+                exit::PROTOCOL,
+                format!("{server} sent a malformed reply during {during}: {text}"),
+            ),
+            Trouble::Other(text) => Failure::tempfail(format!(
+                "the connection to {server} failed during {during}: {text}"
+            )),
+        }
+    }
+}
+
+/// What a lettre error means, in the order it is decided.
+enum Trouble {
+    /// No answer within the timeout.
+    Silent,
+    /// A negative reply: code, severity, text.
+    Negative(u16, Severity, String),
+    /// The server closed the connection.
+    Closed,
+    /// A reply that is not SMTP (lettre's text).
+    Malformed(String),
+    /// Anything else, such as a failed connection (lettre's text).
+    Other(String),
+}
+
+impl Trouble {
+    fn of(e: &SmtpError, wire: &Wire) -> Trouble {
+        if wire.timed_out() || e.is_timeout() {
+            return Trouble::Silent;
         }
         if let Some((code, sev, text)) = negative_reply(e) {
-            let status = if sev == Severity::TransientNegativeCompletion {
-                exit::TEMPFAIL
-            } else {
-                exit::PROTOCOL
-            };
-            return Failure::new(
-                status,
-                format!("{} answered {during} with {code} {text}", self.server),
-            );
+            return Trouble::Negative(code, sev, text);
         }
         let text = e.to_string();
+        // (lettre reports a shut-down transport only from its pool, which
+        // is not used here; it counts as closed all the same.)
         if text.contains("incomplete response") || e.is_transport_shutdown() {
-            return Failure::tempfail(format!(
-                "{} closed the connection during {during}",
-                self.server
-            ));
+            Trouble::Closed
+        } else if e.is_response() {
+            Trouble::Malformed(text)
+        } else {
+            Trouble::Other(text)
         }
-        if e.is_response() {
-            return Failure::new(
-                exit::PROTOCOL,
-                format!(
-                    "{} sent a malformed reply during {during}: {text}",
-                    self.server
-                ),
-            );
-        }
-        Failure::tempfail(format!(
-            "the connection to {} failed during {during}: {text}",
-            self.server
-        ))
     }
 }
 
@@ -1056,36 +1063,26 @@ enum AuthError {
 
 fn greeting_failure(e: &SmtpError, wire: &Wire, server: &str) -> Failure {
     wire.shutdown_now();
-    if wire.timed_out() || e.is_timeout() {
-        return Failure::tempfail(format!(
+    match Trouble::of(e, wire) {
+        Trouble::Silent => Failure::tempfail(format!(
             "{server} did not greet or answer EHLO within {} s",
             wire.timeout().as_secs()
-        ));
-    }
-    if let Some((code, sev, text)) = negative_reply(e) {
-        let status = if sev == Severity::TransientNegativeCompletion {
-            exit::TEMPFAIL
-        } else {
-            exit::UNAVAILABLE
-        };
-        return Failure::new(
-            status,
+        )),
+        Trouble::Negative(code, sev, text) => Failure::new(
+            status_for(sev, exit::UNAVAILABLE),
             format!("{server} refused the session: {code} {text}"),
-        );
-    }
-    let text = e.to_string();
-    if text.contains("incomplete response") {
-        return Failure::tempfail(format!(
+        ),
+        Trouble::Closed => Failure::tempfail(format!(
             "{server} closed the connection before the session began"
-        ));
-    }
-    if e.is_response() {
-        return Failure::new(
+        )),
+        Trouble::Malformed(text) => Failure::new(
             exit::PROTOCOL,
             format!("{server} does not speak SMTP: {text}"),
-        );
+        ),
+        Trouble::Other(text) => {
+            Failure::tempfail(format!("the connection to {server} failed: {text}"))
+        }
     }
-    Failure::tempfail(format!("the connection to {server} failed: {text}"))
 }
 
 async fn handshake(
@@ -1120,16 +1117,16 @@ async fn handshake(
 }
 
 /// The name we give in EHLO when the file has no `helo`.
+/// Stricter than [`crate::sys::hostname`]: letters, digits, `-` and `.`.
 pub(crate) fn local_hostname() -> String {
-    let name = gethostname::gethostname().to_string_lossy().into_owned();
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    let name = crate::sys::hostname();
+    if name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
     {
-        "localhost".to_string()
-    } else {
         name
+    } else {
+        "localhost".to_string()
     }
 }
 

@@ -195,13 +195,35 @@ impl Wire {
     }
 }
 
-fn poll_timer(
+/// I/O that is not ready: start or poll its timer. When the timer fires,
+/// mark the wire timed out and end the wait with a `TimedOut` error
+/// saying `why` (given the timeout).
+fn wait_or_time_out<T>(
     timer: &mut Option<Pin<Box<Sleep>>>,
+    timed_out: &mut bool,
     timeout: Duration,
     cx: &mut Context<'_>,
-) -> bool {
+    why: impl FnOnce(Duration) -> String,
+) -> Poll<io::Result<T>> {
     let t = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-    t.as_mut().poll(cx).is_ready()
+    if t.as_mut().poll(cx).is_ready() {
+        *timer = None;
+        *timed_out = true;
+        return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, why(timeout))));
+    }
+    Poll::Pending
+}
+
+fn gone() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "connection closed")
+}
+
+/// Writes and flushes fail once the wire is poisoned.
+fn check_poisoned(s: &State) -> io::Result<()> {
+    match &s.poisoned {
+        Some(why) => Err(io::Error::new(io::ErrorKind::BrokenPipe, why.clone())),
+        None => Ok(()),
+    }
 }
 
 use std::future::Future;
@@ -218,10 +240,7 @@ impl AsyncRead for Wire {
         let r = match &mut s.layer {
             Layer::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
             Layer::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
-            Layer::Gone => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "connection closed",
-            ))),
+            Layer::Gone => Poll::Ready(Err(gone())),
         };
         match r {
             Poll::Ready(r) => {
@@ -242,15 +261,9 @@ impl AsyncRead for Wire {
                 Poll::Ready(r)
             }
             Poll::Pending => {
-                if poll_timer(&mut s.read_timer, s.timeout, cx) {
-                    s.read_timer = None;
-                    s.timed_out = true;
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("no reply within {} s", s.timeout.as_secs()),
-                    )));
-                }
-                Poll::Pending
+                wait_or_time_out(&mut s.read_timer, &mut s.timed_out, s.timeout, cx, |t| {
+                    format!("no reply within {} s", t.as_secs())
+                })
             }
         }
     }
@@ -264,16 +277,13 @@ impl AsyncWrite for Wire {
     ) -> Poll<io::Result<usize>> {
         let mut guard = self.lock();
         let s = &mut *guard;
-        if let Some(why) = &s.poisoned {
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, why.clone())));
+        if let Err(e) = check_poisoned(s) {
+            return Poll::Ready(Err(e));
         }
         let r = match &mut s.layer {
             Layer::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
             Layer::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
-            Layer::Gone => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "connection closed",
-            ))),
+            Layer::Gone => Poll::Ready(Err(gone())),
         };
         match r {
             Poll::Ready(r) => {
@@ -292,15 +302,9 @@ impl AsyncWrite for Wire {
                 Poll::Ready(r)
             }
             Poll::Pending => {
-                if poll_timer(&mut s.write_timer, s.timeout, cx) {
-                    s.write_timer = None;
-                    s.timed_out = true;
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("the server accepted no data for {} s", s.timeout.as_secs()),
-                    )));
-                }
-                Poll::Pending
+                wait_or_time_out(&mut s.write_timer, &mut s.timed_out, s.timeout, cx, |t| {
+                    format!("the server accepted no data for {} s", t.as_secs())
+                })
             }
         }
     }
@@ -308,8 +312,8 @@ impl AsyncWrite for Wire {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut guard = self.lock();
         let s = &mut *guard;
-        if let Some(why) = &s.poisoned {
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, why.clone())));
+        if let Err(e) = check_poisoned(s) {
+            return Poll::Ready(Err(e));
         }
         let r = match &mut s.layer {
             Layer::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
@@ -322,15 +326,9 @@ impl AsyncWrite for Wire {
                 Poll::Ready(r)
             }
             Poll::Pending => {
-                if poll_timer(&mut s.write_timer, s.timeout, cx) {
-                    s.write_timer = None;
-                    s.timed_out = true;
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "the server accepted no data in time",
-                    )));
-                }
-                Poll::Pending
+                wait_or_time_out(&mut s.write_timer, &mut s.timed_out, s.timeout, cx, |_| {
+                    "the server accepted no data in time".to_string()
+                })
             }
         }
     }
@@ -351,10 +349,7 @@ impl lettre::transport::smtp::client::AsyncTokioStream for Wire {
         match &self.lock().layer {
             Layer::Plain(tcp) => tcp.peer_addr(),
             Layer::Tls(tls) => tls.get_ref().0.peer_addr(),
-            Layer::Gone => Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "connection closed",
-            )),
+            Layer::Gone => Err(gone()),
         }
     }
 }

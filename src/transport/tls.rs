@@ -41,14 +41,6 @@ pub(crate) struct TlsSetup {
     pub client_cert: Option<PathBuf>,
 }
 
-/// `$HOME`, which decides where `~` is.
-pub(crate) fn home() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
-        .or_else(dirs::home_dir)
-}
-
 fn check_mode(path: &Path, dir: bool) -> Result<(), Failure> {
     let meta = fs::metadata(path)
         .map_err(|e| Failure::new(exit::NOPERM, format!("cannot read {}: {e}", path.display())))?;
@@ -214,7 +206,7 @@ fn decrypt_pkcs8(block: &str, passphrase: &Secret) -> Result<PrivateKeyDer<'stat
 /// Build the client configuration for `host`. Reads `~/.authenticate` only
 /// now, when TLS is actually used.
 pub(crate) fn setup(host: &str, passphrase: Option<&Secret>) -> Result<TlsSetup, Failure> {
-    let auth_dir = home().map(|h| h.join(".authenticate"));
+    let auth_dir = authenticate_dir();
     let auth_dir = auth_dir.filter(|d| d.exists());
     if let Some(dir) = &auth_dir {
         check_mode(dir, true)?;
@@ -316,7 +308,8 @@ pub(crate) fn describe_handshake_error(
     )
 }
 
-/// The ~/.authenticate directory (for messages and tests).
+/// The ~/.authenticate directory: `~` is a non-empty `$HOME`, else the
+/// password database's home (what `dirs::home_dir` does).
 pub fn authenticate_dir() -> Option<PathBuf> {
-    home().map(|h| h.join(".authenticate"))
+    dirs::home_dir().map(|h| h.join(".authenticate"))
 }

@@ -20,18 +20,7 @@ trap 'rm -rf "$work"' EXIT
 chmod 700 "$work"
 
 # 10 lines, two identities.
-cat > "$work/small.rc" <<'RC'
-# a typical personal configuration
-identity me@example.org
-  hostname smtp.example.org:587
-  username me
-  password secret
-  starttls required
-identity other@example.net
-  hostname mail.example.net:465
-  username other
-  default
-RC
+cp tests/bench/small.rc "$work/small.rc"
 # 10 000 identities, 5 lines each.
 awk 'BEGIN {
   for (i = 0; i < 10000; i++) {

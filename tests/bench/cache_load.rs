@@ -8,17 +8,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
-const SMALL: &str = "# a typical personal configuration
-identity me@example.org
-  hostname smtp.example.org:587
-  username me
-  password secret
-  starttls required
-identity other@example.net
-  hostname mail.example.net:465
-  username other
-  default
-";
+/// The 10-line configuration (tests/bench/small.rc, shared with cache.sh).
+const SMALL: &str = include_str!("small.rc");
 
 fn big() -> String {
     let mut s = String::new();

@@ -17,23 +17,9 @@ RUNS=${RUNS:-5}
 cargo build --release -q
 BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/esmtp
 
-work=$(mktemp -d /tmp/esmtp-queue-bench.XXXXXX)
-chmod 755 "$work"
-sink_pid=
-cleanup() {
-  [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# A free loopback port.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-smtp-sink -u nobody -c 127.0.0.1:"$port" 1000 >"$work/sink.log" 2>&1 &
-sink_pid=$!
-for _ in $(seq 50); do
-  (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
-  sleep 0.1
-done
+. tests/bench/lib.sh
+bench_workdir esmtp-queue-bench
+bench_sink 1000 -c >"$work/sink.log" 2>&1
 
 H=$work/home
 mkdir -p "$H" "$work/bin" "$work/snap"

@@ -22,22 +22,9 @@ cd "$(dirname "$0")/../.."
 
 runs=${RUNS:-200}
 cargo build --release --bin esmtp --example relay >/dev/null 2>&1
-work=$(mktemp -d /tmp/esmtp-relay-bench.XXXXXX)
-chmod 755 "$work"
-sink_pid=
-cleanup() {
-  [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-smtp-sink -u nobody "127.0.0.1:$port" 256 &
-sink_pid=$!
-for _ in $(seq 50); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.1
-done
+. tests/bench/lib.sh
+bench_workdir esmtp-relay-bench
+bench_sink 256
 
 # The 2 KB message: headers plus 8-bit-free text lines.
 {
@@ -92,14 +79,20 @@ for r in res:
 PY
 }
 
+# timed NAME WARMUP RUNS: hyperfine on $work/NAME.eml for every program,
+# then the medians.
+timed() {
+  hyperfine -N --warmup "$2" --runs "$3" --export-json "$work/$1.json" \
+    -n "$label" "sh -c 'exec $ours < $work/$1.eml'" \
+    -n "$alabel" "sh -c 'exec $alone < $work/$1.eml'" \
+    -n "esmtp 1.2 (Debian)" "sh -c 'exec $orig < $work/$1.eml'" \
+    -n "msmtp" "sh -c 'exec $msmtp < $work/$1.eml'" 2>&1 | grep -v '^ *$' || true
+  medians "$work/$1.json"
+}
+
 echo
 echo "== 2 KB message, $runs runs each"
-hyperfine -N --warmup 20 --runs "$runs" --export-json "$work/small.json" \
-  -n "$label" "sh -c 'exec $ours < $work/small.eml'" \
-  -n "$alabel" "sh -c 'exec $alone < $work/small.eml'" \
-  -n "esmtp 1.2 (Debian)" "sh -c 'exec $orig < $work/small.eml'" \
-  -n "msmtp" "sh -c 'exec $msmtp < $work/small.eml'" 2>&1 | grep -v '^ *$' || true
-medians "$work/small.json"
+timed small 20 "$runs"
 
 # The machine is shared: hyperfine runs one command's runs after the
 # other's, so load drift lands on one of them. Interleaving the runs
@@ -134,12 +127,7 @@ interleaved "$work/small.eml" "$runs"
 
 echo
 echo "== 21 MB message, ${BIG_RUNS:-10} runs each"
-hyperfine -N --warmup 2 --runs "${BIG_RUNS:-10}" --export-json "$work/big.json" \
-  -n "$label" "sh -c 'exec $ours < $work/big.eml'" \
-  -n "$alabel" "sh -c 'exec $alone < $work/big.eml'" \
-  -n "esmtp 1.2 (Debian)" "sh -c 'exec $orig < $work/big.eml'" \
-  -n "msmtp" "sh -c 'exec $msmtp < $work/big.eml'" 2>&1 | grep -v '^ *$' || true
-medians "$work/big.json"
+timed big 2 "${BIG_RUNS:-10}"
 
 echo
 echo "== 21 MB message, interleaved"

@@ -21,6 +21,12 @@
 //! scripted TCP peer for misbehaving-server cases.
 #![allow(dead_code)]
 
+// Also loaded by tests/fixtures/frontend/support.rs.
+#[allow(clippy::duplicate_mod)]
+mod process;
+#[allow(unused_imports)]
+pub use process::run as run_with_input;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -234,7 +240,9 @@ pub struct Exim {
     pub pki: Pki,
 }
 
-fn free_port() -> u16 {
+/// A port on 127.0.0.1 that nothing listens on now: a server can take
+/// it, and until one does a connection to it is refused.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -631,6 +639,20 @@ pub fn read_line(r: &mut BufReader<TcpStream>) -> String {
     line
 }
 
+/// Greet, answer EHLO with `ehlo`, then read `n` commands (a pipelined
+/// batch) without answering them.
+pub fn greet_and_read(
+    r: &mut BufReader<TcpStream>,
+    w: &mut TcpStream,
+    ehlo: &[u8],
+    n: usize,
+) -> Vec<String> {
+    let _ = w.write_all(b"220 fake\r\n");
+    let _ = read_line(r);
+    let _ = w.write_all(ehlo);
+    (0..n).map(|_| read_line(r)).collect()
+}
+
 /// Answer every command up to and including DATA's 354 the usual way;
 /// returns the commands read.
 pub fn fake_handshake(r: &mut BufReader<TcpStream>, w: &mut TcpStream) -> Vec<String> {
@@ -684,6 +706,39 @@ pub fn identity(port: u16) -> esmtp::plan::Identity {
     id
 }
 
+/// The envelope most relay tests use: sender@example.org to bob@example.net.
+pub fn to_bob() -> esmtp::transport::Envelope {
+    esmtp::transport::Envelope {
+        sender: "sender@example.org".into(),
+        recipients: vec!["bob@example.net".into()],
+    }
+}
+
+/// Relay [`message`]`(subject, body)` through `id` on [`to_bob`], with
+/// default message and session options.
+pub fn relay_message(
+    id: &esmtp::plan::Identity,
+    subject: &str,
+    body: &str,
+) -> Result<(), esmtp::exit::Failure> {
+    esmtp::transport::relay(
+        id,
+        &to_bob(),
+        &esmtp::transport::MessageOptions::default(),
+        &esmtp::transport::SessionOptions::default(),
+        &mut &message(subject, body)[..],
+    )
+}
+
+/// `home`/.authenticate (0700) with ca.pem (0600), a copy of `ca`.
+pub fn trust(home: &Path, ca: &Path) {
+    let dir = home.join(".authenticate");
+    fs::create_dir_all(&dir).unwrap();
+    fs::copy(ca, dir.join("ca.pem")).unwrap();
+    fs::set_permissions(dir.join("ca.pem"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+}
+
 /// A small message with CRLF line ends.
 pub fn message(subject: &str, body: &str) -> Vec<u8> {
     format!(
@@ -693,4 +748,93 @@ pub fn message(subject: &str, body: &str) -> Vec<u8> {
     .replace("\r\n", "\n")
     .replace('\n', "\r\n")
     .into_bytes()
+}
+
+/// The one compiled-plan cache file (`*.plan`) in `dir`.
+pub fn only_plan_file(dir: &Path) -> PathBuf {
+    let files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "plan"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
+
+/// Replace the file's content in place (same inode, same size), keeping
+/// its mtime: what a careless editor or `cp` over the file does within one
+/// second.
+pub fn rewrite_keeping_mtime(path: &Path, text: &str) {
+    use std::os::unix::fs::MetadataExt;
+    let before = fs::metadata(path).unwrap();
+    assert_eq!(before.size(), text.len() as u64);
+    let mtime = before.modified().unwrap();
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f.set_modified(mtime).unwrap();
+    drop(f);
+    let after = fs::metadata(path).unwrap();
+    assert_eq!((after.ino(), after.size()), (before.ino(), before.size()));
+    assert_eq!(after.modified().unwrap(), mtime);
+}
+
+/// Debian installs the original esmtp 1.2 as /usr/bin/esmtp (older
+/// packages: /usr/sbin).
+pub fn original() -> &'static str {
+    ["/usr/bin/esmtp", "/usr/sbin/esmtp"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("/usr/bin/esmtp")
+}
+
+/// esmtp 1.2's verdict on the configuration file `path`: true unless it
+/// rejects it with a syntax error (status 78). It runs for 5 s at most,
+/// with PATH and HOME set to `scratch`.
+pub fn original_accepts(path: &Path, scratch: &Path) -> bool {
+    let out = Command::new("/usr/bin/timeout")
+        .args(["5", original(), "-C"])
+        .arg(path)
+        .args(["-f", "nobody@nowhere.invalid", "rcpt@example.invalid"])
+        .env("PATH", scratch)
+        .env("HOME", scratch)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    !(out.status.code() == Some(78)
+        && String::from_utf8_lossy(&out.stderr).contains("syntax error"))
+}
+
+/// An entry of an esmtp-wrapper queue as the script stores it: `cmd` (its
+/// sendmail arguments as `echo "$@"` wrote them) and `mail` (the raw
+/// message, LF line ends). Returns the entry's directory.
+pub fn write_wrapper_entry(qdir: &Path, name: &str, cmd: &str, mail: &[u8]) -> PathBuf {
+    let d = qdir.join(name);
+    fs::create_dir_all(&d).unwrap();
+    fs::write(d.join("cmd"), format!("{cmd}\n")).unwrap();
+    fs::write(d.join("mail"), mail).unwrap();
+    d
+}
+
+/// Flush the queue of `plan` now, due or not; with `wrapper`, import that
+/// esmtp-wrapper queue first (and flush only what is due).
+pub fn flush_now(plan: &esmtp::plan::Plan, wrapper: Option<&Path>) -> esmtp::queue::FlushReport {
+    let opts = esmtp::queue::FlushOptions {
+        force: wrapper.is_none(),
+        legacy_dir: wrapper.map(Path::to_path_buf),
+    };
+    esmtp::queue::flush_with(plan, &esmtp::transport::SessionOptions::default(), &opts).unwrap()
+}
+
+/// A plan with the queue on (`queue enabled`) in `dir`/q, and otherwise
+/// as [`esmtp::plan::Plan::empty`].
+pub fn queued_plan(dir: &Path) -> esmtp::plan::Plan {
+    let mut plan = esmtp::plan::Plan::empty();
+    plan.queue.mode = esmtp::plan::QueueMode::Enabled;
+    plan.queue.dir = Some(dir.join("q").to_string_lossy().into_owned());
+    plan
 }
