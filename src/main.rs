@@ -11,10 +11,13 @@
 //! standard descriptors open, and standard output flushed by
 //! `std::process::exit`.
 
-#![no_main]
+// The test harness brings its own `main` (the binary has no tests).
+#![cfg_attr(not(test), no_main)]
 
+#[cfg(not(test))]
 use std::ffi::{c_char, c_int};
 
+#[cfg(not(test))]
 #[no_mangle]
 pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     esmtp::sys::ignore_sigpipe();

@@ -685,11 +685,18 @@ impl Spool {
                 Failure::new(TEMPFAIL, format!("cannot spool the message: {e}"))
             }
         };
-        let mut buf = vec![0u8; 64 * 1024];
+        // A small first buffer (most messages are small: zeroing 64 KiB
+        // costs more than reading them), grown once the input fills it.
+        let mut buf = vec![0u8; 8 * 1024];
         let mut first = 0;
         if body_prefix.is_empty() {
             first = read_some(input, &mut buf).map_err(read_err)?;
         }
+        let grow = |buf: &mut Vec<u8>, n: usize| {
+            if n == buf.len() && buf.len() < 64 * 1024 {
+                buf.resize(64 * 1024, 0);
+            }
+        };
         let form = form.unwrap_or_else(|| {
             choose_line_ends(if body_prefix.is_empty() {
                 &buf[..first]
@@ -704,12 +711,14 @@ impl Spool {
                 out.write_all(head).map_err(io_err)?;
                 out.write_all(body_prefix).map_err(io_err)?;
                 out.write_all(&buf[..first]).map_err(io_err)?;
+                grow(&mut buf, first);
                 loop {
                     let n = read_some(input, &mut buf).map_err(read_err)?;
                     if n == 0 {
                         break;
                     }
                     out.write_all(&buf[..n]).map_err(io_err)?;
+                    grow(&mut buf, n);
                 }
                 out.finish().map_err(io_err)?;
                 (out.inner, out.written, out.eight_bit, out.nul)
@@ -719,12 +728,14 @@ impl Spool {
                 out.write_all(head).map_err(io_err)?;
                 out.write_all(body_prefix).map_err(io_err)?;
                 out.write_all(&buf[..first]).map_err(io_err)?;
+                grow(&mut buf, first);
                 loop {
                     let n = read_some(input, &mut buf).map_err(read_err)?;
                     if n == 0 {
                         break;
                     }
                     out.write_all(&buf[..n]).map_err(io_err)?;
+                    grow(&mut buf, n);
                 }
                 out.finish().map_err(io_err)?;
                 let size = out.crlf_size();
