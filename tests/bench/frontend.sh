@@ -8,6 +8,7 @@
 #
 #   bash tests/bench/frontend.sh        # needs hyperfine and /usr/bin/esmtp
 #   RUNS=20 ESMTP_BENCH_BIN=path/to/esmtp bash tests/bench/frontend.sh
+#   ESMTP_BENCH_BEFORE=path/to/older/esmtp ...   # adds an older build
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -35,6 +36,8 @@ ls -l "$work/big.eml" "$work/small.eml" | awk '{print $5, $9}'
 
 ours="$bin -C $work/esmtprc -f sender@example.org bob"
 orig="/usr/bin/esmtp -C $work/esmtprc -f sender@example.org bob"
+before=${ESMTP_BENCH_BEFORE:-}
+bcmd="$before -C $work/esmtprc -f sender@example.org bob"
 for cmd in "$ours" "$orig"; do
   sh -c "exec $cmd < $work/small.eml" || { echo "failed: $cmd" >&2; exit 1; }
 done
@@ -44,8 +47,10 @@ for msg in small big; do
   [ "$msg" = small ] && r=$((runs * 20))
   echo
   echo "== $msg message to the MDA, $r runs each"
+  extra=()
+  [ -n "$before" ] && extra=(-n "esmtp (before)" "sh -c 'exec $bcmd < $work/$msg.eml'")
   hyperfine -N --warmup 2 --runs "$r" --export-json "$work/$msg.json" \
-    -n "esmtp (new)" "sh -c 'exec $ours < $work/$msg.eml'" \
+    -n "esmtp (new)" "sh -c 'exec $ours < $work/$msg.eml'" "${extra[@]}" \
     -n "esmtp 1.2 (Debian)" "sh -c 'exec $orig < $work/$msg.eml'" 2>&1 | grep -v '^ *$' || true
   python3 - "$work/$msg.json" <<'PY'
 import json, sys
@@ -61,4 +66,5 @@ echo "== peak RSS (/usr/bin/time -v), KB"
 rss() { /usr/bin/time -v sh -c "exec $1 < $2" 2>&1 >/dev/null | awk -F': ' '/Maximum resident/ {print $2}'; }
 printf '%-22s %10s %10s\n' program 2KB 64MB
 printf '%-22s %10s %10s\n' "esmtp (new)" "$(rss "$ours" "$work/small.eml")" "$(rss "$ours" "$work/big.eml")"
+[ -n "$before" ] && printf '%-22s %10s %10s\n' "esmtp (before)" "$(rss "$bcmd" "$work/small.eml")" "$(rss "$bcmd" "$work/big.eml")"
 printf '%-22s %10s %10s\n' "esmtp 1.2 (Debian)" "$(rss "$orig" "$work/small.eml")" "$(rss "$orig" "$work/big.eml")"
