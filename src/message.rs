@@ -11,6 +11,7 @@ use crate::exit::{Failure, DATAERR, SOFTWARE, TEMPFAIL, USAGE};
 use crate::route::Mailbox;
 use std::fs::File;
 use std::io::{self, BufRead, BufWriter, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
 
 /// Largest header block accepted (the same default as Exim's `header_maxsize`).
@@ -794,17 +795,48 @@ impl Spool {
         }
     }
 
-    /// Write the LF view to `out`; a message stored in LF form in a file
-    /// goes through `std::io::copy`'s kernel-side copy (`splice`/`sendfile`
-    /// into a pipe), without passing through this process.
-    pub fn write_lf<W: Write>(&self, out: &mut W) -> io::Result<u64> {
+    /// Write the LF view to `out` (the MDA's pipe). A message stored in LF
+    /// form is written as it is: from memory in one piece, from the spool
+    /// file by `sendfile(2)` (the kernel moves the pages; std's `io::copy`
+    /// does not do this for a file into a pipe and falls back to 8 KiB
+    /// reads and writes).
+    pub fn write_lf<W: Write + AsFd>(&self, out: &mut W) -> io::Result<u64> {
         match (&self.store, self.form) {
-            (Store::File(file), LineEnds::Lf) => {
-                let mut f = file;
-                io::Seek::seek(&mut f, io::SeekFrom::Start(0))?;
-                io::copy(&mut f, out)
+            (Store::Memory(v), LineEnds::Lf) => {
+                out.write_all(v)?;
+                Ok(v.len() as u64)
             }
+            (Store::File(file), LineEnds::Lf) => match sendfile_all(file, out.as_fd())? {
+                Some(n) => Ok(n),
+                None => io::copy(&mut self.lf(), out),
+            },
             _ => io::copy(&mut self.lf(), out),
+        }
+    }
+}
+
+/// Copy all of `file` (from its start; its own offset is not moved) to
+/// `out` with `sendfile(2)`. `None` when the kernel cannot do it for these
+/// descriptors and nothing was written (the caller copies in user space).
+fn sendfile_all(file: &File, out: BorrowedFd<'_>) -> io::Result<Option<u64>> {
+    use nix::libc;
+    let mut offset: libc::off_t = 0;
+    loop {
+        // SAFETY: both descriptors are open for the duration of the call
+        // (borrowed), and `offset` is a valid off_t the kernel updates.
+        let n =
+            unsafe { libc::sendfile(out.as_raw_fd(), file.as_raw_fd(), &mut offset, 0x4000_0000) };
+        if n > 0 {
+            continue;
+        }
+        if n == 0 {
+            return Ok(Some(offset as u64));
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EINVAL | libc::ENOSYS | libc::EPERM) if offset == 0 => return Ok(None),
+            _ => return Err(e),
         }
     }
 }
@@ -1209,12 +1241,17 @@ mod tests {
     }
 
     fn views(s: &Spool) -> (Vec<u8>, Vec<u8>) {
+        use std::io::Seek;
         let (mut crlf, mut lf) = (Vec::new(), Vec::new());
         s.crlf().read_to_end(&mut crlf).unwrap();
         s.lf().read_to_end(&mut lf).unwrap();
+        // Through a file descriptor, as to the MDA.
+        let mut file = tempfile::tempfile().unwrap();
+        let n = s.write_lf(&mut file).unwrap();
         let mut written = Vec::new();
-        s.write_lf(&mut written).unwrap();
-        assert_eq!(written, lf);
+        file.seek(io::SeekFrom::Start(0)).unwrap();
+        file.read_to_end(&mut written).unwrap();
+        assert_eq!((n, &written), (lf.len() as u64, &lf));
         (crlf, lf)
     }
 
