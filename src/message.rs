@@ -11,6 +11,7 @@ use crate::exit::{Failure, DATAERR, SOFTWARE, TEMPFAIL, USAGE};
 use crate::route::Mailbox;
 use std::fs::File;
 use std::io::{self, BufRead, BufWriter, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
 
 /// Largest header block accepted (the same default as Exim's `header_maxsize`).
@@ -451,11 +452,209 @@ impl<W: Write> Write for CrlfWriter<W> {
     }
 }
 
-/// The normalised message in an anonymous temporary file (deleted when
-/// dropped, and by the kernel if the process dies).
+/// Bodies up to this size stay in memory; a larger message spills to an
+/// anonymous temporary file as it passes this size (so memory stays
+/// bounded whatever the message's size, and a small message costs no file).
+pub const SPOOL_MEMORY_LIMIT: usize = 256 * 1024;
+
+/// The line ends the spool stores the message with. Both forms are exact
+/// (CRLF to LF and back is lossless for a CRLF-normalised message), so the
+/// choice only decides which view needs converting: the form of the
+/// input's first line end, so that the usual input is stored as it came
+/// (CRLF from a relaying client, LF from a Unix mail program).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineEnds {
+    Crlf,
+    Lf,
+}
+
+/// Where the stored message lives.
+#[derive(Debug)]
+enum Store {
+    Memory(Vec<u8>),
+    File(File),
+}
+
+/// The writing end of the spool: memory up to `limit`, then a temporary
+/// file (what was in memory is moved there and freed).
+enum Sink {
+    Memory(Vec<u8>, usize),
+    File(BufWriter<File>),
+}
+
+impl Sink {
+    fn into_store(self) -> io::Result<Store> {
+        match self {
+            Sink::Memory(v, _) => Ok(Store::Memory(v)),
+            Sink::File(w) => w.into_inner().map(Store::File).map_err(|e| e.into_error()),
+        }
+    }
+}
+
+/// The spool file could not be created (a condition, such as a full or
+/// missing temporary directory, that a later attempt may not meet).
+#[derive(Debug)]
+struct NoTempFile(io::Error);
+
+impl std::fmt::Display for NoTempFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot create a temporary file for the message in {}: {}",
+            std::env::temp_dir().display(),
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for NoTempFile {}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Sink::Memory(v, limit) = self {
+            if v.len() + buf.len() <= *limit {
+                v.extend_from_slice(buf);
+                return Ok(buf.len());
+            }
+            let file = tempfile::tempfile().map_err(|e| io::Error::other(NoTempFile(e)))?;
+            let mut w = BufWriter::with_capacity(64 * 1024, file);
+            w.write_all(v)?;
+            *self = Sink::File(w);
+        }
+        match self {
+            Sink::File(w) => w.write(buf),
+            Sink::Memory(..) => Ok(0),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::File(w) => w.flush(),
+            Sink::Memory(..) => Ok(()),
+        }
+    }
+}
+
+/// Writes bytes with CRLF made LF (bare CR and bare LF kept), noting the
+/// size the CRLF form would have, 8-bit bytes and NUL bytes: the inverse
+/// of [`CrlfWriter`].
+struct LfWriter<W: Write> {
+    inner: W,
+    /// A CR ended the last chunk: written once the next byte is known.
+    pending_cr: bool,
+    last: Option<u8>,
+    /// Bytes written and LFs among them.
+    written: u64,
+    lfs: u64,
+    eight_bit: bool,
+    nul: bool,
+}
+
+impl<W: Write> LfWriter<W> {
+    fn new(inner: W) -> Self {
+        LfWriter {
+            inner,
+            pending_cr: false,
+            last: None,
+            written: 0,
+            lfs: 0,
+            eight_bit: false,
+            nul: false,
+        }
+    }
+
+    fn emit(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if let Some(&b) = bytes.last() {
+            self.inner.write_all(bytes)?;
+            self.written += bytes.len() as u64;
+            self.lfs += memchr::memchr_iter(b'\n', bytes).count() as u64;
+            self.last = Some(b);
+        }
+        Ok(())
+    }
+
+    /// End the data with a line end if it does not have one (a final CR
+    /// becomes the line end, as [`CrlfWriter::finish`] makes it CRLF).
+    fn finish(&mut self) -> io::Result<()> {
+        if self.pending_cr {
+            self.pending_cr = false;
+            return self.emit(b"\n");
+        }
+        match self.last {
+            None | Some(b'\n') => Ok(()),
+            Some(_) => self.emit(b"\n"),
+        }
+    }
+
+    /// The size of the CRLF form of what was written.
+    fn crlf_size(&self) -> u64 {
+        self.written + self.lfs
+    }
+}
+
+impl<W: Write> Write for LfWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if !self.eight_bit && !buf.is_ascii() {
+            self.eight_bit = true;
+        }
+        if !self.nul && buf.contains(&0) {
+            self.nul = true;
+        }
+        let mut start = 0;
+        if self.pending_cr {
+            self.pending_cr = false;
+            if buf[0] == b'\n' {
+                // CRLF across chunks: the LF alone is written below.
+            } else {
+                self.emit(b"\r")?;
+            }
+        }
+        let mut search = start;
+        while let Some(k) = memchr::memchr(b'\r', &buf[search..]).map(|k| search + k) {
+            match buf.get(k + 1) {
+                None => {
+                    self.emit(&buf[start..k])?;
+                    self.pending_cr = true;
+                    start = buf.len();
+                    break;
+                }
+                Some(b'\n') => {
+                    self.emit(&buf[start..k])?;
+                    start = k + 1;
+                    search = k + 2;
+                }
+                Some(_) => search = k + 1,
+            }
+        }
+        let rest = &buf[start.min(buf.len())..];
+        self.emit(rest)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The form to store a message in: that of the first line end of its
+/// body (the head, rendered by us, is always CRLF). CRLF when unknown.
+fn choose_line_ends(body: &[u8]) -> LineEnds {
+    match memchr::memchr(b'\n', body) {
+        Some(0) | None => LineEnds::Crlf,
+        Some(k) if body[k - 1] == b'\r' => LineEnds::Crlf,
+        Some(_) => LineEnds::Lf,
+    }
+}
+
+/// The normalised message: in memory when small, else in an anonymous
+/// temporary file (deleted when dropped, and by the kernel if the process
+/// dies). It can be read any number of times, with CRLF line ends (SMTP,
+/// the queue) or LF line ends (the MDA).
 #[derive(Debug)]
 pub struct Spool {
-    file: File,
+    store: Store,
+    form: LineEnds,
     /// Size in bytes, CRLF line ends.
     pub size: u64,
     /// The message holds bytes >= 0x80.
@@ -466,78 +665,307 @@ impl Spool {
     /// Write `head` (already rendered), then the body: `body_prefix` and the
     /// rest of `input`, normalised to CRLF with a final line end.
     pub fn write(head: &[u8], body_prefix: &[u8], input: &mut dyn Read) -> Result<Spool, Failure> {
-        // A full or missing temporary directory is a condition a later
-        // attempt may not meet: temporary failure, so clients retry.
-        let file = tempfile::tempfile().map_err(|e| {
-            Failure::new(
-                TEMPFAIL,
-                format!(
-                    "cannot create a temporary file for the message in {}: {e}",
-                    std::env::temp_dir().display()
-                ),
-            )
-        })?;
-        let io_err =
-            |e: io::Error| Failure::new(TEMPFAIL, format!("cannot spool the message: {e}"));
-        let mut out = CrlfWriter::new(BufWriter::with_capacity(64 * 1024, &file));
-        out.write_all(head).map_err(io_err)?;
-        out.write_all(body_prefix).map_err(io_err)?;
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = match input.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(Failure::new(
-                        SOFTWARE,
-                        format!("cannot read the message: {e}"),
-                    ))
-                }
-            };
-            out.write_all(&buf[..n]).map_err(io_err)?;
+        Self::write_with(head, body_prefix, input, None, SPOOL_MEMORY_LIMIT)
+    }
+
+    /// [`Spool::write`] with the stored form forced (else chosen from the
+    /// body) and the memory limit given.
+    pub fn write_with(
+        head: &[u8],
+        body_prefix: &[u8],
+        input: &mut dyn Read,
+        form: Option<LineEnds>,
+        memory_limit: usize,
+    ) -> Result<Spool, Failure> {
+        let read_err =
+            |e: io::Error| Failure::new(SOFTWARE, format!("cannot read the message: {e}"));
+        let io_err = |e: io::Error| {
+            if e.get_ref().is_some_and(|i| i.is::<NoTempFile>()) {
+                Failure::new(TEMPFAIL, e.to_string())
+            } else {
+                Failure::new(TEMPFAIL, format!("cannot spool the message: {e}"))
+            }
+        };
+        // A small first buffer (most messages are small: zeroing 64 KiB
+        // costs more than reading them), grown once the input fills it.
+        let mut buf = vec![0u8; 8 * 1024];
+        let mut first = 0;
+        if body_prefix.is_empty() {
+            first = read_some(input, &mut buf).map_err(read_err)?;
         }
-        out.finish().map_err(io_err)?;
-        out.flush().map_err(io_err)?;
-        if out.nul {
+        let grow = |buf: &mut Vec<u8>, n: usize| {
+            if n == buf.len() && buf.len() < 64 * 1024 {
+                buf.resize(64 * 1024, 0);
+            }
+        };
+        let form = form.unwrap_or_else(|| {
+            choose_line_ends(if body_prefix.is_empty() {
+                &buf[..first]
+            } else {
+                body_prefix
+            })
+        });
+        let sink = Sink::Memory(Vec::new(), memory_limit);
+        let (sink, size, eight_bit, nul) = match form {
+            LineEnds::Crlf => {
+                let mut out = CrlfWriter::new(sink);
+                out.write_all(head).map_err(io_err)?;
+                out.write_all(body_prefix).map_err(io_err)?;
+                out.write_all(&buf[..first]).map_err(io_err)?;
+                grow(&mut buf, first);
+                loop {
+                    let n = read_some(input, &mut buf).map_err(read_err)?;
+                    if n == 0 {
+                        break;
+                    }
+                    out.write_all(&buf[..n]).map_err(io_err)?;
+                    grow(&mut buf, n);
+                }
+                out.finish().map_err(io_err)?;
+                (out.inner, out.written, out.eight_bit, out.nul)
+            }
+            LineEnds::Lf => {
+                let mut out = LfWriter::new(sink);
+                out.write_all(head).map_err(io_err)?;
+                out.write_all(body_prefix).map_err(io_err)?;
+                out.write_all(&buf[..first]).map_err(io_err)?;
+                grow(&mut buf, first);
+                loop {
+                    let n = read_some(input, &mut buf).map_err(read_err)?;
+                    if n == 0 {
+                        break;
+                    }
+                    out.write_all(&buf[..n]).map_err(io_err)?;
+                    grow(&mut buf, n);
+                }
+                out.finish().map_err(io_err)?;
+                let size = out.crlf_size();
+                (out.inner, size, out.eight_bit, out.nul)
+            }
+        };
+        if nul {
             return Err(Failure::new(
                 DATAERR,
                 "the message contains a NUL byte, which mail cannot carry",
             ));
         }
-        let (size, eight_bit) = (out.written, out.eight_bit);
-        drop(out);
+        let store = sink.into_store().map_err(io_err)?;
         Ok(Spool {
+            store,
+            form,
             size,
             eight_bit,
-            file,
         })
     }
 
+    /// The form the message is stored in.
+    pub fn line_ends(&self) -> LineEnds {
+        self.form
+    }
+
+    /// True when the message spilled to a temporary file.
+    pub fn on_disk(&self) -> bool {
+        matches!(self.store, Store::File(_))
+    }
+
+    /// The message as stored.
+    fn stored(&self) -> Stored<'_> {
+        match &self.store {
+            Store::Memory(v) => Stored::Memory(v),
+            Store::File(f) => Stored::File(io::BufReader::with_capacity(
+                64 * 1024,
+                ReadAt { file: f, pos: 0 },
+            )),
+        }
+    }
+
     /// The message with CRLF line ends (for SMTP and the queue).
-    pub fn crlf(&self) -> BufReaderAt<'_> {
-        BufReaderAt {
-            file: &self.file,
-            pos: 0,
+    pub fn crlf(&self) -> SpoolReader<'_> {
+        match self.form {
+            LineEnds::Crlf => SpoolReader::Plain(self.stored()),
+            LineEnds::Lf => SpoolReader::ToCrlf(CrlfReader::new(self.stored())),
         }
     }
 
     /// The message with LF line ends (for the MDA).
-    pub fn lf(&self) -> LfReader<io::BufReader<BufReaderAt<'_>>> {
-        LfReader::new(io::BufReader::with_capacity(64 * 1024, self.crlf()))
+    pub fn lf(&self) -> SpoolReader<'_> {
+        match self.form {
+            LineEnds::Lf => SpoolReader::Plain(self.stored()),
+            LineEnds::Crlf => SpoolReader::ToLf(LfReader::new(self.stored())),
+        }
+    }
+
+    /// Write the LF view to `out` (the MDA's pipe). A message stored in LF
+    /// form is written as it is: from memory in one piece, from the spool
+    /// file by `sendfile(2)` (the kernel moves the pages; std's `io::copy`
+    /// does not do this for a file into a pipe and falls back to 8 KiB
+    /// reads and writes).
+    pub fn write_lf<W: Write + AsFd>(&self, out: &mut W) -> io::Result<u64> {
+        match (&self.store, self.form) {
+            (Store::Memory(v), LineEnds::Lf) => {
+                out.write_all(v)?;
+                Ok(v.len() as u64)
+            }
+            (Store::File(file), LineEnds::Lf) => match sendfile_all(file, out.as_fd())? {
+                Some(n) => Ok(n),
+                None => io::copy(&mut self.lf(), out),
+            },
+            _ => io::copy(&mut self.lf(), out),
+        }
+    }
+}
+
+/// Copy all of `file` (from its start; its own offset is not moved) to
+/// `out` with `sendfile(2)`. `None` when the kernel cannot do it for these
+/// descriptors and nothing was written (the caller copies in user space).
+fn sendfile_all(file: &File, out: BorrowedFd<'_>) -> io::Result<Option<u64>> {
+    use nix::libc;
+    let mut offset: libc::off_t = 0;
+    loop {
+        // SAFETY: both descriptors are open for the duration of the call
+        // (borrowed), and `offset` is a valid off_t the kernel updates.
+        let n =
+            unsafe { libc::sendfile(out.as_raw_fd(), file.as_raw_fd(), &mut offset, 0x4000_0000) };
+        if n > 0 {
+            continue;
+        }
+        if n == 0 {
+            return Ok(Some(offset as u64));
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EINVAL | libc::ENOSYS | libc::EPERM) if offset == 0 => return Ok(None),
+            _ => return Err(e),
+        }
+    }
+}
+
+/// Read into `buf`, retrying when interrupted; 0 at the end.
+fn read_some(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match input.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// The stored message, buffered.
+pub enum Stored<'a> {
+    Memory(&'a [u8]),
+    File(io::BufReader<ReadAt<'a>>),
+}
+
+impl Read for Stored<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stored::Memory(s) => s.read(buf),
+            Stored::File(r) => r.read(buf),
+        }
+    }
+}
+
+impl BufRead for Stored<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        match self {
+            Stored::Memory(s) => Ok(s),
+            Stored::File(r) => r.fill_buf(),
+        }
+    }
+    fn consume(&mut self, n: usize) {
+        match self {
+            Stored::Memory(s) => s.consume(n),
+            Stored::File(r) => r.consume(n),
+        }
+    }
+}
+
+/// One view of the spool: as stored, or converted on the way out.
+pub enum SpoolReader<'a> {
+    Plain(Stored<'a>),
+    ToCrlf(CrlfReader<Stored<'a>>),
+    ToLf(LfReader<Stored<'a>>),
+}
+
+impl Read for SpoolReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            SpoolReader::Plain(r) => r.read(buf),
+            SpoolReader::ToCrlf(r) => r.read(buf),
+            SpoolReader::ToLf(r) => r.read(buf),
+        }
     }
 }
 
 /// Reads a file from the start without moving the file's own offset.
-pub struct BufReaderAt<'a> {
+pub struct ReadAt<'a> {
     file: &'a File,
     pos: u64,
 }
 
-impl Read for BufReaderAt<'_> {
+impl Read for ReadAt<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.file.read_at(buf, self.pos)?;
         self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// Turns every LF into CRLF: the CRLF view of a message stored with LF
+/// line ends (the inverse of [`LfReader`]).
+pub struct CrlfReader<R: BufRead> {
+    inner: R,
+    /// The CR of a line end was returned; its LF is next.
+    pending_lf: bool,
+}
+
+impl<R: BufRead> CrlfReader<R> {
+    pub fn new(inner: R) -> Self {
+        CrlfReader {
+            inner,
+            pending_lf: false,
+        }
+    }
+}
+
+impl<R: BufRead> Read for CrlfReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        if self.pending_lf {
+            self.pending_lf = false;
+            out[0] = b'\n';
+            return Ok(1);
+        }
+        let chunk = self.inner.fill_buf()?;
+        let (mut i, mut n) = (0, 0);
+        while i < chunk.len() && n < out.len() {
+            let room = out.len() - n;
+            let end = (i + room).min(chunk.len());
+            match memchr::memchr(b'\n', &chunk[i..end]) {
+                None => {
+                    out[n..n + end - i].copy_from_slice(&chunk[i..end]);
+                    n += end - i;
+                    i = end;
+                }
+                Some(k) => {
+                    out[n..n + k].copy_from_slice(&chunk[i..i + k]);
+                    n += k;
+                    i += k + 1;
+                    out[n] = b'\r';
+                    n += 1;
+                    if n == out.len() {
+                        self.pending_lf = true;
+                        break;
+                    }
+                    out[n] = b'\n';
+                    n += 1;
+                }
+            }
+        }
+        self.inner.consume(i);
         Ok(n)
     }
 }
@@ -795,6 +1223,153 @@ mod tests {
         assert!(s.eight_bit);
         let err = Spool::write(b"", b"", &mut &b"a\0b"[..]).unwrap_err();
         assert_eq!(err.status, DATAERR);
+    }
+
+    /// The views as the spool gave them before it chose a form or kept
+    /// small messages in memory: everything through [`CrlfWriter`], then
+    /// [`LfReader`] for the LF view.
+    fn reference(parts: &[&[u8]]) -> (Vec<u8>, Vec<u8>) {
+        let mut crlf = Vec::new();
+        let mut w = CrlfWriter::new(&mut crlf);
+        for p in parts {
+            w.write_all(p).unwrap();
+        }
+        w.finish().unwrap();
+        let mut lf = Vec::new();
+        LfReader::new(&crlf[..]).read_to_end(&mut lf).unwrap();
+        (crlf, lf)
+    }
+
+    fn views(s: &Spool) -> (Vec<u8>, Vec<u8>) {
+        use std::io::Seek;
+        let (mut crlf, mut lf) = (Vec::new(), Vec::new());
+        s.crlf().read_to_end(&mut crlf).unwrap();
+        s.lf().read_to_end(&mut lf).unwrap();
+        // Through a file descriptor, as to the MDA.
+        let mut file = tempfile::tempfile().unwrap();
+        let n = s.write_lf(&mut file).unwrap();
+        let mut written = Vec::new();
+        file.seek(io::SeekFrom::Start(0)).unwrap();
+        file.read_to_end(&mut written).unwrap();
+        assert_eq!((n, &written), (lf.len() as u64, &lf));
+        (crlf, lf)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_form_and_limit_gives_the_same_views(
+            head in proptest::collection::vec(
+                proptest::sample::select(vec![b'h', b'\r', b'\n']), 0..12),
+            prefix in proptest::collection::vec(
+                proptest::sample::select(vec![b'p', b'\r', b'\n']), 0..12),
+            input in proptest::collection::vec(
+                proptest::sample::select(vec![b'a', b'\r', b'\n', b'.', 0xe9]), 0..300),
+            limit in 0usize..400,
+        ) {
+            let (crlf, lf) = reference(&[&head, &prefix, &input]);
+            for form in [None, Some(LineEnds::Crlf), Some(LineEnds::Lf)] {
+                let s = Spool::write_with(&head, &prefix, &mut &input[..], form, limit).unwrap();
+                // Twice: a view never consumes the spool.
+                for _ in 0..2 {
+                    let (c, l) = views(&s);
+                    proptest::prop_assert_eq!(&c, &crlf, "{:?} {}", form, limit);
+                    proptest::prop_assert_eq!(&l, &lf, "{:?} {}", form, limit);
+                }
+                proptest::prop_assert_eq!(s.size, crlf.len() as u64);
+                proptest::prop_assert_eq!(s.eight_bit, input.contains(&0xe9));
+            }
+        }
+    }
+
+    #[test]
+    fn small_messages_stay_in_memory_and_large_ones_spill() {
+        let head = b"Subject: s\r\n\r\n";
+        for form in [LineEnds::Crlf, LineEnds::Lf] {
+            let (eol, head_stored): (&[u8], usize) = match form {
+                LineEnds::Crlf => (b"\r\n", head.len()),
+                LineEnds::Lf => (b"\n", head.len() - 2),
+            };
+            // Stored: the head, "y" and a line end, a line of x, its line end.
+            let limit = SPOOL_MEMORY_LIMIT;
+            for stored in [limit - 1, limit, limit + 1] {
+                let xs = stored - head_stored - 2 * eol.len() - 1;
+                let body = [&b"y"[..], eol, &vec![b'x'; xs][..], eol].concat();
+                let (crlf, lf) = reference(&[head, &body]);
+                let s = Spool::write(head, b"", &mut &body[..]).unwrap();
+                assert_eq!(s.line_ends(), form);
+                let kept = if form == LineEnds::Crlf { &crlf } else { &lf };
+                assert_eq!(kept.len(), stored);
+                assert_eq!(s.on_disk(), stored > limit, "{form:?} {stored}");
+                for _ in 0..2 {
+                    assert_eq!(views(&s), (crlf.clone(), lf.clone()), "{form:?} {stored}");
+                }
+                assert_eq!(s.size, crlf.len() as u64);
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_line_end_of_the_body_chooses_the_form() {
+        let s = |prefix: &[u8], body: &[u8]| {
+            Spool::write(b"A: b\r\n\r\n", prefix, &mut &body[..])
+                .unwrap()
+                .line_ends()
+        };
+        assert_eq!(s(b"", b"x\ny\r\n"), LineEnds::Lf);
+        assert_eq!(s(b"", b"x\r\ny\n"), LineEnds::Crlf);
+        assert_eq!(s(b"", b"no line end"), LineEnds::Crlf);
+        assert_eq!(s(b"", b""), LineEnds::Crlf);
+        assert_eq!(s(b"first\n", b"x\r\n"), LineEnds::Lf);
+        assert_eq!(s(b"first\r\n", b"x\n"), LineEnds::Crlf);
+    }
+
+    #[test]
+    fn a_nul_byte_is_refused_in_every_form_and_place() {
+        for form in [LineEnds::Crlf, LineEnds::Lf] {
+            for limit in [0, 8, SPOOL_MEMORY_LIMIT] {
+                let mut big = vec![b'a'; 100_000];
+                big[99_999] = 0;
+                for body in [&b"a\0b\n"[..], &big] {
+                    let err =
+                        Spool::write_with(b"", b"", &mut &body[..], Some(form), limit).unwrap_err();
+                    assert_eq!(err.status, DATAERR);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_kernel_copy_to_the_mda_gives_the_lf_view() {
+        let body: Vec<u8> = b"line one\nline two\r\n\rend".repeat(50_000);
+        let s = Spool::write_with(
+            b"A: b\r\n\r\n",
+            b"",
+            &mut &body[..],
+            Some(LineEnds::Lf),
+            1024,
+        )
+        .unwrap();
+        assert!(s.on_disk());
+        let (_, lf) = reference(&[b"A: b\r\n\r\n", &body]);
+        // Into a pipe, as to the MDA, twice.
+        for _ in 0..2 {
+            let mut child = std::process::Command::new("cat")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let mut stdout = child.stdout.take().unwrap();
+            let reader = std::thread::spawn(move || {
+                let mut out = Vec::new();
+                stdout.read_to_end(&mut out).unwrap();
+                out
+            });
+            assert_eq!(s.write_lf(&mut stdin).unwrap(), lf.len() as u64);
+            drop(stdin);
+            assert_eq!(reader.join().unwrap(), lf);
+            child.wait().unwrap();
+        }
     }
 
     #[test]

@@ -33,6 +33,14 @@ pub fn hostname() -> String {
     }
 }
 
+/// Ignore SIGPIPE, as Rust's runtime start-up does: writing to a closed
+/// pipe or socket then fails with `BrokenPipe` instead of killing us.
+pub fn ignore_sigpipe() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: SIG_IGN runs no code of ours in a signal context.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) };
+}
+
 /// Make sure descriptors 0, 1 and 2 are open (on /dev/null when they were
 /// closed), so that no file we open later becomes "standard output" and
 /// no diagnostic ends up inside the spooled message.

@@ -5,7 +5,7 @@
 use super::{external, parse, parse_recipient_arg, parse_sender, Action, Send};
 use crate::exit::{Failure, DATAERR, OK, USAGE};
 use crate::message::{self, HeaderPolicy, Spool};
-use crate::plan::{Plan, QueueMode};
+use crate::plan::{Plan, QueueMode, Template, TemplatePart};
 use crate::route::{self, Recipient, Source, Submission};
 use crate::transport::{self, mda, Envelope, MessageOptions};
 use crate::{cache, queue, sys};
@@ -146,15 +146,37 @@ fn decide(
         return Err(Failure::new(USAGE, "Recipient names must be specified"));
     }
     let hostname = sys::hostname();
+    // The password database lookup (NSS) only when the name can show.
+    let login = if needs_login(plan, send) {
+        sys::login_name()
+    } else {
+        String::new()
+    };
     let sub = Submission {
         sender: send.sender.clone(),
         header_from,
         full_name: send.full_name.clone(),
         recipients,
-        login: sys::login_name(),
+        login,
         hostname: hostname.clone(),
     };
     Ok((route::route(plan, &sub)?, hostname))
+}
+
+/// Whether routing can use the login name: `%u` in a template the plan
+/// holds, or the default sender (`login@host`), which appears only when no
+/// `-f` address is given (or it is the null sender).
+fn needs_login(plan: &Plan, send: &Send) -> bool {
+    let uses = |t: &Option<Template>| {
+        t.as_ref()
+            .is_some_and(|t| t.parts.contains(&TemplatePart::Login))
+    };
+    send.sender.as_ref().is_none_or(|m| m.addr.is_empty())
+        || uses(&plan.mda)
+        || plan
+            .identities
+            .iter()
+            .any(|id| uses(&id.force_reverse_path) || uses(&id.force_sender))
 }
 
 /// A new Message-ID: time, process and randomness at the host.
@@ -191,9 +213,15 @@ fn submit(send: &Send) -> Result<(), Failure> {
     let policy = HeaderPolicy {
         remove_bcc: send.extract,
         sender: decision.sender_header.clone(),
-        date: chrono::Local::now().to_rfc2822(),
+        // The clock, the time zone and randomness only for what is added.
+        date: if headers.has("Date") {
+            String::new()
+        } else {
+            chrono::Local::now().to_rfc2822()
+        },
         from: decision.from.clone(),
-        message_id: decision.message_id.then(|| message_id(&hostname)),
+        message_id: (decision.message_id && !headers.has("Message-ID"))
+            .then(|| message_id(&hostname)),
     };
     let head = message::render_headers(&headers, &policy);
     let spool = Spool::write(&head, &headers.body_prefix, &mut input as &mut dyn BufRead)?;
@@ -243,7 +271,8 @@ fn submit(send: &Send) -> Result<(), Failure> {
         }
     }
     if let Some(local) = &decision.local {
-        if let Err(f) = mda::deliver(&local.command, &mut spool.lf(), verbose) {
+        let feed = |stdin: &mut std::process::ChildStdin| spool.write_lf(stdin).map(drop);
+        if let Err(f) = mda::deliver_with(&local.command, verbose, feed) {
             failures.push(f);
         }
     }
@@ -256,5 +285,95 @@ fn submit(send: &Send) -> Result<(), Failure> {
             }
             Err(first)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Identity;
+
+    fn template(parts: Vec<TemplatePart>) -> Option<Template> {
+        Some(Template {
+            source: String::new(),
+            parts,
+        })
+    }
+
+    fn send(sender: Option<&str>, rcpts: &[&str]) -> Send {
+        Send {
+            sender: sender.map(|s| parse_sender(s).unwrap()),
+            recipients: rcpts.iter().map(|r| r.to_string()).collect(),
+            ..Send::default()
+        }
+    }
+
+    /// Whenever the login is not looked up, routing gives the same decision
+    /// as with the real name.
+    #[test]
+    fn the_login_is_looked_up_whenever_it_can_show() {
+        let mut plain = Plan::empty();
+        let mut work = Identity::new(Some("work@example.com".into()));
+        work.relay.host = "smtp.example.com".into();
+        plain.identities.push(work);
+        let mut with_mda = plain.clone();
+        with_mda.mda = template(vec![
+            TemplatePart::Literal("deliver -u ".into()),
+            TemplatePart::Login,
+        ]);
+        let mut with_force = plain.clone();
+        with_force.identities[0].force_sender = template(vec![TemplatePart::Login]);
+        let mut with_reverse = plain.clone();
+        with_reverse.identities[1].force_reverse_path = template(vec![
+            TemplatePart::Login,
+            TemplatePart::Literal("@x".into()),
+        ]);
+        let sends = [
+            send(Some("me@example.org"), &["a@b.c"]),
+            send(Some("work@example.com"), &["a@b.c", "bob"]),
+            send(Some("<>"), &["a@b.c"]),
+            send(None, &["a@b.c"]),
+        ];
+        let mut skipped = 0;
+        for plan in [&plain, &with_mda, &with_force, &with_reverse] {
+            for s in &sends {
+                let sub = |login: &str| Submission {
+                    sender: s.sender.clone(),
+                    header_from: None,
+                    full_name: None,
+                    recipients: s
+                        .recipients
+                        .iter()
+                        .map(|r| Recipient {
+                            addr: r.clone(),
+                            source: Source::CommandLine,
+                        })
+                        .collect(),
+                    login: login.into(),
+                    hostname: "host".into(),
+                };
+                if needs_login(plan, s) {
+                    continue;
+                }
+                skipped += 1;
+                let with = route::route(plan, &sub("alice"));
+                let without = route::route(plan, &sub(""));
+                match (with, without) {
+                    (Ok(a), Ok(b)) => assert_eq!(a, b, "{s:?}"),
+                    (Err(a), Err(b)) => assert_eq!(a.message, b.message),
+                    (a, b) => panic!("{a:?} / {b:?}"),
+                }
+            }
+        }
+        assert!(skipped >= 2, "{skipped}");
+        assert!(needs_login(&plain, &send(None, &["a@b"])));
+        assert!(needs_login(&plain, &send(Some("<>"), &["a@b"])));
+        assert!(!needs_login(&plain, &send(Some("Me <me@x.org>"), &["a@b"])));
+        assert!(needs_login(&with_mda, &send(Some("me@x.org"), &["a@b"])));
+        assert!(needs_login(&with_force, &send(Some("me@x.org"), &["a@b"])));
+        assert!(needs_login(
+            &with_reverse,
+            &send(Some("me@x.org"), &["a@b"])
+        ));
     }
 }

@@ -9,7 +9,7 @@ use crate::exit::{Failure, OSERR};
 use crate::plan::Template;
 use std::io::{self, Read, Write};
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 
 /// Quote `value` as one word for a POSIX shell. Words made only of
 /// characters that no shell treats specially stay as they are; anything
@@ -45,6 +45,16 @@ pub fn command(template: &Template, login: &str, recipients: &[String], sender: 
 /// Run `command` and pipe `message` into it. Non-zero exit, death by a
 /// signal, or failure to start: status 71 with the reason.
 pub fn deliver(command: &str, message: &mut dyn Read, verbose: bool) -> Result<(), Failure> {
+    deliver_with(command, verbose, |stdin| io::copy(message, stdin).map(drop))
+}
+
+/// [`deliver`] with the message written by `feed` into the MDA's standard
+/// input (which can then be copied kernel-side, e.g. from a spool file).
+pub fn deliver_with(
+    command: &str,
+    verbose: bool,
+    feed: impl FnOnce(&mut ChildStdin) -> io::Result<()>,
+) -> Result<(), Failure> {
     if verbose {
         let _ = writeln!(io::stdout(), "esmtp: delivering with the MDA: {command}");
     }
@@ -63,7 +73,7 @@ pub fn deliver(command: &str, message: &mut dyn Read, verbose: bool) -> Result<(
         })?;
     let mut write_error = None;
     if let Some(mut stdin) = child.stdin.take() {
-        match io::copy(message, &mut stdin) {
+        match feed(&mut stdin) {
             Ok(_) => {}
             // The MDA stopped reading; its exit status tells whether it minded.
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}

@@ -17,6 +17,9 @@
 # load, header scan and spool. The Session throughput uses the driver.
 #
 #   bash tests/bench/relay.sh          # needs hyperfine, smtp-sink, esmtp, msmtp
+#   ESMTP_BENCH_BEFORE=/path/to/older/esmtp bash tests/bench/relay.sh
+#                                      # adds an older build to the interleaved
+#                                      # runs and the RSS table (before/after)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -60,6 +63,8 @@ alone="target/release/examples/relay 127.0.0.1 $port sender@example.org rcpt@exa
 alabel="transport alone"
 relay_bin=target/release/examples/relay
 orig="/usr/bin/esmtp -C $work/esmtprc -f sender@example.org rcpt@example.net"
+before=${ESMTP_BENCH_BEFORE:-}
+bcmd="$before -C $work/esmtprc -f sender@example.org rcpt@example.net"
 msmtp="/usr/bin/msmtp --file=/dev/null --host=127.0.0.1 --port=$port --auth=off --tls=off --from=sender@example.org rcpt@example.net"
 
 # Each must succeed once before timing.
@@ -98,7 +103,9 @@ timed small 20 "$runs"
 # other's, so load drift lands on one of them. Interleaving the runs
 # (A B C A B C ...) gives the ratio that drift cannot skew.
 interleaved() {
-  python3 - "$1" "$2" "$label|$ours" "$alabel|$alone" "esmtp 1.2 (Debian)|$orig" "msmtp|$msmtp" <<'PY'
+  local extra=()
+  [ -n "$before" ] && extra=("esmtp (before)|$bcmd")
+  python3 - "$1" "$2" "$label|$ours" "${extra[@]}" "$alabel|$alone" "esmtp 1.2 (Debian)|$orig" "msmtp|$msmtp" <<'PY'
 import os, statistics, sys, time
 msg, runs = sys.argv[1], int(sys.argv[2])
 cmds = [a.split("|", 1) for a in sys.argv[3:]]
@@ -137,7 +144,9 @@ echo
 echo "== peak RSS (/usr/bin/time -v), KB"
 rss() { /usr/bin/time -v sh -c "exec $1 < $2" 2>&1 >/dev/null | awk -F': ' '/Maximum resident/ {print $2}'; }
 printf '%-22s %10s %10s\n' program 2KB 21MB
-for pair in "$label|$ours" "$alabel|$alone" "esmtp 1.2 (Debian)|$orig" "msmtp|$msmtp"; do
+pairs=("$label|$ours")
+[ -n "$before" ] && pairs+=("esmtp (before)|$bcmd")
+for pair in "${pairs[@]}" "$alabel|$alone" "esmtp 1.2 (Debian)|$orig" "msmtp|$msmtp"; do
   name=${pair%%|*}
   cmd=${pair#*|}
   printf '%-22s %10s %10s\n' "$name" "$(rss "$cmd" "$work/small.eml")" "$(rss "$cmd" "$work/big.eml")"
