@@ -196,9 +196,17 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
 }
 
 /// Write `value` to `dir/name` through a temporary file and a rename (no
-/// fsync: losing a state update costs at most one extra attempt).
+/// fsync: losing a state update costs at most one extra attempt). The
+/// temporary file is staged in the spool's `tmp/` under the writer's pid, so
+/// that one left by a killed process is swept by [`Spool::cleanup`] instead
+/// of lingering beside the entries.
 fn write_json_atomic<T: Serialize>(dir: &Path, name: &str, value: &T) -> io::Result<()> {
-    let tmp = dir.join(format!(".{name}.tmp"));
+    let staging = dir
+        .parent()
+        .map(|spool| spool.join("tmp"))
+        .filter(|t| t.is_dir())
+        .unwrap_or_else(|| dir.to_path_buf());
+    let tmp = staging.join(format!("{name}.p{}", std::process::id()));
     let _ = fs::remove_file(&tmp);
     let bytes = serde_json::to_vec(value).map_err(io::Error::other)?;
     {
