@@ -48,13 +48,21 @@ impl Sink {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        // Let smtp-sink count the probe's session before anyone reads counters.
-        std::thread::sleep(Duration::from_millis(100));
-        Sink {
+        let sink = Sink {
             child,
             dir: dir.to_path_buf(),
             log,
+        };
+        // Wait until smtp-sink has counted the probe's session, so that
+        // counters read later are not skewed by it (a fixed pause was not
+        // enough on a loaded machine).
+        for _ in 0..500 {
+            if sink.sessions() >= 1 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
+        sink
     }
 
     /// Every accepted message: (sender, recipients, message with LF ends).
