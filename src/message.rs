@@ -693,11 +693,6 @@ impl Spool {
         if body_prefix.is_empty() {
             first = read_some(input, &mut buf).map_err(read_err)?;
         }
-        let grow = |buf: &mut Vec<u8>, n: usize| {
-            if n == buf.len() && buf.len() < 64 * 1024 {
-                buf.resize(64 * 1024, 0);
-            }
-        };
         let form = form.unwrap_or_else(|| {
             choose_line_ends(if body_prefix.is_empty() {
                 &buf[..first]
@@ -705,39 +700,35 @@ impl Spool {
                 body_prefix
             })
         });
+        // The head, what is already read, then the rest of the input into
+        // `out`: the same loop for the CRLF and the LF writer. The buffer
+        // grows once the input fills it.
+        let mut pump = |out: &mut dyn Write| -> Result<(), Failure> {
+            out.write_all(head).map_err(io_err)?;
+            out.write_all(body_prefix).map_err(io_err)?;
+            let mut n = first;
+            loop {
+                out.write_all(&buf[..n]).map_err(io_err)?;
+                if n == buf.len() && buf.len() < 64 * 1024 {
+                    buf.resize(64 * 1024, 0);
+                }
+                n = read_some(input, &mut buf).map_err(read_err)?;
+                if n == 0 {
+                    return Ok(());
+                }
+            }
+        };
         let sink = Sink::Memory(Vec::new(), memory_limit);
         let (sink, size, eight_bit, nul) = match form {
             LineEnds::Crlf => {
                 let mut out = CrlfWriter::new(sink);
-                out.write_all(head).map_err(io_err)?;
-                out.write_all(body_prefix).map_err(io_err)?;
-                out.write_all(&buf[..first]).map_err(io_err)?;
-                grow(&mut buf, first);
-                loop {
-                    let n = read_some(input, &mut buf).map_err(read_err)?;
-                    if n == 0 {
-                        break;
-                    }
-                    out.write_all(&buf[..n]).map_err(io_err)?;
-                    grow(&mut buf, n);
-                }
+                pump(&mut out)?;
                 out.finish().map_err(io_err)?;
                 (out.inner, out.written, out.eight_bit, out.nul)
             }
             LineEnds::Lf => {
                 let mut out = LfWriter::new(sink);
-                out.write_all(head).map_err(io_err)?;
-                out.write_all(body_prefix).map_err(io_err)?;
-                out.write_all(&buf[..first]).map_err(io_err)?;
-                grow(&mut buf, first);
-                loop {
-                    let n = read_some(input, &mut buf).map_err(read_err)?;
-                    if n == 0 {
-                        break;
-                    }
-                    out.write_all(&buf[..n]).map_err(io_err)?;
-                    grow(&mut buf, n);
-                }
+                pump(&mut out)?;
                 out.finish().map_err(io_err)?;
                 let size = out.crlf_size();
                 (out.inner, size, out.eight_bit, out.nul)
