@@ -420,17 +420,22 @@ impl<W: Write> CrlfWriter<W> {
     }
 }
 
+/// Record whether `buf` holds 8-bit bytes or NUL (each checked until seen).
+fn note_content(buf: &[u8], eight_bit: &mut bool, nul: &mut bool) {
+    if !*eight_bit && !buf.is_ascii() {
+        *eight_bit = true;
+    }
+    if !*nul && buf.contains(&0) {
+        *nul = true;
+    }
+}
+
 impl<W: Write> Write for CrlfWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
-        if !self.eight_bit && !buf.is_ascii() {
-            self.eight_bit = true;
-        }
-        if !self.nul && buf.contains(&0) {
-            self.nul = true;
-        }
+        note_content(buf, &mut self.eight_bit, &mut self.nul);
         // Copy runs between bare LFs in one piece; insert the CR before each.
         let mut start = 0;
         for i in memchr::memchr_iter(b'\n', buf) {
@@ -596,12 +601,7 @@ impl<W: Write> Write for LfWriter<W> {
         if buf.is_empty() {
             return Ok(0);
         }
-        if !self.eight_bit && !buf.is_ascii() {
-            self.eight_bit = true;
-        }
-        if !self.nul && buf.contains(&0) {
-            self.nul = true;
-        }
+        note_content(buf, &mut self.eight_bit, &mut self.nul);
         let mut start = 0;
         if self.pending_cr {
             self.pending_cr = false;
