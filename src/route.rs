@@ -181,7 +181,7 @@ pub fn route(plan: &Plan, sub: &Submission) -> Result<Decision, Failure> {
             return Err(Failure::new(
                 OSFILE,
                 format!(
-                    "local delivery to {} needs an `mda` statement in the configuration",
+                    "no mda configured: local delivery to {} needs an `mda` statement in the configuration",
                     local.join(", ")
                 ),
             ));

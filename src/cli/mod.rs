@@ -21,7 +21,7 @@ use flags::{Role, Takes, FLAGS};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-pub use run::run;
+pub use run::{prepare, run, Prepared};
 
 const ABOUT: &str = "Relay-only mail transfer agent with a sendmail command line";
 

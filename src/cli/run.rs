@@ -195,21 +195,25 @@ fn message_id(hostname: &str) -> String {
     )
 }
 
-/// sendmail mode: read the message, route it, deliver it.
-fn submit(send: &Send) -> Result<(), Failure> {
-    let verbose = send.session.verbose;
-    let stdin = io::stdin();
-    let mut input = stdin.lock();
-    let headers = message::read_headers(&mut input)?;
-    // The global settings and only the identities this sender can select
-    // (the queue records an identity by its address, so a reduced plan's
-    // index is safe to hand to queue::submit).
-    let selector = selector(send, &headers);
-    let plan = cache::load_plan_for(send.config.as_deref(), verbose, selector.as_deref())?.plan;
-    let (decision, hostname) = decide(&plan, send, &headers)?;
-    if verbose {
-        let _ = io::stdout().write_all(route::describe(&plan, &decision).as_bytes());
-    }
+/// A message made ready for delivery: where it goes, and its normalised form.
+pub struct Prepared {
+    pub decision: route::Decision,
+    pub spool: Spool,
+}
+
+/// Route a submission and normalise its message: the headers the policy
+/// adds or removes, then the body from `input`, into a [`Spool`]. sendmail
+/// mode and the import of an esmtp-wrapper queue both come through here.
+/// `routed` sees the decision before the body is read (`-v`).
+pub fn prepare(
+    plan: &Plan,
+    send: &Send,
+    headers: &message::Headers,
+    input: &mut dyn BufRead,
+    routed: impl FnOnce(&route::Decision),
+) -> Result<Prepared, Failure> {
+    let (decision, hostname) = decide(plan, send, headers)?;
+    routed(&decision);
     let policy = HeaderPolicy {
         remove_bcc: send.extract,
         sender: decision.sender_header.clone(),
@@ -223,21 +227,55 @@ fn submit(send: &Send) -> Result<(), Failure> {
         message_id: (decision.message_id && !headers.has("Message-ID"))
             .then(|| message_id(&hostname)),
     };
-    let head = message::render_headers(&headers, &policy);
-    let spool = Spool::write(&head, &headers.body_prefix, &mut input as &mut dyn BufRead)?;
+    let head = message::render_headers(headers, &policy);
+    let spool = Spool::write(&head, &headers.body_prefix, input)?;
+    Ok(Prepared { decision, spool })
+}
+
+impl route::Decision {
+    /// The SMTP envelope of the remote part.
+    pub fn envelope(&self) -> Envelope {
+        Envelope {
+            sender: self.envelope_sender.clone(),
+            recipients: self.remote.clone(),
+        }
+    }
+}
+
+impl Spool {
+    /// The per-message SMTP options: the command line's DSN and body type,
+    /// what the spool found (8-bit content, size).
+    pub fn options(&self, send: &Send) -> MessageOptions {
+        MessageOptions {
+            dsn: send.dsn.clone(),
+            body_type: send.body_type,
+            eight_bit: self.eight_bit,
+            size: Some(self.size),
+        }
+    }
+}
+
+/// sendmail mode: read the message, route it, deliver it.
+fn submit(send: &Send) -> Result<(), Failure> {
+    let verbose = send.session.verbose;
+    let stdin = io::stdin();
+    let mut input = stdin.lock();
+    let headers = message::read_headers(&mut input)?;
+    // The global settings and only the identities this sender can select
+    // (the queue records an identity by its address, so a reduced plan's
+    // index is safe to hand to queue::submit).
+    let selector = selector(send, &headers);
+    let plan = cache::load_plan_for(send.config.as_deref(), verbose, selector.as_deref())?.plan;
+    let Prepared { decision, spool } = prepare(&plan, send, &headers, &mut input, |d| {
+        if verbose {
+            let _ = io::stdout().write_all(route::describe(&plan, d).as_bytes());
+        }
+    })?;
 
     let mut failures = Vec::new();
     if !decision.remote.is_empty() {
-        let envelope = Envelope {
-            sender: decision.envelope_sender.clone(),
-            recipients: decision.remote.clone(),
-        };
-        let options = MessageOptions {
-            dsn: send.dsn.clone(),
-            body_type: send.body_type,
-            eight_bit: spool.eight_bit,
-            size: Some(spool.size),
-        };
+        let envelope = decision.envelope();
+        let options = spool.options(send);
         let result = if plan.queue.mode == QueueMode::Disabled {
             match plan.identities.get(decision.identity) {
                 Some(identity) => transport::relay(

@@ -10,10 +10,11 @@
 //! kept in `failed/` for the user to check, never sent.
 
 use super::store::{now, Meta, Spool};
+use crate::cli::Action;
 use crate::exit::Failure;
 use crate::plan::Plan;
-use crate::route::{bare_address, find_identity};
-use crate::sys::login_name;
+use crate::route::Local;
+use std::ffi::OsString;
 use std::fs;
 use std::io::Cursor;
 use std::os::unix::fs::MetadataExt;
@@ -26,69 +27,6 @@ pub const STALE_LOCK_SECS: u64 = 600;
 pub fn default_dir() -> Option<PathBuf> {
     let d = dirs::home_dir()?.join(".esmtp_queue");
     d.is_dir().then_some(d)
-}
-
-/// The sendmail arguments that matter for the envelope.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Args {
-    pub sender: Option<String>,
-    pub extract: bool,
-    pub recipients: Vec<String>,
-    pub notify: Option<String>,
-    pub ret: Option<String>,
-    pub envid: Option<String>,
-    pub body_type: Option<String>,
-}
-
-/// Parse sendmail arguments (getopt style, SPEC §3.2) as far as the
-/// envelope is concerned; other flags are skipped with their values.
-pub fn parse_args(args: &[String]) -> Args {
-    let mut out = Args::default();
-    let mut i = 0;
-    let mut only_recipients = false;
-    while i < args.len() {
-        let a = &args[i];
-        i += 1;
-        if only_recipients || !a.starts_with('-') || a.len() == 1 {
-            out.recipients.push(a.clone());
-            continue;
-        }
-        if a == "--" {
-            only_recipients = true;
-            continue;
-        }
-        let flags = &a[1..];
-        for (pos, c) in flags.char_indices() {
-            let rest = &flags[pos + c.len_utf8()..];
-            match c {
-                // Take the rest of the word (possibly empty).
-                'b' | 'q' => break,
-                'f' | 'r' | 'F' | 'C' | 'X' | 'N' | 'R' | 'V' | 'B' | 'A' | 'd' | 'e' | 'h'
-                | 'L' | 'M' | 'O' | 'o' | 'p' | 'T' => {
-                    let value = if !rest.is_empty() {
-                        rest.to_string()
-                    } else if i < args.len() {
-                        i += 1;
-                        args[i - 1].clone()
-                    } else {
-                        String::new()
-                    };
-                    match c {
-                        'f' | 'r' => out.sender = Some(value),
-                        'N' => out.notify = Some(value.to_ascii_uppercase()),
-                        'R' => out.ret = Some(value.to_ascii_uppercase()),
-                        'V' => out.envid = Some(value),
-                        'B' => out.body_type = Some(value.to_ascii_uppercase()),
-                        _ => {}
-                    }
-                    break;
-                }
-                't' => out.extract = true,
-                _ => {}
-            }
-        }
-    }
-    out
 }
 
 /// Entries waiting in a wrapper queue (for `mailq`).
@@ -168,14 +106,11 @@ pub fn import(spool: &Spool, plan: &Plan, dir: &Path) -> Result<usize, Failure> 
             }
             continue;
         };
-        let args: Vec<String> = cmd.split_whitespace().map(str::to_string).collect();
-        let parsed = parse_args(&args);
-        let (meta, message, mut problem) = match prepare(plan, &parsed, &mail) {
+        let (meta, ready, mut problem) = match prepare(plan, &cmd, &mail) {
             Ok(p) => {
-                let problem = if abandoned || p.local.is_empty() {
-                    None
-                } else {
-                    deliver_local(plan, &p).err()
+                let problem = match &p.ready.decision.local {
+                    Some(local) if !abandoned => deliver_local(&p.ready, local).err(),
+                    _ => None,
                 };
                 if p.meta.recipients.is_empty() && problem.is_none() && !abandoned {
                     // Local recipients only, and they have it.
@@ -183,17 +118,18 @@ pub fn import(spool: &Spool, plan: &Plan, dir: &Path) -> Result<usize, Failure> 
                     n += 1;
                     continue;
                 }
-                (p.meta, p.message, problem)
+                (p.meta, Some(p.ready), problem)
             }
-            Err(why) => {
-                let (_, m) = fallback_meta(plan);
-                (m, mail.clone(), Some(why))
-            }
+            Err(why) => (fallback_meta(plan), None, Some(why)),
         };
         if abandoned {
             problem = Some("the esmtp-wrapper never finished writing this message (stale lock); it may be incomplete: check it and resend it".into());
         }
-        let locked = spool.create(&id, &meta, &mut Cursor::new(message), None)?;
+        let locked = match &ready {
+            Some(r) => spool.create(&id, &meta, &mut r.spool.crlf(), Some(r.spool.size))?,
+            // Kept as the wrapper wrote it, in failed/, for the user to see.
+            None => spool.create(&id, &meta, &mut Cursor::new(&mail), None)?,
+        };
         match problem {
             // Remote recipients still go; the local failure is reported.
             Some(why) if !meta.recipients.is_empty() && !abandoned => {
@@ -221,250 +157,100 @@ fn remove_wrapper_entry(entry: &Path) -> Result<(), Failure> {
 
 /// Local recipients of a wrapper entry go through the MDA now, as esmtp
 /// 1.2 would have sent them when the wrapper ran it.
-fn deliver_local(plan: &Plan, p: &Prepared) -> Result<(), String> {
-    let Some(template) = &plan.mda else {
-        return Err(format!(
-            "no mda configured for the local recipients {}",
-            p.local.join(", ")
-        ));
-    };
-    let command = crate::transport::mda::command(template, &login_name(), &p.local, &p.meta.sender);
-    let mut lf = crate::message::LfReader::new(std::io::BufReader::new(Cursor::new(&p.message)));
-    crate::transport::mda::deliver(&command, &mut lf, false).map_err(|f| f.message)
+fn deliver_local(ready: &crate::cli::Prepared, local: &Local) -> Result<(), String> {
+    let feed = |stdin: &mut std::process::ChildStdin| ready.spool.write_lf(stdin).map(drop);
+    crate::transport::mda::deliver_with(&local.command, false, feed).map_err(|f| f.message)
 }
 
-fn fallback_meta(plan: &Plan) -> (usize, Meta) {
+fn fallback_meta(plan: &Plan) -> Meta {
     let idx = plan.default_identity;
-    (
-        idx,
-        Meta {
-            created: now(),
-            identity: plan.identities.get(idx).and_then(|i| i.address.clone()),
-            identity_index: idx,
-            ..Meta::default()
-        },
-    )
-}
-
-fn is_header_line(line: &[u8]) -> bool {
-    match line.iter().position(|&b| b == b':') {
-        Some(p) if p > 0 => line[..p].iter().all(|&b| (33..=126).contains(&b)),
-        _ => false,
-    }
-}
-
-fn header_name(line: &[u8]) -> String {
-    let p = line.iter().position(|&b| b == b':').unwrap_or(0);
-    String::from_utf8_lossy(&line[..p]).to_ascii_lowercase()
-}
-
-/// A wrapper entry made ready: the spool entry for the smarthost (its
-/// `meta.recipients` may be empty) and the local recipients for the MDA.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    pub identity: usize,
-    pub meta: Meta,
-    /// The normalised message, CRLF.
-    pub message: Vec<u8>,
-    /// Recipients without `@` (and no `qualifydomain`), or the `force_mda`
-    /// user: delivered through the MDA, as esmtp 1.2 did for the wrapper.
-    pub local: Vec<String>,
-}
-
-/// Envelope and normalised message (CRLF, missing Date/From/Message-ID
-/// added, Return-Path dropped, Bcc dropped with -t) of a wrapper entry.
-pub fn prepare(plan: &Plan, args: &Args, raw: &[u8]) -> Result<Prepared, String> {
-    // Split into lines without their line ends.
-    let mut lines: Vec<&[u8]> = raw.split(|&b| b == b'\n').collect();
-    if raw.ends_with(b"\n") {
-        lines.pop();
-    }
-    let lines: Vec<&[u8]> = lines
-        .into_iter()
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .collect();
-    // Header fields: (name, full text with continuation lines).
-    let mut headers: Vec<(String, Vec<&[u8]>)> = Vec::new();
-    let mut body_start = lines.len();
-    for (n, line) in lines.iter().enumerate() {
-        if line.is_empty() {
-            body_start = n + 1;
-            break;
-        }
-        if (line[0] == b' ' || line[0] == b'\t') && !headers.is_empty() {
-            if let Some(h) = headers.last_mut() {
-                h.1.push(line);
-            }
-            continue;
-        }
-        if is_header_line(line) {
-            headers.push((header_name(line), vec![line]));
-            continue;
-        }
-        body_start = n;
-        break;
-    }
-
-    let header_text = |h: &(String, Vec<&[u8]>)| -> Vec<u8> {
-        let mut v = Vec::new();
-        for l in &h.1 {
-            v.extend_from_slice(l);
-            v.extend_from_slice(b"\r\n");
-        }
-        v
-    };
-    let addresses_of = |name: &str| -> Vec<String> {
-        let mut out = Vec::new();
-        for h in headers.iter().filter(|h| h.0 == name) {
-            let text = header_text(h);
-            if let Ok((parsed, _)) = mailparse::parse_header(&text) {
-                if let Ok(list) = mailparse::addrparse_header(&parsed) {
-                    for a in list.iter() {
-                        match a {
-                            mailparse::MailAddr::Single(s) => out.push(s.addr.clone()),
-                            mailparse::MailAddr::Group(g) => {
-                                out.extend(g.addrs.iter().map(|s| s.addr.clone()))
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        out
-    };
-
-    let mut recipients: Vec<String> = Vec::new();
-    if args.extract {
-        for name in ["to", "cc", "bcc"] {
-            recipients.extend(addresses_of(name));
-        }
-    }
-    recipients.extend(args.recipients.iter().map(|r| bare_address(r).to_string()));
-    if recipients.is_empty() {
-        return Err("no recipients".into());
-    }
-
-    let from_header = addresses_of("from").into_iter().next();
-    let chosen = args
-        .sender
-        .as_deref()
-        .map(|s| bare_address(s).to_string())
-        .or_else(|| {
-            if args.extract {
-                from_header.clone()
-            } else {
-                None
-            }
-        });
-    let idx = chosen
-        .as_deref()
-        .and_then(|s| find_identity(plan, s))
-        .unwrap_or(plan.default_identity)
-        .min(plan.identities.len().saturating_sub(1));
-    let identity = plan.identities.get(idx);
-    let mut local = Vec::new();
-    if let Some(user) = &plan.force_mda {
-        local.push(user.clone());
-        recipients.clear();
-    } else {
-        let qualify = identity.and_then(|i| i.qualifydomain.clone());
-        let mut remote = Vec::new();
-        for r in recipients.drain(..) {
-            match (&qualify, r.contains('@')) {
-                (_, true) => remote.push(r),
-                (Some(d), false) => remote.push(format!("{r}@{d}")),
-                (None, false) => local.push(r),
-            }
-        }
-        recipients = remote;
-    }
-    let login = login_name();
-    let host = crate::sys::hostname();
-    let sender = identity
-        .and_then(|i| i.force_reverse_path.as_ref())
-        .map(|t| t.expand(&login, &[], "", |s| s.to_string()))
-        .or(chosen.clone())
-        .or_else(|| {
-            identity.and_then(|i| i.address.as_deref().map(|a| bare_address(a).to_string()))
-        })
-        .unwrap_or_else(|| format!("{login}@{host}"));
-
-    let mut out: Vec<u8> = Vec::with_capacity(raw.len() + 256);
-    let has = |name: &str| headers.iter().any(|h| h.0 == name);
-    for h in &headers {
-        if h.0 == "return-path" || (args.extract && h.0 == "bcc") {
-            continue;
-        }
-        out.extend(header_text(h));
-    }
-    if !has("date") {
-        out.extend(format!("Date: {}\r\n", chrono::Local::now().to_rfc2822()).into_bytes());
-    }
-    if !has("from") {
-        out.extend(format!("From: {}\r\n", chosen.as_deref().unwrap_or(&sender)).into_bytes());
-    }
-    if !has("message-id") && identity.is_none_or(|i| i.message_id) {
-        out.extend(
-            format!(
-                "Message-ID: <{}.{}@{host}>\r\n",
-                super::store::new_id(),
-                std::process::id()
-            )
-            .into_bytes(),
-        );
-    }
-    out.extend_from_slice(b"\r\n");
-    for l in &lines[body_start.min(lines.len())..] {
-        out.extend_from_slice(l);
-        out.extend_from_slice(b"\r\n");
-    }
-    let eight_bit = out.iter().any(|&b| b >= 0x80);
-
-    let meta = Meta {
-        version: 1,
+    Meta {
         created: now(),
-        identity: identity.and_then(|i| i.address.clone()),
+        identity: plan.identities.get(idx).and_then(|i| i.address.clone()),
         identity_index: idx,
-        sender,
-        recipients,
-        notify: args.notify.clone(),
-        ret: args.ret.clone(),
-        envid: args.envid.clone(),
-        body_type: args
-            .body_type
-            .clone()
-            .filter(|b| b == "7BIT" || b == "8BITMIME"),
-        eight_bit,
-        size: out.len() as u64,
+        ..Meta::default()
+    }
+}
+
+/// A wrapper entry made ready through the same path as sendmail mode: its
+/// stored arguments parsed by the front end's flag table, its headers
+/// handled and its route decided by the front end, so that `-F`, `-t`,
+/// `force sender`, `qualifydomain` and the rest mean what they mean there.
+pub struct Prepared {
+    /// What the queue entry records (its recipients may be empty when all
+    /// of them are local).
+    pub meta: Meta,
+    pub ready: crate::cli::Prepared,
+}
+
+pub fn prepare(plan: &Plan, cmd: &str, raw: &[u8]) -> Result<Prepared, String> {
+    let mut argv: Vec<OsString> = vec!["sendmail".into()];
+    argv.extend(cmd.split_whitespace().map(OsString::from));
+    let send = match crate::cli::parse(argv).map_err(|f| f.message)? {
+        Action::Submit(send) => send,
+        _ => {
+            return Err(format!(
+                "the stored command line is not a submission: {cmd}"
+            ))
+        }
     };
-    Ok(Prepared {
-        identity: idx,
-        meta,
-        message: out,
-        local,
-    })
+    let mut input = raw;
+    let headers = crate::message::read_headers(&mut input).map_err(|f| f.message)?;
+    let ready =
+        crate::cli::prepare(plan, &send, &headers, &mut input, |_| {}).map_err(|f| f.message)?;
+    let options = ready.spool.options(&send);
+    let meta = super::meta_for(
+        plan,
+        ready.decision.identity,
+        &ready.decision.envelope(),
+        &options,
+    );
+    Ok(Prepared { meta, ready })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::{Template, TemplatePart};
+    use std::io::Read;
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
     }
 
+    fn send(cmd: &str) -> crate::cli::Send {
+        let mut argv: Vec<OsString> = vec!["sendmail".into()];
+        argv.extend(cmd.split_whitespace().map(OsString::from));
+        match crate::cli::parse(argv).unwrap() {
+            Action::Submit(send) => *send,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn text(p: &Prepared) -> String {
+        let mut out = String::new();
+        p.ready.spool.crlf().read_to_string(&mut out).unwrap();
+        out
+    }
+
+    fn with_mda(mut plan: Plan) -> Plan {
+        plan.mda = Some(Template {
+            source: "cat".into(),
+            parts: vec![TemplatePart::Literal("cat".into())],
+        });
+        plan
+    }
+
     #[test]
     fn parses_wrapper_arguments() {
-        let a = parse_args(&s(&["-oi", "-fme@x.org", "-t", "a@b", "--", "-c@d"]));
-        assert_eq!(a.sender.as_deref(), Some("me@x.org"));
+        let a = send("-oi -fme@x.org -t a@b -- -c@d");
+        assert_eq!(a.sender.map(|m| m.addr).as_deref(), Some("me@x.org"));
         assert!(a.extract);
         assert_eq!(a.recipients, s(&["a@b", "-c@d"]));
-        let a = parse_args(&s(&[
-            "-ti", "-f", "me@x.org", "-N", "never", "-C", "/x", "r@s",
-        ]));
+        let a = send("-ti -f me@x.org -N never -C /x r@s");
         assert!(a.extract);
-        assert_eq!(a.sender.as_deref(), Some("me@x.org"));
-        assert_eq!(a.notify.as_deref(), Some("NEVER"));
+        assert_eq!(a.sender.map(|m| m.addr).as_deref(), Some("me@x.org"));
+        assert_eq!(a.dsn.notify.as_deref(), Some("NEVER"));
         assert_eq!(a.recipients, s(&["r@s"]));
     }
 
@@ -472,43 +258,52 @@ mod tests {
     fn prepares_extracted_message() {
         let plan = Plan::empty();
         let raw = b"From: Me <me@x.org>\nTo: a@b, B <c@d>\nBcc: e@f\nSubject: hi\n\nbody\n.line\n";
-        let args = parse_args(&s(&["-t"]));
-        let Prepared {
-            meta,
-            message: msg,
-            local,
-            ..
-        } = prepare(&plan, &args, raw).unwrap();
-        assert!(local.is_empty());
-        assert_eq!(meta.recipients, s(&["a@b", "c@d", "e@f"]));
-        assert_eq!(meta.sender, "me@x.org");
-        let text = String::from_utf8(msg).unwrap();
+        let p = prepare(&plan, "-t", raw).unwrap();
+        assert!(p.ready.decision.local.is_none());
+        assert_eq!(p.meta.recipients, s(&["a@b", "c@d", "e@f"]));
+        assert_eq!(p.meta.sender, "me@x.org");
+        let text = text(&p);
         assert!(!text.contains("Bcc"));
         assert!(text.contains("Date: "));
         assert!(text.contains("Message-ID: <"));
         assert!(text.ends_with("\r\n\r\nbody\r\n.line\r\n"));
         assert!(!text.replace("\r\n", "").contains('\r'));
-        assert_eq!(meta.size, text.len() as u64);
+        assert_eq!(p.ready.spool.size, text.len() as u64);
+    }
+
+    #[test]
+    fn the_front_ends_header_policy_applies_to_imported_messages() {
+        let mut plan = Plan::empty();
+        plan.identities[0].force_sender = Some(Template {
+            source: "robot@x.org".into(),
+            parts: vec![TemplatePart::Literal("robot@x.org".into())],
+        });
+        let p = prepare(&plan, "-F Mary -f me@x.org a@b", b"Subject: x\n\nhi\n").unwrap();
+        let text = text(&p);
+        assert!(text.contains("From: Mary <me@x.org>\r\n"), "{text}");
+        assert!(text.contains("Sender: robot@x.org\r\n"), "{text}");
     }
 
     #[test]
     fn local_recipients_are_split_off() {
-        let mut plan = Plan::empty();
-        let p = prepare(
-            &plan,
-            &parse_args(&s(&["root", "a@b.c"])),
-            b"Subject: x\n\nhi\n",
-        )
-        .unwrap();
-        assert_eq!(p.local, s(&["root"]));
+        let mut plan = with_mda(Plan::empty());
+        let p = prepare(&plan, "root a@b.c", b"Subject: x\n\nhi\n").unwrap();
+        let local = |p: &Prepared| {
+            p.ready
+                .decision
+                .local
+                .as_ref()
+                .map(|l| l.recipients.clone())
+        };
+        assert_eq!(local(&p), Some(s(&["root"])));
         assert_eq!(p.meta.recipients, s(&["a@b.c"]));
         plan.identities[0].qualifydomain = Some("example.org".into());
-        let p = prepare(&plan, &parse_args(&s(&["root"])), b"Subject: x\n\nhi\n").unwrap();
-        assert!(p.local.is_empty());
+        let p = prepare(&plan, "root", b"Subject: x\n\nhi\n").unwrap();
+        assert!(local(&p).is_none());
         assert_eq!(p.meta.recipients, s(&["root@example.org"]));
         plan.force_mda = Some("me".into());
-        let p = prepare(&plan, &parse_args(&s(&["a@b.c"])), b"Subject: x\n\nhi\n").unwrap();
-        assert_eq!(p.local, s(&["me"]));
+        let p = prepare(&plan, "a@b.c", b"Subject: x\n\nhi\n").unwrap();
+        assert_eq!(local(&p), Some(s(&["me"])));
         assert!(p.meta.recipients.is_empty());
     }
 }

@@ -103,7 +103,18 @@ pub fn store_message(
     message: &mut dyn Read,
 ) -> Result<Locked, Failure> {
     ignore_sigxfsz();
-    let meta = Meta {
+    let meta = meta_for(plan, identity, envelope, options);
+    spool.create(&store::new_id(), &meta, message, options.size)
+}
+
+/// What an entry records of a submission: identity, envelope, options.
+pub fn meta_for(
+    plan: &Plan,
+    identity: usize,
+    envelope: &Envelope,
+    options: &MessageOptions,
+) -> Meta {
+    Meta {
         version: 1,
         created: now(),
         identity: plan
@@ -122,8 +133,7 @@ pub fn store_message(
         }),
         eight_bit: options.eight_bit,
         size: 0,
-    };
-    spool.create(&store::new_id(), &meta, message, options.size)
+    }
 }
 
 /// A file-size limit (`ulimit -f`) must end in an error we can report, not in
