@@ -202,3 +202,136 @@ fn eight_bit_content_to_a_server_without_8bitmime_warns() {
     let got = exim.wait_for_messages(1);
     assert!(got[0].message.ends_with("Grüße\r\n".as_bytes()));
 }
+
+impl User {
+    /// Like [`User::send`], with standard input opened on a file holding
+    /// `msg` (as mutt runs sendmail), and `env` added.
+    fn send_file(
+        &self,
+        rc: &Path,
+        env: &[(&str, &Path)],
+        recipients: &[&str],
+        msg: &[u8],
+    ) -> Output {
+        let path = self.home.path().join("message.eml");
+        fs::write(&path, msg).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_esmtp"));
+        cmd.args(["-C", rc.to_str().unwrap(), "-f", "sender@example.org"])
+            .args(recipients)
+            .env("HOME", self.home.path())
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("XDG_DATA_HOME")
+            .stdin(fs::File::open(&path).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+}
+
+/// A message well over the spool's memory limit: LF line ends, lines that
+/// start with a dot, 8-bit text, no final line end.
+fn large_message() -> Vec<u8> {
+    let mut msg = b"From: Sender <sender@example.org>\nTo: bob@example.net\nSubject: large\nDate: Wed, 25 Nov 2026 08:00:00 +0000\nMessage-ID: <large@example.org>\n\n".to_vec();
+    for i in 0..12_000 {
+        match i % 3 {
+            0 => msg.extend_from_slice(format!(".{i} a line that starts with a dot\n").as_bytes()),
+            1 => msg.extend_from_slice(format!("{i} Grüße aus Köln, with 8-bit text\n").as_bytes()),
+            _ => msg.extend_from_slice(format!("{i} CRLF here\r\n").as_bytes()),
+        }
+    }
+    msg.extend_from_slice(b"the end, without a line end");
+    msg
+}
+
+/// What the server must store for `msg`: CRLF line ends and a final one.
+fn as_received(msg: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, &b) in msg.iter().enumerate() {
+        if b == b'\n' && (i == 0 || msg[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+#[test]
+fn a_large_message_from_a_file_is_sent_as_it_is_read_and_arrives_as_from_a_pipe() {
+    let exim = Exim::start();
+    let user = User::new();
+    let rc = user.rc(&format!("hostname 127.0.0.1:{}\n", exim.port()));
+    let msg = large_message();
+    assert!(msg.len() > 300 * 1024, "{}", msg.len());
+    // Through a pipe: spooled to a temporary file first.
+    let piped = user.send(&rc, &[], &["bob@example.net"], &msg);
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    // From a file: read while it is sent, no temporary file needed (an
+    // unusable TMPDIR would make the spool fail).
+    let no_tmp = user.home.path().join("no-such-dir");
+    let filed = user.send_file(&rc, &[("TMPDIR", &no_tmp)], &["bob@example.net"], &msg);
+    assert!(filed.status.success(), "{}", stderr(&filed));
+    let got = exim.wait_for_messages(2);
+    let expected = as_received(&msg);
+    assert!(got[0].message == expected, "the piped message differs");
+    assert!(got[1].message == expected, "the streamed message differs");
+    // Both declared 8-bit content; the streamed one could only declare the
+    // size it saw in the file (before LF became CRLF).
+    let cmds = exim.commands();
+    let mails: Vec<&String> = cmds.iter().filter(|c| c.starts_with("MAIL")).collect();
+    assert_eq!(mails.len(), 2, "{cmds:?}");
+    assert!(
+        mails.iter().all(|m| m.contains("BODY=8BITMIME")),
+        "{mails:?}"
+    );
+    let size = |m: &str| -> usize {
+        let v = m.split("SIZE=").nth(1).expect("SIZE=");
+        v.split(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(size(mails[0]), expected.len(), "{mails:?}");
+    let streamed = size(mails[1]);
+    assert!(
+        msg.len() <= streamed && streamed < expected.len(),
+        "{mails:?}"
+    );
+}
+
+#[test]
+fn a_nul_byte_deep_in_a_large_file_drops_the_transfer_and_nothing_arrives() {
+    let exim = Exim::start();
+    let user = User::new();
+    let rc = user.rc(&format!("hostname 127.0.0.1:{}\n", exim.port()));
+    let mut msg = large_message();
+    let at = msg.len() - 1000;
+    msg[at] = 0;
+    let out = user.send_file(&rc, &[], &["bob@example.net"], &msg);
+    assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("NUL byte"), "{err}");
+    assert!(err.contains("delivers nothing"), "{err}");
+    // The transfer was under way (MAIL went out), and Exim took nothing.
+    assert_eq!(exim.commands().len(), 2, "{:?}", exim.commands());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(exim.accepted(), 0, "{}", exim.log());
+    assert!(exim.messages().is_empty());
+}
+
+#[test]
+fn a_large_file_over_the_servers_size_is_refused_before_data() {
+    let exim = Exim::with(EximOptions {
+        size_limit: 200_000,
+        ..Default::default()
+    });
+    let user = User::new();
+    let rc = user.rc(&format!("hostname 127.0.0.1:{}\n", exim.port()));
+    let out = user.send_file(&rc, &[], &["bob@example.net"], &large_message());
+    assert_eq!(out.status.code(), Some(70), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("accepts at most 200000"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(exim.commands().is_empty(), "{:?}", exim.commands());
+}

@@ -11,7 +11,7 @@ use crate::transport::{self, mda, Envelope, MessageOptions};
 use crate::{cache, queue, sys};
 use clap::ArgMatches;
 use std::ffi::OsString;
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::path::PathBuf;
 
 /// Run the program for `argv`; the exit status.
@@ -212,6 +212,19 @@ pub fn prepare(
     input: &mut dyn BufRead,
     routed: impl FnOnce(&route::Decision),
 ) -> Result<Prepared, Failure> {
+    let (decision, head) = route_and_render(plan, send, headers, routed)?;
+    let spool = Spool::write(&head, &headers.body_prefix, input)?;
+    Ok(Prepared { decision, spool })
+}
+
+/// Route a submission and render its header block with the policy's
+/// additions and removals; the body is not read yet.
+fn route_and_render(
+    plan: &Plan,
+    send: &Send,
+    headers: &message::Headers,
+    routed: impl FnOnce(&route::Decision),
+) -> Result<(route::Decision, Vec<u8>), Failure> {
     let (decision, hostname) = decide(plan, send, headers)?;
     routed(&decision);
     let policy = HeaderPolicy {
@@ -228,8 +241,7 @@ pub fn prepare(
             .then(|| message_id(&hostname)),
     };
     let head = message::render_headers(headers, &policy);
-    let spool = Spool::write(&head, &headers.body_prefix, input)?;
-    Ok(Prepared { decision, spool })
+    Ok((decision, head))
 }
 
 impl route::Decision {
@@ -243,15 +255,21 @@ impl route::Decision {
 }
 
 impl Spool {
-    /// The per-message SMTP options: the command line's DSN and body type,
-    /// what the spool found (8-bit content, size).
+    /// The per-message SMTP options for the spooled message.
     pub fn options(&self, send: &Send) -> MessageOptions {
-        MessageOptions {
-            dsn: send.dsn.clone(),
-            body_type: send.body_type,
-            eight_bit: self.eight_bit,
-            size: Some(self.size),
-        }
+        message_options(send, self.eight_bit, self.size, false)
+    }
+}
+
+/// The per-message SMTP options: the command line's DSN and body type,
+/// and what is known of the content (see [`MessageOptions::streamed`]).
+fn message_options(send: &Send, eight_bit: bool, size: u64, streamed: bool) -> MessageOptions {
+    MessageOptions {
+        dsn: send.dsn.clone(),
+        body_type: send.body_type,
+        eight_bit,
+        size: Some(size),
+        streamed,
     }
 }
 
@@ -266,29 +284,59 @@ fn submit(send: &Send) -> Result<(), Failure> {
     // index is safe to hand to queue::submit).
     let selector = selector(send, &headers);
     let plan = cache::load_plan_for(send.config.as_deref(), verbose, selector.as_deref())?.plan;
-    let Prepared { decision, spool } = prepare(&plan, send, &headers, &mut input, |d| {
+    let (decision, head) = route_and_render(&plan, send, &headers, |d| {
         if verbose {
             let _ = io::stdout().write_all(route::describe(&plan, d).as_bytes());
         }
     })?;
+    let identity = || {
+        plan.identities
+            .get(decision.identity)
+            .ok_or_else(|| Failure::software("routing chose an identity the plan lacks"))
+    };
+
+    // A large message that is already a file (mutt, `esmtp rcpt < file`)
+    // and goes only to the smarthost, with no queue to keep it in, is sent
+    // as it is read: no copy to a spool while the server waits.
+    let single_relay = plan.queue.mode == QueueMode::Disabled
+        && decision.local.is_none()
+        && !decision.remote.is_empty();
+    if single_relay {
+        if let Some(rest) = message::stdin_file_remaining(&mut input) {
+            let size = (head.len() + headers.body_prefix.len()) as u64 + rest;
+            if size > message::SPOOL_MEMORY_LIMIT as u64 {
+                let options = message_options(send, false, size, true);
+                let mut message = message::Checked(
+                    head.as_slice()
+                        .chain(headers.body_prefix.as_slice())
+                        .chain(input),
+                );
+                return transport::relay(
+                    identity()?,
+                    &decision.envelope(),
+                    &options,
+                    &send.session,
+                    &mut message,
+                );
+            }
+        }
+    }
+    let spool = Spool::write(&head, &headers.body_prefix, &mut input)?;
 
     let mut failures = Vec::new();
     if !decision.remote.is_empty() {
         let envelope = decision.envelope();
         let options = spool.options(send);
         let result = if plan.queue.mode == QueueMode::Disabled {
-            match plan.identities.get(decision.identity) {
-                Some(identity) => transport::relay(
+            identity().and_then(|identity| {
+                transport::relay(
                     identity,
                     &envelope,
                     &options,
                     &send.session,
                     &mut spool.crlf(),
-                ),
-                None => Err(Failure::software(
-                    "routing chose an identity the plan lacks",
-                )),
-            }
+                )
+            })
         } else {
             queue::submit(
                 &plan,

@@ -222,6 +222,7 @@ fn options_of(meta: &Meta) -> MessageOptions {
             _ => None,
         },
         eight_bit: meta.eight_bit,
+        streamed: false,
         size: Some(meta.size),
     }
 }

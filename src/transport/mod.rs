@@ -52,8 +52,14 @@ pub struct MessageOptions {
     pub body_type: Option<BodyType>,
     /// The message contains bytes >= 0x80.
     pub eight_bit: bool,
-    /// Size of the message in bytes when known (for SIZE=).
+    /// Size of the message in bytes when known (for SIZE=); with
+    /// `streamed`, a lower bound.
     pub size: Option<u64>,
+    /// The message is read while it is sent (a large message that is
+    /// already a file): `eight_bit` is not known in advance, so BODY=8BITMIME
+    /// is declared whenever the server offers it, and `size` counts the
+    /// bytes before line ends are made CRLF.
+    pub streamed: bool,
 }
 
 /// Per-run options shown to the user.

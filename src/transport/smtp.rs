@@ -686,7 +686,9 @@ impl Connection {
         let eight_bit = match options.body_type {
             Some(BodyType::EightBitMime) => true,
             Some(BodyType::SevenBit) => false,
-            None => options.eight_bit,
+            // Unknown content is declared 8-bit: the label is harmless on
+            // 7-bit text, its absence is wrong on 8-bit text.
+            None => options.eight_bit || options.streamed,
         };
         if caps.eight_bit_mime {
             match options.body_type {
@@ -694,7 +696,7 @@ impl Connection {
                 _ if eight_bit => mail.push_str(" BODY=8BITMIME"),
                 _ => {}
             }
-        } else if eight_bit || options.eight_bit {
+        } else if options.body_type == Some(BodyType::EightBitMime) || options.eight_bit {
             warn(&format!(
                 "{} does not offer 8BITMIME; the 8-bit message is sent as it is",
                 self.server
@@ -890,11 +892,20 @@ impl Connection {
         if let Err(e) = wrote {
             self.broken = true;
             if let Some(why) = self.wire.poisoned() {
-                return Err(Failure::software(format!(
-                    "{why}; the connection was dropped before the end of the message, \
-                     so {} delivers nothing",
-                    self.server
-                )));
+                // A reader that refuses the message (a NUL byte in a
+                // streamed message) says why and with which status.
+                let status = e
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<Failure>())
+                    .map_or(exit::SOFTWARE, |f| f.status);
+                return Err(Failure::new(
+                    status,
+                    format!(
+                        "{why}; the connection was dropped before the end of the message, \
+                         so {} delivers nothing",
+                        self.server
+                    ),
+                ));
             }
             if self.wire.timed_out() {
                 return Err(Failure::tempfail(format!(
@@ -976,15 +987,25 @@ impl Connection {
     }
 
     /// QUIT, then `postconnect`.
+    ///
+    /// The reply to QUIT is awaited only with `-v` (which prints it): every
+    /// message is settled by then, and the 221 costs one more round trip
+    /// for nothing (Postfix's client skips it by default too,
+    /// `smtp_skip_quit_response`).
     pub(crate) fn quit(mut self, success: bool) -> Result<(), Failure> {
-        if !self.broken {
-            let r = self.rt.block_on(self.conn.command(Line("QUIT")));
-            if self.verbose {
-                match &r {
-                    Ok(resp) => say(format_args!("Disconnected: {}", reply_line(resp))),
-                    Err(e) => say(format_args!("QUIT: {e}")),
-                }
+        if !self.broken && self.verbose {
+            match self.rt.block_on(self.conn.command(Line("QUIT"))) {
+                Ok(resp) => say(format_args!("Disconnected: {}", reply_line(&resp))),
+                Err(e) => say(format_args!("QUIT: {e}")),
             }
+        } else if !self.broken {
+            let wire = self.wire.clone();
+            let _ = self.rt.block_on(async move {
+                use tokio::io::AsyncWriteExt;
+                let mut w = wire;
+                w.write_all(b"QUIT\r\n").await?;
+                w.flush().await
+            });
         }
         self.wire.shutdown_now();
         if let (true, Some(cmd)) = (success, self.postconnect.take()) {
@@ -1246,7 +1267,13 @@ async fn send_body(wire: &Wire, reader: &mut dyn Read) -> std::io::Result<()> {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                wire.poison(format!("reading the message failed: {e}"));
+                match e
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<Failure>())
+                {
+                    Some(refused) => wire.poison(refused.message.clone()),
+                    None => wire.poison(format!("reading the message failed: {e}")),
+                }
                 return Err(e);
             }
         };

@@ -7,7 +7,8 @@
 #     original esmtp);
 #  2. a 21 MB message: hyperfine wall time (target: ours <= the original's)
 #     and peak RSS from /usr/bin/time -v (target: within 2 MB of the 2 KB
-#     case: the body streams);
+#     case: the body streams); standard input a file (sent as it is read)
+#     and, interleaved only, a pipe (spooled first);
 #  3. many messages over one connection (transport::Session): messages/s.
 #
 # Ours is timed twice: the real binary (`esmtp -C RC -f SENDER RCPT`, built
@@ -24,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 runs=${RUNS:-200}
-cargo build --release --bin esmtp --example relay >/dev/null 2>&1
+cargo build --release --bin esmtp --example relay --example relay_floor >/dev/null 2>&1
 . tests/bench/lib.sh
 bench_workdir esmtp-relay-bench
 bench_sink 256
@@ -62,13 +63,14 @@ label="esmtp (new)"
 alone="target/release/examples/relay 127.0.0.1 $port sender@example.org rcpt@example.net"
 alabel="transport alone"
 relay_bin=target/release/examples/relay
+floor="target/release/examples/relay_floor 127.0.0.1:$port sender@example.org rcpt@example.net"
 orig="/usr/bin/esmtp -C $work/esmtprc -f sender@example.org rcpt@example.net"
 before=${ESMTP_BENCH_BEFORE:-}
 bcmd="$before -C $work/esmtprc -f sender@example.org rcpt@example.net"
 msmtp="/usr/bin/msmtp --file=/dev/null --host=127.0.0.1 --port=$port --auth=off --tls=off --from=sender@example.org rcpt@example.net"
 
 # Each must succeed once before timing.
-for cmd in "$ours" "$alone" "$orig" "$msmtp"; do
+for cmd in "$ours" "$alone" "$floor" "$orig" "$msmtp"; do
   sh -c "exec $cmd < $work/small.eml" || { echo "failed: $cmd" >&2; exit 1; }
 done
 
@@ -102,30 +104,47 @@ timed small 20 "$runs"
 # The machine is shared: hyperfine runs one command's runs after the
 # other's, so load drift lands on one of them. Interleaving the runs
 # (A B C A B C ...) gives the ratio that drift cannot skew.
+#
+# interleaved MSG RUNS [pipe]: every program on MSG, stdin a file (`exec
+# CMD < MSG`, as hyperfine and mutt give it) or, with `pipe`, a pipe (`cat
+# MSG | CMD`, as git send-email or cron give it: the message is spooled
+# before the session). Two reference rows: "sh alone" is the harness
+# itself (`sh -c 'exec /bin/true < MSG'`, the floor of every row; the
+# "x above sh" column divides what each program adds to it), and "floor"
+# is tests/bench/relay_floor.rs, the least a Rust process can do to relay
+# the message (std only, no checks).
 interleaved() {
   local extra=()
   [ -n "$before" ] && extra=("esmtp (before)|$bcmd")
-  python3 - "$1" "$2" "$label|$ours" "${extra[@]}" "$alabel|$alone" "esmtp 1.2 (Debian)|$orig" "msmtp|$msmtp" <<'PY'
+  python3 - "$1" "$2" "${3:-file}" "$label|$ours" "${extra[@]}" "$alabel|$alone" \
+    "floor (std only)|$floor" "esmtp 1.2 (Debian)|$orig" "msmtp|$msmtp" "sh alone|/bin/true" <<'PY'
 import os, statistics, sys, time
-msg, runs = sys.argv[1], int(sys.argv[2])
-cmds = [a.split("|", 1) for a in sys.argv[3:]]
+msg, runs, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+cmds = [a.split("|", 1) for a in sys.argv[4:]]
 times = {name: [] for name, _ in cmds}
 devnull = os.open("/dev/null", os.O_WRONLY)
 for i in range(runs):
     order = cmds if i % 2 == 0 else list(reversed(cmds))
     for name, cmd in order:
         # posix_spawn (vfork-like) keeps the harness's own cost small and
-        # equal for everyone; the same `sh -c 'exec ... < msg'` as hyperfine.
+        # equal for everyone.
+        line = ("cat %s | %s" if mode == "pipe" else "exec %s < %s") % (
+            (msg, cmd) if mode == "pipe" else (cmd, msg))
         t = time.perf_counter()
-        pid = os.posix_spawn("/bin/sh", ["sh", "-c", "exec %s < %s" % (cmd, msg)], os.environ,
+        pid = os.posix_spawn("/bin/sh", ["sh", "-c", line], os.environ,
                              file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1)])
-        os.waitpid(pid, 0)
+        _, status = os.waitpid(pid, 0)
         times[name].append(time.perf_counter() - t)
+        if status != 0:
+            sys.exit("failed (%d): %s" % (status, line))
 orig = statistics.median(times["esmtp 1.2 (Debian)"])
-print("%-22s %12s %10s   (interleaved, %d runs each)" % ("program", "median ms", "x original", runs))
+sh = statistics.median(times["sh alone"])
+print("%-22s %12s %10s %12s   (interleaved, %d runs each, stdin: %s)"
+      % ("program", "median ms", "x original", "x above sh", runs, mode))
 for name, _ in cmds:
     m = statistics.median(times[name])
-    print("%-22s %12.2f %10.2f" % (name, m * 1e3, m / orig))
+    above = (m - sh) / (orig - sh) if name != "sh alone" else 0.0
+    print("%-22s %12.2f %10.2f %12.2f" % (name, m * 1e3, m / orig, above))
 PY
 }
 echo
@@ -139,6 +158,10 @@ timed big 2 "${BIG_RUNS:-10}"
 echo
 echo "== 21 MB message, interleaved"
 interleaved "$work/big.eml" "${BIG_RUNS:-10}"
+
+echo
+echo "== 21 MB message through a pipe, interleaved"
+interleaved "$work/big.eml" "${BIG_RUNS:-10}" pipe
 
 echo
 echo "== peak RSS (/usr/bin/time -v), KB"
