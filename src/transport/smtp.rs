@@ -894,10 +894,7 @@ impl Connection {
             if let Some(why) = self.wire.poisoned() {
                 // A reader that refuses the message (a NUL byte in a
                 // streamed message) says why and with which status.
-                let status = e
-                    .get_ref()
-                    .and_then(|inner| inner.downcast_ref::<Failure>())
-                    .map_or(exit::SOFTWARE, |f| f.status);
+                let status = refusal(&e).map_or(exit::SOFTWARE, |f| f.status);
                 return Err(Failure::new(
                     status,
                     format!(
@@ -1243,6 +1240,13 @@ impl HeaderTap {
     }
 }
 
+/// The failure a message reader refused the message with (a NUL byte in a
+/// message read while it is sent), as opposed to an I/O error.
+fn refusal(e: &std::io::Error) -> Option<&Failure> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<Failure>())
+}
+
 /// Stream the message after DATA's 354, straight onto the socket: our own
 /// transparency (one pass over each line, no per-byte copying), the last
 /// chunk and the end-of-data marker in one write. lettre reads the reply.
@@ -1267,10 +1271,7 @@ async fn send_body(wire: &Wire, reader: &mut dyn Read) -> std::io::Result<()> {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                match e
-                    .get_ref()
-                    .and_then(|inner| inner.downcast_ref::<Failure>())
-                {
+                match refusal(&e) {
                     Some(refused) => wire.poison(refused.message.clone()),
                     None => wire.poison(format!("reading the message failed: {e}")),
                 }
