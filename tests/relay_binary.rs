@@ -209,6 +209,7 @@ impl User {
     fn send_file(
         &self,
         rc: &Path,
+        options: &[&str],
         env: &[(&str, &Path)],
         recipients: &[&str],
         msg: &[u8],
@@ -216,7 +217,8 @@ impl User {
         let path = self.home.path().join("message.eml");
         fs::write(&path, msg).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_esmtp"));
-        cmd.args(["-C", rc.to_str().unwrap(), "-f", "sender@example.org"])
+        cmd.args(["-C", rc.to_str().unwrap()])
+            .args(options)
             .args(recipients)
             .env("HOME", self.home.path())
             .env_remove("XDG_CONFIG_HOME")
@@ -229,6 +231,8 @@ impl User {
         cmd.output().unwrap()
     }
 }
+
+const SENDER: &[&str] = &["-f", "sender@example.org"];
 
 /// A message well over the spool's memory limit: LF line ends, lines that
 /// start with a dot, 8-bit text, no final line end.
@@ -271,7 +275,13 @@ fn a_large_message_from_a_file_is_sent_as_it_is_read_and_arrives_as_from_a_pipe(
     // From a file: read while it is sent, no temporary file needed (an
     // unusable TMPDIR would make the spool fail).
     let no_tmp = user.home.path().join("no-such-dir");
-    let filed = user.send_file(&rc, &[("TMPDIR", &no_tmp)], &["bob@example.net"], &msg);
+    let filed = user.send_file(
+        &rc,
+        SENDER,
+        &[("TMPDIR", &no_tmp)],
+        &["bob@example.net"],
+        &msg,
+    );
     assert!(filed.status.success(), "{}", stderr(&filed));
     let got = exim.wait_for_messages(2);
     let expected = as_received(&msg);
@@ -306,7 +316,7 @@ fn a_nul_byte_deep_in_a_large_file_drops_the_transfer_and_nothing_arrives() {
     let mut msg = large_message();
     let at = msg.len() - 1000;
     msg[at] = 0;
-    let out = user.send_file(&rc, &[], &["bob@example.net"], &msg);
+    let out = user.send_file(&rc, SENDER, &[], &["bob@example.net"], &msg);
     assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("NUL byte"), "{err}");
@@ -326,7 +336,7 @@ fn a_large_file_over_the_servers_size_is_refused_before_data() {
     });
     let user = User::new();
     let rc = user.rc(&format!("hostname 127.0.0.1:{}\n", exim.port()));
-    let out = user.send_file(&rc, &[], &["bob@example.net"], &large_message());
+    let out = user.send_file(&rc, SENDER, &[], &["bob@example.net"], &large_message());
     assert_eq!(out.status.code(), Some(70), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("accepts at most 200000"),
@@ -334,4 +344,35 @@ fn a_large_file_over_the_servers_size_is_refused_before_data() {
         stderr(&out)
     );
     assert!(exim.commands().is_empty(), "{:?}", exim.commands());
+}
+
+#[test]
+fn a_large_file_with_t_loses_its_bcc_and_its_headers_reach_the_transcript() {
+    let exim = Exim::start();
+    let user = User::new();
+    let rc = user.rc(&format!("hostname 127.0.0.1:{}\n", exim.port()));
+    let body = large_message();
+    let split = body.windows(2).position(|w| w == b"\n\n").unwrap() + 2;
+    let mut msg = b"From: Sender <sender@example.org>\nTo: bob@example.net\nBcc: carol@example.net\nSubject: large with -t\n\n".to_vec();
+    msg.extend_from_slice(&body[split..]);
+    let x = user.home.path().join("transcript");
+    let out = user.send_file(&rc, &["-t", "-X", x.to_str().unwrap()], &[], &[], &msg);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = exim.wait_for_messages(2);
+    let mut to: Vec<&str> = got.iter().map(|m| m.envelope_to.as_str()).collect();
+    to.sort();
+    assert_eq!(to, ["bob@example.net", "carol@example.net"]);
+    for m in &got {
+        let text = String::from_utf8_lossy(&m.message);
+        assert!(
+            !text.contains("Bcc:") && !text.contains("carol"),
+            "Bcc kept"
+        );
+        assert!(text.contains("Subject: large with -t\r\n"));
+        assert!(m.message.ends_with(b"the end, without a line end\r\n"));
+    }
+    assert!(exim.commands().iter().any(|c| c.contains("BODY=8BITMIME")));
+    let t = fs::read_to_string(&x).unwrap();
+    assert!(t.contains("H: Subject: large with -t"), "{t}");
+    assert!(!t.contains("Bcc") && !t.contains("Köln"), "{t}");
 }
