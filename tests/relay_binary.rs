@@ -31,16 +31,18 @@ impl User {
         common::trust(self.home.path(), ca);
     }
 
+    /// The binary with this user's home and no XDG overrides.
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_esmtp"));
+        cmd.env("HOME", self.home.path())
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("XDG_DATA_HOME");
+        cmd
+    }
+
     fn esmtp(&self, args: &[&str], input: &[u8]) -> Output {
-        common::run_with_input(
-            Command::new(env!("CARGO_BIN_EXE_esmtp"))
-                .args(args)
-                .env("HOME", self.home.path())
-                .env_remove("XDG_CONFIG_HOME")
-                .env_remove("XDG_CACHE_HOME")
-                .env_remove("XDG_DATA_HOME"),
-            input,
-        )
+        common::run_with_input(self.command().args(args), input)
     }
 
     /// `esmtp -C RC OPTIONS -f sender@example.org RECIPIENTS` with `msg`
@@ -216,14 +218,10 @@ impl User {
     ) -> Output {
         let path = self.home.path().join("message.eml");
         fs::write(&path, msg).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_esmtp"));
+        let mut cmd = self.command();
         cmd.args(["-C", rc.to_str().unwrap()])
             .args(options)
             .args(recipients)
-            .env("HOME", self.home.path())
-            .env_remove("XDG_CONFIG_HOME")
-            .env_remove("XDG_CACHE_HOME")
-            .env_remove("XDG_DATA_HOME")
             .stdin(fs::File::open(&path).unwrap());
         for (k, v) in env {
             cmd.env(k, v);
