@@ -20,6 +20,13 @@ impl User {
         }
     }
 
+    /// A user whose esmtprc names `exim` as the smarthost and nothing else.
+    fn relaying_to(exim: &Exim) -> (User, PathBuf) {
+        let user = User::new();
+        let rc = user.rc(&format!("hostname 127.0.0.1:{}\n", exim.port()));
+        (user, rc)
+    }
+
     fn rc(&self, text: &str) -> PathBuf {
         let path = self.home.path().join("esmtprc");
         fs::write(&path, text).unwrap();
@@ -114,8 +121,7 @@ fn verbose_and_transcript_as_a_user_sees_them() {
 #[test]
 fn a_refused_recipient_exits_67_and_says_why() {
     let exim = Exim::start();
-    let user = User::new();
-    let rc = user.rc(&format!("hostname 127.0.0.1:{}\n", exim.port()));
+    let (user, rc) = User::relaying_to(&exim);
     let out = user.send(&rc, &[], &["bob@example.net", "refuse@example.net"], MSG);
     assert_eq!(out.status.code(), Some(67), "{}", stderr(&out));
     assert!(
@@ -168,8 +174,7 @@ fn tls_implicit_passwordeval_and_auth_from_the_file() {
 #[test]
 fn dsn_flags_reach_exim() {
     let exim = Exim::start();
-    let user = User::new();
-    let rc = user.rc(&format!("hostname 127.0.0.1:{}\n", exim.port()));
+    let (user, rc) = User::relaying_to(&exim);
     let out = user.send(
         &rc,
         &["-N", "success,failure", "-R", "full", "-V", "env-42"],
@@ -191,8 +196,7 @@ fn eight_bit_content_to_a_server_without_8bitmime_warns() {
         eight_bit_mime: false,
         ..Default::default()
     });
-    let user = User::new();
-    let rc = user.rc(&format!("hostname 127.0.0.1:{}\n", exim.port()));
+    let (user, rc) = User::relaying_to(&exim);
     let msg = "Subject: 8 bit\n\nGrüße\n".as_bytes();
     let out = user.send(&rc, &[], &["bob@example.net"], msg);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -263,8 +267,7 @@ fn as_received(msg: &[u8]) -> Vec<u8> {
 #[test]
 fn a_large_message_from_a_file_is_sent_as_it_is_read_and_arrives_as_from_a_pipe() {
     let exim = Exim::start();
-    let user = User::new();
-    let rc = user.rc(&format!("hostname 127.0.0.1:{}\n", exim.port()));
+    let (user, rc) = User::relaying_to(&exim);
     let msg = large_message();
     assert!(msg.len() > 300 * 1024, "{}", msg.len());
     // Through a pipe: spooled to a temporary file first.
@@ -309,8 +312,7 @@ fn a_large_message_from_a_file_is_sent_as_it_is_read_and_arrives_as_from_a_pipe(
 #[test]
 fn a_nul_byte_deep_in_a_large_file_drops_the_transfer_and_nothing_arrives() {
     let exim = Exim::start();
-    let user = User::new();
-    let rc = user.rc(&format!("hostname 127.0.0.1:{}\n", exim.port()));
+    let (user, rc) = User::relaying_to(&exim);
     let mut msg = large_message();
     let at = msg.len() - 1000;
     msg[at] = 0;
@@ -332,8 +334,7 @@ fn a_large_file_over_the_servers_size_is_refused_before_data() {
         size_limit: 200_000,
         ..Default::default()
     });
-    let user = User::new();
-    let rc = user.rc(&format!("hostname 127.0.0.1:{}\n", exim.port()));
+    let (user, rc) = User::relaying_to(&exim);
     let out = user.send_file(&rc, SENDER, &[], &["bob@example.net"], &large_message());
     assert_eq!(out.status.code(), Some(70), "{}", stderr(&out));
     assert!(
@@ -347,8 +348,7 @@ fn a_large_file_over_the_servers_size_is_refused_before_data() {
 #[test]
 fn a_large_file_with_t_loses_its_bcc_and_its_headers_reach_the_transcript() {
     let exim = Exim::start();
-    let user = User::new();
-    let rc = user.rc(&format!("hostname 127.0.0.1:{}\n", exim.port()));
+    let (user, rc) = User::relaying_to(&exim);
     let body = large_message();
     let split = body.windows(2).position(|w| w == b"\n\n").unwrap() + 2;
     let mut msg = b"From: Sender <sender@example.org>\nTo: bob@example.net\nBcc: carol@example.net\nSubject: large with -t\n\n".to_vec();

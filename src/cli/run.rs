@@ -301,25 +301,24 @@ fn submit(send: &Send) -> Result<(), Failure> {
     let single_relay = plan.queue.mode == QueueMode::Disabled
         && decision.local.is_none()
         && !decision.remote.is_empty();
-    if single_relay {
-        if let Some(rest) = message::stdin_file_remaining(&mut input) {
-            let size = (head.len() + headers.body_prefix.len()) as u64 + rest;
-            if size > message::SPOOL_MEMORY_LIMIT as u64 {
-                let options = message_options(send, false, size, true);
-                let mut message = message::Checked(
-                    head.as_slice()
-                        .chain(headers.body_prefix.as_slice())
-                        .chain(input),
-                );
-                return transport::relay(
-                    identity()?,
-                    &decision.envelope(),
-                    &options,
-                    &send.session,
-                    &mut message,
-                );
-            }
-        }
+    let stream_size = single_relay
+        .then(|| message::stdin_file_remaining(&mut input))
+        .flatten()
+        .map(|rest| (head.len() + headers.body_prefix.len()) as u64 + rest)
+        .filter(|&size| size > message::SPOOL_MEMORY_LIMIT as u64);
+    if let Some(size) = stream_size {
+        let mut message = message::Checked(
+            head.as_slice()
+                .chain(headers.body_prefix.as_slice())
+                .chain(input),
+        );
+        return transport::relay(
+            identity()?,
+            &decision.envelope(),
+            &message_options(send, false, size, true),
+            &send.session,
+            &mut message,
+        );
     }
     let spool = Spool::write(&head, &headers.body_prefix, &mut input)?;
 
