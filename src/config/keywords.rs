@@ -385,6 +385,19 @@ impl Key {
     pub fn name(self) -> &'static str {
         keyword(self).name
     }
+    /// The value is a secret: masked in every output (see
+    /// [`super::mask`]), never quoted in a message.
+    pub fn is_secret(self) -> bool {
+        keyword(self).is_secret()
+    }
+}
+
+impl Keyword {
+    /// The value is a secret ([`ValueType::Secret`]: `password`,
+    /// `certificate_passphrase`, and any secret keyword added later).
+    pub fn is_secret(&self) -> bool {
+        self.value == ValueType::Secret
+    }
 }
 
 /// A word the lexer turns into a token.
@@ -428,6 +441,16 @@ pub fn lookup(word: &str) -> Option<(Word, bool)> {
     Some((w, false))
 }
 
+/// Whether `word` is a spelling of a secret keyword (`password`, `pass`,
+/// `certificate_passphrase`, `passphrase`, ...).
+pub fn is_secret_spelling(word: &str) -> bool {
+    word.len() <= 22
+        && KEYWORDS
+            .iter()
+            .filter(|k| k.is_secret())
+            .any(|k| k.name == word || k.aliases.contains(&word))
+}
+
 /// Every spelling a user might mean, for "did you mean" suggestions.
 pub fn spellings() -> impl Iterator<Item = &'static str> {
     KEYWORDS
@@ -469,6 +492,17 @@ mod tests {
             assert_eq!(KEYWORDS.iter().filter(|e| e.key == k).count(), 1, "{k:?}");
         }
         assert_eq!(KEYWORDS.len(), all.len());
+    }
+
+    #[test]
+    fn secrets_come_from_the_table() {
+        let secret: Vec<Key> = KEYWORDS
+            .iter()
+            .filter(|k| k.is_secret())
+            .map(|k| k.key)
+            .collect();
+        assert_eq!(secret, [Key::Password, Key::CertificatePassphrase]);
+        assert!(!Key::Username.is_secret() && !Key::Passwordeval.is_secret());
     }
 
     #[test]

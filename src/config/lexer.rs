@@ -9,6 +9,7 @@
 
 use super::diag::{DiagList, Diagnostic, Span};
 use super::keywords::{self, Key, Word};
+use super::mask::Mask;
 use logos::Logos;
 
 /// A token handed to the lalrpop parser.
@@ -98,6 +99,17 @@ pub struct Lexer<'s> {
     /// Lines with a word where a statement should start: each is a syntax
     /// error, counted here so that a file of garbage can be cut short.
     pub stray_lines: usize,
+    /// The token just returned is (part of) a secret: hide this region.
+    pub mask: Option<Mask>,
+    /// Where each quote that is never closed (W017) starts.
+    pub unclosed_quotes: Vec<usize>,
+    /// A secret keyword was read (its end) and its value has not come yet.
+    secret_key: Option<usize>,
+    /// End of the last token hidden as a secret: further words on its line
+    /// that no statement expects are hidden too (`password two words`).
+    secret_tail: Option<usize>,
+    /// The token being returned was expected as a value.
+    expecting: bool,
 }
 
 impl<'s> Lexer<'s> {
@@ -112,7 +124,78 @@ impl<'s> Lexer<'s> {
             line: 0,
             last_stray_line: usize::MAX,
             stray_lines: 0,
+            mask: None,
+            unclosed_quotes: Vec::new(),
+            secret_key: None,
+            secret_tail: None,
+            expecting: false,
         }
+    }
+
+    /// Which part of the token `(l, tok, r)` is secret (SPEC §9):
+    ///
+    /// - the token the compiler reads as the value of a secret keyword
+    ///   (`password`, `certificate_passphrase`, their aliases), whatever
+    ///   its form: quoted, escaped, a number, a keyword such as `enabled`,
+    ///   on the next line;
+    /// - the words after it on its line that no statement reads (the rest
+    ///   of a password with blanks: `password correct horse`);
+    /// - and after a word spelled like a secret keyword that became the
+    ///   value of another keyword (`hostname` alone on its line, then
+    ///   `password x`), what follows it as if it were that keyword.
+    ///
+    /// Never a token another statement reads as its value, and not a
+    /// keyword that only became the value because the secret keyword had
+    /// none on its line (`password` alone, then `starttls required`: esmtp
+    /// 1.2 reads `starttls` as the password, but that is not secret text
+    /// the user typed; `required` after it is hidden all the same).
+    fn secret_mask(&mut self, l: usize, tok: &Tok, r: usize) -> Option<Mask> {
+        let pending = self.secret_key.take();
+        let starts_statement = matches!(tok, Tok::Key(_) | Tok::Force | Tok::Default);
+        let secret_word = matches!(tok, Tok::Str(s) if s.quote.is_none())
+            && keywords::is_secret_spelling(&self.src[l..r]);
+        if let Tok::Key(k) = tok {
+            if k.is_secret() {
+                self.secret_tail = None;
+                self.secret_key = Some(r);
+                return None;
+            }
+        }
+        if let Some(key_end) = pending {
+            if *tok == Tok::Eq {
+                self.secret_key = pending;
+                return None;
+            }
+            // The words after it on its line may be the secret.
+            self.secret_tail = Some(r);
+            if secret_word {
+                self.secret_key = Some(r);
+            }
+            if starts_statement {
+                // Read as a keyword (`passphrase default`): not the value.
+                return None;
+            }
+            let later_line = self.src[key_end.min(l)..l].contains('\n');
+            let keyword = match tok {
+                Tok::Str(s) => s.quote.is_none() && keywords::lookup(&self.src[l..r]).is_some(),
+                _ => !matches!(tok, Tok::Number(_)),
+            };
+            if later_line && keyword {
+                return None;
+            }
+            let quoted = matches!(tok, Tok::Str(s) if s.quote.is_some());
+            return Some(Mask::value(self.src, Span::new(l, r), quoted));
+        }
+        if secret_word {
+            self.secret_key = Some(r);
+            return None;
+        }
+        let tail = self.secret_tail.take()?;
+        if starts_statement || self.expecting || self.src[tail.min(l)..l].contains('\n') {
+            return None;
+        }
+        self.secret_tail = Some(r);
+        Some(Mask::whole(Span::new(l, r)))
     }
 
     fn bytes(&self) -> &'s [u8] {
@@ -146,14 +229,14 @@ impl<'s> Lexer<'s> {
                     let inner = &self.src[start + 1..end - 1];
                     let lines = inner.matches('\n').count();
                     if lines > 0 {
-                        self.diagnostics.push(
+                        self.diagnostics.push_with("W016", || {
                             Diagnostic::new(
                                 "W016",
                                 format!("quoted string runs over {} line end(s)", lines),
                             )
                             .primary(Span::new(start, end), "the string starts here and ends at the next quote")
-                            .help("check for a missing closing quote; a quoted value cannot contain its own quote character"),
-                        );
+                            .help("check for a missing closing quote; a quoted value cannot contain its own quote character")
+                        });
                     }
                     let text = self.decode(inner, Span::new(start, end));
                     self.name_mode = false;
@@ -168,6 +251,7 @@ impl<'s> Lexer<'s> {
                     );
                 }
                 None => {
+                    self.unclosed_quotes.push(start);
                     self.diagnostics.push(
                         Diagnostic::new(
                             "W017",
@@ -354,6 +438,18 @@ impl Iterator for Lexer<'_> {
     type Item = Result<(usize, Tok, usize), std::convert::Infallible>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        self.expecting = self.want_value;
+        let item = self.next_token();
+        self.mask = match &item {
+            Some(Ok((l, tok, r))) => self.secret_mask(*l, tok, *r),
+            _ => None,
+        };
+        item
+    }
+}
+
+impl Lexer<'_> {
+    fn next_token(&mut self) -> Option<<Self as Iterator>::Item> {
         loop {
             let raw = self.raw.next()?;
             let span = self.raw.span();
@@ -383,14 +479,14 @@ impl Iterator for Lexer<'_> {
                     return Some(Ok(tok));
                 }
                 Ok(Raw::Punct) => {
-                    self.diagnostics.push(
+                    self.diagnostics.push_with("C103", || {
                         Diagnostic::new("C103", "stray punctuation is ignored")
                             .primary(
                                 Span::new(start, span.end),
                                 "ignored (esmtp 1.2 echoes it to standard output)",
                             )
-                            .help("remove it, or quote the value it belongs to"),
-                    );
+                            .help("remove it, or quote the value it belongs to")
+                    });
                 }
                 Ok(Raw::Quote) | Ok(Raw::Word) | Err(()) => {
                     let expecting = self.want_value;

@@ -2,8 +2,9 @@
 //! identity and default-identity rules of SPEC §2.3.
 
 use super::ast::{Stmt, Value, ValueKind};
-use super::diag::{DiagList, Diagnostic, Span};
+use super::diag::{shown, DiagList, Diagnostic, Span};
 use super::keywords::{self, Key, Scope, ValueType};
+use super::mask::stars;
 use crate::plan::{
     AuthMech, Identity, Plan, QueueMode, QueueSettings, Relay, Secret, SecretSource, Template,
     TemplatePart, TlsPolicy,
@@ -87,9 +88,10 @@ pub struct Lowered {
     pub plan: Plan,
 }
 
-struct Lowerer<'a> {
-    src: &'a str,
-    opts: &'a Options,
+/// Lowers statements one at a time, as the parser hands them over.
+pub struct Lowerer<'s, 'o> {
+    src: &'s str,
+    opts: &'o Options,
     diags: DiagList,
     sections: Vec<Section>,
     globals_first: HashMap<Key, Span>,
@@ -99,26 +101,58 @@ struct Lowerer<'a> {
     plan_mda: Option<Template>,
     force_mda: Option<String>,
     queue: QueueSettings,
+    /// More than [`MAX_IDENTITIES`] identities: the rest is not lowered.
+    stopped: bool,
 }
 
+/// Identities in one file, at most (bounded memory, SPEC §9: a 4 MiB file
+/// could otherwise declare 300 000 of them, each with its settings).
+pub const MAX_IDENTITIES: usize = 50_000;
+
 pub fn lower(stmts: &[Stmt], src: &str, opts: &Options) -> (Lowered, DiagList) {
-    let mut l = Lowerer {
-        src,
-        opts,
-        diags: DiagList::default(),
-        sections: vec![Section::new(None)],
-        globals_first: HashMap::new(),
-        globals: HashMap::new(),
-        first_statement: None,
-        default_mark: None,
-        plan_mda: None,
-        force_mda: None,
-        queue: QueueSettings::default(),
-    };
+    let mut l = Lowerer::new(src, opts);
     for s in stmts {
         l.statement(s);
     }
     l.finish()
+}
+
+fn bad_choice(key: Key, v: &Value, help: Option<String>) -> Diagnostic {
+    let kw = keywords::keyword(key);
+    let words = match kw.value {
+        ValueType::Choice(w) => w,
+        _ => &[],
+    };
+    let mut d = Diagnostic::new(
+        "E003",
+        format!(
+            "`{}` is not a valid value for `{}`",
+            shown(&v.text),
+            kw.name
+        ),
+    )
+    .primary(v.span, format!("expected {}", word_list(words)));
+    let help = help.or_else(|| {
+        if v.kind == ValueKind::Quoted && words.contains(&v.text.as_str()) {
+            return Some(format!(
+                "esmtp 1.2 takes `{}` only unquoted: `{} {}`",
+                v.text, kw.name, v.text
+            ));
+        }
+        // No choice is within reach of a long word.
+        if v.text.len() > 30 {
+            return None;
+        }
+        let lower = v.text.to_ascii_lowercase();
+        words
+            .iter()
+            .find(|w| strsim::damerau_levenshtein(&lower, w) <= 2 && lower.len() >= 3)
+            .map(|w| format!("did you mean `{} {}`?", kw.name, w))
+    });
+    if let Some(h) = help {
+        d = d.help(h);
+    }
+    d
 }
 
 fn word_list(words: &[&str]) -> String {
@@ -129,13 +163,33 @@ fn word_list(words: &[&str]) -> String {
     }
 }
 
-impl Lowerer<'_> {
+impl<'s, 'o> Lowerer<'s, 'o> {
+    pub fn new(src: &'s str, opts: &'o Options) -> Self {
+        Lowerer {
+            src,
+            opts,
+            diags: DiagList::default(),
+            sections: vec![Section::new(None)],
+            globals_first: HashMap::new(),
+            globals: HashMap::new(),
+            first_statement: None,
+            default_mark: None,
+            plan_mda: None,
+            force_mda: None,
+            queue: QueueSettings::default(),
+            stopped: false,
+        }
+    }
+
     fn cur(&mut self) -> &mut Section {
         let i = self.sections.len() - 1;
         &mut self.sections[i]
     }
 
-    fn statement(&mut self, s: &Stmt) {
+    pub fn statement(&mut self, s: &Stmt) {
+        if self.stopped {
+            return;
+        }
         match s {
             Stmt::Error => {}
             Stmt::Default { span } => {
@@ -157,6 +211,18 @@ impl Lowerer<'_> {
                 value,
                 ..
             } => {
+                if self.sections.len() > MAX_IDENTITIES {
+                    self.diags.push(
+                        Diagnostic::new(
+                            "E021",
+                            format!("more than {MAX_IDENTITIES} identities"),
+                        )
+                        .primary(value.span, "the rest of the file is not used")
+                        .help("is this the right file? split it, or generate only the identities that are used"),
+                    );
+                    self.stopped = true;
+                    return;
+                }
                 self.check_value_kind(Key::Identity, value);
                 self.sections
                     .push(Section::new(Some((value.text.clone(), value.span))));
@@ -174,17 +240,23 @@ impl Lowerer<'_> {
     fn check_value_kind(&mut self, key: Key, v: &Value) -> bool {
         let kw = keywords::keyword(key);
         let choice = matches!(kw.value, ValueType::Choice(_));
+        // A secret is never quoted: its mask has the width of its source.
+        let text = if kw.is_secret() {
+            stars(v.span.end - v.span.start)
+        } else {
+            shown(&v.text)
+        };
         if v.kind.is_keyword() && !choice {
             self.diags.push(
                 Diagnostic::new(
                     "E004",
                     format!(
                         "keyword `{}` cannot be the value of `{}` unquoted",
-                        v.text, kw.name
+                        text, kw.name
                     ),
                 )
                 .primary(v.span, "read as a keyword here")
-                .help(format!("quote it: `{} \"{}\"`", kw.name, v.text)),
+                .help(format!("quote it: `{} \"{}\"`", kw.name, text)),
             );
             return false;
         }
@@ -197,7 +269,7 @@ impl Lowerer<'_> {
                     )
                     .help(format!(
                         "quote it to keep the file valid for esmtp 1.2: `{} \"{}\"`",
-                        kw.name, v.text
+                        kw.name, text
                     )),
             );
         }
@@ -218,12 +290,13 @@ impl Lowerer<'_> {
         let cur_idx = self.sections.len() - 1;
         if kw.scope == Scope::Global {
             if let Some(first) = self.globals_first.get(&key) {
-                self.diags.push(
+                let first = *first;
+                self.diags.push_with("W001", || {
                     Diagnostic::new("W001", format!("`{}` given twice", kw.name))
                         .primary(span, "this one wins")
-                        .secondary(*first, "first given here")
-                        .note(format!("`{}` is global: it applies to the whole file, whichever identity it appears in", kw.name)),
-                );
+                        .secondary(first, "first given here")
+                        .note(format!("`{}` is global: it applies to the whole file, whichever identity it appears in", kw.name))
+                });
             } else {
                 self.globals_first.insert(key, span);
             }
@@ -242,12 +315,12 @@ impl Lowerer<'_> {
         }
         sec.values.insert(key, v.span);
         if let Some(first) = dup {
-            self.diags.push(
+            self.diags.push_with("W001", || {
                 Diagnostic::new("W001", format!("`{}` given twice in one identity", kw.name))
                     .primary(span, "this one wins")
                     .secondary(first, "first given here")
-                    .help("remove one, or add the `identity` line that is missing between them"),
-            );
+                    .help("remove one, or add the `identity` line that is missing between them")
+            });
         }
         self.per_identity(key, v);
     }
@@ -288,33 +361,7 @@ impl Lowerer<'_> {
     }
 
     fn bad_choice(&mut self, key: Key, v: &Value, help: Option<String>) {
-        let kw = keywords::keyword(key);
-        let words = match kw.value {
-            ValueType::Choice(w) => w,
-            _ => &[],
-        };
-        let mut d = Diagnostic::new(
-            "E003",
-            format!("`{}` is not a valid value for `{}`", v.text, kw.name),
-        )
-        .primary(v.span, format!("expected {}", word_list(words)));
-        let help = help.or_else(|| {
-            if v.kind == ValueKind::Quoted && words.contains(&v.text.as_str()) {
-                return Some(format!(
-                    "esmtp 1.2 takes `{}` only unquoted: `{} {}`",
-                    v.text, kw.name, v.text
-                ));
-            }
-            let lower = v.text.to_ascii_lowercase();
-            words
-                .iter()
-                .find(|w| strsim::damerau_levenshtein(&lower, w) <= 2 && lower.len() >= 3)
-                .map(|w| format!("did you mean `{} {}`?", kw.name, w))
-        });
-        if let Some(h) = help {
-            d = d.help(h);
-        }
-        self.diags.push(d);
+        self.diags.push_with("E003", || bad_choice(key, v, help));
     }
 
     fn per_identity(&mut self, key: Key, v: &Value) {
@@ -521,7 +568,7 @@ impl Lowerer<'_> {
         }
     }
 
-    fn finish(mut self) -> (Lowered, DiagList) {
+    pub fn finish(mut self) -> (Lowered, DiagList) {
         // Port 465 without a TLS statement means implicit TLS.
         let compat = self.opts.compat;
         let mut extra = Vec::new();
