@@ -238,7 +238,10 @@ fn the_live_file_with_permission_lints() {
     }
     let out = run(esmtp().args(["check"]), h);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("W003") && text.contains("password ********"), "{text}");
+    assert!(
+        text.contains("W003") && text.contains("password ********"),
+        "{text}"
+    );
     let out = run(esmtp().args(["-v", "bob@example.org"]), h);
     assert_eq!(out.status.code(), Some(78));
     assert_no_secret("sending", &both(&out));
@@ -286,18 +289,9 @@ fn what_is_masked() {
     // A keyword written as the value on the same line: read as a keyword
     // if it starts a statement (then shown, and the statement's value is
     // not the secret), else read as the value.
-    assert_eq!(
-        masked("passphrase default x\n"),
-        "passphrase default *\n"
-    );
-    assert_eq!(
-        masked("passphrase hostname h\n"),
-        "passphrase hostname h\n"
-    );
-    assert_eq!(
-        masked("passphrase enabled x\n"),
-        "passphrase ******* *\n"
-    );
+    assert_eq!(masked("passphrase default x\n"), "passphrase default *\n");
+    assert_eq!(masked("passphrase hostname h\n"), "passphrase hostname h\n");
+    assert_eq!(masked("passphrase enabled x\n"), "passphrase ******* *\n");
     // A keyword that only became the value because `password` had none
     // on its line is shown (it is not secret text the user typed), the
     // words after it are not.

@@ -128,27 +128,15 @@ fn bound_text(s: &mut String) {
     if s.len() <= MAX_TEXT && !s.chars().any(char::is_control) {
         return;
     }
-    let mut out = String::with_capacity(s.len().min(MAX_TEXT + 8));
-    for c in s.chars() {
-        if out.len() >= MAX_TEXT {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    *s = out;
+    *s = escape_bounded(s, usize::MAX, MAX_TEXT);
 }
 
-/// A value as a message quotes it: at most 60 characters (then `…`),
-/// control characters escaped. Never for a secret (see [`super::mask`]).
-pub fn shown(text: &str) -> String {
-    let mut out = String::new();
+/// `text` with its control characters escaped (`\r`, `\u{1b}`), at most
+/// `chars` characters and about `bytes` bytes of it (then `…`).
+fn escape_bounded(text: &str, chars: usize, bytes: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(bytes.saturating_add(8)));
     for (i, c) in text.chars().enumerate() {
-        if i == 60 {
+        if i == chars || out.len() >= bytes {
             out.push('…');
             break;
         }
@@ -159,6 +147,18 @@ pub fn shown(text: &str) -> String {
         }
     }
     out
+}
+
+/// `text` with its control characters escaped, so that none reaches a
+/// terminal or a log.
+pub fn escape_controls(text: &str) -> String {
+    escape_bounded(text, usize::MAX, usize::MAX)
+}
+
+/// A value as a message quotes it: at most 60 characters (then `…`),
+/// control characters escaped. Never for a secret (see [`super::mask`]).
+pub fn shown(text: &str) -> String {
+    escape_bounded(text, 60, usize::MAX)
 }
 
 /// Diagnostics of one compilation, at most [`DiagList::KEEP`] errors and
@@ -253,6 +253,7 @@ pub static CODES: &[CodeInfo] = &[
     CodeInfo { code: "E012", title: "configuration file cannot be used", explain: "~/.esmtprc must be a regular file (not a symbolic link) owned by you, with no permission bits beyond 0710, because it may hold a password. Fix it with `chmod 600 ~/.esmtprc`. In a dotfiles repository, check the file with `esmtp check FILE --no-permission-lints`." },
     CodeInfo { code: "E013", title: "unterminated quoted string", explain: "A value starts with a quote that is never closed on its line. esmtp 1.2 then reads the quote as part of a bare word and the following words as new statements. Close the quote: `helo \"my host\"`." },
     CodeInfo { code: "E014", title: "too many errors", explain: "After 500 syntax errors, or 5000 words that belong to no statement, the rest of the file is not read: it is most likely not an esmtprc file at all. The errors found so far are reported." },
+    CodeInfo { code: "E020", title: "control character in a value sent to the server", explain: "`helo`, the identity address, `force sender`, `force reverse_path`, `qualifydomain` and `hostname` are written as text into the SMTP dialogue (EHLO, MAIL FROM), into headers (From:, Sender:) or into the TLS handshake and the name look-up. A control character there (CR, LF, NUL, TAB, ESC and the others, also when written as an escape such as `\\r`, `\\x0a`, `\\0` or `\\012`) would end the command early and let the rest be read as a command of its own: `helo \"a.example\\r\\nMAIL FROM:<spoof@example.org>\"` would forge the sender of every message. Remove the character. `username`, `password` and `certificate_passphrase` may hold any byte: AUTH encodes them." },
     CodeInfo { code: "E021", title: "too many identities", explain: "A file may declare at most 50000 identities, so that compiling it has bounded memory (a 4 MiB file of `identity` lines would declare 300000). The identities after the limit, and everything after them, are not used, and the file does not compile. Is this the right file?" },
     CodeInfo { code: "W001", title: "setting given twice", explain: "A statement given twice in one identity (or a global one given twice in the file): the last one wins, as in esmtp 1.2. Usually the first was meant to be deleted, or an `identity` line is missing between them." },
     CodeInfo { code: "W002", title: "`default` given more than once", explain: "Only one identity can be the default. As in esmtp 1.2, the last `default` wins." },

@@ -392,6 +392,24 @@ impl Key {
     }
 }
 
+impl Key {
+    /// The value is written as text into the SMTP dialogue (EHLO, MAIL
+    /// FROM), a header (From:, Sender:), the TLS handshake (SNI) or a name
+    /// look-up, so it may not hold control characters (SPEC §9, E020).
+    /// User names and secrets are not: AUTH encodes them.
+    pub fn reaches_wire(self) -> bool {
+        matches!(
+            self,
+            Key::Identity
+                | Key::Hostname
+                | Key::Helo
+                | Key::Qualifydomain
+                | Key::ForceSender
+                | Key::ForceReversePath
+        )
+    }
+}
+
 impl Keyword {
     /// The value is a secret ([`ValueType::Secret`]: `password`,
     /// `certificate_passphrase`, and any secret keyword added later).

@@ -224,6 +224,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                     return;
                 }
                 self.check_value_kind(Key::Identity, value);
+                self.check_wire_text(Key::Identity, value);
                 self.sections
                     .push(Section::new(Some((value.text.clone(), value.span))));
             }
@@ -276,6 +277,39 @@ impl<'s, 'o> Lowerer<'s, 'o> {
         true
     }
 
+    /// A value written as text to the server or into a header holds no
+    /// control character (SPEC §9): `helo "a\r\nMAIL FROM:<x@y>"` would
+    /// inject a command. False when the value is refused.
+    fn check_wire_text(&mut self, key: Key, v: &Value) -> bool {
+        if !key.reaches_wire() {
+            return true;
+        }
+        let Some(c) = v.text.chars().find(|c| c.is_control()) else {
+            return true;
+        };
+        // A NUL byte is already an error of its own (E009).
+        if v.text.contains('\0') {
+            return false;
+        }
+        let what = match c {
+            '\r' => "CR".to_string(),
+            '\n' => "LF".to_string(),
+            '\t' => "TAB".to_string(),
+            '\u{1b}' => "ESC".to_string(),
+            c => format!("U+{:04X}", c as u32),
+        };
+        let name = key.name();
+        self.diags.push(
+            Diagnostic::new(
+                "E020",
+                format!("control character ({what}) in the value of `{name}`"),
+            )
+            .primary(v.span, "this value is sent to the server as text")
+            .help("remove it: in the SMTP dialogue or a header, a control character could end the line and start a command of its own"),
+        );
+        false
+    }
+
     fn set(&mut self, key: Key, key_span: Span, v: &Value, span: Span) {
         let kw = keywords::keyword(key);
         if kw.extension && self.opts.compat {
@@ -284,7 +318,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                     .primary(key_span, "esmtp 1.2 reports a syntax error here"),
             );
         }
-        if !self.check_value_kind(key, v) {
+        if !self.check_value_kind(key, v) || !self.check_wire_text(key, v) {
             return;
         }
         let cur_idx = self.sections.len() - 1;
