@@ -388,7 +388,7 @@ impl Key {
     /// The value is a secret: masked in every output (see
     /// [`super::mask`]), never quoted in a message.
     pub fn is_secret(self) -> bool {
-        keyword(self).is_secret()
+        secrets().0.contains(&self)
     }
 }
 
@@ -462,11 +462,21 @@ pub fn lookup(word: &str) -> Option<(Word, bool)> {
 /// Whether `word` is a spelling of a secret keyword (`password`, `pass`,
 /// `certificate_passphrase`, `passphrase`, ...).
 pub fn is_secret_spelling(word: &str) -> bool {
-    word.len() <= 22
-        && KEYWORDS
-            .iter()
-            .filter(|k| k.is_secret())
-            .any(|k| k.name == word || k.aliases.contains(&word))
+    secrets().1.contains(&word)
+}
+
+/// The secret keys and their spellings, from the table (asked for every
+/// token: computed once).
+fn secrets() -> &'static (Vec<Key>, Vec<&'static str>) {
+    static SECRETS: std::sync::OnceLock<(Vec<Key>, Vec<&'static str>)> = std::sync::OnceLock::new();
+    SECRETS.get_or_init(|| {
+        let secret = KEYWORDS.iter().filter(|k| k.is_secret());
+        let keys = secret.clone().map(|k| k.key).collect();
+        let spellings = secret
+            .flat_map(|k| std::iter::once(k.name).chain(k.aliases.iter().copied()))
+            .collect();
+        (keys, spellings)
+    })
 }
 
 /// Every spelling a user might mean, for "did you mean" suggestions.

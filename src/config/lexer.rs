@@ -152,7 +152,7 @@ impl<'s> Lexer<'s> {
     fn secret_mask(&mut self, l: usize, tok: &Tok, r: usize) -> Option<Mask> {
         let pending = self.secret_key.take();
         let starts_statement = matches!(tok, Tok::Key(_) | Tok::Force | Tok::Default);
-        let secret_word = matches!(tok, Tok::Str(s) if s.quote.is_none())
+        let secret_word = matches!(tok, Tok::Str(s) if s.quote.is_none() && s.text.len() <= 22)
             && keywords::is_secret_spelling(&self.src[l..r]);
         if let Tok::Key(k) = tok {
             if k.is_secret() {
@@ -176,11 +176,11 @@ impl<'s> Lexer<'s> {
                 return None;
             }
             let later_line = self.src[key_end.min(l)..l].contains('\n');
-            let keyword = match tok {
+            let keyword = || match tok {
                 Tok::Str(s) => s.quote.is_none() && keywords::lookup(&self.src[l..r]).is_some(),
                 _ => !matches!(tok, Tok::Number(_)),
             };
-            if later_line && keyword {
+            if later_line && keyword() {
                 return None;
             }
             let quoted = matches!(tok, Tok::Str(s) if s.quote.is_some());
