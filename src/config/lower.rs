@@ -242,13 +242,16 @@ impl<'s, 'o> Lowerer<'s, 'o> {
         let kw = keywords::keyword(key);
         let choice = matches!(kw.value, ValueType::Choice(_));
         // A secret is never quoted: its mask has the width of its source.
-        let text = if kw.is_secret() {
-            stars(v.span.end - v.span.start)
-        } else {
-            shown(&v.text)
+        let text = || {
+            if kw.is_secret() {
+                stars(v.span.end - v.span.start)
+            } else {
+                shown(&v.text)
+            }
         };
         if v.kind.is_keyword() && !choice {
-            self.diags.push(
+            self.diags.push_with("E004", || {
+                let text = text();
                 Diagnostic::new(
                     "E004",
                     format!(
@@ -257,12 +260,12 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                     ),
                 )
                 .primary(v.span, "read as a keyword here")
-                .help(format!("quote it: `{} \"{}\"`", kw.name, text)),
-            );
+                .help(format!("quote it: `{} \"{}\"`", kw.name, text))
+            });
             return false;
         }
         if v.kind == ValueKind::Number && !kw.extension && !choice {
-            self.diags.push(
+            self.diags.push_with("C101", || {
                 Diagnostic::new("C101", "unquoted number as a value")
                     .primary(
                         v.span,
@@ -270,9 +273,10 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                     )
                     .help(format!(
                         "quote it to keep the file valid for esmtp 1.2: `{} \"{}\"`",
-                        kw.name, text
-                    )),
-            );
+                        kw.name,
+                        text()
+                    ))
+            });
         }
         true
     }
@@ -282,6 +286,14 @@ impl<'s, 'o> Lowerer<'s, 'o> {
     /// inject a command. False when the value is refused.
     fn check_wire_text(&mut self, key: Key, v: &Value) -> bool {
         if !key.reaches_wire() {
+            return true;
+        }
+        // Control characters are C0, DEL and C1 (U+0080.. is 0xC2 0x80..);
+        // this test of every byte compiles to vector code.
+        let suspect = v.text.bytes().fold(false, |seen, b| {
+            seen | (b < 0x20) | (b == 0x7f) | (b == 0xc2)
+        });
+        if !suspect {
             return true;
         }
         let Some(c) = v.text.chars().find(|c| c.is_control()) else {
