@@ -41,6 +41,11 @@ const EXCEPTIONS: &[(&str, &str)] = &[
         "service names resolved at compile time",
     ),
     ("invalid/bad-port.esmtprc", "port out of range"),
+    // Issue 13 §7: 1.2 sends them, which lets the file inject commands.
+    (
+        "invalid/wire-injection.esmtprc",
+        "control characters in values sent to the server (E020)",
+    ),
 ];
 
 fn corpus() -> Vec<(String, PathBuf)> {

@@ -146,21 +146,22 @@ fn esmtp(home: &Path) -> Command {
     c
 }
 
+/// A home, a listener, and a configuration relaying to it with `extra`
+/// statements (its path).
+fn relaying_to_listener(extra: &str) -> (tempfile::TempDir, Listener, String) {
+    let home = tempfile::tempdir().unwrap();
+    let server = Listener::new();
+    let rc = home.path().join("esmtprc");
+    let text = format!("hostname 127.0.0.1:{}\ntimeout 2\n{extra}", server.port());
+    std::fs::write(&rc, text).unwrap();
+    let rc = rc.to_str().unwrap().to_string();
+    (home, server, rc)
+}
+
 #[test]
 fn the_injection_of_the_issue_is_refused_before_anything_is_sent() {
-    let home = tempfile::tempdir().unwrap();
-    let h = home.path();
-    let server = Listener::new();
-    let rc = h.join("esmtprc");
-    std::fs::write(
-        &rc,
-        format!(
-            "hostname 127.0.0.1:{}\ntimeout 2\nhelo \"a.example\\r\\nMAIL FROM:<spoof@x>\"\n",
-            server.port()
-        ),
-    )
-    .unwrap();
-    let rc = rc.to_str().unwrap();
+    let (home, server, rc) = relaying_to_listener("helo \"a.example\\r\\nMAIL FROM:<spoof@x>\"\n");
+    let (h, rc) = (home.path(), rc.as_str());
     let check = esmtp(h).args(["check", rc]).output().unwrap();
     assert_eq!(check.status.code(), Some(1));
     let text = String::from_utf8_lossy(&check.stdout);
@@ -184,19 +185,8 @@ fn the_injection_of_the_issue_is_refused_before_anything_is_sent() {
 
 #[test]
 fn the_command_line_refuses_the_same_characters() {
-    let home = tempfile::tempdir().unwrap();
+    let (home, server, rc) = relaying_to_listener("mda \"/bin/cat\"\n");
     let h = home.path();
-    let server = Listener::new();
-    let rc = h.join("esmtprc");
-    std::fs::write(
-        &rc,
-        format!(
-            "hostname 127.0.0.1:{}\ntimeout 2\nmda \"/bin/cat\"\n",
-            server.port()
-        ),
-    )
-    .unwrap();
-    let rc = rc.to_str().unwrap().to_string();
     let bad = [
         "a@b.example\r\nRCPT TO:<victim@example.org>",
         "a@b.example\nx",
