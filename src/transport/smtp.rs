@@ -1154,62 +1154,9 @@ pub(crate) fn local_hostname() -> String {
 const FIRST_CHUNK: usize = 8 * 1024;
 const CHUNK: usize = 64 * 1024;
 
-/// SMTP transparency while streaming: bare LF becomes CRLF, a line that
-/// starts with `.` gets another, and [`Stuffer::finish`] ends the data with
-/// `CRLF . CRLF` (adding the CRLF only when the message lacks a final line
-/// end, so no empty line is added). State carries across chunks.
-#[derive(Debug, Default)]
-pub(crate) struct Stuffer {
-    mid_line: bool,
-    last_cr: bool,
-}
-
-impl Stuffer {
-    pub(crate) fn encode(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        out.reserve(input.len() + input.len() / 32 + 8);
-        let mut rest = input;
-        while let Some(&first) = rest.first() {
-            if !self.mid_line && first == b'.' {
-                out.push(b'.');
-            }
-            match rest.iter().position(|&b| b == b'\n') {
-                Some(pos) => {
-                    out.extend_from_slice(&rest[..pos]);
-                    let cr = if pos > 0 {
-                        rest[pos - 1] == b'\r'
-                    } else {
-                        self.last_cr
-                    };
-                    if !cr {
-                        out.push(b'\r');
-                    }
-                    out.push(b'\n');
-                    self.mid_line = false;
-                    self.last_cr = false;
-                    rest = &rest[pos + 1..];
-                }
-                None => {
-                    out.extend_from_slice(rest);
-                    self.mid_line = true;
-                    self.last_cr = rest.last() == Some(&b'\r');
-                    rest = &[];
-                }
-            }
-        }
-    }
-
-    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
-        if self.mid_line {
-            if !self.last_cr {
-                out.push(b'\r');
-            }
-            out.push(b'\n');
-        }
-        out.extend_from_slice(b".\r\n");
-        self.mid_line = false;
-        self.last_cr = false;
-    }
-}
+/// SMTP transparency while streaming (every line end CRLF, dot-stuffing,
+/// the one end-of-data marker): the message's line-end state machine.
+pub(crate) use crate::message::Stuffer;
 
 /// Records the header section as `H:` lines when there is a transcript.
 struct HeaderTap {
@@ -1319,6 +1266,9 @@ mod tests {
         assert_eq!(stuff(&[b"no newline"]), b"no newline\r\n.\r\n");
         assert_eq!(stuff(&[b"ends\r\n"]), b"ends\r\n.\r\n");
         assert_eq!(stuff(&[]), b".\r\n");
+        // A bare CR is a line end too: no `\r.\r` reaches the server.
+        assert_eq!(stuff(&[b"a\r.\rb"]), b"a\r\n..\r\nb\r\n.\r\n");
+        assert_eq!(stuff(&[b"a\r", b".\r"]), b"a\r\n..\r\n.\r\n");
     }
 
     #[test]
