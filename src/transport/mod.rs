@@ -3,7 +3,9 @@
 //!
 //! `smtp` speaks SMTP through lettre's async connection over a socket we
 //! open ourselves (`stream`), `tls` finds trust and client certificates,
-//! `auth` computes the SASL answers, `transcript` writes `-X` files.
+//! `auth` computes the SASL answers, `transcript` writes `-X` files,
+//! `hooks` runs the commands of the configuration (preconnect,
+//! postconnect, passwordeval, the MDA).
 
 pub mod mda;
 
@@ -13,6 +15,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 mod auth;
+pub mod hooks;
 pub mod smtp;
 mod stream;
 pub mod tls;

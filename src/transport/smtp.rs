@@ -17,6 +17,7 @@
 //! per line and sends the last chunk with the marker.
 
 use super::auth;
+use super::hooks;
 use super::stream::{TapMode, Wire};
 use super::tls::{self, TlsSetup};
 use super::transcript::Transcript;
@@ -30,7 +31,6 @@ use lettre::transport::smtp::Error as SmtpError;
 use std::fmt;
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// One command line; lettre's `command` writes its `Display` and reads the
@@ -127,29 +127,6 @@ fn say(text: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stdout(), "{text}");
 }
 
-/// Run a `preconnect`/`postconnect` command through `sh -c`.
-fn run_hook(what: &str, command: &str) -> Result<(), Failure> {
-    let status = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(command)
-        .stdin(Stdio::null())
-        .status()
-        .map_err(|e| {
-            Failure::software(format!("cannot run the {what} command `{command}`: {e}"))
-        })?;
-    if status.success() {
-        Ok(())
-    } else {
-        let how = match status.code() {
-            Some(c) => format!("exit status {c}"),
-            None => "a signal".to_string(),
-        };
-        Err(Failure::software(format!(
-            "the {what} command `{command}` failed with {how}; nothing was sent"
-        )))
-    }
-}
-
 #[derive(Debug, PartialEq, Eq)]
 enum Credentials {
     Send,
@@ -171,42 +148,27 @@ fn credentials_policy(policy: TlsPolicy, encrypted: bool, loopback: bool) -> Cre
     }
 }
 
-/// The secret: the `password`, or the first line `passwordeval` prints.
+/// The secret: the `password`, or the first line `passwordeval` prints
+/// (bounded in time by the identity's `timeout`, see [`hooks`]).
 fn secret(identity: &Identity) -> Result<String, Failure> {
     match &identity.secret {
         None => Ok(String::new()),
         Some(SecretSource::Password(s)) => Ok(s.expose().to_string()),
         Some(SecretSource::Eval(command)) => {
-            let out = Command::new("/bin/sh")
-                .arg("-c")
-                .arg(command)
-                .stdin(Stdio::null())
-                .stderr(Stdio::inherit())
-                .output()
-                .map_err(|e| {
-                    Failure::config(format!(
-                        "cannot run the passwordeval command `{command}`: {e}"
-                    ))
-                })?;
-            if !out.status.success() {
-                return Err(Failure::config(format!(
-                    "the passwordeval command `{command}` failed ({})",
-                    out.status
-                )));
-            }
-            let text = String::from_utf8(out.stdout).map_err(|_| {
+            let line = hooks::password_eval(command, hook_timeout(identity))?;
+            String::from_utf8(line).map_err(|_| {
                 Failure::config(format!(
                     "the passwordeval command `{command}` printed something that is not UTF-8"
                 ))
-            })?;
-            match text.lines().next() {
-                Some(line) => Ok(line.trim_end_matches('\r').to_string()),
-                None => Err(Failure::config(format!(
-                    "the passwordeval command `{command}` printed nothing"
-                ))),
-            }
+            })
         }
     }
+}
+
+/// The time a preconnect, postconnect or passwordeval command may take:
+/// the identity's `timeout`.
+fn hook_timeout(identity: &Identity) -> Duration {
+    Duration::from_secs(identity.timeout_secs.max(1))
 }
 
 /// Reject what would break the command line or smuggle another command.
@@ -270,6 +232,7 @@ pub(crate) struct Connection {
     verbose: bool,
     broken: bool,
     postconnect: Option<String>,
+    hook_timeout: Duration,
     /// Last, so that it is dropped after the sockets registered with it.
     rt: tokio::runtime::Runtime,
 }
@@ -280,7 +243,12 @@ impl Connection {
         opts: &SessionOptions,
     ) -> Result<Connection, Failure> {
         if let Some(cmd) = &identity.preconnect {
-            run_hook("preconnect", cmd)?;
+            hooks::run_hook(
+                "preconnect",
+                cmd,
+                hook_timeout(identity),
+                "; nothing was sent",
+            )?;
         }
         // The secret first: a passwordeval that fails (or asks for a
         // passphrase) should not keep a connection waiting.
@@ -384,6 +352,7 @@ impl Connection {
             verbose,
             broken: false,
             postconnect: identity.postconnect.clone(),
+            hook_timeout: hook_timeout(identity),
         };
         if verbose {
             say(format_args!("Connected to {}", this.server));
@@ -1006,7 +975,12 @@ impl Connection {
         }
         self.wire.shutdown_now();
         if let (true, Some(cmd)) = (success, self.postconnect.take()) {
-            run_hook("postconnect", &cmd)?;
+            hooks::run_hook(
+                "postconnect",
+                &cmd,
+                self.hook_timeout,
+                " (the mail was sent)",
+            )?;
         }
         Ok(())
     }
