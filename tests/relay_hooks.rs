@@ -114,7 +114,14 @@ fn send_measured(env: &Env) -> (Output, u64) {
         MSG,
     );
     // (time writes "Command exited with non-zero status N" first, then %M.)
-    let kb = env.read("rss").lines().last().unwrap().trim().parse().unwrap();
+    let kb = env
+        .read("rss")
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     (o, kb)
 }
 
