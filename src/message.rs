@@ -453,7 +453,7 @@ impl<W: Write> NormWriter<W> {
     fn new(inner: W, form: LineEnds) -> Self {
         NormWriter {
             inner,
-            machine: Normaliser::new(form),
+            machine: Normaliser::new(form).watching_nul(),
             eight_bit: false,
         }
     }
@@ -673,6 +673,13 @@ impl Spool {
                 ReadAt { file: f, pos: 0 },
             )),
         }
+    }
+
+    /// The message as stored, for the SMTP transport: its dot-stuffing
+    /// ([`Stuffer`]) makes every line end CRLF on the way, so a message
+    /// stored with LF line ends is converted in that one pass.
+    pub fn wire(&self) -> SpoolReader<'_> {
+        SpoolReader::Plain(self.stored())
     }
 
     /// The message with CRLF line ends (for SMTP and the queue).

@@ -35,11 +35,13 @@ impl LineEnds {
 /// between line ends are copied in runs as long as possible: input already
 /// in the target form is written in one piece per chunk.
 ///
-/// Also notes, on the same pass, whether a NUL byte went through.
+/// Also notes, on the same pass, whether a NUL byte went through (when
+/// asked to: [`Normaliser::watching_nul`]).
 #[derive(Debug, Clone)]
 pub struct Normaliser {
     form: LineEnds,
     stuff: bool,
+    watch_nul: bool,
     /// The previous chunk ended in a CR: its line end is written, and an LF
     /// starting this chunk belongs to it.
     after_cr: bool,
@@ -49,7 +51,7 @@ pub struct Normaliser {
     pub written: u64,
     /// Line ends written.
     pub lines: u64,
-    /// A NUL byte went through.
+    /// A NUL byte went through (noted only when watching for it).
     pub nul: bool,
 }
 
@@ -58,11 +60,20 @@ impl Normaliser {
         Normaliser {
             form,
             stuff: false,
+            watch_nul: false,
             after_cr: false,
             mid_line: false,
             written: 0,
             lines: 0,
             nul: false,
+        }
+    }
+
+    /// Note NUL bytes in [`Normaliser::nul`] (a third byte to look for).
+    pub fn watching_nul(self) -> Self {
+        Normaliser {
+            watch_nul: true,
+            ..self
         }
     }
 
@@ -99,6 +110,24 @@ impl Normaliser {
             // The LF of a CRLF cut by the chunk: its line end is written.
             (start, i) = (1, 1);
         }
+        if self.form == LineEnds::Lf && !self.stuff {
+            // The usual input of the LF form (a Unix mail program's) has
+            // no CR at all: then it is already right, and only its lines
+            // need counting (vectorised, rather than one search per line).
+            let rest = &input[i..];
+            let clean = if self.nul || !self.watch_nul {
+                memchr::memchr(b'\r', rest).is_none()
+            } else {
+                memchr::memchr2(b'\r', 0, rest).is_none()
+            };
+            if clean {
+                if let Some(&last) = rest.last() {
+                    self.lines += memchr::memchr_iter(b'\n', rest).count() as u64;
+                    self.mid_line = last != b'\n';
+                }
+                return self.put(out, &input[start..]);
+            }
+        }
         loop {
             if self.stuff && !self.mid_line && input.get(i) == Some(&b'.') {
                 self.put(out, &input[start..i])?;
@@ -106,7 +135,7 @@ impl Normaliser {
                 start = i;
             }
             let rest = &input[i..];
-            let found = if self.nul {
+            let found = if self.nul || !self.watch_nul {
                 memchr::memchr2(b'\r', b'\n', rest)
             } else {
                 memchr::memchr3(b'\r', b'\n', 0, rest)
@@ -226,21 +255,38 @@ impl<R: BufRead> Read for Reader<R> {
         if out.is_empty() {
             return Ok(0);
         }
-        while self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
+        loop {
+            if self.pos < self.buf.len() {
+                let n = out.len().min(self.buf.len() - self.pos);
+                out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
+            }
             let chunk = self.inner.fill_buf()?;
             if chunk.is_empty() {
                 return Ok(0);
             }
+            // Straight into `out` when it holds the worst case (every byte
+            // a line end that doubles), else through `buf`.
+            let direct = chunk.len().min(out.len() / 2).min(READER_CHUNK);
+            if direct > 0 {
+                let mut rest: &mut [u8] = out;
+                let room = rest.len();
+                self.machine.feed(&chunk[..direct], &mut rest)?;
+                let n = room - rest.len();
+                self.inner.consume(direct);
+                if n > 0 {
+                    return Ok(n);
+                }
+                // Only the LF of a CRLF cut by the last chunk: go on.
+                continue;
+            }
             let n = chunk.len().min(READER_CHUNK);
+            self.buf.clear();
+            self.pos = 0;
             self.machine.feed(&chunk[..n], &mut self.buf)?;
             self.inner.consume(n);
         }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
     }
 }
 
@@ -251,7 +297,7 @@ mod tests {
     fn convert(form: LineEnds, stuff: bool, chunks: &[&[u8]]) -> Vec<u8> {
         let mut m = Normaliser {
             stuff,
-            ..Normaliser::new(form)
+            ..Normaliser::new(form).watching_nul()
         };
         let mut out = Vec::new();
         for c in chunks {
@@ -259,6 +305,8 @@ mod tests {
         }
         m.finish(&mut out).unwrap();
         assert_eq!(m.written, out.len() as u64);
+        assert_eq!(m.lines, memchr::memchr_iter(b'\n', &out).count() as u64);
+        assert_eq!(m.nul, chunks.iter().any(|c| c.contains(&0)));
         out
     }
 
@@ -315,7 +363,7 @@ mod tests {
 
     #[test]
     fn nul_is_noted() {
-        let mut m = Normaliser::new(LineEnds::Crlf);
+        let mut m = Normaliser::new(LineEnds::Crlf).watching_nul();
         let mut out = Vec::new();
         m.feed(b"a\nb", &mut out).unwrap();
         assert!(!m.nul);
@@ -349,6 +397,33 @@ mod tests {
             // The two forms are the same lines.
             proptest::prop_assert_eq!(&crlf, &convert(LineEnds::Crlf, false, &[&lf]));
             proptest::prop_assert_eq!(&lf, &convert(LineEnds::Lf, false, &[&crlf]));
+        }
+
+        /// Input without CR (the LF form's short cut), cut anywhere.
+        #[test]
+        fn input_without_cr_is_counted_right(
+            input in proptest::collection::vec(proptest::sample::select(vec![b'a', b'\n', 0]), 0..100),
+            cuts in proptest::collection::vec(0usize..100, 0..4),
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
+            cuts.sort();
+            let mut pieces = Vec::new();
+            let mut from = 0;
+            for c in cuts.into_iter().chain([input.len()]) {
+                pieces.push(&input[from..c]);
+                from = c;
+            }
+            let mut expect = input.clone();
+            if expect.last().is_some_and(|&b| b != b'\n') {
+                expect.push(b'\n');
+            }
+            proptest::prop_assert_eq!(convert(LineEnds::Lf, false, &pieces), expect);
+            // After a CR that ended a chunk, too.
+            let mut with_cr = vec![&b"x\r"[..]];
+            with_cr.extend(pieces);
+            let whole = [&b"x\r"[..], &input].concat();
+            let expect = convert(LineEnds::Lf, false, &[&whole]);
+            proptest::prop_assert_eq!(convert(LineEnds::Lf, false, &with_cr), expect);
         }
 
         /// Through the stuffer: only CRLF pairs, and the one end-of-data

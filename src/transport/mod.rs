@@ -76,7 +76,8 @@ pub struct SessionOptions {
 
 /// Relay one message to the identity's smarthost: connect, TLS, AUTH, one
 /// transaction, QUIT. `message` yields the whole message (headers, blank
-/// line, body) with CRLF line ends and without dot-stuffing.
+/// line, body) without dot-stuffing; its line ends (CRLF, LF or bare CR)
+/// are made CRLF on the way.
 pub fn relay(
     identity: &Identity,
     envelope: &Envelope,
