@@ -119,7 +119,8 @@ fn assert_clean_data(data: &[u8]) {
 
 /// A server that answers up to DATA, then records every byte: it ends the
 /// data only at CRLF.CRLF (strictly), answers 250, and reads on until the
-/// client closes. Returns what followed the 354.
+/// client closes. Returns the commands, a `--data--` line, and what
+/// followed the 354 ([`recorded`] splits them).
 fn recording_server() -> FakeServer {
     FakeServer::start(|r, w| {
         let _ = r.get_ref().set_read_timeout(Some(Duration::from_secs(60)));
@@ -128,16 +129,33 @@ fn recording_server() -> FakeServer {
             cmds.last().is_some_and(|c| c.eq_ignore_ascii_case("DATA")),
             "{cmds:?}"
         );
+        let mut seen = cmds.join("\n").into_bytes();
+        seen.extend_from_slice(b"\n--data--\n");
         let mut data = Vec::new();
         while !(data.ends_with(b"\r\n.\r\n") || data == b".\r\n") {
             if r.read_until(b'\n', &mut data).unwrap_or(0) == 0 {
-                return data;
+                seen.extend(data);
+                return seen;
             }
         }
         let _ = w.write_all(b"250 ok\r\n");
         data.extend(common::drain(r));
-        data
+        seen.extend(data);
+        seen
     })
+}
+
+/// The commands and the bytes after 354 of a [`recording_server`].
+fn recorded(server: FakeServer) -> (String, Vec<u8>) {
+    let seen = server.join();
+    let at = seen
+        .windows(10)
+        .position(|w| w == b"\n--data--\n")
+        .expect("the server got to DATA");
+    (
+        String::from_utf8_lossy(&seen[..at]).into_owned(),
+        seen[at + 10..].to_vec(),
+    )
 }
 
 fn relay_env(port: u16, extra: &str) -> Env {
@@ -178,7 +196,7 @@ fn check_path(pad: usize, send: impl Fn(u16, &[u8]) -> Output) {
         let server = recording_server();
         let o = send(server.port, &msg);
         assert_status(&o, 0);
-        let got = server.join();
+        let (_, got) = recorded(server);
         let data = got.strip_suffix(b"QUIT\r\n").unwrap_or_else(|| {
             panic!(
                 "no QUIT after the data: {:?}",
@@ -371,27 +389,15 @@ fn procmail_stores_no_cr() {
 /// bare CR is a recipient and is removed, never shown to the others.
 #[test]
 fn a_bcc_behind_a_bare_cr_is_a_bcc() {
-    let server = FakeServer::start(|r, w| {
-        let mut seen = common::fake_handshake(r, w).join("\n").into_bytes();
-        seen.extend_from_slice(b"\n--data--\n");
-        let mut data = Vec::new();
-        while !data.ends_with(b"\r\n.\r\n") {
-            if r.read_until(b'\n', &mut data).unwrap_or(0) == 0 {
-                break;
-            }
-        }
-        let _ = w.write_all(b"250 ok\r\n");
-        seen.extend(data);
-        seen
-    });
+    let server = recording_server();
     let env = relay_env(server.port, "");
     let o = env.sendmail(
         &["-t", "-f", "sender@example.org"],
         b"To: bob@example.net\r\nSubject: s\rBcc: hidden@example.net\r\n\r\nbody\r\n",
     );
     assert_status(&o, 0);
-    let seen = String::from_utf8_lossy(&server.join()).into_owned();
-    let (cmds, data) = seen.split_once("\n--data--\n").unwrap();
+    let (cmds, data) = recorded(server);
+    let data = String::from_utf8_lossy(&data);
     assert!(cmds.contains("RCPT TO:<hidden@example.net>"), "{cmds}");
     assert!(!data.contains("hidden"), "{data}");
     assert!(data.contains("Subject: s\r\n"), "{data}");
