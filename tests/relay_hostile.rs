@@ -416,6 +416,42 @@ fn a_trickled_multi_line_ehlo_reply_is_held_to_the_timeout() {
     within(&run, 2);
 }
 
+#[test]
+fn a_stalled_tls_handshake_is_held_to_the_timeout() {
+    // Implicit TLS, and STARTTLS after its 220: the server reads the
+    // ClientHello and never answers it.
+    for (extra, script_starttls) in [
+        ("starttls implicit\n", false),
+        ("starttls required\n", true),
+    ] {
+        let s = FakeServer::start(move |r, w| {
+            if script_starttls {
+                let _ = w.write_all(GREETING);
+                let _ = read_raw_line(r);
+                let _ = w.write_all(b"250-hostile.test\r\n250 STARTTLS\r\n");
+                let _ = read_raw_line(r);
+                let _ = w.write_all(b"220 go ahead\r\n");
+            }
+            drain_tail(r, 0);
+            Vec::new()
+        });
+        let user = User::new();
+        let rc = user.rc(&format!(
+            "hostname localhost:{}\ntimeout 2\n{extra}",
+            s.port
+        ));
+        let run = user.send_msg(&rc, &[]);
+        s.join();
+        assert_eq!(run.code, TEMPFAIL, "{extra}: {run:?}");
+        assert!(
+            run.stderr.contains("TLS handshake with localhost:")
+                && run.stderr.contains("within 2 s"),
+            "{extra}: {run:?}"
+        );
+        within(&run, 2);
+    }
+}
+
 /// Peak RSS allowed for a run against a flooding server.
 const RSS_LIMIT_KIB: u64 = 16 * 1024;
 

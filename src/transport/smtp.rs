@@ -281,7 +281,6 @@ fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Failure> {
 }
 
 /// Why a command got no usable reply, in the order it is decided.
-#[derive(Debug)]
 enum Trouble {
     /// No complete reply within the timeout.
     Silent,
@@ -1339,8 +1338,8 @@ impl Connection {
                     Ok(())
                 }
                 Err(t @ Trouble::Early(_)) => Err(t),
-                Err(t) => {
-                    say(format_args!("QUIT: {t:?}"));
+                Err(_) => {
+                    say(format_args!("Disconnected (no reply to QUIT)"));
                     Ok(())
                 }
             }
@@ -1543,7 +1542,8 @@ fn refusal(e: &std::io::Error) -> Option<&Failure> {
 
 /// Stream the message after DATA's 354, straight onto the socket: our own
 /// transparency (one pass over each line, no per-byte copying), the last
-/// chunk and the end-of-data marker in one write. lettre reads the reply.
+/// chunk and the end-of-data marker in one write. The session reads the
+/// reply.
 ///
 /// A read error poisons the connection first: the socket is shut down
 /// before any end-of-data marker, so the server can never take a truncated
