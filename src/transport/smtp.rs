@@ -351,10 +351,18 @@ impl Connection {
             say(format_args!("Connecting to {server}"));
         }
         let addrs = resolve(&relay.host, relay.port)?;
+        // `timeout` bounds the whole connect, whatever the number of
+        // addresses tried.
+        let deadline = std::time::Instant::now() + timeout;
         let mut last_err = None;
         let mut std_stream = None;
         for addr in &addrs {
-            match TcpStream::connect_timeout(addr, timeout) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                last_err = Some(std::io::Error::from(std::io::ErrorKind::TimedOut));
+                break;
+            }
+            match TcpStream::connect_timeout(addr, left) {
                 Ok(s) => {
                     std_stream = Some(s);
                     break;
