@@ -281,6 +281,32 @@ fn extra_replies_are_protocol_errors_never_successes() {
 }
 
 #[test]
+fn an_unasked_421_is_a_server_closing_not_a_protocol_error() {
+    // RFC 5321 §3.8: a server may say 421 and close at any time. Before a
+    // command it is a temporary failure (75: the queue keeps the
+    // message); after the message was accepted it changes nothing.
+    let (run, seen) = relay_through("", |l: &str| {
+        if is(l, "EHLO") {
+            b"250 hostile.test\r\n421 4.4.2 idle too long, closing\r\n".to_vec()
+        } else {
+            usual("")(l)
+        }
+    });
+    assert_eq!(run.code, TEMPFAIL, "{run:?}");
+    assert!(run.stderr.contains("421 4.4.2 idle too long"), "{run:?}");
+    assert!(!seen.has("MAIL"), "{seen:?}");
+    let (run, seen) = relay_through("", |l: &str| {
+        if l == ".\r\n" {
+            b"250 ok\r\n421 4.3.2 one message per connection\r\n".to_vec()
+        } else {
+            usual("250 hostile.test\r\n")(l)
+        }
+    });
+    assert!(seen.marker);
+    assert_eq!(run.code, Some(0), "{run:?}");
+}
+
+#[test]
 fn an_extra_reply_after_the_message_was_accepted_is_not_a_success() {
     // The 250 taken for the message's may have been a reply sent early;
     // the real one follows. Whether the message was delivered is unknown.

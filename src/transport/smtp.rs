@@ -629,6 +629,14 @@ impl Connection {
             }
             Trouble::Early(bytes) => {
                 self.wire.shutdown_now();
+                // RFC 5321 §3.8: a server may announce that it is closing
+                // (421) at any time, asked or not.
+                if let Some(r) = closing_notice(&bytes) {
+                    return Failure::tempfail(format!(
+                        "{server} closed the connection during {during}: {}",
+                        self.show(&r)
+                    ));
+                }
                 Failure::new(
                     exit::PROTOCOL,
                     format!(
@@ -1358,6 +1366,10 @@ impl Connection {
             }
         };
         self.wire.shutdown_now();
+        let sent = match sent {
+            Err(Trouble::Early(bytes)) if closing_notice(&bytes).is_some() => Ok(()),
+            other => other,
+        };
         if let (true, Err(Trouble::Early(bytes))) = (success, sent) {
             return Err(Failure::new(
                 exit::PROTOCOL,
@@ -1374,6 +1386,15 @@ impl Connection {
             run_hook("postconnect", &cmd)?;
         }
         Ok(())
+    }
+}
+
+/// `bytes` is exactly one 421 reply: the server says it is closing the
+/// connection, which it may do unasked.
+fn closing_notice(bytes: &[u8]) -> Option<Reply> {
+    match reply::parse(bytes) {
+        Ok(Some((r, n))) if r.code == 421 && n == bytes.len() => Some(r),
+        _ => None,
     }
 }
 
