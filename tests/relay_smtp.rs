@@ -772,41 +772,26 @@ fn a_message_over_the_limit_with_unknown_size_is_refused_after_data() {
 
 #[test]
 fn a_server_that_does_not_know_ehlo_gets_helo() {
-    use std::io::Write as _;
-    let server = FakeServer::start(|r, w| {
-        let _ = w.write_all(b"220 old ESMTP-less server\r\n");
-        let mut seen = Vec::new();
-        loop {
-            let line = common::read_line(r);
-            if line.is_empty() {
-                return seen;
-            }
-            seen.extend_from_slice(line.as_bytes());
-            let upper = line.to_ascii_uppercase();
-            let reply: &[u8] = if upper.starts_with("EHLO") {
-                b"502 5.5.2 command not recognized\r\n"
-            } else if upper.starts_with("DATA") {
-                let _ = w.write_all(b"354 go\r\n");
-                loop {
-                    let l = common::read_line(r);
-                    if l == ".\r\n" || l.is_empty() {
-                        break;
-                    }
-                }
-                b"250 queued\r\n"
+    let server = FakeServer::start(|r, _w| {
+        let seen = common::hostile::converse(r, b"220 old server\r\n", |l: &str| {
+            if l.starts_with("EHLO") {
+                b"502 5.5.2 command not recognized\r\n".to_vec()
             } else {
-                b"250 ok\r\n"
-            };
-            let _ = w.write_all(reply);
-        }
+                common::hostile::usual("")(l)
+            }
+        });
+        seen.into_bytes()
     });
     let id = identity(server.port);
     common::relay_message(&id, "helo", "x\r\n").expect("relay over HELO");
-    let seen = String::from_utf8(server.join()).unwrap();
-    assert!(
-        seen.starts_with(
-            "EHLO client.test\r\nHELO client.test\r\nMAIL FROM:<sender@example.org>\r\n"
-        ),
-        "{seen}"
+    let seen = common::hostile::Seen::from_bytes(&server.join());
+    assert_eq!(
+        seen.lines[..3],
+        [
+            "EHLO client.test\r\n",
+            "HELO client.test\r\n",
+            "MAIL FROM:<sender@example.org>\r\n"
+        ]
     );
+    assert!(seen.marker, "{seen:?}");
 }
