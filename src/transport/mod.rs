@@ -1,11 +1,12 @@
-//! Delivery transports: SMTP relay (lettre, async, our own socket) and the
-//! local MDA pipe.
+//! Delivery transports: SMTP relay (async, our own socket) and the local
+//! MDA pipe.
 //!
-//! `smtp` speaks SMTP through lettre's async connection over a socket we
-//! open ourselves (`stream`), `tls` finds trust and client certificates,
-//! `auth` computes the SASL answers, `transcript` writes `-X` files,
-//! `hooks` runs the commands of the configuration (preconnect,
-//! postconnect, passwordeval, the MDA).
+//! `smtp` speaks SMTP over a socket we open ourselves (`stream`), reading
+//! every reply with `reply` (bounded, in order); `tls` finds trust and
+//! client certificates, `auth` computes the SASL answers, `transcript`
+//! writes `-X` files and `shown` makes server text safe to show (secrets
+//! masked, control characters escaped); `hooks` runs the commands of the
+//! configuration (preconnect, postconnect, passwordeval, the MDA).
 
 pub mod mda;
 
@@ -16,6 +17,8 @@ use std::path::PathBuf;
 
 mod auth;
 pub mod hooks;
+pub mod reply;
+mod shown;
 pub mod smtp;
 mod stream;
 pub mod tls;
