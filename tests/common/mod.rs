@@ -26,6 +26,7 @@
 mod process;
 #[allow(unused_imports)]
 pub use process::run as run_with_input;
+pub mod recorder;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
