@@ -301,10 +301,13 @@ fn the_network_hook_starts_the_flush_for_users_who_enabled_the_timer() {
     assert_eq!(started(&fake.calls()), expected);
 }
 
+/// A dispatcher's call: arguments and environment.
+type Event<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+
 #[test]
 fn the_network_hook_does_nothing_on_other_events() {
     let fake = FakeSystemd::new(USERS, &["alice"]);
-    let cases: &[(&[&str], &[(&str, &str)])] = &[
+    let cases: &[Event] = &[
         (&["eth0", "down"], &[]),
         (&["eth0", "pre-up"], &[]),
         (&["eth0", "dhcp4-change"], &[]),
@@ -567,4 +570,53 @@ fn the_sample_esmtprc_has_no_errors_and_names_the_timer() {
     }
     let text = fs::read_to_string(&sample).unwrap();
     assert!(text.contains("systemctl --user enable --now esmtp-flush.timer"));
+}
+
+/// The man page text with the troff escapes that matter undone.
+fn man_text(page: &str) -> String {
+    fs::read_to_string(repo().join("man").join(page))
+        .unwrap()
+        .replace("\\-", "-")
+        .replace("\\fR", "")
+        .replace("\\fI", "")
+        .replace("\\fB", "")
+}
+
+#[test]
+fn the_docs_start_install_with_the_package_and_say_where_timer_and_hooks_live() {
+    let readme = fs::read_to_string(repo().join("README.md")).unwrap();
+    let install = &readme[readme.find("\n## Install\n").expect("an Install section")..];
+    let first_block = &install[install.find("```sh\n").unwrap()..];
+    let first_block = &first_block[..first_block[6..].find("```").unwrap()];
+    assert!(first_block.contains("cargo deb"), "{first_block}");
+    assert!(
+        first_block.contains("apt install ./target/debian/esmtp-rs_"),
+        "{first_block}"
+    );
+    let laptops = &readme[readme
+        .find("\n## Queueing for laptops and dial-up\n")
+        .expect("the laptops section")..];
+    let laptops = &laptops[..laptops[4..].find("\n## ").unwrap()];
+
+    let places = [
+        "/usr/lib/systemd/user/",
+        "/usr/lib/NetworkManager/dispatcher.d/90-esmtp-flush",
+        "/usr/lib/networkd-dispatcher/routable.d/90-esmtp-flush",
+        "/usr/libexec/esmtp/esmtp-flush-on-network",
+    ];
+    let assets = package_assets();
+    let esmtp1 = man_text("esmtp.1");
+    let esmtprc5 = man_text("esmtprc.5");
+    for place in places {
+        assert!(
+            assets.keys().any(|a| format!("/{a}").starts_with(place)),
+            "{place} is not where the package puts it"
+        );
+        assert!(laptops.contains(place), "README lacks {place}");
+        assert!(esmtp1.contains(place), "esmtp(1) lacks {place}");
+    }
+    for text in [laptops, esmtp1.as_str(), esmtprc5.as_str()] {
+        assert!(text.contains("systemctl --user enable --now esmtp-flush.timer"));
+    }
+    assert!(esmtprc5.contains("/usr/lib/systemd/user/esmtp-flush.timer"));
 }
