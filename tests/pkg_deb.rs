@@ -20,6 +20,7 @@
 
 mod common;
 
+use common::describe as show;
 use common::recorder::Recorder;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -41,15 +42,6 @@ fn repo() -> &'static Path {
 
 fn text(o: &[u8]) -> String {
     String::from_utf8_lossy(o).into_owned()
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "{:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        text(&o.stdout),
-        text(&o.stderr)
-    )
 }
 
 fn ok(o: Output, what: &str) -> Output {
@@ -377,18 +369,12 @@ fn the_package_installs_works_and_purges_cleanly_in_a_minimal_debian() {
     let got = server.sessions();
     assert_eq!(got.len(), 1);
     assert!(
-        got[0]
-            .commands
-            .iter()
-            .any(|c| c.starts_with("MAIL FROM:<alice@example.org>")),
+        got[0].saw("MAIL FROM:<alice@example.org>"),
         "{:?}",
         got[0].commands
     );
     assert!(
-        got[0]
-            .commands
-            .iter()
-            .any(|c| c == "RCPT TO:<bob@example.org>"),
+        got[0].saw("RCPT TO:<bob@example.org>"),
         "{:?}",
         got[0].commands
     );
@@ -436,10 +422,7 @@ fn the_package_installs_works_and_purges_cleanly_in_a_minimal_debian() {
     ok(sys.run(&exec_start), "the unit's ExecStart");
     let got = server.sessions();
     assert_eq!(got.len(), 1);
-    assert!(got[0]
-        .commands
-        .iter()
-        .any(|c| c == "RCPT TO:<carol@example.org>"));
+    assert!(got[0].saw("RCPT TO:<carol@example.org>"));
     assert!(text(&got[0].data).contains("waiting for the network"));
     let o = ok(sys.run(&["mailq"]), "mailq");
     assert_eq!(text(&o.stdout), "Mail queue is empty\n");

@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::describe as show;
 use common::recorder::Recorder;
 use std::collections::BTreeMap;
 use std::fs;
@@ -25,15 +26,6 @@ fn bin() -> &'static str {
 
 fn text(o: &[u8]) -> String {
     String::from_utf8_lossy(o).into_owned()
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "{:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        text(&o.stdout),
-        text(&o.stderr)
-    )
 }
 
 /// The `Key=` lines of a unit file.
@@ -171,10 +163,7 @@ fn the_service_is_silent_with_nothing_queued_and_delivers_what_waits() {
     let sessions = server.sessions();
     assert_eq!(sessions.len(), 1);
     assert!(
-        sessions[0]
-            .commands
-            .iter()
-            .any(|c| c == "RCPT TO:<you@example.org>"),
+        sessions[0].saw("RCPT TO:<you@example.org>"),
         "{:?}",
         sessions[0].commands
     );

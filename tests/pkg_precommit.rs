@@ -5,6 +5,9 @@
 //! The hook repository is a throwaway one holding this repository's
 //! `.pre-commit-hooks.yaml` as it is in the work tree.
 
+mod common;
+
+use common::describe as show;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -17,15 +20,6 @@ fn repo() -> &'static Path {
 fn venv_bin() -> PathBuf {
     let venv = std::env::var("ESMTP_TEST_VENV").unwrap_or_else(|_| "/opt/esmtp-test/venv".into());
     Path::new(&venv).join("bin")
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "{:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// What a git command printed (git gives a hook's output on stderr).

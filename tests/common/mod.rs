@@ -25,6 +25,8 @@
 #[allow(clippy::duplicate_mod)]
 mod process;
 #[allow(unused_imports)]
+pub use process::describe;
+#[allow(unused_imports)]
 pub use process::run as run_with_input;
 pub mod recorder;
 

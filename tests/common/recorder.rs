@@ -18,6 +18,14 @@ pub struct Session {
     pub data: Vec<u8>,
 }
 
+impl Session {
+    /// True when a command starting with `prefix` was received (MAIL FROM
+    /// carries parameters after the address).
+    pub fn saw(&self, prefix: &str) -> bool {
+        self.commands.iter().any(|c| c.starts_with(prefix))
+    }
+}
+
 /// The server: bound at once, serving in a thread.
 pub struct Recorder {
     pub port: u16,
