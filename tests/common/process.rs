@@ -23,3 +23,13 @@ pub fn run(cmd: &mut Command, input: &[u8]) -> Output {
     writer.join().unwrap();
     out
 }
+
+/// A finished command's status and output, for assertion messages.
+pub fn describe(o: &Output) -> String {
+    format!(
+        "{:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
