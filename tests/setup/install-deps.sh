@@ -68,3 +68,19 @@ if ! "$VENV/bin/pre-commit" --version 2>/dev/null | grep -qF 4.7.0 ||
   "$VENV/bin/pip" install --quiet --disable-pip-version-check \
     pre-commit==4.7.0 'jsonschema[format-nongpl]==4.26.0'
 fi
+
+# The published SARIF 2.1.0 JSON schema (tests/config_sarif.rs), as the
+# serde-sarif crate ships it, fetched through cargo from crates.io: a copy
+# of the standard's schema, not committed here.
+SARIF_SCHEMA=${ESMTP_TEST_SARIF_SCHEMA:-/opt/esmtp-test/sarif-schema-2.1.0.json}
+if [ ! -s "$SARIF_SCHEMA" ]; then
+  tmp=$(mktemp -d)
+  mkdir -p "$tmp/src" "$(dirname "$SARIF_SCHEMA")"
+  printf '[package]\nname = "sarif-schema-fetch"\nversion = "0.0.0"\nedition = "2021"\n\n[dependencies]\nserde-sarif = "=0.8.0"\n' > "$tmp/Cargo.toml"
+  : > "$tmp/src/lib.rs"
+  (cd "$tmp" && cargo fetch --quiet)
+  src=$(cd "$tmp" && cargo metadata --format-version 1 --quiet |
+        python3 -c 'import json,sys; m=json.load(sys.stdin); print(next(p["manifest_path"] for p in m["packages"] if p["name"]=="serde-sarif"))')
+  cp "$(dirname "$src")/src/schema.json" "$SARIF_SCHEMA"
+  rm -rf "$tmp"
+fi
