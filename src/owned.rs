@@ -271,7 +271,15 @@ impl OwnDir {
                     Err(_) => refused(io_err(e).to_string()),
                 });
             }
-            Err(e) => return Err(io("cannot open", e)),
+            // Not ours to open (another user's 0700 directory): say whose.
+            Err(e) => {
+                return Err(match lstat() {
+                    Ok(st) if check_dir(&st).is_err() => {
+                        refused(check_dir(&st).err().unwrap_or_default())
+                    }
+                    _ => io("cannot open", e),
+                })
+            }
         };
         let st = fstat(&fd).map_err(|e| io("cannot stat", e))?;
         check_dir(&st).map_err(refused)?;

@@ -43,6 +43,14 @@ struct WrapperQueue {
     problems: Vec<Problem>,
 }
 
+/// A file of an entry that is not used.
+fn refused(path: PathBuf, r: Refusal) -> Problem {
+    match r {
+        Refusal::Foreign(why) => problem(path, ProblemKind::Foreign, why),
+        Refusal::Unusable(why) => problem(path, ProblemKind::Damaged, why),
+    }
+}
+
 fn problem(path: PathBuf, kind: ProblemKind, why: String) -> Problem {
     Problem {
         name: printable(path.file_name().unwrap_or_default()),
@@ -101,7 +109,18 @@ fn open(path: &Path) -> Result<Option<WrapperQueue>, Problem> {
         }
         let text = name.to_string_lossy().into_owned();
         match dir.sub(&text, false) {
-            Ok((d, _)) if text.as_bytes() == name.as_bytes() => entries.push((name, d)),
+            Ok((d, _)) if text.as_bytes() == name.as_bytes() => {
+                // Its files are looked at (not opened) here, so that a
+                // listing shows what a flush would refuse.
+                let bad = ["cmd", "mail"].into_iter().find_map(|f| {
+                    let st = d.lstat(f).ok()??;
+                    check_file(&st).err().map(|r| refused(d.join(f), r))
+                });
+                match bad {
+                    Some(p) => problems.push(p),
+                    None => entries.push((name, d)),
+                }
+            }
             Ok(_) => problems.push(problem(
                 path,
                 ProblemKind::Stray,
@@ -218,17 +237,7 @@ pub fn import_reporting(
             Ok(Some(_)) => true,
             _ => false,
         };
-        let unusable = |file: &str, r: Refusal| {
-            let kind = match r {
-                Refusal::Foreign(_) => ProblemKind::Foreign,
-                Refusal::Unusable(_) => ProblemKind::Damaged,
-            };
-            problem(
-                entry.join(file),
-                kind,
-                format!("{}: the message is not sent", r.why()),
-            )
-        };
+        let unusable = |file: &str, r: Refusal| refused(entry.join(file), r);
         let cmd = match read_limited(entry, "cmd", CMD_LIMIT) {
             Ok(c) => c,
             Err(r) => {

@@ -666,7 +666,12 @@ fn give_up(spool: &Spool, plan: &Plan, entry: Locked, why: &str) {
         }
     }
     match spool.fail(entry, why) {
-        Ok(path) => eprintln!("esmtp: queue: message kept in {}", path.display()),
+        Ok((path, note_error)) => {
+            eprintln!("esmtp: queue: message kept in {}", path.display());
+            if let Some(e) = note_error {
+                eprintln!("esmtp: queue: {e}");
+            }
+        }
         Err(e) => eprintln!("esmtp: queue: could not move {id} to failed/: {e}"),
     }
 }

@@ -937,7 +937,8 @@ impl Spool {
 
     /// Move a locked entry to `failed/` with a note saying why. Nothing in
     /// `failed/` is replaced: if the name is taken, the entry stays queued.
-    pub fn fail(&self, entry: Locked, why: &str) -> io::Result<PathBuf> {
+    /// Returns where it is now, and why its note could not be written.
+    pub fn fail(&self, entry: Locked, why: &str) -> io::Result<(PathBuf, Option<String>)> {
         let (msg, failed) = (&self.dirs.msg, &self.dirs.failed);
         let id = entry.id.clone();
         msg.rename_noreplace(&id, failed, &id).map_err(|e| {
@@ -961,8 +962,7 @@ impl Spool {
         }
         drop(entry);
         msg.sync()?;
-        noted.map_err(io::Error::other)?;
-        Ok(failed.join(&id))
+        Ok((failed.join(&id), noted.err()))
     }
 
     /// Delete a locked entry (after the server accepted it) durably.
