@@ -435,3 +435,49 @@ fn an_entry_claiming_an_impossible_size_is_bad_data_not_a_crash() {
     let err = spool.read_entry(&id).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
 }
+
+/// The background flusher's files are never opened, created or removed
+/// through a link (the submission checks them before it forks; these are
+/// the calls a race past that check would reach).
+#[test]
+fn control_files_are_never_followed() {
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = plan_in(tmp.path());
+    let root = queue::queue_dir(&plan).unwrap();
+    let spool = Spool::open(&root).unwrap();
+    // Own files work as before.
+    assert!(spool.background_guard().unwrap().is_some());
+    assert!(!spool.take_rescan());
+    spool.request_rescan().unwrap();
+    spool.request_rescan().unwrap();
+    assert!(spool.take_rescan());
+    assert!(spool.control_problems().is_empty());
+
+    let precious = tmp.path().join("precious");
+    fs::write(&precious, b"keep me\n").unwrap();
+    let absent = tmp.path().join("absent");
+    fs::remove_file(root.join("flush.lock")).unwrap();
+    symlink(&precious, root.join("flush.lock")).unwrap();
+    symlink(&absent, root.join("flush.again")).unwrap();
+    let err = spool.background_guard().unwrap_err();
+    assert!(
+        err.to_string().ends_with("flush.lock is a symbolic link"),
+        "{err}"
+    );
+    let err = spool.request_rescan().unwrap_err();
+    assert!(
+        err.to_string().ends_with("flush.again is a symbolic link"),
+        "{err}"
+    );
+    assert!(!spool.take_rescan());
+    assert_eq!(fs::read(&precious).unwrap(), b"keep me\n");
+    assert!(!absent.exists());
+    assert!(fs::symlink_metadata(root.join("flush.again"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let problems = spool.control_problems();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems.iter().all(|p| p.why == "is a symbolic link"));
+}
