@@ -61,9 +61,11 @@ const MAGIC: &[u8; 8] = b"ESMTPQ1 ";
 const SIZE_DIGITS: usize = 20;
 const PREFIX_LEN: usize = MAGIC.len() + SIZE_DIGITS + 1;
 
-/// The most of an entry's metadata line, a `.state` or a `.note` that is
-/// read: ours are far smaller, and a damaged file must not cost memory.
+/// The most of a `.state` or a `.note` that is read: ours are far smaller,
+/// and a damaged file must not cost memory.
 const SMALL_FILE_LIMIT: u64 = 1 << 20;
+/// The longest metadata line of an entry (thousands of recipients fit).
+const META_LIMIT: u64 = 16 << 20;
 
 /// Seconds since the epoch.
 pub fn now() -> u64 {
@@ -376,11 +378,13 @@ fn read_header(file: &File) -> io::Result<(Meta, u64)> {
         .and_then(|d| d.parse().ok())
         .ok_or_else(|| bad_data("bad size in the entry header".into()))?;
     let mut line = Vec::new();
-    (&mut r)
-        .take(SMALL_FILE_LIMIT)
-        .read_until(b'\n', &mut line)?;
+    (&mut r).take(META_LIMIT).read_until(b'\n', &mut line)?;
     if line.last() != Some(&b'\n') {
-        return Err(bad_data("the entry's metadata line is cut short".into()));
+        return Err(bad_data(if line.len() as u64 == META_LIMIT {
+            format!("the entry's metadata line is longer than {META_LIMIT} bytes")
+        } else {
+            "the entry's metadata line is cut short".into()
+        }));
     }
     let mut meta: Meta =
         serde_json::from_slice(&line).map_err(|e| bad_data(format!("bad entry metadata: {e}")))?;

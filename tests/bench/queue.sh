@@ -9,6 +9,9 @@
 # dotlockfile (liblockfile-bin), all from tests/setup/install-deps.sh.
 #
 # Usage: bash tests/bench/queue.sh [N]
+#   ESMTP_BENCH_BEFORE=/path/to/older/esmtp  also times that build's flush
+#     against this one, interleaved (A B B A ...), from the same snapshot;
+#   WRAPPER=0  skips the (slow) esmtp-wrapper row.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${1:-200}
@@ -58,13 +61,51 @@ rm -f "$work"/spool/msg/*.state
 cp -a "$work/spool" "$work/snap/spool"
 rm -rf "$H/.esmtp_queue"
 
+wrapper=()
+if [ "${WRAPPER:-1}" != 0 ]; then
+  wrapper=(-n "esmtp-wrapper + esmtp 1.2 ($N msgs)"
+    --prepare "rm -rf $H/.esmtp_queue && cp -a $wq $H/.esmtp_queue && sync"
+    "HOME=$H $work/bin/deliver")
+fi
 hyperfine --warmup 1 --runs "$RUNS" --export-markdown "$work/result.md" \
-  -n "esmtp-wrapper + esmtp 1.2 ($N msgs)" \
-  --prepare "rm -rf $H/.esmtp_queue && cp -a $wq $H/.esmtp_queue && sync" \
-  "HOME=$H $work/bin/deliver" \
+  "${wrapper[@]}" \
   -n "esmtp queue flush ($N msgs)" \
   --prepare "rm -rf $work/spool && cp -a $work/snap/spool $work/spool && sync" \
   "HOME=$H $BIN queue flush -C $work/esmtprc"
+
+if [ -n "${ESMTP_BENCH_BEFORE:-}" ]; then
+  # The same flush by both builds, interleaved, each from a fresh copy of
+  # the snapshot (the copy is not timed).
+  python3 - "$RUNS" "$work" "$H" "$BIN" "$ESMTP_BENCH_BEFORE" <<'PY'
+import os, shutil, statistics, subprocess, sys, time
+runs, work, home, new, old = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+cmds = [("esmtp (this tree)", new), ("esmtp (before)", old)]
+times = {name: [] for name, _ in cmds}
+env = dict(os.environ, HOME=home)
+for i in range(runs + 1):
+    order = cmds if i % 2 == 0 else list(reversed(cmds))
+    for name, binary in order:
+        shutil.rmtree(work + "/spool", ignore_errors=True)
+        subprocess.run(["cp", "-a", work + "/snap/spool", work + "/spool"], check=True)
+        os.sync()
+        t = time.perf_counter()
+        # argv[0] "esmtp": the name selects the mode, not the file's name.
+        r = subprocess.run(["esmtp", "queue", "flush", "-C", work + "/esmtprc"],
+                           executable=binary, env=env)
+        dt = time.perf_counter() - t
+        if r.returncode != 0:
+            sys.exit("%s: flush failed (%d)" % (name, r.returncode))
+        if any("." not in n for n in os.listdir(work + "/spool/msg")):
+            sys.exit("%s: messages left queued" % name)
+        if i > 0:  # the first round warms up
+            times[name].append(dt)
+base = statistics.median(times["esmtp (before)"])
+print("%-20s %10s %10s %8s   (interleaved, %d runs each)" % ("flush", "median ms", "min ms", "x before", runs))
+for name, _ in cmds:
+    m = statistics.median(times[name])
+    print("%-20s %10.1f %10.1f %8.2f" % (name, m * 1e3, min(times[name]) * 1e3, m / base))
+PY
+fi
 
 # Both delivered everything.
 left=$(ls "$work/spool/msg" | grep -vc '\.' || true)
