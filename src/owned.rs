@@ -372,6 +372,24 @@ impl OwnDir {
         .map_err(io_err)
     }
 
+    /// [`OwnDir::create_new`], first removing a file of the user's left
+    /// by that name (a staging file of a dead process with the same pid).
+    pub fn create_replacing(&self, name: impl AsRef<OsStr>) -> io::Result<File> {
+        let name = name.as_ref();
+        match self.create_new(name) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                self.unlink_own(name).map_err(|r| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("{} {}", self.join(name).display(), r.why()),
+                    )
+                })?;
+                self.create_new(name)
+            }
+            other => other,
+        }
+    }
+
     /// The names in the directory (not `.` and `..`), unsorted.
     pub fn names(&self) -> io::Result<Vec<OsString>> {
         let mut dir = nix::dir::Dir::openat(self.fd.as_fd(), ".", DIR_FLAGS, Mode::empty())
@@ -467,9 +485,8 @@ impl OwnDir {
     /// else is left alone and the write fails saying why. No fsync.
     pub fn put(&self, name: &str, bytes: &[u8], staging: &OwnDir) -> Result<(), String> {
         let tmp = format!("{name}.p{}", std::process::id());
-        let _ = staging.unlink_own(&tmp);
         let written = staging
-            .create_new(&tmp)
+            .create_replacing(&tmp)
             .and_then(|mut f| f.write_all(bytes));
         if let Err(e) = written {
             let _ = staging.unlink_own(&tmp);

@@ -500,9 +500,8 @@ impl Spool {
         let tmp = &self.dirs.tmp;
         let path = tmp.join(work);
         // A file by that name is a dead writer's with our pid: ours to remove.
-        let _ = tmp.unlink_own(work);
         let file = tmp
-            .create_new(work)
+            .create_replacing(work)
             .map_err(|e| io_fail("cannot create", &path, e))?;
         let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock)
             .map_err(|(_, e)| io_fail("cannot lock", &path, io::Error::from(e)))?;
