@@ -101,6 +101,14 @@ fn mode(st: &FileStat) -> u32 {
     st.st_mode & 0o7777
 }
 
+fn writers(st: &FileStat) -> &'static str {
+    if st.st_mode & 0o002 != 0 {
+        "others"
+    } else {
+        "its group"
+    }
+}
+
 /// A directory may be used: a directory of the user's, not writable by
 /// group or others.
 pub fn check_dir(st: &FileStat) -> Result<(), String> {
@@ -118,11 +126,7 @@ pub fn check_dir(st: &FileStat) -> Result<(), String> {
     if st.st_mode & 0o022 != 0 {
         return Err(format!(
             "is writable by {} (mode {:04o}); it must be writable only by you",
-            if st.st_mode & 0o002 != 0 {
-                "others"
-            } else {
-                "its group"
-            },
+            writers(st),
             mode(st)
         ));
     }
@@ -153,7 +157,8 @@ pub fn check_file(st: &FileStat) -> Result<(), Refusal> {
     }
     if st.st_mode & 0o022 != 0 {
         return Err(Refusal::Foreign(format!(
-            "is writable by others (mode {:04o})",
+            "is writable by {} (mode {:04o})",
+            writers(st),
             mode(st)
         )));
     }
@@ -604,7 +609,14 @@ mod tests {
 
         std::fs::set_permissions(tmp.path().join("f"), std::fs::Permissions::from_mode(0o666))
             .unwrap();
-        assert!(matches!(d.open_file("f", false), Err(Refusal::Foreign(w)) if w.contains("0666")));
+        assert!(
+            matches!(d.open_file("f", false), Err(Refusal::Foreign(w)) if w == "is writable by others (mode 0666)")
+        );
+        std::fs::set_permissions(tmp.path().join("f"), std::fs::Permissions::from_mode(0o620))
+            .unwrap();
+        assert!(
+            matches!(d.open_file("f", false), Err(Refusal::Foreign(w)) if w == "is writable by its group (mode 0620)")
+        );
         assert!(d.unlink_own("f").is_err());
         assert!(tmp.path().join("f").exists());
     }
