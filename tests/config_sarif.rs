@@ -45,8 +45,7 @@ for e in v.iter_errors(json.load(sys.stdin)):
     print("/".join(map(str, e.absolute_path)) + ": " + e.message)
 "#;
     let mut cmd = Command::new(python());
-    cmd.args(["-c", SCRIPT])
-        .arg(schema());
+    cmd.args(["-c", SCRIPT]).arg(schema());
     let o = common::run_with_input(&mut cmd, doc.as_bytes());
     assert!(
         o.status.success(),
