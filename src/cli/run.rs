@@ -333,7 +333,7 @@ fn submit(send: &Send) -> Result<(), Failure> {
                     &envelope,
                     &options,
                     &send.session,
-                    &mut spool.crlf(),
+                    &mut spool.wire(),
                 )
             })
         } else {
