@@ -181,7 +181,7 @@ fn every_format_is_bounded() {
         let path = h.join(format!("{name}.esmtprc"));
         std::fs::write(&path, &bytes).unwrap();
         let p = path.to_str().unwrap();
-        for format in ["json", "github"] {
+        for format in ["json", "github", "sarif"] {
             let r = measured(
                 &["check", "--no-permission-lints", "--format", format, p],
                 h,

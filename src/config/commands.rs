@@ -19,9 +19,9 @@ pub fn check_command() -> Command {
             Arg::new("format")
                 .long("format")
                 .value_name("FORMAT")
-                .value_parser(["human", "json", "github"])
+                .value_parser(["human", "json", "github", "sarif"])
                 .default_value("human")
-                .help("Output: human (rustc-style), json, github (Actions annotations)"),
+                .help("Output: human (rustc-style), json, github (Actions annotations), sarif (SARIF 2.1.0, for code scanning)"),
         )
         .arg(Arg::new("compat").long("compat").action(ArgAction::SetTrue).help("Also report every construct esmtp 1.2 would not accept identically"))
         .arg(Arg::new("deny-warnings").long("deny-warnings").action(ArgAction::SetTrue).help("Exit 1 on warnings too"))
@@ -187,6 +187,7 @@ pub fn run_check(m: &ArgMatches) -> u8 {
     };
     let mut out = String::new();
     let mut json_files = Vec::new();
+    let mut sarif_files = Vec::new();
     for r in &results {
         let mut all: Vec<Diagnostic> = r.extra.clone();
         all.extend(r.comp.diagnostics.iter().cloned());
@@ -204,6 +205,7 @@ pub fn run_check(m: &ArgMatches) -> u8 {
                 "cache": crate::cache::freshness(Some(Path::new(&r.comp.name))).to_string(),
             })),
             "github" => out.push_str(&diag::render_github(&r.comp.name, &r.comp.text, shown)),
+            "sarif" => sarif_files.push((r, shown.to_vec(), omitted)),
             _ => {
                 if color {
                     out.push_str(&diag::render_human_color(&r.comp.name, &r.comp.text, shown));
@@ -239,6 +241,19 @@ pub fn run_check(m: &ArgMatches) -> u8 {
     if format == "json" {
         let doc = serde_json::json!({ "files": json_files });
         out.push_str(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+        out.push('\n');
+    }
+    if format == "sarif" {
+        let files: Vec<super::sarif::File> = sarif_files
+            .iter()
+            .map(|(r, shown, omitted)| super::sarif::File {
+                name: &r.comp.name,
+                text: &r.comp.text,
+                diagnostics: shown,
+                omitted: *omitted,
+            })
+            .collect();
+        out.push_str(&serde_json::to_string_pretty(&super::sarif::log(&files)).unwrap_or_default());
         out.push('\n');
     }
     let mut stdout = std::io::stdout().lock();

@@ -458,6 +458,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                     Some(t) => {
                         let sec = self.cur();
                         sec.identity.tls = t;
+                        sec.identity.tls_explicit = true;
                         sec.tls_given = true;
                     }
                     None => {

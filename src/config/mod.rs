@@ -15,6 +15,7 @@ pub mod lint;
 pub mod lower;
 pub mod mask;
 mod parse;
+pub mod sarif;
 pub mod snippet;
 
 pub use commands::{check_command, dump_command, run_check, run_dump};

@@ -1,9 +1,12 @@
-//! Delivery transports: SMTP relay (lettre, async, our own socket) and the
-//! local MDA pipe.
+//! Delivery transports: SMTP relay (async, our own socket) and the local
+//! MDA pipe.
 //!
-//! `smtp` speaks SMTP through lettre's async connection over a socket we
-//! open ourselves (`stream`), `tls` finds trust and client certificates,
-//! `auth` computes the SASL answers, `transcript` writes `-X` files.
+//! `smtp` speaks SMTP over a socket we open ourselves (`stream`), reading
+//! every reply with `reply` (bounded, in order); `tls` finds trust and
+//! client certificates, `auth` computes the SASL answers, `transcript`
+//! writes `-X` files and `shown` makes server text safe to show (secrets
+//! masked, control characters escaped); `hooks` runs the commands of the
+//! configuration (preconnect, postconnect, passwordeval, the MDA).
 
 pub mod mda;
 
@@ -13,6 +16,9 @@ use std::io::Read;
 use std::path::PathBuf;
 
 mod auth;
+pub mod hooks;
+pub mod reply;
+mod shown;
 pub mod smtp;
 mod stream;
 pub mod tls;
@@ -73,7 +79,8 @@ pub struct SessionOptions {
 
 /// Relay one message to the identity's smarthost: connect, TLS, AUTH, one
 /// transaction, QUIT. `message` yields the whole message (headers, blank
-/// line, body) with CRLF line ends and without dot-stuffing.
+/// line, body) without dot-stuffing; its line ends (CRLF, LF or bare CR)
+/// are made CRLF on the way.
 pub fn relay(
     identity: &Identity,
     envelope: &Envelope,
