@@ -171,11 +171,12 @@ fn credentials_policy(policy: TlsPolicy, encrypted: bool, loopback: bool) -> Cre
     }
 }
 
-/// The secret: the `password`, or the first line `passwordeval` prints.
-fn secret(identity: &Identity) -> Result<String, Failure> {
+/// The secret: the `password`, or the first line `passwordeval` prints,
+/// as bytes (esmtp 1.2 sends them as they are, UTF-8 or not).
+fn secret(identity: &Identity) -> Result<Vec<u8>, Failure> {
     match &identity.secret {
-        None => Ok(String::new()),
-        Some(SecretSource::Password(s)) => Ok(s.expose().to_string()),
+        None => Ok(Vec::new()),
+        Some(SecretSource::Password(s)) => Ok(s.expose().to_vec()),
         Some(SecretSource::Eval(command)) => {
             let out = Command::new("/bin/sh")
                 .arg("-c")
@@ -194,13 +195,13 @@ fn secret(identity: &Identity) -> Result<String, Failure> {
                     out.status
                 )));
             }
-            let text = String::from_utf8(out.stdout).map_err(|_| {
-                Failure::config(format!(
-                    "the passwordeval command `{command}` printed something that is not UTF-8"
-                ))
-            })?;
-            match text.lines().next() {
-                Some(line) => Ok(line.trim_end_matches('\r').to_string()),
+            let text = out.stdout;
+            match text
+                .split(|&b| b == b'\n')
+                .next()
+                .filter(|_| !text.is_empty())
+            {
+                Some(line) => Ok(line.strip_suffix(b"\r").unwrap_or(line).to_vec()),
                 None => Err(Failure::config(format!(
                     "the passwordeval command `{command}` printed nothing"
                 ))),
@@ -303,6 +304,17 @@ impl Connection {
             .build()
             .map_err(|e| Failure::software(format!("cannot start the I/O runtime: {e}")))?;
 
+        // TLS trust and the client certificate are read before connecting:
+        // a certificate that cannot be used is an error of this identity's
+        // configuration (78), found before anything is sent.
+        let mut early_tls = match identity.tls {
+            TlsPolicy::Disabled => None,
+            _ => Some(tls::setup(
+                &relay.host,
+                identity.certificate_passphrase.as_ref(),
+            )?),
+        };
+
         if verbose {
             say(format_args!("Connecting to {server}"));
         }
@@ -361,7 +373,10 @@ impl Connection {
             if verbose {
                 say(format_args!("Starting TLS (implicit, from the first byte)"));
             }
-            let setup = tls::setup(&relay.host, identity.certificate_passphrase.as_ref())?;
+            let setup = match early_tls.take() {
+                Some(s) => s,
+                None => tls::setup(&relay.host, identity.certificate_passphrase.as_ref())?,
+            };
             rt.block_on(handshake(&wire, &setup, &relay.host, &server, timeout))?;
             tls_setup = Some(setup);
         }
@@ -394,14 +409,15 @@ impl Connection {
             TlsPolicy::Disabled | TlsPolicy::Implicit => {}
             TlsPolicy::Enabled | TlsPolicy::Required => {
                 if this.caps.starttls {
-                    let setup =
-                        match tls::setup(&relay.host, identity.certificate_passphrase.as_ref()) {
-                            Ok(s) => s,
-                            Err(f) => {
-                                this.abort();
-                                return Err(f);
-                            }
-                        };
+                    let setup = match early_tls.take().map(Ok).unwrap_or_else(|| {
+                        tls::setup(&relay.host, identity.certificate_passphrase.as_ref())
+                    }) {
+                        Ok(s) => s,
+                        Err(f) => {
+                            this.abort();
+                            return Err(f);
+                        }
+                    };
                     let required = identity.tls == TlsPolicy::Required;
                     if this.starttls(&setup, &relay.host, timeout, required)? {
                         tls_setup = Some(setup);
@@ -434,7 +450,7 @@ impl Connection {
             }
         }
 
-        if let (Some(user), Some(secret)) = (identity.username.as_deref(), secret) {
+        if let (Some(user), Some(secret)) = (identity.username.as_ref(), secret) {
             match credentials_policy(identity.tls, this.wire.is_tls(), peer_is_loopback) {
                 Credentials::Send => {}
                 Credentials::Warn => warn(&format!(
@@ -454,7 +470,7 @@ impl Connection {
                     ));
                 }
             }
-            if let Err(f) = this.authenticate(user, &secret, identity.auth) {
+            if let Err(f) = this.authenticate(user.as_bytes(), &secret, identity.auth) {
                 this.abort();
                 return Err(f);
             }
@@ -530,10 +546,11 @@ impl Connection {
 
     fn authenticate(
         &mut self,
-        user: &str,
-        secret: &str,
+        user_bytes: &[u8],
+        secret: &[u8],
         insist: Option<AuthMech>,
     ) -> Result<(), Failure> {
+        let user = crate::plan::escape_bytes(user_bytes);
         let mech = auth::choose(&self.caps.auth, insist).map_err(|why| {
             Failure::new(
                 exit::NOPERM,
@@ -550,7 +567,7 @@ impl Connection {
             ));
         }
         self.wire.set_mode(TapMode::Auth);
-        let r = self.auth_exchange(mech, user, secret);
+        let r = self.auth_exchange(mech, user_bytes, secret);
         self.wire.set_mode(TapMode::Commands);
         match r {
             Ok(()) => {
@@ -585,7 +602,12 @@ impl Connection {
         }
     }
 
-    fn auth_exchange(&mut self, mech: AuthMech, user: &str, secret: &str) -> Result<(), AuthError> {
+    fn auth_exchange(
+        &mut self,
+        mech: AuthMech,
+        user: &[u8],
+        secret: &[u8],
+    ) -> Result<(), AuthError> {
         let rt = &self.rt;
         let conn = &mut self.conn;
         let mut cmd = |line: String| -> Result<Response, AuthError> {
@@ -617,9 +639,9 @@ impl Connection {
             AuthMech::Login => {
                 let r = cmd("AUTH LOGIN".into())?;
                 challenge(&r)?;
-                let r = cmd(auth::b64(user.as_bytes()))?;
+                let r = cmd(auth::b64(user))?;
                 challenge(&r)?;
-                done(cmd(auth::b64(secret.as_bytes()))?)
+                done(cmd(auth::b64(secret))?)
             }
             AuthMech::CramMd5 => {
                 let r = cmd("AUTH CRAM-MD5".into())?;
