@@ -1149,3 +1149,27 @@ fn cram_md5_uses_the_same_bytes() {
         }]
     );
 }
+
+/// What `passwordeval` prints is used byte for byte too (its first line,
+/// without the line end): a Latin-1 secret from a password store.
+#[test]
+fn passwordeval_output_is_used_byte_for_byte() {
+    let c = auth(
+        case(
+            "passwordeval printing Latin-1",
+            b"hostname 127.0.0.1:{P0}\nusername jos\xe9\npasswordeval \"printf 'caf\\\\351\\\\r\\\\nsecond line\\\\n'\"\n",
+            FROM_A,
+        ),
+        "PLAIN",
+    );
+    let ours = run(OURS, &c);
+    assert!(ours.ok(), "{}", ours.stderr);
+    assert_eq!(
+        ours.session.expect("a session").auth,
+        vec![Auth::Clear {
+            mech: "PLAIN",
+            user: b"jos\xe9".to_vec(),
+            secret: b"caf\xe9".to_vec(),
+        }]
+    );
+}
