@@ -407,6 +407,10 @@ const fn fixed(mut c: Case, fixed: &'static [&'static str]) -> Case {
 }
 
 const FROM_A: &[&str] = &["-f", "a@example.org", "rcpt@example.net"];
+const FROM_UNKNOWN: &[&str] = &["-f", "nobody@example.org", "rcpt@example.net"];
+/// Two identities, a@ on listener 0 and b@ on listener 1.
+const TWO: &[u8] =
+    b"identity a@example.org\nhostname 127.0.0.1:{P0}\nidentity b@example.org\nhostname 127.0.0.1:{P1}\n";
 
 /// The corpus (SPEC §2).
 fn cases() -> Vec<Case> {
@@ -498,32 +502,32 @@ fn cases() -> Vec<Case> {
         // §2.3 identity rules.
         case(
             "-f selects the identity",
-            b"identity a@example.org\nhostname 127.0.0.1:{P0}\nidentity b@example.org\nhostname 127.0.0.1:{P1}\n",
+            TWO,
             &["-f", "b@example.org", "rcpt@example.net"],
         ),
         case(
             "an unknown -f uses the default: the identity of the first statement",
-            b"identity a@example.org\nhostname 127.0.0.1:{P0}\nidentity b@example.org\nhostname 127.0.0.1:{P1}\n",
-            &["-f", "nobody@example.org", "rcpt@example.net"],
+            TWO,
+            FROM_UNKNOWN,
         ),
         case(
             "mda does not count as the first statement",
             b"mda \"/bin/cat\"\nidentity a@example.org\nhostname 127.0.0.1:{P0}\nidentity b@example.org\nhostname 127.0.0.1:{P1}\n",
-            &["-f", "nobody@example.org", "rcpt@example.net"],
+            FROM_UNKNOWN,
         ),
         case(
             "statements before the first identity: the unnamed default",
             b"hostname 127.0.0.1:{P0}\nidentity b@example.org\nhostname 127.0.0.1:{P1}\n",
-            &["-f", "nobody@example.org", "rcpt@example.net"],
+            FROM_UNKNOWN,
         ),
         case(
             "default marks the default; the last mark wins",
             b"identity a@example.org\nhostname 127.0.0.1:{P0}\ndefault\nidentity b@example.org\nhostname 127.0.0.1:{P1}\nidentity c@example.org\nhostname 127.0.0.1:{P2}\ndefault\n",
-            &["-f", "nobody@example.org", "rcpt@example.net"],
+            FROM_UNKNOWN,
         ),
         case(
             "-t takes the sender from From: and selects by it",
-            b"identity a@example.org\nhostname 127.0.0.1:{P0}\nidentity b@example.org\nhostname 127.0.0.1:{P1}\n",
+            TWO,
             &["-t"],
         ),
         case(
@@ -860,12 +864,9 @@ fn des(k7: &[u8], block: &[u8; 8]) -> [u8; 8] {
         (k7[5] << 2) | (k7[6] >> 6),
         k7[6] << 1,
     ];
-    let cipher = des::Des::new(GenericArray::from_slice(&key));
     let mut b = GenericArray::clone_from_slice(block);
-    cipher.encrypt_block(&mut b);
-    let mut out = [0u8; 8];
-    out.copy_from_slice(&b);
-    out
+    des::Des::new(GenericArray::from_slice(&key)).encrypt_block(&mut b);
+    b.into()
 }
 
 /// The NTLM (v1) LM and NT responses to [`NONCE`] for `secret`, each byte
@@ -1117,21 +1118,22 @@ fn ntlm_model() {
     );
 }
 
+/// What our AUTH proved with `rc`, offered `mechs` (the run must succeed).
+fn our_login(rc: &'static [u8], mechs: &'static str) -> Vec<Auth> {
+    let ours = run(OURS, &auth(case("ours alone", rc, FROM_A), mechs));
+    assert!(ours.ok(), "{}", ours.stderr);
+    ours.session.expect("a session").auth
+}
+
 /// CRAM-MD5, which 1.2 never picks: the digest is keyed with the secret's
 /// bytes (a Latin-1 password as it is), the user name sent as it is.
 #[test]
 fn cram_md5_uses_the_same_bytes() {
     use hmac::{Hmac, Mac};
-    let c = auth(
-        case(
-            "CRAM-MD5 with a Latin-1 password",
-            b"hostname 127.0.0.1:{P0}\nusername jos\xe9\npassword caf\xe9\n",
-            FROM_A,
-        ),
+    let auths = our_login(
+        b"hostname 127.0.0.1:{P0}\nusername jos\xe9\npassword caf\xe9\n",
         "CRAM-MD5",
     );
-    let ours = run(OURS, &c);
-    assert!(ours.ok(), "{}", ours.stderr);
     let mut mac = <Hmac<md5::Md5> as Mac>::new_from_slice(b"caf\xe9").unwrap();
     mac.update(CRAM_CHALLENGE);
     let digest: String = mac
@@ -1140,9 +1142,8 @@ fn cram_md5_uses_the_same_bytes() {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let session = ours.session.expect("a session");
     assert_eq!(
-        session.auth,
+        auths,
         vec![Auth::Cram {
             user: b"jos\xe9".to_vec(),
             digest
@@ -1154,18 +1155,12 @@ fn cram_md5_uses_the_same_bytes() {
 /// without the line end): a Latin-1 secret from a password store.
 #[test]
 fn passwordeval_output_is_used_byte_for_byte() {
-    let c = auth(
-        case(
-            "passwordeval printing Latin-1",
-            b"hostname 127.0.0.1:{P0}\nusername jos\xe9\npasswordeval \"printf 'caf\\\\351\\\\r\\\\nsecond line\\\\n'\"\n",
-            FROM_A,
-        ),
+    let auths = our_login(
+        b"hostname 127.0.0.1:{P0}\nusername jos\xe9\npasswordeval \"printf 'caf\\\\351\\\\r\\\\nsecond line\\\\n'\"\n",
         "PLAIN",
     );
-    let ours = run(OURS, &c);
-    assert!(ours.ok(), "{}", ours.stderr);
     assert_eq!(
-        ours.session.expect("a session").auth,
+        auths,
         vec![Auth::Clear {
             mech: "PLAIN",
             user: b"jos\xe9".to_vec(),

@@ -26,6 +26,12 @@ fn trap() -> (TcpListener, u16) {
     (l, port)
 }
 
+/// `out` contains `needle` (shown when it does not).
+#[track_caller]
+fn has(out: &str, needle: &str) {
+    assert!(out.contains(needle), "{needle:?} not in:\n{out}");
+}
+
 #[track_caller]
 fn untouched(l: &TcpListener) {
     match l.accept() {
@@ -43,29 +49,25 @@ fn half_credentials_fail_with_78_before_connecting_and_local_mail_is_delivered()
     let o = env.sendmail(&["-f", "a@example.org", "bob", "remote@example.net"], MSG);
     assert_status(&o, 78);
     assert_one_line_error(&o, "identity a@example.org cannot send");
-    assert!(stderr(&o).contains("has a username but no password [E015]"));
-    assert!(stderr(&o).contains("line 4"), "{}", stderr(&o)); // after the recorder's `mda` line
+    has(&stderr(&o), "has a username but no password [E015]");
+    has(&stderr(&o), "line 4"); // after the recorder's `mda` line
     untouched(&l);
     // The local recipient got the message all the same.
     assert_eq!(env.recorded_args(), ["a@example.org", "bob"]);
-    assert!(env.read("msg").contains("Subject: unusable"));
+    has(&env.read("msg"), "Subject: unusable");
     // `check` reports the same error (exit 1); `dump` shows the identity
     // as unusable; `route` says the remote part cannot be sent.
     let check = env.esmtp(&["check", env.rc().to_str().unwrap()], b"");
     assert_status(&check, 1);
-    assert!(stdout(&check).contains("error[E015]"), "{}", stdout(&check));
+    has(&stdout(&check), "error[E015]");
     let dump = env.esmtp(&["dump", env.rc().to_str().unwrap()], b"");
     assert_status(&dump, 0);
-    assert!(stdout(&dump).contains("[unusable]"), "{}", stdout(&dump));
+    has(&stdout(&dump), "[unusable]");
     let json = env.esmtp(
         &["dump", "--format", "json", env.rc().to_str().unwrap()],
         b"",
     );
-    assert!(
-        stdout(&json).contains("\"code\": \"E015\""),
-        "{}",
-        stdout(&json)
-    );
+    has(&stdout(&json), "\"code\": \"E015\"");
     let route = env.esmtp(
         &[
             "route",
@@ -78,11 +80,7 @@ fn half_credentials_fail_with_78_before_connecting_and_local_mail_is_delivered()
         b"",
     );
     assert_status(&route, 0);
-    assert!(
-        stdout(&route).contains("cannot be sent"),
-        "{}",
-        stdout(&route)
-    );
+    has(&stdout(&route), "cannot be sent");
 }
 
 #[test]
@@ -112,7 +110,7 @@ fn with_the_queue_an_unusable_identity_is_refused_at_submission() {
     assert_one_line_error(&o, "cannot send");
     let q = env.sendmail(&["-bp"], b"");
     assert_status(&q, 0);
-    assert!(stdout(&q).contains("Mail queue is empty"), "{}", stdout(&q));
+    has(&stdout(&q), "Mail queue is empty");
 }
 
 #[test]
@@ -126,7 +124,7 @@ fn a_queued_message_whose_identity_became_unusable_stays_queued() {
     ));
     let o = env.sendmail(&["-f", "a@example.org", "remote@example.net"], MSG);
     assert_status(&o, 0);
-    assert!(stderr(&o).contains("queued"), "{}", stderr(&o));
+    has(&stderr(&o), "queued");
     env.write(
         "esmtprc",
         &env.subst(
@@ -138,7 +136,7 @@ fn a_queued_message_whose_identity_became_unusable_stays_queued() {
     assert_status(&flush, 75);
     let q = env.sendmail(&["-bp"], b"");
     let listing = stdout(&q);
-    assert!(listing.contains("1 message queued"), "{listing}");
+    has(&listing, "1 message queued");
     assert!(
         listing.contains("cannot send") && listing.contains("[E005]"),
         "{listing}"
@@ -177,16 +175,12 @@ fn a_client_certificate_that_cannot_be_used_is_an_error_of_its_identity() {
     // check: the live file, so the certificate is looked at.
     let check = run(&["check"], b"");
     assert_status(&check, 1);
-    assert!(stdout(&check).contains("error[E016]"), "{}", stdout(&check));
-    assert!(
-        stdout(&check).contains("smtp-starttls.pem"),
-        "{}",
-        stdout(&check)
-    );
+    has(&stdout(&check), "error[E016]");
+    has(&stdout(&check), "smtp-starttls.pem");
     // Sending through it fails with 78 before connecting.
     let o = run(&["-f", "tls@example.org", "remote@example.net"], MSG);
     assert_status(&o, 78);
-    assert!(stderr(&o).contains("smtp-starttls.pem"), "{}", stderr(&o));
+    has(&stderr(&o), "smtp-starttls.pem");
     untouched(&l);
     // The same file elsewhere (a dotfiles copy) is not checked against
     // this machine's ~/.authenticate.

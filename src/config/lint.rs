@@ -130,14 +130,9 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
                 );
             }
         }
-        let secret_span = sec
-            .values
-            .get(&Key::Password)
-            .or(sec.values.get(&Key::Passwordeval))
-            .copied();
-        let user_span = sec.values.get(&Key::Username).copied();
         // A username without a secret (or the reverse) is E015, an error of
         // the identity (lower.rs).
+        let (user_span, secret_span) = sec.credential_spans();
         if let Some(SecretSource::Password(p)) = &id.secret {
             if let Some(span) = sec.values.get(&Key::Password) {
                 has_password.get_or_insert(*span);

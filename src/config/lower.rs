@@ -53,6 +53,17 @@ pub struct Section {
 }
 
 impl Section {
+    /// The value spans of the last `username` and of the last secret
+    /// (`password` or `passwordeval`), when given.
+    pub fn credential_spans(&self) -> (Option<Span>, Option<Span>) {
+        let secret = self
+            .values
+            .get(&Key::Password)
+            .or(self.values.get(&Key::Passwordeval))
+            .copied();
+        (self.values.get(&Key::Username).copied(), secret)
+    }
+
     fn new(address: Option<(String, Span)>) -> Self {
         let identity = Identity::new(address.as_ref().map(|a| a.0.clone()));
         Section {
@@ -718,13 +729,7 @@ impl Lowerer<'_> {
                 Some((a, _)) => format!("identity `{a}`"),
                 None => "the unnamed section".to_string(),
             };
-            let secret = sec
-                .values
-                .get(&Key::Password)
-                .or(sec.values.get(&Key::Passwordeval))
-                .copied();
-            let user = sec.values.get(&Key::Username).copied();
-            let d = match (user, secret) {
+            let d = match sec.credential_spans() {
                 (Some(u), None) => Diagnostic::new(
                     "E015",
                     format!("{name} has a username but no password"),

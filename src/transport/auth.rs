@@ -321,21 +321,6 @@ mod tests {
             h.copy_from_slice(&d);
             h
         });
-        // CRAM-MD5 keys the HMAC with the bytes.
-        let challenge = b64(b"<1.2@rec>");
-        let mut mac = <Hmac<md5::Md5> as Mac>::new_from_slice(b"caf\xe9").unwrap();
-        mac.update(b"<1.2@rec>");
-        let hex: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let mut want = b"u\xe9 ".to_vec();
-        want.extend_from_slice(hex.as_bytes());
-        assert_eq!(
-            unb64(&cram_md5(b"u\xe9", b"caf\xe9", &challenge).unwrap()).unwrap(),
-            want
-        );
+        // CRAM-MD5: tests/config_session_differential.rs checks the digest.
     }
 }
