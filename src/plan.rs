@@ -258,7 +258,8 @@ pub struct Identity {
     pub auth: Option<AuthMech>,
     /// Set when an error in the file concerns this identity's smarthost:
     /// sending through it fails with this reason, nothing else does.
-    pub unusable: Option<Unusable>,
+    /// (Boxed: rare, and a plan may hold many identities.)
+    pub unusable: Option<Box<Unusable>>,
 }
 
 impl Identity {

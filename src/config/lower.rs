@@ -48,8 +48,9 @@ pub struct Section {
     pub own_statements: usize,
     pub tls_given: bool,
     /// Errors that make only this identity unusable, with the statement
-    /// they concern (a later good statement of the same key cures them).
-    pub errors: Vec<(Key, Unusable)>,
+    /// they concern (a later good statement of the same key cures them) and
+    /// where they point (the line is counted once, at the end).
+    pub errors: Vec<(Key, usize, Unusable)>,
 }
 
 impl Section {
@@ -171,22 +172,42 @@ impl Lowerer<'_> {
     /// An error that makes only section `sec` unusable (its smarthost),
     /// caused by the statement of `key` (`None`: by the identity as a whole).
     fn identity_error(&mut self, sec: usize, key: Option<Key>, d: Diagnostic) -> Diagnostic {
-        let line = self.src[..d.start().min(self.src.len())]
-            .matches('\n')
-            .count()
-            + 1;
         let unusable = Unusable {
             code: d.code.to_string(),
-            line: u32::try_from(line).unwrap_or(u32::MAX),
+            line: 0,
             message: d.message.clone(),
             help: d.help.clone(),
         };
         if let Some(section) = self.sections.get_mut(sec) {
-            section
-                .errors
-                .push((key.unwrap_or(Key::Identity), unusable));
+            // One per statement key: the last statement is the one that
+            // counts (and a file may repeat a bad one by the thousand).
+            let key = key.unwrap_or(Key::Identity);
+            section.errors.retain(|e| e.0 != key);
+            section.errors.push((key, d.start(), unusable));
         }
         d
+    }
+
+    /// The line of each section's first error, counted in one pass over
+    /// the source (a file may hold errors by the thousand).
+    fn number_error_lines(&mut self) {
+        let mut wanted: Vec<(usize, usize)> = self
+            .sections
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.errors.first().map(|e| (e.1, i)))
+            .collect();
+        wanted.sort_unstable();
+        let bytes = self.src.as_bytes();
+        let (mut line, mut pos) = (1usize, 0usize);
+        for (at, i) in wanted {
+            let at = at.min(bytes.len()).max(pos);
+            line += bytes[pos..at].iter().filter(|&&b| b == b'\n').count();
+            pos = at;
+            if let Some(e) = self.sections[i].errors.first_mut() {
+                e.2.line = u32::try_from(line).unwrap_or(u32::MAX);
+            }
+        }
     }
 
     fn statement(&mut self, s: &Stmt) {
@@ -620,29 +641,28 @@ impl Lowerer<'_> {
     /// `-f` selects the last declaration, and the default stays the one
     /// holding the file's first statement. Same meaning here, with a warning.
     fn duplicates(&mut self) {
-        let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut order: Vec<String> = Vec::new();
+        // Each declaration's previous one of the same address: one map
+        // entry per address, no list per group (files may be huge).
+        let mut last_of: HashMap<String, usize> = HashMap::new();
+        let mut previous: Vec<Option<usize>> = vec![None; self.sections.len()];
         for (i, sec) in self.sections.iter().enumerate() {
             if let Some((addr, _)) = &sec.address {
-                let norm = normalize_address(addr);
-                let g = groups.entry(norm.clone()).or_default();
-                if g.is_empty() {
-                    order.push(norm);
-                }
-                g.push(i);
+                previous[i] = last_of.insert(normalize_address(addr), i);
             }
         }
         let default_section = self.default_mark.map(|d| d.0).or(self.first_statement);
-        for norm in order {
-            let Some(group) = groups.get(&norm) else {
-                continue;
-            };
-            let Some((&last, earlier)) = group.split_last() else {
-                continue;
-            };
-            if earlier.is_empty() {
-                continue;
+        let mut lasts: Vec<usize> = last_of
+            .into_values()
+            .filter(|&i| previous[i].is_some())
+            .collect();
+        lasts.sort_unstable();
+        for last in lasts {
+            let mut group = vec![last];
+            while let Some(p) = group.last().and_then(|&g| previous[g]) {
+                group.push(p);
             }
+            group.reverse();
+            let earlier = &group[..group.len() - 1];
             let Some((addr, span)) = self.sections[last].address.clone() else {
                 continue;
             };
@@ -789,6 +809,7 @@ impl Lowerer<'_> {
         // Which sections the plan keeps: the unnamed one only when it holds
         // per-identity statements or there is no identity at all.
         let keep_unnamed = self.sections[0].own_statements > 0 || self.sections.len() == 1;
+        self.number_error_lines();
         // With errors the plan is thrown away: do not build it.
         let failed = self.diags.has_errors();
         let mut plan_index = Vec::with_capacity(self.sections.len());
@@ -799,7 +820,10 @@ impl Lowerer<'_> {
             } else {
                 plan_index.push(Some(identities.len()));
                 let mut id = std::mem::replace(&mut sec.identity, Identity::new(None));
-                id.unusable = sec.errors.first().map(|e| e.1.clone());
+                id.unusable = std::mem::take(&mut sec.errors)
+                    .into_iter()
+                    .next()
+                    .map(|e| Box::new(e.2));
                 identities.push(id);
             }
         }
