@@ -62,7 +62,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Bumped whenever the layout or the meaning of a field changes. The crate
 /// version and the executable's identity are part of the key as well, so a
 /// rebuilt program never trusts a file written by another build.
-pub const FORMAT_VERSION: u32 = 2;
+/// 2: `Identity::tls_explicit`.
+/// 3: user names and secrets as bytes (`Octets`), `Identity::unusable`.
+pub const FORMAT_VERSION: u32 = 3;
 const MAGIC: &[u8; 8] = b"ESMTPPC\0";
 /// magic + format + header length + header check.
 const PREFIX_LEN: usize = 8 + 4 + 4 + 8;

@@ -243,6 +243,10 @@ pub struct Identity {
     pub username: Option<Octets>,
     pub secret: Option<SecretSource>,
     pub tls: TlsPolicy,
+    /// The file has a `starttls` statement for this identity: an explicit
+    /// `starttls disabled` is the only opt-out from TLS for credentials
+    /// (the default is not, see SPEC §9).
+    pub tls_explicit: bool,
     pub certificate_passphrase: Option<Secret>,
     pub preconnect: Option<String>,
     pub postconnect: Option<String>,
@@ -274,6 +278,7 @@ impl Identity {
             username: None,
             secret: None,
             tls: TlsPolicy::Disabled,
+            tls_explicit: false,
             certificate_passphrase: None,
             preconnect: None,
             postconnect: None,

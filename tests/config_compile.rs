@@ -263,8 +263,32 @@ fn help_texts_carry_the_fix() {
 
 #[test]
 fn lints() {
-    assert!(codes("hostname smtp.x.org\nusername u\npassword p\n").contains(&"W005"));
-    assert!(!codes("hostname localhost\nusername u\npassword p\n").contains(&"W005"));
+    // An explicit `starttls disabled` sends the password in clear (W005);
+    // without a statement it is never sent in clear (W025), except by
+    // CRAM-MD5 or NTLM, which do not reveal it.
+    let warnings = |src: &str| -> Vec<&'static str> {
+        codes(src)
+            .into_iter()
+            .filter(|c| c.starts_with('W'))
+            .collect()
+    };
+    let clear = "hostname smtp.x.org\nusername u\npassword p\nstarttls disabled\n";
+    assert_eq!(warnings(clear), ["W005"]);
+    assert_eq!(
+        warnings("hostname smtp.x.org\nusername u\npassword p\n"),
+        ["W025"]
+    );
+    assert_eq!(
+        warnings("hostname smtp.x.org\nusername u\npassword p\nauth login\n"),
+        ["W025"]
+    );
+    assert!(warnings("hostname smtp.x.org\nusername u\npassword p\nauth cram-md5\n").is_empty());
+    for safe in ["enabled", "required", "implicit"] {
+        let rc = format!("hostname smtp.x.org\nusername u\npassword p\nstarttls {safe}\n");
+        assert!(warnings(&rc).is_empty(), "{safe}: {:?}", warnings(&rc));
+    }
+    assert!(warnings("hostname smtp.x.org:465\nusername u\npassword p\n").is_empty());
+    assert!(warnings("hostname localhost\nusername u\npassword p\n").is_empty());
     // Half credentials: an error of the identity (E015), not a lint.
     assert!(codes("hostname h\nusername u\n").contains(&"E015"));
     assert!(codes("hostname h\npassword p\n").contains(&"E015"));

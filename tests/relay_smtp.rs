@@ -769,3 +769,29 @@ fn a_message_over_the_limit_with_unknown_size_is_refused_after_data() {
     assert!(err.message.contains("552"), "{err}");
     assert_eq!(exim.accepted(), 0);
 }
+
+#[test]
+fn a_server_that_does_not_know_ehlo_gets_helo() {
+    let server = FakeServer::start(|r, _w| {
+        let seen = common::hostile::converse(r, b"220 old server\r\n", |l: &str| {
+            if l.starts_with("EHLO") {
+                b"502 5.5.2 command not recognized\r\n".to_vec()
+            } else {
+                common::hostile::usual("")(l)
+            }
+        });
+        seen.into_bytes()
+    });
+    let id = identity(server.port);
+    common::relay_message(&id, "helo", "x\r\n").expect("relay over HELO");
+    let seen = common::hostile::Seen::from_bytes(&server.join());
+    assert_eq!(
+        seen.lines[..3],
+        [
+            "EHLO client.test\r\n",
+            "HELO client.test\r\n",
+            "MAIL FROM:<sender@example.org>\r\n"
+        ]
+    );
+    assert!(seen.marker, "{seen:?}");
+}

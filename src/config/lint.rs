@@ -15,6 +15,38 @@ fn is_loopback(host: &str) -> bool {
         || h.starts_with("/")
 }
 
+/// W025: credentials for another machine and no `starttls` statement.
+/// The password is then never sent by a mechanism that reveals it (the
+/// default is not an opt-out): sending fails unless the server offers
+/// CRAM-MD5 or NTLM.
+fn no_starttls_statement(
+    name: &str,
+    id: &crate::plan::Identity,
+    secret: Span,
+) -> Option<Diagnostic> {
+    use crate::plan::AuthMech;
+    let label = match id.auth {
+        Some(AuthMech::CramMd5 | AuthMech::Ntlm) => return None,
+        Some(m) => format!(
+            "`auth {}` would show it in clear to {}: sending will fail",
+            m.config_name(),
+            id.relay
+        ),
+        None => format!(
+            "not sent unencrypted to {}: sending fails unless the server offers CRAM-MD5 or NTLM",
+            id.relay
+        ),
+    };
+    Some(
+        Diagnostic::new(
+            "W025",
+            format!("{name} has a password but no `starttls` statement"),
+        )
+        .primary(secret, label)
+        .help("write `starttls required` (or `starttls disabled` to accept sending the password in clear)"),
+    )
+}
+
 fn looks_like_address(a: &str) -> bool {
     match a.rsplit_once('@') {
         Some((local, domain)) => {
@@ -161,13 +193,19 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
         }
         if let (Some(_), Some(s)) = (user_span, secret_span) {
             if id.tls == TlsPolicy::Disabled && !is_loopback(&id.relay.host) {
-                let mut d =
-                    Diagnostic::new("W005", format!("{name} sends its password in clear text"))
-                        .primary(s, format!("sent unencrypted to {}", id.relay));
-                if let Some(t) = sec.values.get(&Key::Starttls) {
-                    d = d.secondary(*t, "TLS disabled here");
+                match sec.values.get(&Key::Starttls) {
+                    Some(t) if id.tls_explicit => out.push(
+                        Diagnostic::new("W005", format!("{name} sends its password in clear text"))
+                            .primary(s, format!("sent unencrypted to {}", id.relay))
+                            .secondary(*t, "TLS disabled here")
+                            .help("write `starttls required` in place of `starttls disabled`"),
+                    ),
+                    _ => {
+                        if let Some(d) = no_starttls_statement(&name, id, s) {
+                            out.push(d);
+                        }
+                    }
                 }
-                out.push(d.help("add `starttls required`"));
             }
         }
         if id.relay.port == 465 && matches!(id.tls, TlsPolicy::Enabled | TlsPolicy::Required) {

@@ -450,6 +450,7 @@ impl Lowerer<'_> {
                     Some(t) => {
                         let sec = self.cur();
                         sec.identity.tls = t;
+                        sec.identity.tls_explicit = true;
                         sec.tls_given = true;
                     }
                     None => {

@@ -1,9 +1,11 @@
-//! Delivery transports: SMTP relay (lettre, async, our own socket) and the
-//! local MDA pipe.
+//! Delivery transports: SMTP relay (async, our own socket) and the local
+//! MDA pipe.
 //!
-//! `smtp` speaks SMTP through lettre's async connection over a socket we
-//! open ourselves (`stream`), `tls` finds trust and client certificates,
-//! `auth` computes the SASL answers, `transcript` writes `-X` files.
+//! `smtp` speaks SMTP over a socket we open ourselves (`stream`), reading
+//! every reply with `reply` (bounded, in order); `tls` finds trust and
+//! client certificates, `auth` computes the SASL answers, `transcript`
+//! writes `-X` files and `shown` makes server text safe to show (secrets
+//! masked, control characters escaped).
 
 pub mod mda;
 
@@ -13,6 +15,8 @@ use std::io::Read;
 use std::path::PathBuf;
 
 mod auth;
+pub mod reply;
+mod shown;
 pub mod smtp;
 mod stream;
 pub mod tls;

@@ -1,48 +1,56 @@
-//! The SMTP session: lettre's async connection over a socket we open
-//! ourselves (connect timeout, TCP_NODELAY), driven by a current-thread
-//! tokio runtime.
+//! The SMTP session over a socket we open ourselves (connect timeout,
+//! TCP_NODELAY), driven by a current-thread tokio runtime.
 //!
-//! Why not lettre's blocking `SmtpConnection`: it never sets TCP_NODELAY
-//! and writes the end-of-data marker as its own small write, which Nagle's
-//! algorithm holds until the server's delayed ACK: 43 ms per message on
-//! loopback. Over our own socket the same exchange takes a fraction of a
-//! millisecond.
+//! The server is hostile until proven otherwise, as Postfix's SMTP client
+//! treats it:
+//! - every reply is read by our own reader (`stream.rs`, `reply.rs`):
+//!   each line and each reply bounded in size, each whole reply bounded
+//!   by `timeout` from the moment we start waiting for it;
+//! - each command is answered by exactly one reply, in order (with
+//!   PIPELINING, one reply per command of the batch): a reply, or any
+//!   byte, that arrives before the command it would answer was written is
+//!   a protocol error (the wire refuses to write while unasked input
+//!   waits), and so is a reply of the wrong kind for its command (250 to
+//!   DATA, 354 to MAIL): never a success;
+//! - anything received after the 220 to STARTTLS and before the handshake
+//!   is a protocol error (CVE-2011-0411): nothing read in clear is
+//!   believed inside TLS;
+//! - credentials never go in clear to another machine by a mechanism that
+//!   reveals them (PLAIN, LOGIN, XOAUTH2) unless the file says `starttls
+//!   disabled` itself (Postfix's `noplaintext`);
+//! - server text is shown with the secret masked and control characters
+//!   escaped (`shown.rs`).
 //!
-//! lettre greets, sends EHLO and parses every reply; we write the commands
-//! ourselves, so that we control every parameter (SIZE, BODY, RET, ENVID,
-//! NOTIFY), every AUTH mechanism and PIPELINING (MAIL, RCPT and, for one
-//! recipient, DATA in one write). The body goes straight onto the socket
-//! (see `send_body`): lettre's `message_iter` copies byte by byte and
-//! writes the end-of-data marker as a separate write; ours does one pass
-//! per line and sends the last chunk with the marker.
+//! Why not lettre's connection (which this code used before): it reads
+//! replies with `read_line` into a `String` that grows without bound, its
+//! `BufReader` outlives a STARTTLS upgrade (what it buffered in clear is
+//! read inside TLS), it resets no deadline for a whole reply, and it takes
+//! any positive reply as an answer. Bounding it from underneath would
+//! have meant parsing every reply twice; the SMTP reply grammar is a few
+//! lines, and owning it gives one buffer of fixed size for the whole
+//! session. We write the commands ourselves (every parameter: SIZE, BODY,
+//! RET, ENVID, NOTIFY, every AUTH mechanism, PIPELINING: MAIL, RCPT and,
+//! for one recipient, DATA in one write) and the body goes straight onto
+//! the socket (see `send_body`).
+//!
+//! Why not the blocking socket API either: the end-of-data marker must not
+//! wait for Nagle's algorithm (43 ms per message on loopback with lettre's
+//! blocking connection); over our own TCP_NODELAY socket the same exchange
+//! takes a fraction of a millisecond.
 
 use super::auth;
-use super::stream::{TapMode, Wire};
+use super::reply::{self, Reply};
+use super::shown::Masker;
+use super::stream::{ReadError, TapMode, Wire};
 use super::tls::{self, TlsSetup};
 use super::transcript::Transcript;
 use super::{BodyType, Envelope, MessageOptions, SessionOptions};
 use crate::exit::{self, Failure};
 use crate::plan::{AuthMech, Identity, SecretSource, TlsPolicy};
-use lettre::transport::smtp::client::AsyncSmtpConnection;
-use lettre::transport::smtp::extension::ClientId;
-use lettre::transport::smtp::response::{Response, Severity};
-use lettre::transport::smtp::Error as SmtpError;
-use std::fmt;
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-/// One command line; lettre's `command` writes its `Display` and reads the
-/// reply.
-struct Line<'a>(&'a str);
-
-impl fmt::Display for Line<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)?;
-        f.write_str("\r\n")
-    }
-}
 
 /// What the server said it can do (its EHLO reply).
 #[derive(Debug, Default, Clone)]
@@ -58,16 +66,22 @@ pub(crate) struct Capabilities {
 }
 
 impl Capabilities {
-    /// Parse the raw EHLO reply (`250-KEYWORD params` lines; the first line
-    /// is the server's name).
+    /// Parse the raw text of an EHLO reply (`250-KEYWORD params` lines;
+    /// the first line is the server's name).
+    #[cfg(test)]
     pub(crate) fn parse(raw: &str) -> Capabilities {
+        match reply::parse(raw.as_bytes()) {
+            Ok(Some((r, _))) if r.is_positive() => Capabilities::from_reply(&r),
+            _ => Capabilities::default(),
+        }
+    }
+
+    /// The keywords of an EHLO reply (the first line is the server's name).
+    pub(crate) fn from_reply(r: &Reply) -> Capabilities {
         let mut caps = Capabilities::default();
-        for (i, line) in raw.lines().enumerate() {
-            let line = line.trim_end_matches('\r');
-            if i == 0 || line.len() < 4 || !line.starts_with("250") {
-                continue;
-            }
-            let mut words = line[4..].split_whitespace();
+        for line in r.lines.iter().skip(1) {
+            let line = String::from_utf8_lossy(line);
+            let mut words = line.split_whitespace();
             let Some(keyword) = words.next() else {
                 continue;
             };
@@ -93,27 +107,13 @@ impl Capabilities {
     }
 }
 
-/// The negative reply carried by a lettre error, if any.
-fn negative_reply(e: &SmtpError) -> Option<(u16, Severity, String)> {
-    let code = e.status()?;
-    let text = std::error::Error::source(e)
-        .map(|s| s.to_string())
-        .unwrap_or_default();
-    Some((u16::from(code), code.severity, text))
-}
-
 /// The exit status for a negative reply: 4xx is temporary, 5xx `permanent`.
-fn status_for(sev: Severity, permanent: u8) -> u8 {
-    if sev == Severity::TransientNegativeCompletion {
+fn status_for(r: &Reply, permanent: u8) -> u8 {
+    if r.is_transient() {
         exit::TEMPFAIL
     } else {
         permanent
     }
-}
-
-fn reply_line(r: &Response) -> String {
-    let text: Vec<&str> = r.message().collect();
-    format!("{} {}", u16::from(r.code()), text.join(" "))
 }
 
 fn warn(text: &str) {
@@ -152,22 +152,42 @@ fn run_hook(what: &str, command: &str) -> Result<(), Failure> {
 
 #[derive(Debug, PartialEq, Eq)]
 enum Credentials {
+    /// Encrypted, or to this machine: any mechanism.
     Send,
-    /// Unencrypted to another machine, but the file says `starttls
-    /// disabled`: send, with a warning.
+    /// Unencrypted to another machine, and the file says `starttls
+    /// disabled` itself: any mechanism, with a warning for those that
+    /// reveal the secret.
     Warn,
-    Refuse,
+    /// Unencrypted to another machine otherwise: only mechanisms that do
+    /// not reveal the secret (CRAM-MD5, NTLM).
+    Conceal,
 }
 
-/// May credentials go over this connection? Encrypted or to this machine:
-/// yes. Otherwise only when the file turned TLS off itself.
-fn credentials_policy(policy: TlsPolicy, encrypted: bool, loopback: bool) -> Credentials {
+/// May credentials go over this connection, and how? Encrypted or to
+/// this machine: yes. Otherwise a mechanism that shows the secret to
+/// anyone on the way only when the file turned TLS off itself: no
+/// `starttls` statement is not an opt-out (Postfix's `noplaintext`).
+fn credentials_policy(
+    policy: TlsPolicy,
+    explicit: bool,
+    encrypted: bool,
+    loopback: bool,
+) -> Credentials {
     if encrypted || loopback {
         Credentials::Send
-    } else if policy == TlsPolicy::Disabled {
+    } else if policy == TlsPolicy::Disabled && explicit {
         Credentials::Warn
     } else {
-        Credentials::Refuse
+        Credentials::Conceal
+    }
+}
+
+/// Does this mechanism put the secret itself on the wire (readable by
+/// anyone on the way of an unencrypted connection)?
+fn reveals_secret(m: AuthMech) -> bool {
+    match m {
+        AuthMech::Plain | AuthMech::Login | AuthMech::Xoauth2 => true,
+        AuthMech::CramMd5 | AuthMech::Ntlm => false,
     }
 }
 
@@ -261,16 +281,36 @@ fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Failure> {
         })
 }
 
+/// Why a command got no usable reply, in the order it is decided.
+enum Trouble {
+    /// No complete reply within the timeout.
+    Silent,
+    /// The server closed the connection.
+    Closed,
+    /// Not a reply, or one over the limits.
+    Bad(reply::ReplyError),
+    /// The server sent this before the command it would answer was
+    /// written: its replies are out of step with our commands.
+    Early(Vec<u8>),
+    /// Anything else, such as a reset connection.
+    Other(String),
+}
+
+/// Most bytes of server text quoted in one message.
+const QUOTE_CAP: usize = 1024;
+
 /// An open SMTP connection, greeted, TLS and AUTH done.
 pub(crate) struct Connection {
-    conn: AsyncSmtpConnection,
     wire: Wire,
     caps: Capabilities,
     server: String,
-    hello: ClientId,
+    hello: String,
+    timeout: Duration,
     verbose: bool,
     broken: bool,
     postconnect: Option<String>,
+    /// The session's secret, to mask wherever a server repeats it.
+    masker: Masker,
     /// Last, so that it is dropped after the sockets registered with it.
     rt: tokio::runtime::Runtime,
 }
@@ -288,6 +328,10 @@ impl Connection {
         let secret = match identity.username {
             Some(_) => Some(secret(identity)?),
             None => None,
+        };
+        let masker = match (&identity.username, &secret) {
+            (Some(user), Some(secret)) => Masker::new(user.as_bytes(), secret),
+            _ => Masker::default(),
         };
         let verbose = opts.verbose;
         let relay = &identity.relay;
@@ -319,10 +363,18 @@ impl Connection {
             say(format_args!("Connecting to {server}"));
         }
         let addrs = resolve(&relay.host, relay.port)?;
+        // `timeout` bounds the whole connect, whatever the number of
+        // addresses tried.
+        let deadline = std::time::Instant::now() + timeout;
         let mut last_err = None;
         let mut std_stream = None;
         for addr in &addrs {
-            match TcpStream::connect_timeout(addr, timeout) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                last_err = Some(std::io::Error::from(std::io::ErrorKind::TimedOut));
+                break;
+            }
+            match TcpStream::connect_timeout(addr, left) {
                 Ok(s) => {
                     std_stream = Some(s);
                     break;
@@ -349,7 +401,7 @@ impl Connection {
         };
         let peer_is_loopback = std_stream
             .peer_addr()
-            .map(|a| a.ip().is_loopback())
+            .map(|a| a.ip().to_canonical().is_loopback())
             .unwrap_or(false);
         let io_err = |e: std::io::Error| Failure::software(format!("socket setup failed: {e}"));
         std_stream.set_nodelay(true).map_err(io_err)?;
@@ -360,13 +412,13 @@ impl Connection {
             tokio::net::TcpStream::from_std(std_stream).map_err(io_err)?
         };
         let wire = Wire::new(tcp, raw, timeout, tap);
+        wire.set_masker(&masker);
 
-        let hello_name = identity
+        let hello = identity
             .helo
             .clone()
             .filter(|h| !h.is_empty())
             .unwrap_or_else(local_hostname);
-        let hello = ClientId::Domain(hello_name);
 
         let mut tls_setup: Option<TlsSetup> = None;
         if identity.tls == TlsPolicy::Implicit {
@@ -377,29 +429,31 @@ impl Connection {
                 Some(s) => s,
                 None => tls::setup(&relay.host, identity.certificate_passphrase.as_ref())?,
             };
-            rt.block_on(handshake(&wire, &setup, &relay.host, &server, timeout))?;
+            rt.block_on(handshake(
+                &wire,
+                &setup,
+                &relay.host,
+                &server,
+                timeout,
+                false,
+            ))?;
             tls_setup = Some(setup);
         }
 
-        let conn = rt.block_on(async {
-            AsyncSmtpConnection::connect_with_transport(Box::new(wire.clone()), &hello).await
-        });
-        let conn = match conn {
-            Ok(c) => c,
-            Err(e) => return Err(greeting_failure(&e, &wire, &server)),
-        };
-        let caps = Capabilities::parse(&wire.last_reply());
         let mut this = Connection {
             rt,
-            conn,
             wire,
-            caps,
+            caps: Capabilities::default(),
             server,
             hello,
+            timeout,
             verbose,
             broken: false,
             postconnect: identity.postconnect.clone(),
+            masker,
         };
+        this.greeting()?;
+        this.ehlo(true)?;
         if verbose {
             say(format_args!("Connected to {}", this.server));
         }
@@ -419,7 +473,7 @@ impl Connection {
                         }
                     };
                     let required = identity.tls == TlsPolicy::Required;
-                    if this.starttls(&setup, &relay.host, timeout, required)? {
+                    if this.starttls(&setup, &relay.host, required)? {
                         tls_setup = Some(setup);
                     }
                 } else if identity.tls == TlsPolicy::Required {
@@ -451,26 +505,24 @@ impl Connection {
         }
 
         if let (Some(user), Some(secret)) = (identity.username.as_ref(), secret) {
-            match credentials_policy(identity.tls, this.wire.is_tls(), peer_is_loopback) {
-                Credentials::Send => {}
-                Credentials::Warn => warn(&format!(
-                    "sending credentials unencrypted to {} (starttls disabled)",
-                    this.server
-                )),
-                Credentials::Refuse => {
-                    this.abort();
-                    return Err(Failure::new(
-                        exit::UNAVAILABLE,
-                        format!(
-                            "the connection to {} is not encrypted (STARTTLS not offered or \
-                             refused): refusing to send credentials in clear (`starttls \
-                             disabled` allows it); nothing was sent",
-                            this.server
-                        ),
+            let policy = credentials_policy(
+                identity.tls,
+                identity.tls_explicit,
+                this.wire.is_tls(),
+                peer_is_loopback,
+            );
+            let chosen = this.mechanism(identity, &policy);
+            let r = chosen.and_then(|mech| {
+                if policy == Credentials::Warn && reveals_secret(mech) {
+                    warn(&format!(
+                        "sending the password unencrypted to {} with {} (starttls disabled)",
+                        this.server,
+                        mech.sasl_name()
                     ));
                 }
-            }
-            if let Err(f) = this.authenticate(user.as_bytes(), &secret, identity.auth) {
+                this.authenticate(user.as_bytes(), &secret, mech)
+            });
+            if let Err(f) = r {
                 this.abort();
                 return Err(f);
             }
@@ -478,88 +530,374 @@ impl Connection {
         Ok(this)
     }
 
+    /// Write a command (or a pipelined batch), with its CRLF. Refused, as
+    /// a protocol error, when the server sent something unasked first.
+    fn write(&mut self, text: &str) -> Result<(), Trouble> {
+        let wire = self.wire.clone();
+        let r = self.rt.block_on(async move {
+            use tokio::io::AsyncWriteExt;
+            let mut w = wire;
+            w.write_all(text.as_bytes()).await?;
+            w.flush().await
+        });
+        r.map_err(|e| self.write_trouble(e))
+    }
+
+    fn write_trouble(&self, e: std::io::Error) -> Trouble {
+        if self.wire.early_input() {
+            Trouble::Early(self.wire.buffered())
+        } else if self.wire.timed_out() {
+            Trouble::Silent
+        } else if let Some(why) = self.wire.poisoned() {
+            Trouble::Other(why)
+        } else if matches!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::NotConnected
+        ) {
+            Trouble::Closed
+        } else {
+            Trouble::Other(e.to_string())
+        }
+    }
+
+    /// Read the next reply, within `timeout` for the whole of it.
+    fn read_within(&mut self, timeout: Duration) -> Result<Reply, Trouble> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        self.rt
+            .block_on(self.wire.read_reply(deadline))
+            .map_err(|e| match e {
+                ReadError::Timeout => Trouble::Silent,
+                ReadError::Closed => Trouble::Closed,
+                ReadError::Reply(e) => Trouble::Bad(e),
+                ReadError::Io(e) => match e.kind() {
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => {
+                        Trouble::Closed
+                    }
+                    _ => Trouble::Other(e.to_string()),
+                },
+            })
+    }
+
+    fn read(&mut self) -> Result<Reply, Trouble> {
+        self.read_within(self.timeout)
+    }
+
+    /// One command line (without CRLF) and its reply.
+    fn command(&mut self, line: &str) -> Result<Reply, Trouble> {
+        self.write(&format!("{line}\r\n"))?;
+        self.read()
+    }
+
+    /// A reply as the user sees it: `CODE text`, secret masked, controls
+    /// escaped, at most [`QUOTE_CAP`] bytes of text.
+    fn show(&self, r: &Reply) -> String {
+        let mut out = r.code.to_string();
+        let mut left = QUOTE_CAP;
+        for line in &r.lines {
+            if left == 0 {
+                out.push_str(" ...");
+                break;
+            }
+            let take = &line[..line.len().min(left)];
+            left -= take.len();
+            out.push(' ');
+            out.push_str(&self.masker.show(take));
+        }
+        out
+    }
+
+    /// Raw server input as the user sees it (lines joined by ` / `).
+    fn show_raw(&self, bytes: &[u8]) -> String {
+        let cut = &bytes[..bytes.len().min(QUOTE_CAP)];
+        let lines: Vec<String> = cut
+            .split(|&b| b == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .filter(|l| !l.is_empty())
+            .map(|l| self.masker.show(l))
+            .collect();
+        let mut text = lines.join(" / ");
+        if bytes.len() > cut.len() {
+            text.push_str(" ...");
+        }
+        text
+    }
+
+    /// A command got no usable reply: the connection is done for.
+    fn failure(&mut self, t: Trouble, during: &str) -> Failure {
+        self.broken = true;
+        let server = &self.server;
+        match t {
+            Trouble::Silent => Failure::tempfail(format!(
+                "{server} did not answer within {} s during {during}",
+                self.timeout.as_secs()
+            )),
+            Trouble::Closed => {
+                Failure::tempfail(format!("{server} closed the connection during {during}"))
+            }
+            Trouble::Bad(e) => {
+                self.wire.shutdown_now();
+                Failure::new(
+                    exit::PROTOCOL,
+                    format!("{server} sent {e} during {during}; nothing more is sent"),
+                )
+            }
+            Trouble::Early(bytes) => {
+                self.wire.shutdown_now();
+                // RFC 5321 §3.8: a server may announce that it is closing
+                // (421) at any time, asked or not.
+                if let Some(r) = closing_notice(&bytes) {
+                    return Failure::tempfail(format!(
+                        "{server} closed the connection during {during}: {}",
+                        self.show(&r)
+                    ));
+                }
+                Failure::new(
+                    exit::PROTOCOL,
+                    format!(
+                        "{server} sent data before the command it would answer was written \
+                         ({during}): \"{}\"; a reply out of order cannot be believed, so \
+                         nothing more is sent",
+                        self.show_raw(&bytes)
+                    ),
+                )
+            }
+            Trouble::Other(text) => Failure::tempfail(format!(
+                "the connection to {server} failed during {during}: {text}"
+            )),
+        }
+    }
+
+    /// A reply that makes no sense for its command (354 to MAIL, 250 to
+    /// DATA): the server and we are out of step.
+    fn unexpected(&mut self, r: &Reply, during: &str) -> Failure {
+        self.broken = true;
+        self.wire.shutdown_now();
+        Failure::new(
+            exit::PROTOCOL,
+            format!(
+                "{} answered {during} with {}, which is not a reply to it; nothing more is sent",
+                self.server,
+                self.show(r)
+            ),
+        )
+    }
+
+    /// The server's greeting: 220, or a refusal.
+    fn greeting(&mut self) -> Result<(), Failure> {
+        let r = match self.read() {
+            Ok(r) => r,
+            Err(t) => {
+                self.broken = true;
+                self.wire.shutdown_now();
+                let server = &self.server;
+                return Err(match t {
+                    Trouble::Silent => Failure::tempfail(format!(
+                        "{server} did not greet within {} s",
+                        self.timeout.as_secs()
+                    )),
+                    Trouble::Closed => Failure::tempfail(format!(
+                        "{server} closed the connection before the session began"
+                    )),
+                    Trouble::Bad(e) => Failure::new(
+                        exit::PROTOCOL,
+                        format!("{server} does not speak SMTP: it sent {e}"),
+                    ),
+                    other => self.failure(other, "the greeting"),
+                });
+            }
+        };
+        if r.is_positive() {
+            Ok(())
+        } else if r.is_negative() {
+            self.broken = true;
+            self.wire.shutdown_now();
+            Err(Failure::new(
+                status_for(&r, exit::UNAVAILABLE),
+                format!("{} refused the session: {}", self.server, self.show(&r)),
+            ))
+        } else {
+            Err(self.unexpected(&r, "the greeting"))
+        }
+    }
+
+    /// EHLO (HELO when the server does not know EHLO), and what it offers.
+    fn ehlo(&mut self, first: bool) -> Result<(), Failure> {
+        let during = if first { "EHLO" } else { "EHLO after STARTTLS" };
+        let r = self
+            .command(&format!("EHLO {}", self.hello))
+            .map_err(|t| self.failure(t, during))?;
+        if r.is_positive() {
+            self.caps = Capabilities::from_reply(&r);
+            return Ok(());
+        }
+        // RFC 5321 §3.2: a server that does not know EHLO says 500 or 502.
+        if first && matches!(r.code, 500 | 502) {
+            let r = self
+                .command(&format!("HELO {}", self.hello))
+                .map_err(|t| self.failure(t, "HELO"))?;
+            if r.is_positive() {
+                self.caps = Capabilities::default();
+                return Ok(());
+            }
+            return Err(self.refused_session(&r, "HELO"));
+        }
+        Err(self.refused_session(&r, during))
+    }
+
+    fn refused_session(&mut self, r: &Reply, during: &str) -> Failure {
+        if !r.is_negative() {
+            return self.unexpected(r, during);
+        }
+        let f = Failure::new(
+            status_for(r, exit::UNAVAILABLE),
+            format!("{} refused the session: {}", self.server, self.show(r)),
+        );
+        self.abort();
+        f
+    }
+
     /// STARTTLS and EHLO again. `Ok(false)`: the server refused STARTTLS
     /// with a reply and TLS is only `enabled`, so the session goes on
     /// unencrypted.
-    fn starttls(
-        &mut self,
-        setup: &TlsSetup,
-        host: &str,
-        timeout: Duration,
-        required: bool,
-    ) -> Result<bool, Failure> {
+    fn starttls(&mut self, setup: &TlsSetup, host: &str, required: bool) -> Result<bool, Failure> {
         if self.verbose {
             say(format_args!("Starting TLS"));
         }
-        let r = self.rt.block_on(self.conn.command(Line("STARTTLS")));
-        if let Err(e) = r {
-            if let (false, Some((code, _, text))) = (required, negative_reply(&e)) {
+        let r = match self.command("STARTTLS") {
+            Ok(r) => r,
+            Err(t) => {
+                let f = self.failure(t, "STARTTLS");
+                self.abort();
+                return Err(Failure::new(
+                    f.status,
+                    format!("TLS could not be started: {}", f.message),
+                ));
+            }
+        };
+        if r.is_negative() {
+            if !required {
                 if self.verbose {
                     say(format_args!(
-                        "STARTTLS refused ({code} {text}); continuing unencrypted"
+                        "STARTTLS refused ({}); continuing unencrypted",
+                        self.show(&r)
                     ));
                 }
                 return Ok(false);
             }
-            let f = self.failure(&e, "STARTTLS");
-            self.abort();
-            return Err(Failure::new(
-                f.status,
-                format!("TLS could not be started: {}", f.message),
-            ));
-        }
-        // Anything read after the 220 line would be plaintext injected ahead
-        // of the handshake (CVE-2011-0411 style): refuse it.
-        let reply = self.wire.last_reply();
-        if reply.lines().any(|l| !l.starts_with("220")) {
-            self.abort();
-            return Err(Failure::new(
-                exit::PROTOCOL,
+            let f = Failure::new(
+                status_for(&r, exit::PROTOCOL),
                 format!(
-                    "{} sent data after its STARTTLS reply; refusing to continue",
-                    self.server
+                    "TLS could not be started: {} answered STARTTLS with {}",
+                    self.server,
+                    self.show(&r)
                 ),
-            ));
+            );
+            self.abort();
+            return Err(f);
+        }
+        if !r.is_positive() {
+            return Err(self.unexpected(&r, "STARTTLS"));
+        }
+        // Anything received after the 220 and before the handshake would
+        // be read inside TLS as if the TLS server had said it
+        // (CVE-2011-0411): refuse it, whether it is already buffered or
+        // still waiting in the socket.
+        if self.wire.pending_input() {
+            self.broken = true;
+            self.wire.shutdown_now();
+            return Err(self.injected(&self.wire.buffered()));
         }
         let server = self.server.clone();
-        if let Err(f) = self
-            .rt
-            .block_on(handshake(&self.wire, setup, host, &server, timeout))
-        {
+        if let Err(f) = self.rt.block_on(handshake(
+            &self.wire,
+            setup,
+            host,
+            &server,
+            self.timeout,
+            true,
+        )) {
             self.broken = true;
             return Err(f);
         }
         // EHLO again: what the server offers may change under TLS.
-        let ehlo = lettre::transport::smtp::commands::Ehlo::new(self.hello.clone());
-        match self.rt.block_on(self.conn.command(ehlo)) {
-            Ok(_) => {
-                self.caps = Capabilities::parse(&self.wire.last_reply());
-                Ok(true)
-            }
-            Err(e) => {
-                let f = self.failure(&e, "EHLO after STARTTLS");
-                self.abort();
-                Err(f)
+        self.ehlo(false)?;
+        Ok(true)
+    }
+
+    fn injected(&self, bytes: &[u8]) -> Failure {
+        injected_data(&self.server, &self.show_raw(bytes))
+    }
+
+    /// The mechanism for AUTH: the one the file insists on, else the
+    /// strongest offered, of those the connection allows.
+    fn mechanism(&self, identity: &Identity, policy: &Credentials) -> Result<AuthMech, Failure> {
+        let mut offered = self.caps.auth.clone();
+        let mut withheld: Vec<AuthMech> = Vec::new();
+        loop {
+            match auth::choose(&offered, identity.auth) {
+                Ok(m) if reveals_secret(m) && *policy == Credentials::Conceal => {
+                    withheld.push(m);
+                    offered.retain(|o| !o.eq_ignore_ascii_case(m.sasl_name()));
+                }
+                Ok(m) => return Ok(m),
+                Err(why) if withheld.is_empty() => {
+                    return Err(Failure::new(
+                        exit::NOPERM,
+                        format!(
+                            "cannot authenticate to {}: {why}; nothing was sent",
+                            self.server
+                        ),
+                    ))
+                }
+                Err(_) => return Err(self.cleartext_refused(identity, &withheld)),
             }
         }
+    }
+
+    /// Why the password is not sent, and the fix.
+    fn cleartext_refused(&self, identity: &Identity, withheld: &[AuthMech]) -> Failure {
+        let server = &self.server;
+        let names: Vec<&str> = withheld.iter().map(|m| m.sasl_name()).collect();
+        let fix = match identity.tls {
+            TlsPolicy::Enabled => format!(
+                "`starttls enabled` went on without TLS because {server} {}; if it should \
+                 offer TLS, someone on the way may have removed it. Write `starttls required` \
+                 to never go on without TLS, or `starttls disabled` to accept sending the \
+                 password in clear",
+                if self.caps.starttls {
+                    "refused STARTTLS"
+                } else {
+                    "did not offer STARTTLS"
+                }
+            ),
+            _ if self.caps.starttls => format!(
+                "{server} offers STARTTLS: write `starttls required` in this identity (or \
+                 `starttls disabled` to accept sending the password in clear)"
+            ),
+            _ => "write `starttls required` if the server can use TLS (or `starttls \
+                  disabled` to accept sending the password in clear)"
+                .to_string(),
+        };
+        Failure::new(
+            exit::CONFIG,
+            format!(
+                "refusing to send the password to {server} over an unencrypted connection: \
+                 {} would show it to anyone on the way, and without a `starttls` statement \
+                 the file does not allow that; nothing was sent. {fix}",
+                names.join(" and ")
+            ),
+        )
     }
 
     fn authenticate(
         &mut self,
         user_bytes: &[u8],
         secret: &[u8],
-        insist: Option<AuthMech>,
+        mech: AuthMech,
     ) -> Result<(), Failure> {
         let user = crate::plan::escape_bytes(user_bytes);
-        let mech = auth::choose(&self.caps.auth, insist).map_err(|why| {
-            Failure::new(
-                exit::NOPERM,
-                format!(
-                    "cannot authenticate to {}: {why}; nothing was sent",
-                    self.server
-                ),
-            )
-        })?;
         if self.verbose {
             say(format_args!(
                 "Authenticating as {user} with {}",
@@ -570,30 +908,28 @@ impl Connection {
         let r = self.auth_exchange(mech, user_bytes, secret);
         self.wire.set_mode(TapMode::Commands);
         match r {
-            Ok(()) => {
+            Ok(r) if r.is_positive() => {
                 if self.verbose {
                     say(format_args!("Authenticated"));
                 }
                 Ok(())
             }
-            Err(AuthError::Smtp(e)) => {
-                if let Some((code, sev, text)) = negative_reply(&e) {
-                    let status = status_for(sev, exit::NOPERM);
-                    Err(Failure::new(
-                        status,
-                        format!(
-                            "{} rejected the login of {user} with {}: {code} {text}",
-                            self.server,
-                            mech.sasl_name()
-                        ),
-                    ))
-                } else {
-                    Err(self.failure(&e, "authentication"))
-                }
+            Ok(r) | Err(AuthError::Refused(r)) if r.is_negative() => Err(Failure::new(
+                status_for(&r, exit::NOPERM),
+                format!(
+                    "{} rejected the login of {user} with {}: {}",
+                    self.server,
+                    mech.sasl_name(),
+                    self.show(&r)
+                ),
+            )),
+            Ok(r) | Err(AuthError::Refused(r)) => {
+                Err(self.unexpected(&r, &format!("AUTH {}", mech.sasl_name())))
             }
+            Err(AuthError::Trouble(t)) => Err(self.failure(t, "authentication")),
             Err(AuthError::Protocol(why)) => {
                 // Cancel the exchange as RFC 4954 says.
-                let _ = self.rt.block_on(self.conn.command(Line("*")));
+                let _ = self.command("*");
                 Err(Failure::new(
                     exit::PROTOCOL,
                     format!("authentication with {} failed: {why}", mech.sasl_name()),
@@ -602,71 +938,68 @@ impl Connection {
         }
     }
 
+    fn auth_command(&mut self, line: &str) -> Result<Reply, AuthError> {
+        self.command(line).map_err(AuthError::Trouble)
+    }
+
+    /// The text of a 334 challenge; anything else ends the exchange.
+    fn challenge(&self, r: Reply) -> Result<String, AuthError> {
+        if r.code == 334 {
+            Ok(r.first_text())
+        } else if r.is_negative() || r.is_positive() {
+            Err(AuthError::Refused(r))
+        } else {
+            Err(AuthError::Protocol(format!(
+                "expected a 334 challenge, got {}",
+                self.show(&r)
+            )))
+        }
+    }
+
+    /// The AUTH dialogue; the last reply is returned for the caller to
+    /// judge.
     fn auth_exchange(
         &mut self,
         mech: AuthMech,
         user: &[u8],
         secret: &[u8],
-    ) -> Result<(), AuthError> {
-        let rt = &self.rt;
-        let conn = &mut self.conn;
-        let mut cmd = |line: String| -> Result<Response, AuthError> {
-            rt.block_on(conn.command(Line(&line)))
-                .map_err(AuthError::Smtp)
-        };
-        let challenge = |r: &Response| -> Result<String, AuthError> {
-            if u16::from(r.code()) == 334 {
-                Ok(r.first_line().unwrap_or("").to_string())
-            } else {
-                Err(AuthError::Protocol(format!(
-                    "expected a 334 challenge, got {}",
-                    reply_line(r)
-                )))
-            }
-        };
-        let done = |r: Response| -> Result<(), AuthError> {
-            if u16::from(r.code()) == 235 || r.code().severity == Severity::PositiveCompletion {
-                Ok(())
-            } else {
-                Err(AuthError::Protocol(format!(
-                    "unexpected reply {}",
-                    reply_line(&r)
-                )))
-            }
-        };
+    ) -> Result<Reply, AuthError> {
         match mech {
-            AuthMech::Plain => done(cmd(format!("AUTH PLAIN {}", auth::plain(user, secret)))?),
+            AuthMech::Plain => {
+                self.auth_command(&format!("AUTH PLAIN {}", auth::plain(user, secret)))
+            }
             AuthMech::Login => {
-                let r = cmd("AUTH LOGIN".into())?;
-                challenge(&r)?;
-                let r = cmd(auth::b64(user))?;
-                challenge(&r)?;
-                done(cmd(auth::b64(secret))?)
+                let r = self.auth_command("AUTH LOGIN")?;
+                self.challenge(r)?;
+                let r = self.auth_command(&auth::b64(user))?;
+                self.challenge(r)?;
+                self.auth_command(&auth::b64(secret))
             }
             AuthMech::CramMd5 => {
-                let r = cmd("AUTH CRAM-MD5".into())?;
-                let c = challenge(&r)?;
+                let r = self.auth_command("AUTH CRAM-MD5")?;
+                let c = self.challenge(r)?;
                 let answer = auth::cram_md5(user, secret, &c).ok_or_else(|| {
                     AuthError::Protocol("the CRAM-MD5 challenge is not base64".into())
                 })?;
-                done(cmd(answer)?)
+                self.auth_command(&answer)
             }
             AuthMech::Ntlm => {
-                let r = cmd(format!("AUTH NTLM {}", auth::ntlm_negotiate()))?;
-                let c = challenge(&r)?;
+                let r = self.auth_command(&format!("AUTH NTLM {}", auth::ntlm_negotiate()))?;
+                let c = self.challenge(r)?;
                 let nonce = auth::ntlm_challenge(&c)
                     .ok_or_else(|| AuthError::Protocol("the NTLM challenge is malformed".into()))?;
                 let host = local_hostname();
-                done(cmd(auth::ntlm_authenticate(user, secret, &nonce, &host))?)
+                self.auth_command(&auth::ntlm_authenticate(user, secret, &nonce, &host))
             }
             AuthMech::Xoauth2 => {
-                let r = cmd(format!("AUTH XOAUTH2 {}", auth::xoauth2(user, secret)))?;
-                if u16::from(r.code()) == 334 {
+                let r =
+                    self.auth_command(&format!("AUTH XOAUTH2 {}", auth::xoauth2(user, secret)))?;
+                if r.code == 334 {
                     // The server explains the failure in a challenge; an
                     // empty answer makes it send the final (negative) reply.
-                    done(cmd(String::new())?)
+                    self.auth_command("")
                 } else {
-                    done(r)
+                    Ok(r)
                 }
             }
         }
@@ -773,14 +1106,14 @@ impl Connection {
             })
             .collect();
         // With PIPELINING, MAIL and every RCPT go out in one write and the
-        // replies are read in order: one round trip instead of 1 + n. With a
-        // single recipient DATA joins them (a server must refuse DATA when
-        // no recipient was accepted); with several, DATA waits until every
-        // recipient is known to be accepted, so that none gets the message
-        // unless all do.
+        // replies are read in order, one per command: one round trip
+        // instead of 1 + n. With a single recipient DATA joins them (a
+        // server must refuse DATA when no recipient was accepted); with
+        // several, DATA waits until every recipient is known to be
+        // accepted, so that none gets the message unless all do.
         let data_pipelined = caps.pipelining && rcpt_lines.len() == 1;
         let mut data_reply = None;
-        let (r, rcpt_results) = if caps.pipelining {
+        let (mail_reply, mut rcpt_replies) = if caps.pipelining {
             let mut batch = mail.clone();
             for l in &rcpt_lines {
                 batch.push_str("\r\n");
@@ -789,84 +1122,72 @@ impl Connection {
             if data_pipelined {
                 batch.push_str("\r\nDATA");
             }
-            let r = self.rt.block_on(self.conn.command(Line(&batch)));
-            let mut results = Vec::with_capacity(rcpt_lines.len());
-            let mut answered = r.as_ref().err().is_none_or(|e| negative_reply(e).is_some());
+            batch.push_str("\r\n");
+            self.write(&batch)
+                .map_err(|t| self.failure(t, "MAIL FROM"))?;
+            let mail_reply = self.read().map_err(|t| self.failure(t, "MAIL FROM"))?;
+            let mut replies = Vec::with_capacity(rcpt_lines.len());
             for _ in &rcpt_lines {
-                if !answered {
-                    break;
-                }
-                let reply = self.rt.block_on(self.conn.read_response());
-                answered = reply
-                    .as_ref()
-                    .err()
-                    .is_none_or(|e| negative_reply(e).is_some());
-                results.push(reply);
+                replies.push(self.read().map_err(|t| self.failure(t, "RCPT TO"))?);
             }
-            if data_pipelined && answered {
-                data_reply = Some(self.rt.block_on(self.conn.read_response()));
+            if data_pipelined {
+                data_reply = Some(self.read().map_err(|t| self.failure(t, "DATA"))?);
             }
-            (r, Some(results))
+            (mail_reply, Some(replies.into_iter()))
         } else {
-            (self.rt.block_on(self.conn.command(Line(&mail))), None)
+            let r = self
+                .command(&mail)
+                .map_err(|t| self.failure(t, "MAIL FROM"))?;
+            (r, None)
         };
         // A pipelined DATA that got 354 leaves the server reading a message:
         // a transaction abandoned now must drop the connection, not RSET.
-        let in_data = matches!(data_reply, Some(Ok(_)));
-        if let (true, Ok(resp)) = (self.verbose, &r) {
+        let in_data = data_reply.as_ref().is_some_and(Reply::is_intermediate);
+        if let Some(r) = data_reply.as_ref().filter(|r| r.is_positive()) {
+            return Err(self.unexpected(r, "DATA"));
+        }
+        if self.verbose {
             say(format_args!(
                 "From {}: {}",
                 envelope.sender,
-                reply_line(resp)
+                self.show(&mail_reply)
             ));
         }
-        if let Err(e) = r {
-            let f = match negative_reply(&e) {
-                Some((code, sev, text)) => Failure::new(
-                    status_for(sev, exit::SOFTWARE),
-                    format!(
-                        "{} refused the sender <{}>: {code} {text}",
-                        self.server, envelope.sender
-                    ),
+        if !mail_reply.is_positive() {
+            if !mail_reply.is_negative() {
+                return Err(self.unexpected(&mail_reply, "MAIL FROM"));
+            }
+            let f = Failure::new(
+                status_for(&mail_reply, exit::SOFTWARE),
+                format!(
+                    "{} refused the sender <{}>: {}",
+                    self.server,
+                    envelope.sender,
+                    self.show(&mail_reply)
                 ),
-                None => self.failure(&e, "MAIL FROM"),
-            };
+            );
             self.reset_or_abandon(in_data);
             return Err(f);
         }
 
         let mut refused = Vec::new();
         let mut permanent = false;
-        let mut pipelined = rcpt_results.map(|v| v.into_iter());
         for (rcpt, line) in envelope.recipients.iter().zip(&rcpt_lines) {
-            let reply = match &mut pipelined {
-                Some(results) => match results.next() {
+            let reply = match &mut rcpt_replies {
+                Some(replies) => match replies.next() {
                     Some(r) => r,
-                    None => {
-                        return Err(Failure::tempfail(format!(
-                            "the connection to {} was lost during RCPT TO",
-                            self.server
-                        )));
-                    }
+                    None => return Err(self.failure(Trouble::Closed, "RCPT TO")),
                 },
-                None => self.rt.block_on(self.conn.command(Line(line))),
+                None => self.command(line).map_err(|t| self.failure(t, "RCPT TO"))?,
             };
-            match reply {
-                Ok(r) => {
-                    if self.verbose {
-                        say(format_args!("To {rcpt}: {}", reply_line(&r)));
-                    }
-                }
-                Err(e) => match negative_reply(&e) {
-                    Some((code, sev, text)) => {
-                        if self.verbose {
-                            say(format_args!("To {rcpt}: {code} {text}"));
-                        }
-                        permanent |= sev == Severity::PermanentNegativeCompletion;
-                        refused.push(format!("<{rcpt}>: {code} {text}"));
-                    }
-                    None => return Err(self.failure(&e, "RCPT TO")),
-                },
+            if self.verbose {
+                say(format_args!("To {rcpt}: {}", self.show(&reply)));
+            }
+            if reply.is_negative() {
+                permanent |= !reply.is_transient();
+                refused.push(format!("<{rcpt}>: {}", self.show(&reply)));
+            } else if !reply.is_positive() {
+                return Err(self.unexpected(&reply, "RCPT TO"));
             }
         }
         if !refused.is_empty() {
@@ -889,20 +1210,20 @@ impl Connection {
             ));
         }
 
-        let data_result = match data_reply {
+        let data_reply = match data_reply {
             Some(r) => r,
-            None => self.rt.block_on(self.conn.command(Line("DATA"))),
+            None => self.command("DATA").map_err(|t| self.failure(t, "DATA"))?,
         };
-        if let Err(e) = data_result {
-            let f = match negative_reply(&e) {
-                Some((code, sev, text)) => Failure::new(
-                    status_for(sev, exit::SOFTWARE),
-                    format!("{} refused DATA: {code} {text}", self.server),
-                ),
-                None => self.failure(&e, "DATA"),
-            };
+        if data_reply.is_negative() {
+            let f = Failure::new(
+                status_for(&data_reply, exit::SOFTWARE),
+                format!("{} refused DATA: {}", self.server, self.show(&data_reply)),
+            );
             self.reset();
             return Err(f);
+        }
+        if !data_reply.is_intermediate() {
+            return Err(self.unexpected(&data_reply, "DATA"));
         }
         if self.verbose {
             say(format_args!("Sending the message"));
@@ -913,6 +1234,9 @@ impl Connection {
         self.wire.set_mode(TapMode::Commands);
         if let Err(e) = wrote {
             self.broken = true;
+            if self.wire.early_input() {
+                return Err(self.early_body_reply());
+            }
             if let Some(why) = self.wire.poisoned() {
                 // A reader that refuses the message (a NUL byte in a
                 // streamed message) says why and with which status.
@@ -935,16 +1259,14 @@ impl Connection {
             }
             // A server that stops the transfer usually says why first (552
             // message too big): report that rather than the broken pipe.
-            let said = self.rt.block_on(async {
-                tokio::time::timeout(Duration::from_secs(2), self.conn.read_response()).await
-            });
-            if let Ok(Err(reply)) = said {
-                if let Some((code, sev, text)) = negative_reply(&reply) {
+            if let Ok(reply) = self.read_within(Duration::from_secs(2)) {
+                if reply.is_negative() {
                     return Err(Failure::new(
-                        status_for(sev, exit::SOFTWARE),
+                        status_for(&reply, exit::SOFTWARE),
                         format!(
-                            "{} stopped the message transfer: {code} {text}",
-                            self.server
+                            "{} stopped the message transfer: {}",
+                            self.server,
+                            self.show(&reply)
                         ),
                     ));
                 }
@@ -954,20 +1276,47 @@ impl Connection {
                 self.server
             )));
         }
-        match self.rt.block_on(self.conn.read_response()) {
-            Ok(resp) => {
+        match self.read() {
+            Ok(r) if r.is_positive() => {
                 if self.verbose {
-                    say(format_args!("Message sent: {}", reply_line(&resp)));
+                    say(format_args!("Message sent: {}", self.show(&r)));
                 }
                 Ok(())
             }
-            Err(e) => match negative_reply(&e) {
-                Some((code, sev, text)) => Err(Failure::new(
-                    status_for(sev, exit::SOFTWARE),
-                    format!("{} refused the message: {code} {text}", self.server),
-                )),
-                None => Err(self.failure(&e, "the message transfer")),
-            },
+            Ok(r) if r.is_negative() => Err(Failure::new(
+                status_for(&r, exit::SOFTWARE),
+                format!("{} refused the message: {}", self.server, self.show(&r)),
+            )),
+            Ok(r) => Err(self.unexpected(&r, "the end of the message")),
+            Err(t) => Err(self.failure(t, "the message transfer")),
+        }
+    }
+
+    /// The server replied before the end-of-data marker was written: the
+    /// marker was never sent (the connection was dropped instead), so
+    /// nothing is delivered. A refusal is quoted as one; anything else is
+    /// out of order.
+    fn early_body_reply(&mut self) -> Failure {
+        let bytes = self.wire.buffered();
+        match reply::parse(&bytes) {
+            Ok(Some((r, _))) if r.is_negative() => Failure::new(
+                status_for(&r, exit::SOFTWARE),
+                format!(
+                    "{} stopped the message transfer: {}",
+                    self.server,
+                    self.show(&r)
+                ),
+            ),
+            _ => Failure::new(
+                exit::PROTOCOL,
+                format!(
+                    "{} replied before the end of the message was sent: \"{}\"; a reply \
+                     out of order cannot be believed, so the connection was dropped before \
+                     the end-of-data marker and nothing is delivered",
+                    self.server,
+                    self.show_raw(&bytes)
+                ),
+            ),
         }
     }
 
@@ -991,15 +1340,19 @@ impl Connection {
         if self.broken {
             return;
         }
-        if self.rt.block_on(self.conn.command(Line("RSET"))).is_err() {
-            self.broken = true;
+        match self.command("RSET") {
+            Ok(r) if r.is_positive() => {}
+            _ => {
+                self.broken = true;
+                self.wire.shutdown_now();
+            }
         }
     }
 
-    /// QUIT without looking at the answer, after a failure.
+    /// QUIT without waiting for the answer, after a failure.
     fn abort(&mut self) {
         if !self.broken {
-            let _ = self.rt.block_on(self.conn.command(Line("QUIT")));
+            let _ = self.write("QUIT\r\n");
         }
         self.broken = true;
         self.wire.shutdown_now();
@@ -1010,127 +1363,92 @@ impl Connection {
     /// The reply to QUIT is awaited only with `-v` (which prints it): every
     /// message is settled by then, and the 221 costs one more round trip
     /// for nothing (Postfix's client skips it by default too,
-    /// `smtp_skip_quit_response`).
+    /// `smtp_skip_quit_response`). After a successful session, input
+    /// waiting before QUIT means the replies were out of step: the 250 we
+    /// took for the message's may not have been its reply.
     pub(crate) fn quit(mut self, success: bool) -> Result<(), Failure> {
-        if !self.broken && self.verbose {
-            match self.rt.block_on(self.conn.command(Line("QUIT"))) {
-                Ok(resp) => say(format_args!("Disconnected: {}", reply_line(&resp))),
-                Err(e) => say(format_args!("QUIT: {e}")),
+        let sent = if self.broken {
+            Ok(())
+        } else if self.verbose {
+            match self.command("QUIT") {
+                Ok(r) => {
+                    say(format_args!("Disconnected: {}", self.show(&r)));
+                    Ok(())
+                }
+                Err(t @ Trouble::Early(_)) => Err(t),
+                Err(_) => {
+                    say(format_args!("Disconnected (no reply to QUIT)"));
+                    Ok(())
+                }
             }
-        } else if !self.broken {
-            let wire = self.wire.clone();
-            let _ = self.rt.block_on(async move {
-                use tokio::io::AsyncWriteExt;
-                let mut w = wire;
-                w.write_all(b"QUIT\r\n").await?;
-                w.flush().await
-            });
-        }
+        } else {
+            match self.write("QUIT\r\n") {
+                Err(t @ Trouble::Early(_)) => Err(t),
+                _ => Ok(()),
+            }
+        };
         self.wire.shutdown_now();
+        let sent = match sent {
+            Err(Trouble::Early(bytes)) if closing_notice(&bytes).is_some() => Ok(()),
+            other => other,
+        };
+        if let (true, Err(Trouble::Early(bytes))) = (success, sent) {
+            return Err(Failure::new(
+                exit::PROTOCOL,
+                format!(
+                    "{} sent more after its last reply: \"{}\"; its replies are out of step \
+                     with our commands, so the reply taken as accepting the message may not \
+                     have been its own",
+                    self.server,
+                    self.show_raw(&bytes)
+                ),
+            ));
+        }
         if let (true, Some(cmd)) = (success, self.postconnect.take()) {
             run_hook("postconnect", &cmd)?;
         }
         Ok(())
     }
+}
 
-    /// A lettre error that is not a negative reply: timeout, lost
-    /// connection, garbage.
-    fn failure(&mut self, e: &SmtpError, during: &str) -> Failure {
-        self.broken = true;
-        let server = &self.server;
-        match Trouble::of(e, &self.wire) {
-            Trouble::Silent => Failure::tempfail(format!(
-                "{server} did not answer within {} s during {during}",
-                self.wire.timeout().as_secs()
-            )),
-            Trouble::Negative(code, sev, text) => Failure::new(
-                status_for(sev, exit::PROTOCOL),
-                format!("{server} answered {during} with {code} {text}"),
-            ),
-            Trouble::Closed => {
-                Failure::tempfail(format!("{server} closed the connection during {during}"))
-            }
-            Trouble::Malformed(text) => Failure::new(
-                exit::PROTOCOL,
-                format!("{server} sent a malformed reply during {during}: {text}"),
-            ),
-            Trouble::Other(text) => Failure::tempfail(format!(
-                "the connection to {server} failed during {during}: {text}"
-            )),
-        }
+/// `bytes` is exactly one 421 reply: the server says it is closing the
+/// connection, which it may do unasked.
+fn closing_notice(bytes: &[u8]) -> Option<Reply> {
+    match reply::parse(bytes) {
+        Ok(Some((r, n))) if r.code == 421 && n == bytes.len() => Some(r),
+        _ => None,
     }
 }
 
-/// What a lettre error means, in the order it is decided.
-enum Trouble {
-    /// No answer within the timeout.
-    Silent,
-    /// A negative reply: code, severity, text.
-    Negative(u16, Severity, String),
-    /// The server closed the connection.
-    Closed,
-    /// A reply that is not SMTP (lettre's text).
-    Malformed(String),
-    /// Anything else, such as a failed connection (lettre's text).
-    Other(String),
-}
-
-impl Trouble {
-    fn of(e: &SmtpError, wire: &Wire) -> Trouble {
-        if wire.timed_out() || e.is_timeout() {
-            return Trouble::Silent;
-        }
-        if let Some((code, sev, text)) = negative_reply(e) {
-            return Trouble::Negative(code, sev, text);
-        }
-        let text = e.to_string();
-        // (lettre reports a shut-down transport only from its pool, which
-        // is not used here; it counts as closed all the same.)
-        if text.contains("incomplete response") || e.is_transport_shutdown() {
-            Trouble::Closed
-        } else if e.is_response() {
-            Trouble::Malformed(text)
-        } else {
-            Trouble::Other(text)
-        }
-    }
+/// The failure for data received after the 220 to STARTTLS.
+fn injected_data(server: &str, text: &str) -> Failure {
+    Failure::new(
+        exit::PROTOCOL,
+        format!(
+            "{server} sent data after its reply to STARTTLS, before the TLS handshake \
+             (\"{text}\"); it may have been injected on the way (CVE-2011-0411) and would \
+             be read as if the TLS server had sent it, so nothing more is sent"
+        ),
+    )
 }
 
 enum AuthError {
-    Smtp(SmtpError),
+    Trouble(Trouble),
+    /// The reply that ended the exchange early (a refusal, usually).
+    Refused(Reply),
     Protocol(String),
 }
 
-fn greeting_failure(e: &SmtpError, wire: &Wire, server: &str) -> Failure {
-    wire.shutdown_now();
-    match Trouble::of(e, wire) {
-        Trouble::Silent => Failure::tempfail(format!(
-            "{server} did not greet or answer EHLO within {} s",
-            wire.timeout().as_secs()
-        )),
-        Trouble::Negative(code, sev, text) => Failure::new(
-            status_for(sev, exit::UNAVAILABLE),
-            format!("{server} refused the session: {code} {text}"),
-        ),
-        Trouble::Closed => Failure::tempfail(format!(
-            "{server} closed the connection before the session began"
-        )),
-        Trouble::Malformed(text) => Failure::new(
-            exit::PROTOCOL,
-            format!("{server} does not speak SMTP: {text}"),
-        ),
-        Trouble::Other(text) => {
-            Failure::tempfail(format!("the connection to {server} failed: {text}"))
-        }
-    }
-}
-
+/// The TLS handshake on the plain socket, within `timeout` as a whole.
+/// `starttls`: after a 220 to STARTTLS, where a first record that is not
+/// TLS is data injected after that reply.
 async fn handshake(
     wire: &Wire,
     setup: &TlsSetup,
     host: &str,
     server: &str,
     timeout: Duration,
+    starttls: bool,
 ) -> Result<(), Failure> {
     let name = tls::server_name(host)?;
     let Some(tcp) = wire.take_plain() else {
@@ -1142,6 +1460,10 @@ async fn handshake(
             "the TLS handshake with {server} did not finish within {} s",
             timeout.as_secs()
         ))),
+        Ok(Err(e)) if starttls && tls::is_not_tls(&e) => Err(injected_data(
+            server,
+            "something that is not TLS, in place of the handshake",
+        )),
         Ok(Err(e)) => {
             let (_cert, text) = tls::describe_handshake_error(&e, host, server, &setup.trust);
             Err(Failure::new(
@@ -1271,7 +1593,8 @@ fn refusal(e: &std::io::Error) -> Option<&Failure> {
 
 /// Stream the message after DATA's 354, straight onto the socket: our own
 /// transparency (one pass over each line, no per-byte copying), the last
-/// chunk and the end-of-data marker in one write. lettre reads the reply.
+/// chunk and the end-of-data marker in one write. The session reads the
+/// reply.
 ///
 /// A read error poisons the connection first: the socket is shut down
 /// before any end-of-data marker, so the server can never take a truncated
@@ -1371,17 +1694,20 @@ mod tests {
     }
 
     #[test]
-    fn credentials_never_go_unencrypted_to_another_machine_unless_tls_is_off() {
+    fn secrets_go_in_clear_to_another_machine_only_when_the_file_says_so() {
         use Credentials::*;
-        assert_eq!(credentials_policy(TlsPolicy::Enabled, false, false), Refuse);
-        assert_eq!(
-            credentials_policy(TlsPolicy::Required, false, false),
-            Refuse
-        );
-        assert_eq!(credentials_policy(TlsPolicy::Disabled, false, false), Warn);
-        assert_eq!(credentials_policy(TlsPolicy::Enabled, true, false), Send);
-        assert_eq!(credentials_policy(TlsPolicy::Enabled, false, true), Send);
-        assert_eq!(credentials_policy(TlsPolicy::Disabled, false, true), Send);
+        use TlsPolicy::*;
+        // (policy, explicit, encrypted, loopback)
+        assert_eq!(credentials_policy(Enabled, true, false, false), Conceal);
+        assert_eq!(credentials_policy(Required, true, false, false), Conceal);
+        assert_eq!(credentials_policy(Disabled, false, false, false), Conceal);
+        assert_eq!(credentials_policy(Disabled, true, false, false), Warn);
+        assert_eq!(credentials_policy(Enabled, true, true, false), Send);
+        assert_eq!(credentials_policy(Enabled, true, false, true), Send);
+        assert_eq!(credentials_policy(Disabled, false, false, true), Send);
+        assert!(reveals_secret(AuthMech::Plain) && reveals_secret(AuthMech::Login));
+        assert!(reveals_secret(AuthMech::Xoauth2));
+        assert!(!reveals_secret(AuthMech::CramMd5) && !reveals_secret(AuthMech::Ntlm));
     }
 
     #[test]

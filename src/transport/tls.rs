@@ -336,6 +336,19 @@ pub(crate) fn describe_handshake_error(
     )
 }
 
+/// True when a handshake failed because the peer sent something that is
+/// not TLS (plain text where the first record should be).
+pub(crate) fn is_not_tls(err: &std::io::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = err.get_ref().map(|e| e as _);
+    while let Some(e) = source {
+        if let Some(rustls::Error::InvalidMessage(_)) = e.downcast_ref::<rustls::Error>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
 /// The ~/.authenticate directory: `~` is a non-empty `$HOME`, else the
 /// password database's home (what `dirs::home_dir` does).
 pub fn authenticate_dir() -> Option<PathBuf> {

@@ -3,8 +3,12 @@
 //! `C:` lines are what we sent, `S:` what the server answered, `H:` the
 //! message headers as sent. The body is not recorded. Inside an AUTH
 //! exchange every client line is redacted: the original esmtp wrote the
-//! base64 credentials into this file, we never do.
+//! base64 credentials into this file, we never do. Server lines have the
+//! session's secret masked (a server may echo our AUTH data back), and
+//! every line has its control characters escaped, so that `cat`ting the
+//! file cannot drive the terminal.
 
+use super::shown::{printable, Masker};
 use crate::exit::{self, Failure};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -16,7 +20,12 @@ pub(crate) struct Transcript {
     client_partial: Vec<u8>,
     client_partial_redact: bool,
     server_partial: Vec<u8>,
+    masker: Masker,
 }
+
+/// A server line longer than this is written in pieces (the reply reader
+/// refuses it long before).
+const PARTIAL_CAP: usize = 8 * 1024;
 
 pub(crate) const REDACTED: &str = "[credentials redacted]";
 
@@ -38,14 +47,26 @@ impl Transcript {
             client_partial: Vec::new(),
             client_partial_redact: false,
             server_partial: Vec::new(),
+            masker: Masker::default(),
         })
+    }
+
+    /// Mask this secret (and its encodings) in server lines from now on.
+    pub(crate) fn set_masker(&mut self, masker: Masker) {
+        self.masker = masker;
     }
 
     fn line(&mut self, prefix: &str, text: &[u8]) {
         let text = text.strip_suffix(b"\r").unwrap_or(text);
         let _ = self.out.write_all(prefix.as_bytes());
-        let _ = self.out.write_all(text);
+        let _ = self.out.write_all(printable(text).as_bytes());
         let _ = self.out.write_all(b"\n");
+    }
+
+    fn server_line(&mut self, line: &[u8]) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let masked = self.masker.mask(line).into_owned();
+        self.line("S: ", &masked);
     }
 
     pub(crate) fn client(&mut self, bytes: &[u8], redact: bool) {
@@ -75,10 +96,14 @@ impl Transcript {
         while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
             self.server_partial.extend_from_slice(&rest[..pos]);
             let line = std::mem::take(&mut self.server_partial);
-            self.line("S: ", &line);
+            self.server_line(&line);
             rest = &rest[pos + 1..];
         }
         self.server_partial.extend_from_slice(rest);
+        if self.server_partial.len() > PARTIAL_CAP {
+            let line = std::mem::take(&mut self.server_partial);
+            self.server_line(&line);
+        }
         let _ = self.out.flush();
     }
 
@@ -93,7 +118,7 @@ impl Transcript {
         let _ = self.out.flush();
     }
 
-    /// Drop a partial client line (the body never ends up here).
+    /// Write a partial client line (the body never ends up here).
     pub(crate) fn flush_partial(&mut self) {
         if !self.client_partial.is_empty() {
             let line = std::mem::take(&mut self.client_partial);
@@ -129,6 +154,10 @@ fn redact_line(line: &[u8]) -> String {
 impl Drop for Transcript {
     fn drop(&mut self) {
         self.flush_partial();
+        if !self.server_partial.is_empty() {
+            let line = std::mem::take(&mut self.server_partial);
+            self.server_line(&line);
+        }
         let _ = self.out.flush();
     }
 }

@@ -26,6 +26,7 @@
 mod process;
 #[allow(unused_imports)]
 pub use process::run as run_with_input;
+pub mod hostile;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -608,7 +609,15 @@ impl FakeServer {
     where
         F: FnOnce(&mut BufReader<TcpStream>, &mut TcpStream) -> Vec<u8> + Send + 'static,
     {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        FakeServer::start_on("127.0.0.1", script)
+    }
+
+    /// [`FakeServer::start`] on a free port of the address `ip`.
+    pub fn start_on<F>(ip: &str, script: F) -> FakeServer
+    where
+        F: FnOnce(&mut BufReader<TcpStream>, &mut TcpStream) -> Vec<u8> + Send + 'static,
+    {
+        let listener = TcpListener::bind((ip, 0)).expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let handle = thread::spawn(move || {
             let (stream, _) = listener.accept().expect("accept");

@@ -9,13 +9,16 @@
 #    queue benchmark)
 #  - procmail and maildrop (real MDAs), openssl (test CA), groff/mandoc
 #    (man page lint)
+#  - time (/usr/bin/time: peak RSS of the binary against flooding servers)
+#    and iproute2 (`ip netns`: servers on another host for the credential
+#    tests)
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 EXIM_ROOT=${ESMTP_TEST_EXIM_ROOT:-/opt/esmtp-test/exim}
 
 need=()
 for p in esmtp postfix procmail maildrop msmtp openssl groff mandoc hyperfine liblockfile-bin \
-         mutt bsd-mailx git git-email \
+         mutt bsd-mailx git git-email time iproute2 \
          libmariadb3 libspf2-2 libgnutls-dane0 libperl5.36 libpq5 libsasl2-2 \
          libldap-2.5-0 libgnutls30 libidn12 libpcre2-8-0 libdb5.3 libnsl2; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
