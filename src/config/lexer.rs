@@ -214,7 +214,6 @@ impl<'s> Lexer<'s> {
                 Some(off) if start + off + 2 >= bare => {
                     let end = start + off + 2;
                     let inner = &self.src[start + 1..end - 1];
-                    let inner_bytes = self.orig.slice(start + 1, end - 1);
                     let lines = inner.matches('\n').count();
                     if lines > 0 {
                         self.diagnostics.push(
@@ -226,7 +225,7 @@ impl<'s> Lexer<'s> {
                             .help("check for a missing closing quote; a quoted value cannot contain its own quote character"),
                         );
                     }
-                    let (text, raw) = self.decode(inner_bytes, Span::new(start, end));
+                    let (text, raw) = self.decode(inner, start + 1, Span::new(start, end));
                     self.name_mode = false;
                     self.want_value = false;
                     return (
@@ -322,7 +321,7 @@ impl<'s> Lexer<'s> {
                     .help("esmtp 1.2 reads this backslash into the value too; remove it unless it is meant"),
             );
         }
-        let (decoded, raw) = self.decode(self.orig.slice(start, bare), Span::new(start, bare));
+        let (decoded, raw) = self.decode(text, start, Span::new(start, bare));
         self.name_mode = false;
         self.want_value = false;
         (
@@ -340,10 +339,25 @@ impl<'s> Lexer<'s> {
     /// other `\c` is `c`; a trailing backslash stays) from the value's bytes.
     /// Returns the text and, for a value that keeps its bytes and is not
     /// UTF-8, the bytes.
-    fn decode(&mut self, b: &[u8], span: Span) -> (String, Option<Vec<u8>>) {
+    fn decode(&mut self, text: &str, at: usize, span: Span) -> (String, Option<Vec<u8>>) {
+        // `text` is the source text at `at`; its bytes in the file differ
+        // only where the file is not UTF-8.
+        let lossy = self.orig.is_lossy();
+        let b = if lossy {
+            self.orig.slice(at, at + text.len())
+        } else {
+            text.as_bytes()
+        };
         let escaped = b.contains(&b'\\');
+        // The common case: a UTF-8 source, no escape: the value is `text`.
+        if !escaped && !lossy && !b.contains(&0) {
+            return (text.to_string(), None);
+        }
         let mut out: Vec<u8> = Vec::with_capacity(b.len());
-        let mut i = 0;
+        let mut i = if escaped { 0 } else { b.len() };
+        if !escaped {
+            out.extend_from_slice(b);
+        }
         while i < b.len() {
             if b[i] != b'\\' || i + 1 >= b.len() {
                 out.push(b[i]);

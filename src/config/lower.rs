@@ -746,20 +746,20 @@ impl Lowerer<'_> {
     fn half_credentials(&mut self) {
         for i in 0..self.sections.len() {
             let sec = &self.sections[i];
-            let name = match &sec.address {
+            let name = || match &sec.address {
                 Some((a, _)) => format!("identity `{a}`"),
                 None => "the unnamed section".to_string(),
             };
             let d = match sec.credential_spans() {
                 (Some(u), None) => Diagnostic::new(
                     "E015",
-                    format!("{name} has a username but no password"),
+                    format!("{} has a username but no password", name()),
                 )
                 .primary(u, "cannot authenticate without a secret")
                 .help("add `password` (or `passwordeval \"COMMAND\"`) to this identity, or remove `username` if the server needs no login"),
                 (None, Some(p)) => Diagnostic::new(
                     "E015",
-                    format!("{name} has a password but no username"),
+                    format!("{} has a password but no username", name()),
                 )
                 .primary(p, "cannot authenticate without a user name")
                 .help("add `username NAME` to this identity, or remove the password if the server needs no login"),
