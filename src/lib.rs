@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod exit;
 pub mod message;
+pub mod owned;
 pub mod plan;
 pub mod queue;
 pub mod route;

@@ -17,6 +17,11 @@ use std::io::{self, BufRead, BufWriter, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
 
+pub mod line_ends;
+
+use line_ends::Normaliser;
+pub use line_ends::{LineEnds, Stuffer};
+
 /// Largest header block accepted (the same default as Exim's `header_maxsize`).
 pub const MAX_HEADER_BYTES: usize = 1 << 20;
 
@@ -79,7 +84,53 @@ fn starts_field(line: &[u8]) -> bool {
 }
 
 fn is_blank_line(line: &[u8]) -> bool {
-    line == b"\n" || line == b"\r\n"
+    line == b"\n" || line == b"\r\n" || line == b"\r"
+}
+
+/// Read one line into `line`, with its line end: LF, CRLF or a bare CR (a
+/// line ends where the spool and SMTP end it, see [`line_ends`]), at most
+/// `limit` bytes (one more for the LF of a CRLF). Returns the bytes read;
+/// 0 at the end of the input.
+fn read_line(input: &mut dyn BufRead, line: &mut Vec<u8>, limit: usize) -> io::Result<usize> {
+    let mut n = 0;
+    loop {
+        let buf = match input.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(n);
+        }
+        if line.last() == Some(&b'\r') {
+            // The line ended in a CR at the end of the last buffer.
+            if buf[0] == b'\n' {
+                line.push(b'\n');
+                input.consume(1);
+                n += 1;
+            }
+            return Ok(n);
+        }
+        let window = &buf[..buf.len().min(limit - n)];
+        if window.is_empty() {
+            return Ok(n);
+        }
+        let (take, done) = match memchr::memchr2(b'\r', b'\n', window) {
+            None => (window.len(), false),
+            Some(k) => match (window[k], window.get(k + 1)) {
+                (b'\r', Some(b'\n')) => (k + 2, true),
+                // A CR at the end of the buffer: the next byte decides.
+                (b'\r', None) => (k + 1, false),
+                _ => (k + 1, true),
+            },
+        };
+        line.extend_from_slice(&window[..take]);
+        input.consume(take);
+        n += take;
+        if done {
+            return Ok(n);
+        }
+    }
 }
 
 /// Read the header block: up to the first empty line (consumed), or up to
@@ -90,10 +141,8 @@ pub fn read_headers(input: &mut dyn BufRead) -> Result<Headers, Failure> {
     let mut total = 0usize;
     loop {
         let mut line = Vec::new();
-        let limit = (MAX_HEADER_BYTES - total) as u64 + 1;
-        let n = input
-            .take(limit)
-            .read_until(b'\n', &mut line)
+        let limit = MAX_HEADER_BYTES - total + 1;
+        let n = read_line(input, &mut line, limit)
             .map_err(|e| Failure::new(SOFTWARE, format!("cannot read the message: {e}")))?;
         if n == 0 || is_blank_line(&line) {
             return Ok(headers);
@@ -329,10 +378,10 @@ pub fn render_headers(headers: &Headers, policy: &HeaderPolicy) -> Vec<u8> {
         {
             continue;
         }
-        let mut crlf = CrlfWriter::new(&mut out);
+        let mut crlf = Normaliser::new(LineEnds::Crlf);
         // Writing to a Vec cannot fail.
-        let _ = crlf.write_all(field.raw());
-        let _ = crlf.finish();
+        let _ = crlf.feed(field.raw(), &mut out);
+        let _ = crlf.finish(&mut out);
     }
     let mut add = |name: &str, value: &str| {
         out.extend_from_slice(name.as_bytes());
@@ -392,67 +441,43 @@ pub fn check_header_text(what: &str, text: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Writes bytes with every bare LF turned into CRLF (existing CRLF kept,
-/// bare CR kept), noting the size, 8-bit bytes and NUL bytes.
-struct CrlfWriter<W: Write> {
+/// Writes bytes with every line end (CRLF, bare LF, bare CR) made `form`
+/// ([`Normaliser`]), noting the size, 8-bit bytes and NUL bytes.
+struct NormWriter<W: Write> {
     inner: W,
-    last: Option<u8>,
-    written: u64,
+    machine: Normaliser,
     eight_bit: bool,
-    nul: bool,
 }
 
-impl<W: Write> CrlfWriter<W> {
-    fn new(inner: W) -> Self {
-        CrlfWriter {
+impl<W: Write> NormWriter<W> {
+    fn new(inner: W, form: LineEnds) -> Self {
+        NormWriter {
             inner,
-            last: None,
-            written: 0,
+            machine: Normaliser::new(form).watching_nul(),
             eight_bit: false,
-            nul: false,
         }
     }
 
     /// End the data with a line end if it does not have one.
     fn finish(&mut self) -> io::Result<()> {
-        match self.last {
-            None | Some(b'\n') => Ok(()),
-            Some(b'\r') => self.write_all(b"\n"),
-            Some(_) => self.write_all(b"\r\n"),
+        self.machine.finish(&mut self.inner)
+    }
+
+    /// The size of the CRLF form of what was written.
+    fn crlf_size(&self) -> u64 {
+        match self.machine.form() {
+            LineEnds::Crlf => self.machine.written,
+            LineEnds::Lf => self.machine.written + self.machine.lines,
         }
     }
 }
 
-/// Record whether `buf` holds 8-bit bytes or NUL (each checked until seen).
-fn note_content(buf: &[u8], eight_bit: &mut bool, nul: &mut bool) {
-    if !*eight_bit && !buf.is_ascii() {
-        *eight_bit = true;
-    }
-    if !*nul && buf.contains(&0) {
-        *nul = true;
-    }
-}
-
-impl<W: Write> Write for CrlfWriter<W> {
+impl<W: Write> Write for NormWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
+        if !self.eight_bit && !buf.is_ascii() {
+            self.eight_bit = true;
         }
-        note_content(buf, &mut self.eight_bit, &mut self.nul);
-        // Copy runs between bare LFs in one piece; insert the CR before each.
-        let mut start = 0;
-        for i in memchr::memchr_iter(b'\n', buf) {
-            let prev = if i == 0 { self.last } else { Some(buf[i - 1]) };
-            if prev != Some(b'\r') {
-                self.inner.write_all(&buf[start..i])?;
-                self.inner.write_all(b"\r")?;
-                self.written += (i - start) as u64 + 1;
-                start = i;
-            }
-        }
-        self.inner.write_all(&buf[start..])?;
-        self.written += (buf.len() - start) as u64;
-        self.last = buf.last().copied();
+        self.machine.feed(buf, &mut self.inner)?;
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -464,17 +489,6 @@ impl<W: Write> Write for CrlfWriter<W> {
 /// anonymous temporary file as it passes this size (so memory stays
 /// bounded whatever the message's size, and a small message costs no file).
 pub const SPOOL_MEMORY_LIMIT: usize = 256 * 1024;
-
-/// The line ends the spool stores the message with. Both forms are exact
-/// (CRLF to LF and back is lossless for a CRLF-normalised message), so the
-/// choice only decides which view needs converting: the form of the
-/// input's first line end, so that the usual input is stored as it came
-/// (CRLF from a relaying client, LF from a Unix mail program).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LineEnds {
-    Crlf,
-    Lf,
-}
 
 /// Where the stored message lives.
 #[derive(Debug)]
@@ -542,111 +556,12 @@ impl Write for Sink {
     }
 }
 
-/// Writes bytes with CRLF made LF (bare CR and bare LF kept), noting the
-/// size the CRLF form would have, 8-bit bytes and NUL bytes: the inverse
-/// of [`CrlfWriter`].
-struct LfWriter<W: Write> {
-    inner: W,
-    /// A CR ended the last chunk: written once the next byte is known.
-    pending_cr: bool,
-    last: Option<u8>,
-    /// Bytes written and LFs among them.
-    written: u64,
-    lfs: u64,
-    eight_bit: bool,
-    nul: bool,
-}
-
-impl<W: Write> LfWriter<W> {
-    fn new(inner: W) -> Self {
-        LfWriter {
-            inner,
-            pending_cr: false,
-            last: None,
-            written: 0,
-            lfs: 0,
-            eight_bit: false,
-            nul: false,
-        }
-    }
-
-    fn emit(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if let Some(&b) = bytes.last() {
-            self.inner.write_all(bytes)?;
-            self.written += bytes.len() as u64;
-            self.lfs += memchr::memchr_iter(b'\n', bytes).count() as u64;
-            self.last = Some(b);
-        }
-        Ok(())
-    }
-
-    /// End the data with a line end if it does not have one (a final CR
-    /// becomes the line end, as [`CrlfWriter::finish`] makes it CRLF).
-    fn finish(&mut self) -> io::Result<()> {
-        if self.pending_cr {
-            self.pending_cr = false;
-            return self.emit(b"\n");
-        }
-        match self.last {
-            None | Some(b'\n') => Ok(()),
-            Some(_) => self.emit(b"\n"),
-        }
-    }
-
-    /// The size of the CRLF form of what was written.
-    fn crlf_size(&self) -> u64 {
-        self.written + self.lfs
-    }
-}
-
-impl<W: Write> Write for LfWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        note_content(buf, &mut self.eight_bit, &mut self.nul);
-        let mut start = 0;
-        if self.pending_cr {
-            self.pending_cr = false;
-            if buf[0] == b'\n' {
-                // CRLF across chunks: the LF alone is written below.
-            } else {
-                self.emit(b"\r")?;
-            }
-        }
-        let mut search = start;
-        while let Some(k) = memchr::memchr(b'\r', &buf[search..]).map(|k| search + k) {
-            match buf.get(k + 1) {
-                None => {
-                    self.emit(&buf[start..k])?;
-                    self.pending_cr = true;
-                    start = buf.len();
-                    break;
-                }
-                Some(b'\n') => {
-                    self.emit(&buf[start..k])?;
-                    start = k + 1;
-                    search = k + 2;
-                }
-                Some(_) => search = k + 1,
-            }
-        }
-        let rest = &buf[start.min(buf.len())..];
-        self.emit(rest)?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 /// The form to store a message in: that of the first line end of its
 /// body (the head, rendered by us, is always CRLF). CRLF when unknown.
 fn choose_line_ends(body: &[u8]) -> LineEnds {
-    match memchr::memchr(b'\n', body) {
-        Some(0) | None => LineEnds::Crlf,
-        Some(k) if body[k - 1] == b'\r' => LineEnds::Crlf,
-        Some(_) => LineEnds::Lf,
+    match memchr::memchr2(b'\r', b'\n', body).map(|k| body[k]) {
+        Some(b'\n') => LineEnds::Lf,
+        _ => LineEnds::Crlf,
     }
 }
 
@@ -722,21 +637,11 @@ impl Spool {
             }
         };
         let sink = Sink::Memory(Vec::new(), memory_limit);
-        let (sink, size, eight_bit, nul) = match form {
-            LineEnds::Crlf => {
-                let mut out = CrlfWriter::new(sink);
-                pump(&mut out)?;
-                out.finish().map_err(io_err)?;
-                (out.inner, out.written, out.eight_bit, out.nul)
-            }
-            LineEnds::Lf => {
-                let mut out = LfWriter::new(sink);
-                pump(&mut out)?;
-                out.finish().map_err(io_err)?;
-                let size = out.crlf_size();
-                (out.inner, size, out.eight_bit, out.nul)
-            }
-        };
+        let mut out = NormWriter::new(sink, form);
+        pump(&mut out)?;
+        out.finish().map_err(io_err)?;
+        let (size, eight_bit, nul) = (out.crlf_size(), out.eight_bit, out.machine.nul);
+        let sink = out.inner;
         if nul {
             return Err(nul_refused());
         }
@@ -768,6 +673,13 @@ impl Spool {
                 ReadAt { file: f, pos: 0 },
             )),
         }
+    }
+
+    /// The message as stored, for the SMTP transport: its dot-stuffing
+    /// ([`Stuffer`]) makes every line end CRLF on the way, so a message
+    /// stored with LF line ends is converted in that one pass.
+    pub fn wire(&self) -> SpoolReader<'_> {
+        SpoolReader::Plain(self.stored())
     }
 
     /// The message with CRLF line ends (for SMTP and the queue).
@@ -950,137 +862,34 @@ impl Read for ReadAt<'_> {
     }
 }
 
-/// Turns every LF into CRLF: the CRLF view of a message stored with LF
-/// line ends (the inverse of [`LfReader`]).
-pub struct CrlfReader<R: BufRead> {
-    inner: R,
-    /// The CR of a line end was returned; its LF is next.
-    pending_lf: bool,
-}
+/// The CRLF view of a message: every line end (LF, bare CR, CRLF) made
+/// CRLF.
+pub struct CrlfReader<R: BufRead>(line_ends::Reader<R>);
 
 impl<R: BufRead> CrlfReader<R> {
     pub fn new(inner: R) -> Self {
-        CrlfReader {
-            inner,
-            pending_lf: false,
-        }
+        CrlfReader(line_ends::Reader::new(inner, LineEnds::Crlf))
     }
 }
 
 impl<R: BufRead> Read for CrlfReader<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if out.is_empty() {
-            return Ok(0);
-        }
-        if self.pending_lf {
-            self.pending_lf = false;
-            out[0] = b'\n';
-            return Ok(1);
-        }
-        let chunk = self.inner.fill_buf()?;
-        let (mut i, mut n) = (0, 0);
-        while i < chunk.len() && n < out.len() {
-            let room = out.len() - n;
-            let end = (i + room).min(chunk.len());
-            match memchr::memchr(b'\n', &chunk[i..end]) {
-                None => {
-                    out[n..n + end - i].copy_from_slice(&chunk[i..end]);
-                    n += end - i;
-                    i = end;
-                }
-                Some(k) => {
-                    out[n..n + k].copy_from_slice(&chunk[i..i + k]);
-                    n += k;
-                    i += k + 1;
-                    out[n] = b'\r';
-                    n += 1;
-                    if n == out.len() {
-                        self.pending_lf = true;
-                        break;
-                    }
-                    out[n] = b'\n';
-                    n += 1;
-                }
-            }
-        }
-        self.inner.consume(i);
-        Ok(n)
+        self.0.read(out)
     }
 }
 
-/// Turns CRLF into LF (a bare CR is kept).
-pub struct LfReader<R: BufRead> {
-    inner: R,
-    /// A CR was the last byte of the previous chunk.
-    pending_cr: bool,
-}
+/// The LF view of a message: every line end (CRLF, bare CR, LF) made LF.
+pub struct LfReader<R: BufRead>(line_ends::Reader<R>);
 
 impl<R: BufRead> LfReader<R> {
     pub fn new(inner: R) -> Self {
-        LfReader {
-            inner,
-            pending_cr: false,
-        }
+        LfReader(line_ends::Reader::new(inner, LineEnds::Lf))
     }
 }
 
 impl<R: BufRead> Read for LfReader<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if out.is_empty() {
-            return Ok(0);
-        }
-        let chunk = self.inner.fill_buf()?;
-        if self.pending_cr {
-            self.pending_cr = false;
-            if chunk.first() != Some(&b'\n') {
-                out[0] = b'\r';
-                return Ok(1);
-            }
-        }
-        if chunk.is_empty() {
-            return Ok(0);
-        }
-        // Copy runs between CRs in one piece; drop each CR that precedes LF.
-        let (mut i, mut n) = (0, 0);
-        while i < chunk.len() && n < out.len() {
-            let room = out.len() - n;
-            let end = (i + room).min(chunk.len());
-            match memchr::memchr(b'\r', &chunk[i..end]) {
-                None => {
-                    out[n..n + end - i].copy_from_slice(&chunk[i..end]);
-                    n += end - i;
-                    i = end;
-                }
-                Some(k) => {
-                    out[n..n + k].copy_from_slice(&chunk[i..i + k]);
-                    n += k;
-                    i += k;
-                    // chunk[i] is a CR.
-                    match chunk.get(i + 1) {
-                        Some(b'\n') => i += 1,
-                        None => {
-                            self.pending_cr = true;
-                            i += 1;
-                            break;
-                        }
-                        Some(_) => {
-                            if n == out.len() {
-                                break;
-                            }
-                            out[n] = b'\r';
-                            n += 1;
-                            i += 1;
-                        }
-                    }
-                }
-            }
-        }
-        self.inner.consume(i);
-        if n == 0 && self.pending_cr {
-            // Only the CR was left in this chunk: decide with the next one.
-            return self.read(out);
-        }
-        Ok(n)
+        self.0.read(out)
     }
 }
 
@@ -1130,6 +939,41 @@ mod tests {
     }
 
     #[test]
+    fn a_bare_cr_ends_a_header_line_as_it_ends_a_line_on_the_wire() {
+        // What the server sees as header lines is what was read as such:
+        // a Bcc: hidden behind a bare CR is a field (removed with -t).
+        let (h, rest) = headers(b"Subject: x\rBcc: hidden@x.org\r\n folded\rTo: a@b\r\rbody\r");
+        let raw: Vec<&[u8]> = h.fields.iter().map(Field::raw).collect();
+        assert_eq!(
+            raw,
+            [
+                &b"Subject: x\r"[..],
+                b"Bcc: hidden@x.org\r\n folded\r",
+                b"To: a@b\r"
+            ]
+        );
+        assert_eq!(rest, b"body\r");
+        let mut p = policy();
+        p.remove_bcc = true;
+        let out = render_headers(&h, &p);
+        assert!(
+            out.starts_with(b"Subject: x\r\nTo: a@b\r\nDate: "),
+            "{out:?}"
+        );
+        // The same across buffer boundaries of every size.
+        let input = b"A: 1\rB: 2\r\n\t3\nC: 4\r\rbody";
+        for cap in 1..8 {
+            let mut r = io::BufReader::with_capacity(cap, &input[..]);
+            let h = read_headers(&mut r).unwrap();
+            assert_eq!(h.fields.len(), 3, "capacity {cap}");
+            assert_eq!(h.fields[1].raw(), b"B: 2\r\n\t3\n");
+            let mut rest = Vec::new();
+            r.read_to_end(&mut rest).unwrap();
+            assert_eq!(rest, b"body", "capacity {cap}");
+        }
+    }
+
+    #[test]
     fn a_leading_mbox_from_line_is_dropped() {
         let (h, rest) =
             headers(b"From me@x.org Thu Jan  1 00:00:00 2026\nSubject: a\n\nFrom here\n");
@@ -1146,12 +990,15 @@ mod tests {
             s.crlf().read_to_end(&mut crlf).unwrap();
             let mut lf = Vec::new();
             s.lf().read_to_end(&mut lf).unwrap();
-            // Every LF on the wire ends a CRLF; the size is exact.
+            // Every CR and LF on the wire is part of a CRLF; the size is exact.
             for (i, &b) in crlf.iter().enumerate() {
-                if b == b'\n' {
-                    proptest::prop_assert!(i > 0 && crlf[i - 1] == b'\r');
+                match b {
+                    b'\n' => proptest::prop_assert!(i > 0 && crlf[i - 1] == b'\r'),
+                    b'\r' => proptest::prop_assert_eq!(crlf.get(i + 1), Some(&b'\n')),
+                    _ => {}
                 }
             }
+            proptest::prop_assert!(!lf.contains(&b'\r'));
             proptest::prop_assert_eq!(s.size, crlf.len() as u64);
             // The LF view is the wire form with each CRLF made LF.
             let mut expect = Vec::new();
@@ -1253,29 +1100,46 @@ mod tests {
     #[test]
     fn spool_normalises_line_ends() {
         let (s, crlf, lf) = spool(b"A: b\r\n\r\n", b"x\n", b"y\r\nz\rw\nlast");
-        assert_eq!(crlf, b"A: b\r\n\r\nx\r\ny\r\nz\rw\r\nlast\r\n");
-        assert_eq!(lf, b"A: b\n\nx\ny\nz\rw\nlast\n");
+        assert_eq!(crlf, b"A: b\r\n\r\nx\r\ny\r\nz\r\nw\r\nlast\r\n");
+        assert_eq!(lf, b"A: b\n\nx\ny\nz\nw\nlast\n");
         assert_eq!(s.size, crlf.len() as u64);
         assert!(!s.eight_bit);
+        // A bare CR cannot end the data early: it is a line end.
+        let (s, crlf, lf) = spool(b"", b"", b"before\r.\rMAIL FROM:<e@x>\r");
+        assert_eq!(crlf, b"before\r\n.\r\nMAIL FROM:<e@x>\r\n");
+        assert_eq!(lf, b"before\n.\nMAIL FROM:<e@x>\n");
+        assert_eq!(s.size, crlf.len() as u64);
         let (s, _, _) = spool(b"", b"", "é\n".as_bytes());
         assert!(s.eight_bit);
         let err = Spool::write(b"", b"", &mut &b"a\0b"[..]).unwrap_err();
         assert_eq!(err.status, DATAERR);
     }
 
-    /// The views as the spool gave them before it chose a form or kept
-    /// small messages in memory: everything through [`CrlfWriter`], then
-    /// [`LfReader`] for the LF view.
+    /// The views of a message, computed the plain way: split into lines at
+    /// CRLF, bare CR and bare LF; each line then ends in CRLF (or LF).
     fn reference(parts: &[&[u8]]) -> (Vec<u8>, Vec<u8>) {
-        let mut crlf = Vec::new();
-        let mut w = CrlfWriter::new(&mut crlf);
-        for p in parts {
-            w.write_all(p).unwrap();
+        let input = parts.concat();
+        let mut lines = Vec::new();
+        let (mut start, mut i) = (0, 0);
+        while i < input.len() {
+            match input[i] {
+                b'\r' | b'\n' => {
+                    lines.push(&input[start..i]);
+                    i += if input[i..].starts_with(b"\r\n") {
+                        2
+                    } else {
+                        1
+                    };
+                    start = i;
+                }
+                _ => i += 1,
+            }
         }
-        w.finish().unwrap();
-        let mut lf = Vec::new();
-        LfReader::new(&crlf[..]).read_to_end(&mut lf).unwrap();
-        (crlf, lf)
+        if start < input.len() {
+            lines.push(&input[start..]);
+        }
+        let join = |eol: &[u8]| lines.iter().flat_map(|l| [*l, eol].concat()).collect();
+        (join(b"\r\n"), join(b"\n"))
     }
 
     fn views(s: &Spool) -> (Vec<u8>, Vec<u8>) {
@@ -1417,14 +1281,14 @@ mod tests {
             let mut r = LfReader::new(io::BufReader::with_capacity(cap, &data[..]));
             let mut out = Vec::new();
             r.read_to_end(&mut out).unwrap();
-            assert_eq!(out, b"a\nb\r\nc\r\r\n\r", "capacity {cap}");
+            assert_eq!(out, b"a\nb\n\nc\n\n\n\n", "capacity {cap}");
             // And with the smallest output buffers.
             let mut r = LfReader::new(io::BufReader::with_capacity(cap, &data[..]));
             let (mut out, mut one) = (Vec::new(), [0u8; 1]);
             while r.read(&mut one).unwrap() == 1 {
                 out.push(one[0]);
             }
-            assert_eq!(out, b"a\nb\r\nc\r\r\n\r", "capacity {cap}, 1-byte reads");
+            assert_eq!(out, b"a\nb\n\nc\n\n\n\n", "capacity {cap}, 1-byte reads");
         }
     }
 }

@@ -305,12 +305,22 @@ pub fn same_address(a: &str, b: &str) -> bool {
 
 const ATEXT_SPECIALS: &str = "!#$%&'*+-/=?^_`{|}~";
 
+/// Why an address may not start with `-`: every program it is handed to on
+/// a command line (the MDA's `%F` and `%T`, a bounce to the sender, the
+/// smarthost's own delivery) would take it for an option. Postfix refuses
+/// such addresses too (`allow_min_user = no`).
+const LEADING_DASH: &str =
+    "an address may not start with '-' (a program it is handed to would read it as an option)";
+
 /// An address fit for `MAIL FROM`/`RCPT TO`: `local@domain`, the local part
 /// a dot-atom or a quoted string, no blanks or controls outside quotes,
-/// never `<` or `>`.
+/// never `<` or `>`, never a leading `-`.
 pub fn check_remote(addr: &str) -> Result<(), String> {
     if addr.chars().any(char::is_control) {
         return Err("it contains a control character (CR, LF, NUL or similar)".into());
+    }
+    if addr.starts_with('-') {
+        return Err(LEADING_DASH.into());
     }
     let Some((local, domain)) = addr.rsplit_once('@') else {
         return Err("it has no @domain".into());
@@ -369,7 +379,9 @@ pub fn check_remote(addr: &str) -> Result<(), String> {
 }
 
 /// A local user name for the MDA: anything the shell quoting can carry, but
-/// no control characters and no leading `-` (the MDA would read an option).
+/// no control characters, no leading `-` (the MDA would read an option) and
+/// no `/` (an MDA that makes a path of the name, `$HOME/Mail/$USER` or a
+/// maildir named after it, would leave its directory).
 pub fn check_local(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("it is empty".into());
@@ -379,6 +391,9 @@ pub fn check_local(name: &str) -> Result<(), String> {
     }
     if name.starts_with('-') {
         return Err("a local name may not start with '-'".into());
+    }
+    if name.contains('/') {
+        return Err("a local name may not contain '/'".into());
     }
     Ok(())
 }
@@ -694,11 +709,23 @@ mod tests {
             "a b@c.d",
             "a@b c.d",
             "-oQ/tmp",
+            "-oQx",
+            "-oQ/tmp@x.org",
+            "../../etc/passwd",
+            "a/b",
         ] {
             let e = route(&p, &sub(None, &[bad])).unwrap_err();
             assert_eq!(e.status, USAGE, "{bad}");
         }
-        for bad in ["x@y.z\nX-Evil: 1", "x>@y.z", "a <b@c.d>"] {
+        for bad in [
+            "x@y.z\nX-Evil: 1",
+            "x>@y.z",
+            "a <b@c.d>",
+            "-oQ/tmp/x@x.org",
+            "-f@x.org",
+            "-root",
+            "a/b",
+        ] {
             let e = route(&p, &sub(Some(bad), &["a@b.c"])).unwrap_err();
             assert_eq!(e.status, USAGE, "{bad}");
         }
@@ -708,10 +735,24 @@ mod tests {
             source: Source::Header,
         });
         assert_eq!(route(&p, &s).unwrap_err().status, DATAERR);
-        let d = route(&p, &sub(None, &["x'; touch /tmp/pwned #"])).unwrap();
+        let d = route(&p, &sub(None, &["x'; touch pwned #"])).unwrap();
         assert_eq!(
             d.local.unwrap().command,
-            "/usr/bin/procmail -f alice@host.local -d 'x'\\''; touch /tmp/pwned #'"
+            "/usr/bin/procmail -f alice@host.local -d 'x'\\''; touch pwned #'"
+        );
+        // From the headers (-t): 65; from the file: 78.
+        let mut s = sub(None, &[]);
+        s.header_from = Some(Mailbox::new("-oQ/tmp/x@x.org"));
+        s.recipients.push(Recipient {
+            addr: "bob".into(),
+            source: Source::Header,
+        });
+        assert_eq!(route(&p, &s).unwrap_err().status, DATAERR);
+        let mut p = plan();
+        p.force_mda = Some("../mbox".into());
+        assert_eq!(
+            route(&p, &sub(None, &["a@b.c"])).unwrap_err().status,
+            CONFIG
         );
     }
 

@@ -55,25 +55,40 @@ fn stored_entry_is_complete_and_private() {
     assert_eq!(meta.sender, "sender1@example.org");
     assert_eq!(meta.recipients, envelope(1).recipients);
     assert_eq!(meta.size, message(1, 3000).len() as u64);
-    // A damaged entry (cut short) is never taken for delivery: it is moved
-    // to failed/ with a note.
     let raw = fs::read(&entry).unwrap();
     assert!(raw.starts_with(b"ESMTPQ1 "));
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(
-        fs::metadata(&root).unwrap().permissions().mode() & 0o777,
-        0o700
-    );
+    for dir in ["", "msg", "tmp", "failed", "damaged"] {
+        assert_eq!(
+            fs::metadata(root.join(dir)).unwrap().permissions().mode() & 0o777,
+            0o700,
+            "{dir}"
+        );
+    }
     assert_eq!(
         fs::metadata(&entry).unwrap().permissions().mode() & 0o777,
         0o600
     );
+    // A damaged entry (cut short) is never taken for delivery, and never
+    // invisible: listed as damaged until a flush moves it to damaged/.
     fs::write(&entry, &raw[..raw.len() - 10]).unwrap();
     assert!(spool.lock(&id).unwrap().is_none());
+    assert!(spool.infos().is_empty());
+    let problems = spool.survey().problems;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].kind, esmtp::queue::store::ProblemKind::Damaged);
+    assert!(problems[0].why.contains("message bytes"), "{problems:?}");
+    let kept = spool.set_aside(&id, &problems[0].why).unwrap();
+    assert_eq!(kept, root.join("damaged").join(&id));
     assert!(spool.ids().is_empty());
-    let failed = spool.failed_infos();
-    assert_eq!(failed.len(), 1, "a damaged entry is listed as failed");
-    assert!(failed[0].note.as_deref().unwrap().contains("damaged"));
+    assert_eq!(fs::read(&kept).unwrap(), &raw[..raw.len() - 10]);
+    let damaged = spool.damaged_infos();
+    assert_eq!(damaged.len(), 1, "a damaged entry is listed as damaged");
+    assert!(damaged[0]
+        .note
+        .as_deref()
+        .unwrap()
+        .contains("message bytes"));
     // Nothing left in the staging area.
     assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
 }
@@ -419,4 +434,50 @@ fn an_entry_claiming_an_impossible_size_is_bad_data_not_a_crash() {
     let spool = Spool::open(&root).unwrap();
     let err = spool.read_entry(&id).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+}
+
+/// The background flusher's files are never opened, created or removed
+/// through a link (the submission checks them before it forks; these are
+/// the calls a race past that check would reach).
+#[test]
+fn control_files_are_never_followed() {
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = plan_in(tmp.path());
+    let root = queue::queue_dir(&plan).unwrap();
+    let spool = Spool::open(&root).unwrap();
+    // Own files work as before.
+    assert!(spool.background_guard().unwrap().is_some());
+    assert!(!spool.take_rescan());
+    spool.request_rescan().unwrap();
+    spool.request_rescan().unwrap();
+    assert!(spool.take_rescan());
+    assert!(spool.control_problems().is_empty());
+
+    let precious = tmp.path().join("precious");
+    fs::write(&precious, b"keep me\n").unwrap();
+    let absent = tmp.path().join("absent");
+    fs::remove_file(root.join("flush.lock")).unwrap();
+    symlink(&precious, root.join("flush.lock")).unwrap();
+    symlink(&absent, root.join("flush.again")).unwrap();
+    let err = spool.background_guard().unwrap_err();
+    assert!(
+        err.to_string().ends_with("flush.lock is a symbolic link"),
+        "{err}"
+    );
+    let err = spool.request_rescan().unwrap_err();
+    assert!(
+        err.to_string().ends_with("flush.again is a symbolic link"),
+        "{err}"
+    );
+    assert!(!spool.take_rescan());
+    assert_eq!(fs::read(&precious).unwrap(), b"keep me\n");
+    assert!(!absent.exists());
+    assert!(fs::symlink_metadata(root.join("flush.again"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let problems = spool.control_problems();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems.iter().all(|p| p.why == "is a symbolic link"));
 }

@@ -55,7 +55,7 @@ fn subcommand(name: &str, m: &ArgMatches) -> Result<u8, Failure> {
         "check" => Ok(external::run_check(m)),
         "dump" => Ok(external::run_dump(m)),
         "route" => route_subcommand(m).map(|()| OK),
-        "queue" => external::run_queue(m).map(|()| OK),
+        "queue" => external::run_queue(m),
         "compile" => Ok(cache::run_compile(m)),
         "completions" => super::completions::run_completions(m).map(|()| OK),
         other => Err(Failure::usage(format!("unknown subcommand {other}"))),
@@ -344,7 +344,7 @@ fn submit(send: &Send) -> Result<(), Failure> {
                     &envelope,
                     &options,
                     &send.session,
-                    &mut spool.crlf(),
+                    &mut spool.wire(),
                 )
             })
         } else {

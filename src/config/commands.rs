@@ -19,9 +19,9 @@ pub fn check_command() -> Command {
             Arg::new("format")
                 .long("format")
                 .value_name("FORMAT")
-                .value_parser(["human", "short", "json", "github"])
+                .value_parser(["human", "short", "json", "github", "sarif"])
                 .default_value("human")
-                .help("Output: human (rustc-style), short (one line each), json, github (Actions annotations)"),
+                .help("Output: human (rustc-style), short (one line each), json, github (Actions annotations), sarif (SARIF 2.1.0, for code scanning)"),
         )
         .arg(
             Arg::new("verbose")
@@ -214,6 +214,7 @@ pub fn run_check(m: &ArgMatches) -> u8 {
     };
     let mut out = String::new();
     let mut json_files = Vec::new();
+    let mut sarif_files = Vec::new();
     for r in &results {
         let mut all: Vec<Diagnostic> = r.extra.clone();
         all.extend(r.comp.diagnostics.iter().cloned());
@@ -249,6 +250,7 @@ pub fn run_check(m: &ArgMatches) -> u8 {
                     out.push_str(&format!("{}: cached plan: {c}\n", r.comp.name));
                 }
             }
+            "sarif" => sarif_files.push((r, shown.to_vec(), omitted)),
             _ => {
                 if color {
                     out.push_str(&diag::render_human_color(&r.comp.name, &r.comp.text, shown));
@@ -282,6 +284,19 @@ pub fn run_check(m: &ArgMatches) -> u8 {
     if format == "json" {
         let doc = serde_json::json!({ "files": json_files });
         out.push_str(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+        out.push('\n');
+    }
+    if format == "sarif" {
+        let files: Vec<super::sarif::File> = sarif_files
+            .iter()
+            .map(|(r, shown, omitted)| super::sarif::File {
+                name: &r.comp.name,
+                text: &r.comp.text,
+                diagnostics: shown,
+                omitted: *omitted,
+            })
+            .collect();
+        out.push_str(&serde_json::to_string_pretty(&super::sarif::log(&files)).unwrap_or_default());
         out.push('\n');
     }
     let mut stdout = std::io::stdout().lock();

@@ -14,6 +14,7 @@ pub mod lexer;
 pub mod lint;
 pub mod lower;
 mod parse;
+pub mod sarif;
 
 pub use commands::{check_command, dump_command, run_check, run_dump};
 pub use diag::{Diagnostic, Severity, Span};

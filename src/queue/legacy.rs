@@ -9,72 +9,214 @@
 //! [`STALE_LOCK_SECS`] was abandoned by a writer that died half-way: it is
 //! kept in `failed/` for the user to check, never sent.
 
-use super::store::{now, Meta, Spool};
+use super::store::{now, Meta, Problem, ProblemKind, Spool};
 use crate::cli::Action;
 use crate::exit::Failure;
+use crate::owned::{check_dir, check_file, printable, OwnDir, Refusal};
 use crate::plan::Plan;
 use crate::route::Local;
-use std::ffi::OsString;
-use std::fs;
-use std::io::Cursor;
-use std::os::unix::fs::MetadataExt;
+use std::ffi::{OsStr, OsString};
+use std::io::{Cursor, Read};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// A wrapper lock older than this belongs to a writer that died.
 pub const STALE_LOCK_SECS: u64 = 600;
 
-/// `~/.esmtp_queue`, when it exists.
+/// The most of a `cmd` file that is read (the wrapper writes one line).
+const CMD_LIMIT: u64 = 64 * 1024;
+
+/// `~/.esmtp_queue`, when something by that name exists (whether it may be
+/// used is checked when it is opened).
 pub fn default_dir() -> Option<PathBuf> {
     let d = dirs::home_dir()?.join(".esmtp_queue");
-    d.is_dir().then_some(d)
+    std::fs::symlink_metadata(&d).is_ok().then_some(d)
+}
+
+/// A wrapper queue opened under the rules of the spool: the directory and
+/// each entry directory must be the user's own, not links, not writable by
+/// others; `cmd` and `mail` the user's own regular files.
+struct WrapperQueue {
+    dir: OwnDir,
+    /// Entry directories that may be used, by name, sorted.
+    entries: Vec<(OsString, OwnDir)>,
+    problems: Vec<Problem>,
+}
+
+/// A file of an entry that is not used.
+fn refused(path: PathBuf, r: Refusal) -> Problem {
+    match r {
+        Refusal::Foreign(why) => problem(path, ProblemKind::Foreign, why),
+        Refusal::Unusable(why) => problem(path, ProblemKind::Damaged, why),
+    }
+}
+
+fn problem(path: PathBuf, kind: ProblemKind, why: String) -> Problem {
+    Problem {
+        name: printable(path.file_name().unwrap_or_default()),
+        path,
+        kind,
+        why,
+    }
+}
+
+/// Open the wrapper queue at `path`: `Err` with the problem when the
+/// directory itself is refused, `Ok(None)` when it is gone.
+fn open(path: &Path) -> Result<Option<WrapperQueue>, Problem> {
+    let dir = match OwnDir::open(path, false) {
+        Ok((d, _)) => d,
+        Err(e) if e.refused => {
+            return Err(problem(path.to_path_buf(), ProblemKind::Foreign, e.why))
+        }
+        Err(_) if std::fs::symlink_metadata(path).is_err() => return Ok(None),
+        Err(e) => return Err(problem(path.to_path_buf(), ProblemKind::Damaged, e.why)),
+    };
+    let mut names = match dir.names() {
+        Ok(n) => n,
+        Err(e) => {
+            return Err(problem(
+                path.to_path_buf(),
+                ProblemKind::Damaged,
+                format!("cannot be listed: {e}"),
+            ))
+        }
+    };
+    names.sort();
+    let mut entries = Vec::new();
+    let mut problems = Vec::new();
+    for name in names {
+        // The wrapper's own files (.deliver_lock) start with a dot.
+        if name.as_bytes().starts_with(b".") {
+            continue;
+        }
+        let Ok(Some(st)) = dir.lstat(&name) else {
+            continue;
+        };
+        let path = dir.join(&name);
+        let is_dir = st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR;
+        let is_link = st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFLNK;
+        if !is_dir && !is_link && st.st_uid == nix::unistd::geteuid().as_raw() {
+            continue; // a file of the user's: the wrapper ignores those too
+        }
+        let checked = if is_dir {
+            check_dir(&st)
+        } else {
+            check_file(&st).map_err(|r| r.why().to_string())
+        };
+        if let Err(why) = checked {
+            problems.push(problem(path, ProblemKind::Foreign, why));
+            continue;
+        }
+        let text = name.to_string_lossy().into_owned();
+        match dir.sub(&text, false) {
+            Ok((d, _)) if text.as_bytes() == name.as_bytes() => {
+                // Its files are looked at (not opened) here, so that a
+                // listing shows what a flush would refuse.
+                let bad = ["cmd", "mail"].into_iter().find_map(|f| {
+                    let st = d.lstat(f).ok()??;
+                    check_file(&st).err().map(|r| refused(d.join(f), r))
+                });
+                match bad {
+                    Some(p) => problems.push(p),
+                    None => entries.push((name, d)),
+                }
+            }
+            Ok(_) => problems.push(problem(
+                path,
+                ProblemKind::Stray,
+                "has a name that is not UTF-8".into(),
+            )),
+            Err(e) => {
+                let kind = if e.refused {
+                    ProblemKind::Foreign
+                } else {
+                    ProblemKind::Damaged
+                };
+                problems.push(problem(path, kind, e.why));
+            }
+        }
+    }
+    Ok(Some(WrapperQueue {
+        dir,
+        entries,
+        problems,
+    }))
 }
 
 /// Entries waiting in a wrapper queue (for `mailq`).
 pub fn pending(dir: &Path) -> usize {
-    entries(dir).len()
+    survey(dir).0
 }
 
-fn entries(dir: &Path) -> Vec<PathBuf> {
-    let Ok(rd) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut v: Vec<PathBuf> = rd
-        .filter_map(|e| e.ok())
-        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    v.sort();
-    v
+/// Entries waiting in a wrapper queue, and what in it is not used.
+pub fn survey(dir: &Path) -> (usize, Vec<Problem>) {
+    match open(dir) {
+        Ok(Some(q)) => (q.entries.len(), q.problems),
+        Ok(None) => (0, Vec::new()),
+        Err(p) => (0, vec![p]),
+    }
 }
 
-fn age_secs(p: &Path) -> Option<u64> {
-    let m = fs::metadata(p).ok()?;
-    Some(now().saturating_sub(m.mtime().max(0) as u64))
+fn age_secs(st: &nix::sys::stat::FileStat) -> u64 {
+    now().saturating_sub(st.st_mtime.max(0) as u64)
 }
 
 /// True when the wrapper itself is delivering (its dotlockfile holds a live pid).
-fn wrapper_delivering(dir: &Path) -> bool {
-    let Ok(text) = fs::read_to_string(dir.join(".deliver_lock")) else {
+fn wrapper_delivering(dir: &OwnDir) -> bool {
+    let Ok(Some(text)) = read_limited(dir, ".deliver_lock", CMD_LIMIT) else {
         return false;
     };
-    match text.trim().parse::<i32>() {
+    match String::from_utf8_lossy(&text).trim().parse::<i32>() {
         Ok(pid) if pid > 0 => nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok(),
         _ => false,
     }
 }
 
+/// Read the file `name` of `dir` if it is the user's own regular file.
+fn read_limited(dir: &OwnDir, name: &str, limit: u64) -> Result<Option<Vec<u8>>, Refusal> {
+    let Some((file, _)) = dir.open_file(name, false)? else {
+        return Ok(None);
+    };
+    let mut bytes = Vec::new();
+    file.take(limit)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Refusal::Unusable(format!("cannot be read: {e}")))?;
+    Ok(Some(bytes))
+}
+
 /// Import every complete wrapper entry into `spool`; returns how many.
+/// What cannot be used is reported on stderr and left alone.
 pub fn import(spool: &Spool, plan: &Plan, dir: &Path) -> Result<usize, Failure> {
-    if wrapper_delivering(dir) {
+    let mut problems = Vec::new();
+    let n = import_reporting(spool, plan, dir, &mut problems)?;
+    for p in problems {
+        eprintln!("esmtp: esmtp-wrapper queue: {p}");
+    }
+    Ok(n)
+}
+
+/// [`import`], handing what cannot be used to the caller.
+pub fn import_reporting(
+    spool: &Spool,
+    plan: &Plan,
+    dir: &Path,
+    problems: &mut Vec<Problem>,
+) -> Result<usize, Failure> {
+    let queue = match open(dir) {
+        Ok(Some(q)) => q,
+        Ok(None) => return Ok(0),
+        Err(p) => {
+            problems.push(p);
+            return Ok(0);
+        }
+    };
+    problems.extend(queue.problems);
+    if wrapper_delivering(&queue.dir) {
         return Ok(0);
     }
     let mut n = 0;
-    for entry in entries(dir) {
-        let name = entry
-            .file_name()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
+    for (raw_name, entry) in &queue.entries {
+        let name = raw_name.to_string_lossy().into_owned();
         let id: String = format!("w-{name}")
             .chars()
             .map(|c| {
@@ -87,25 +229,42 @@ pub fn import(spool: &Spool, plan: &Plan, dir: &Path) -> Result<usize, Failure> 
             .collect();
         if spool.exists(&id) {
             // Imported before a crash could remove the original.
-            let _ = fs::remove_dir_all(&entry);
+            remove_wrapper_entry(&queue.dir, raw_name, entry, problems)?;
             continue;
         }
-        let lock = entry.join("lock");
-        let abandoned = match age_secs(&lock) {
-            Some(age) if age < STALE_LOCK_SECS => continue, // still being written
-            Some(_) => true,
-            None => false,
+        let abandoned = match entry.lstat("lock") {
+            Ok(Some(st)) if age_secs(&st) < STALE_LOCK_SECS => continue, // still being written
+            Ok(Some(_)) => true,
+            _ => false,
         };
-        let (Ok(cmd), Ok(mail)) = (
-            fs::read_to_string(entry.join("cmd")),
-            fs::read(entry.join("mail")),
-        ) else {
-            if !abandoned && age_secs(&entry).is_some_and(|a| a > STALE_LOCK_SECS) {
+        let unusable = |file: &str, r: Refusal| refused(entry.join(file), r);
+        let cmd = match read_limited(entry, "cmd", CMD_LIMIT) {
+            Ok(c) => c,
+            Err(r) => {
+                problems.push(unusable("cmd", r));
+                continue;
+            }
+        };
+        let mail = match read_limited(entry, "mail", u64::MAX) {
+            Ok(m) => m,
+            Err(r) => {
+                problems.push(unusable("mail", r));
+                continue;
+            }
+        };
+        let (Some(cmd), Some(mail)) = (cmd, mail) else {
+            let old = entry
+                .lstat(".")
+                .ok()
+                .flatten()
+                .is_some_and(|st| age_secs(&st) > STALE_LOCK_SECS);
+            if !abandoned && old {
                 // mkdir without content, long ago: debris.
-                let _ = fs::remove_dir(&entry);
+                let _ = queue.dir.rmdir(raw_name);
             }
             continue;
         };
+        let cmd = String::from_utf8_lossy(&cmd).into_owned();
         let (meta, ready, mut problem) = match prepare(plan, &cmd, &mail) {
             Ok(p) => {
                 let problem = match &p.ready.decision.local {
@@ -114,7 +273,7 @@ pub fn import(spool: &Spool, plan: &Plan, dir: &Path) -> Result<usize, Failure> 
                 };
                 if p.meta.recipients.is_empty() && problem.is_none() && !abandoned {
                     // Local recipients only, and they have it.
-                    remove_wrapper_entry(&entry)?;
+                    remove_wrapper_entry(&queue.dir, raw_name, entry, problems)?;
                     n += 1;
                     continue;
                 }
@@ -133,7 +292,7 @@ pub fn import(spool: &Spool, plan: &Plan, dir: &Path) -> Result<usize, Failure> 
         match problem {
             // Remote recipients still go; the local failure is reported.
             Some(why) if !meta.recipients.is_empty() && !abandoned => {
-                eprintln!("esmtp: esmtp-wrapper entry {name}: {why}");
+                eprintln!("esmtp: esmtp-wrapper entry {}: {why}", printable(raw_name));
                 drop(locked);
             }
             Some(why) => {
@@ -141,18 +300,42 @@ pub fn import(spool: &Spool, plan: &Plan, dir: &Path) -> Result<usize, Failure> 
             }
             None => drop(locked),
         }
-        remove_wrapper_entry(&entry)?;
+        remove_wrapper_entry(&queue.dir, raw_name, entry, problems)?;
         n += 1;
     }
     if n > 0 {
-        let _ = super::store::sync_dir(dir);
+        let _ = queue.dir.sync();
     }
     Ok(n)
 }
 
-fn remove_wrapper_entry(entry: &Path) -> Result<(), Failure> {
-    fs::remove_dir_all(entry)
-        .map_err(|e| Failure::tempfail(format!("queue: cannot remove {}: {e}", entry.display())))
+/// Remove an imported wrapper entry: its `mail` and `cmd` first (so that it
+/// is never imported twice), then its lock and the directory. Anything else
+/// in it is not ours to delete: the directory stays, reported.
+fn remove_wrapper_entry(
+    queue: &OwnDir,
+    name: &OsStr,
+    entry: &OwnDir,
+    problems: &mut Vec<Problem>,
+) -> Result<(), Failure> {
+    for file in ["mail", "cmd", "lock"] {
+        if let Err(r) = entry.unlink_own(file) {
+            let p = problem(entry.join(file), ProblemKind::Foreign, r.why().to_string());
+            if file == "lock" {
+                problems.push(p);
+            } else {
+                return Err(Failure::tempfail(format!("queue: cannot remove {p}")));
+            }
+        }
+    }
+    if let Err(e) = queue.rmdir(name) {
+        problems.push(problem(
+            entry.path().to_path_buf(),
+            ProblemKind::Stray,
+            format!("was imported but cannot be removed ({e}): left in place"),
+        ));
+    }
+    Ok(())
 }
 
 /// Local recipients of a wrapper entry go through the MDA now, as esmtp

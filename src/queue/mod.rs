@@ -13,13 +13,13 @@
 pub mod legacy;
 pub mod store;
 
-use crate::exit::{Failure, TEMPFAIL};
+use crate::exit::{Failure, IOERR, NOPERM, SOFTWARE, TEMPFAIL};
 use crate::plan::{Plan, QueueMode};
 use crate::transport::{BodyType, Dsn, Envelope, MessageOptions, Session, SessionOptions};
 use std::collections::BTreeMap;
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use store::{now, Locked, Meta, Spool};
+use store::{now, Area, Locked, Meta, Problem, ProblemKind, Spool, Taken};
 
 /// What happened to a submission with the queue on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +65,18 @@ pub fn submit(
     session: &SessionOptions,
     message: &mut dyn Read,
 ) -> Result<Submitted, Failure> {
-    let spool = Spool::open(&queue_dir(plan)?)?;
+    // A refused queue directory is a temporary failure for the mail
+    // client: it keeps the message until the user has fixed it.
+    let spool = Spool::open(&queue_dir(plan)?).map_err(|f| {
+        if f.status == NOPERM {
+            Failure::tempfail(format!(
+                "{}; the message was not queued or sent (your mail program keeps it)",
+                f.message
+            ))
+        } else {
+            f
+        }
+    })?;
     let entry = store_message(&spool, plan, identity, envelope, options, message)?;
     if session.verbose {
         println!(
@@ -78,6 +89,11 @@ pub fn submit(
         QueueMode::Background => {
             let id = entry.id().to_string();
             drop(entry);
+            if let Some(p) = spool.control_problems().first() {
+                return Ok(Submitted::Queued(format!(
+                    "queued as {id}; not delivering in the background: {p}; run `esmtp queue flush`"
+                )));
+            }
             match background_flush(plan) {
                 Ok(()) => Ok(Submitted::Queued(format!(
                     "queued as {id}; delivering in the background"
@@ -339,6 +355,12 @@ pub struct FlushReport {
     pub skipped: usize,
     /// Imported from an esmtp-wrapper queue.
     pub imported: usize,
+    /// Entries that could not be read (moved to damaged/), and files of
+    /// the user's in the queue that are not entries (left alone).
+    pub damaged: usize,
+    /// Files that are not the user's own, links, files with other links
+    /// (left alone, never sent).
+    pub foreign: usize,
 }
 
 /// How to flush.
@@ -365,27 +387,81 @@ pub fn flush(plan: &Plan, session: &SessionOptions) -> Result<(), Failure> {
     flush_status(&report)
 }
 
-/// The exit status of a flush: 75 when messages are still waiting, 70 when
-/// some were given up (each was reported on stderr), else success.
+/// The exit status of a flush: 77 (NOPERM) when files that are not the
+/// user's own were found in the queue, 74 (IOERR) when entries could not be
+/// read (moved to damaged/), 75 when messages are still waiting, 70 when
+/// some were given up; else success. Each case was reported on stderr; the
+/// message sums them all up.
 pub fn flush_status(report: &FlushReport) -> Result<(), Failure> {
-    if report.deferred > 0 {
-        return Err(Failure::new(
-            TEMPFAIL,
-            format!(
-                "{} message{} still queued (see `mailq`)",
-                report.deferred,
-                if report.deferred == 1 { "" } else { "s" }
-            ),
-        ));
-    }
-    if report.failed > 0 {
-        return Err(Failure::software(format!(
-            "{} message{} could not be delivered (see above)",
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let mut parts = Vec::new();
+    let mut status = None;
+    let mut add = |n: usize, code: u8, text: String| {
+        if n > 0 {
+            status.get_or_insert(code);
+            parts.push(text);
+        }
+    };
+    add(
+        report.foreign,
+        NOPERM,
+        format!(
+            "{} file{} in the queue not yours, left alone",
+            report.foreign,
+            plural(report.foreign)
+        ),
+    );
+    add(
+        report.damaged,
+        IOERR,
+        format!(
+            "{} queue entr{} could not be read (kept aside)",
+            report.damaged,
+            if report.damaged == 1 { "y" } else { "ies" }
+        ),
+    );
+    add(
+        report.deferred,
+        TEMPFAIL,
+        format!(
+            "{} message{} still queued",
+            report.deferred,
+            plural(report.deferred)
+        ),
+    );
+    add(
+        report.failed,
+        SOFTWARE,
+        format!(
+            "{} message{} could not be delivered",
             report.failed,
-            if report.failed == 1 { "" } else { "s" }
-        )));
+            plural(report.failed)
+        ),
+    );
+    match status {
+        None => Ok(()),
+        Some(code) => Err(Failure::new(
+            code,
+            format!("{} (see above and `mailq`)", parts.join("; ")),
+        )),
     }
-    Ok(())
+}
+
+/// Say on stderr what is wrong with something in the queue, and count it.
+/// An entry of `msg/` that cannot be read is moved to `damaged/` first.
+fn report_problem(spool: &Spool, p: &Problem, report: &mut FlushReport) {
+    let in_msg = p.path.parent() == Some(spool.area_path(Area::Msg));
+    match p.kind {
+        ProblemKind::Damaged if in_msg => match spool.set_aside(&p.name, &p.why) {
+            Ok(kept) => eprintln!("esmtp: queue: {p}; moved to {} (kept)", kept.display()),
+            Err(e) => eprintln!("esmtp: queue: {p}; not moved aside: {e}"),
+        },
+        _ => eprintln!("esmtp: queue: {p}"),
+    }
+    match p.kind {
+        ProblemKind::Foreign => report.foreign += 1,
+        ProblemKind::Damaged | ProblemKind::Stray => report.damaged += 1,
+    }
 }
 
 /// Flush with explicit options; returns what happened.
@@ -395,10 +471,16 @@ pub fn flush_with(
     opts: &FlushOptions,
 ) -> Result<FlushReport, Failure> {
     let spool = Spool::open(&queue_dir(plan)?)?;
-    spool.cleanup();
     let mut report = FlushReport::default();
+    for p in spool.cleanup().iter().chain(&spool.control_problems()) {
+        report_problem(&spool, p, &mut report);
+    }
     if let Some(dir) = &opts.legacy_dir {
-        report.imported = legacy::import(&spool, plan, dir)?;
+        let mut problems = Vec::new();
+        report.imported = legacy::import_reporting(&spool, plan, dir, &mut problems)?;
+        for p in &problems {
+            report_problem(&spool, p, &mut report);
+        }
         if session.verbose && report.imported > 0 {
             println!(
                 "imported {} message(s) from {}",
@@ -412,7 +494,11 @@ pub fn flush_with(
     // locks; each entry is locked and re-checked right before sending).
     let at = now();
     let mut groups: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-    for info in spool.infos() {
+    let (infos, problems) = spool.scan_queued();
+    for p in &problems {
+        report_problem(&spool, p, &mut report);
+    }
+    for info in infos {
         if !opts.force && info.state.next_attempt > at {
             report.skipped += 1;
             continue;
@@ -449,10 +535,27 @@ fn flush_group(
     let mut connect_error: Option<Failure> = None;
     let mut removed = 0;
     for id in ids {
-        let Some(mut entry) = spool.lock(id)? else {
-            report.skipped += 1;
-            continue;
+        let mut entry = match spool.take(id)? {
+            Taken::Locked(l) => *l,
+            Taken::Busy | Taken::Gone => {
+                report.skipped += 1;
+                continue;
+            }
+            Taken::Problem(p) => {
+                report_problem(spool, &p, report);
+                continue;
+            }
         };
+        if let Some(sp) = &entry.state_problem {
+            eprintln!(
+                "esmtp: queue: {}/{}",
+                spool.area_path(Area::Msg).display(),
+                sp.why()
+            );
+            if matches!(sp, crate::owned::Refusal::Foreign(_)) {
+                report.foreign += 1;
+            }
+        }
         let at = now();
         if !opts.force && !entry.is_due(at) {
             report.skipped += 1;
@@ -510,7 +613,9 @@ fn flush_group(
                 report.delivered += 1;
             }
             Err(f) if f.is_temporary() => {
-                let _ = entry.record_failure(&f.message, at);
+                if let Err(e) = entry.record_failure(&f.message, at) {
+                    eprintln!("esmtp: queue: {id}: this attempt is not recorded: {e}");
+                }
                 if at.saturating_sub(entry.meta.created) > plan.queue.lifetime_secs {
                     let why = format!(
                         "still undeliverable after {} attempts; last error: {}",
@@ -558,7 +663,12 @@ fn give_up(spool: &Spool, plan: &Plan, entry: Locked, why: &str) {
         }
     }
     match spool.fail(entry, why) {
-        Ok(path) => eprintln!("esmtp: queue: message kept in {}", path.display()),
+        Ok((path, note_error)) => {
+            eprintln!("esmtp: queue: message kept in {}", path.display());
+            if let Some(e) = note_error {
+                eprintln!("esmtp: queue: {e}");
+            }
+        }
         Err(e) => eprintln!("esmtp: queue: could not move {id} to failed/: {e}"),
     }
 }
@@ -588,14 +698,13 @@ pub fn list_to(
         Err(f) => return Ok(Err(f)),
     };
     let at = now();
-    let infos = spool.infos();
-    let failed = spool.failed_infos();
-    let legacy = legacy_dir.map(legacy::pending).unwrap_or_default();
-    if infos.is_empty() && failed.is_empty() && legacy == 0 {
+    let survey = spool.survey();
+    let (legacy, legacy_problems) = legacy_dir.map(legacy::survey).unwrap_or_default();
+    if survey.is_empty() && legacy == 0 && legacy_problems.is_empty() {
         writeln!(out, "Mail queue is empty")?;
         return Ok(Ok(()));
     }
-    for i in &infos {
+    for i in &survey.queued {
         write_entry(out, i, at)?;
         let next = if i.state.next_attempt <= at {
             "next attempt: now".to_string()
@@ -611,27 +720,82 @@ pub fn list_to(
             )?,
             None => writeln!(out, "    {next}")?,
         }
+        if let Some(p) = &i.state_problem {
+            writeln!(out, "    {}", p.why())?;
+        }
     }
-    for i in &failed {
+    for i in &survey.failed {
         write_entry(out, i, at)?;
         let why = i.note.as_deref().unwrap_or("").trim();
         writeln!(
             out,
             "    FAILED, kept in {}: {why}",
-            spool.root().join("failed").join(&i.id).display()
+            spool.area_path(Area::Failed).join(&i.id).display()
         )?;
-    }
-    let total = infos.len();
-    writeln!(
-        out,
-        "-- {total} message{} queued{}",
-        if total == 1 { "" } else { "s" },
-        if failed.is_empty() {
-            String::new()
-        } else {
-            format!(", {} failed", failed.len())
+        if let Some(u) = &i.unreadable {
+            writeln!(out, "    (the entry cannot be read: {u})")?;
         }
-    )?;
+    }
+    for i in &survey.damaged {
+        writeln!(
+            out,
+            "{:<24} DAMAGED, kept in {}",
+            i.id,
+            spool.area_path(Area::Damaged).join(&i.id).display()
+        )?;
+        let why = i.note.as_deref().or(i.unreadable.as_deref()).unwrap_or("");
+        writeln!(out, "    {}", why.trim())?;
+    }
+    let msg_dir = spool.area_path(Area::Msg);
+    let (mut unreadable, mut foreign, mut stray) = (0, 0, 0);
+    for p in survey.problems.iter().chain(&legacy_problems) {
+        let path = crate::owned::printable(p.path.as_os_str());
+        match p.kind {
+            ProblemKind::Damaged => {
+                unreadable += 1;
+                writeln!(out, "{:<24} CANNOT BE READ: {}", p.name, p.why)?;
+                if p.path.parent() == Some(msg_dir) {
+                    writeln!(
+                        out,
+                        "    {path}; the next flush moves it to {}",
+                        spool.area_path(Area::Damaged).display()
+                    )?;
+                } else {
+                    writeln!(out, "    {path}: left alone")?;
+                }
+            }
+            ProblemKind::Foreign => {
+                foreign += 1;
+                writeln!(out, "{:<24} LEFT ALONE: {}", p.name, p.why)?;
+                writeln!(
+                    out,
+                    "    {path}: not a file of yours; never sent or followed (remove it yourself)"
+                )?;
+            }
+            ProblemKind::Stray => {
+                stray += 1;
+                writeln!(out, "{:<24} NOT A QUEUE ENTRY: {}", p.name, p.why)?;
+                writeln!(out, "    {path}: left alone")?;
+            }
+        }
+    }
+    let total = survey.queued.len();
+    let mut summary = format!(
+        "-- {total} message{} queued",
+        if total == 1 { "" } else { "s" }
+    );
+    let damaged = survey.damaged.len() + unreadable;
+    for (n, what) in [
+        (survey.failed.len(), "failed"),
+        (damaged, "damaged"),
+        (foreign, "not yours (left alone)"),
+        (stray, "not queue entries"),
+    ] {
+        if n > 0 {
+            summary.push_str(&format!(", {n} {what}"));
+        }
+    }
+    writeln!(out, "{summary}")?;
     if legacy > 0 {
         writeln!(
             out,

@@ -9,7 +9,7 @@ use crate::exit::{Failure, OSERR};
 use crate::plan::Template;
 use std::io::{self, Read, Write};
 use std::os::unix::process::ExitStatusExt;
-use std::process::{ChildStdin, Command, Stdio};
+use std::process::{ChildStdin, Stdio};
 
 /// Quote `value` as one word for a POSIX shell. Words made only of
 /// characters that no shell treats specially stay as they are; anything
@@ -58,9 +58,10 @@ pub fn deliver_with(
     if verbose {
         let _ = writeln!(io::stdout(), "esmtp: delivering with the MDA: {command}");
     }
-    let mut child = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(command)
+    // Spawned as every command of the configuration is (see `hooks`), but
+    // in our own process group and with no time limit: it may take as long
+    // as the message takes to read, and Ctrl-C reaches it with us.
+    let mut child = super::hooks::shell(command)
         .stdin(Stdio::piped())
         .spawn()
         .map_err(|e| {
@@ -113,6 +114,7 @@ pub fn deliver_with(
 mod tests {
     use super::*;
     use crate::plan::TemplatePart;
+    use std::process::Command;
 
     /// What `sh` makes of a quoted word.
     fn sh_words(script: &str) -> Vec<String> {

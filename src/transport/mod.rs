@@ -5,7 +5,8 @@
 //! every reply with `reply` (bounded, in order); `tls` finds trust and
 //! client certificates, `auth` computes the SASL answers, `transcript`
 //! writes `-X` files and `shown` makes server text safe to show (secrets
-//! masked, control characters escaped).
+//! masked, control characters escaped); `hooks` runs the commands of the
+//! configuration (preconnect, postconnect, passwordeval, the MDA).
 
 pub mod mda;
 
@@ -15,6 +16,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 mod auth;
+pub mod hooks;
 pub mod reply;
 mod shown;
 pub mod smtp;
@@ -96,7 +98,8 @@ pub fn usable(identity: &Identity) -> Result<(), Failure> {
 
 /// Relay one message to the identity's smarthost: connect, TLS, AUTH, one
 /// transaction, QUIT. `message` yields the whole message (headers, blank
-/// line, body) with CRLF line ends and without dot-stuffing.
+/// line, body) without dot-stuffing; its line ends (CRLF, LF or bare CR)
+/// are made CRLF on the way.
 pub fn relay(
     identity: &Identity,
     envelope: &Envelope,

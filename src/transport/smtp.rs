@@ -39,6 +39,7 @@
 //! takes a fraction of a millisecond.
 
 use super::auth;
+use super::hooks;
 use super::reply::{self, Reply};
 use super::shown::Masker;
 use super::stream::{ReadError, TapMode, Wire};
@@ -49,7 +50,6 @@ use crate::exit::{self, Failure};
 use crate::plan::{AuthMech, Identity, SecretSource, TlsPolicy};
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// What the server said it can do (its EHLO reply).
@@ -127,29 +127,6 @@ fn say(text: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stdout(), "{text}");
 }
 
-/// Run a `preconnect`/`postconnect` command through `sh -c`.
-fn run_hook(what: &str, command: &str) -> Result<(), Failure> {
-    let status = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(command)
-        .stdin(Stdio::null())
-        .status()
-        .map_err(|e| {
-            Failure::software(format!("cannot run the {what} command `{command}`: {e}"))
-        })?;
-    if status.success() {
-        Ok(())
-    } else {
-        let how = match status.code() {
-            Some(c) => format!("exit status {c}"),
-            None => "a signal".to_string(),
-        };
-        Err(Failure::software(format!(
-            "the {what} command `{command}` failed with {how}; nothing was sent"
-        )))
-    }
-}
-
 #[derive(Debug, PartialEq, Eq)]
 enum Credentials {
     /// Encrypted, or to this machine: any mechanism.
@@ -191,43 +168,21 @@ fn reveals_secret(m: AuthMech) -> bool {
     }
 }
 
-/// The secret: the `password`, or the first line `passwordeval` prints,
-/// as bytes (esmtp 1.2 sends them as they are, UTF-8 or not).
+/// The secret: the `password`, or the first line `passwordeval` prints
+/// (bounded in time by the identity's `timeout`, see [`hooks`]), as bytes:
+/// esmtp 1.2 sends them as they are, UTF-8 or not.
 fn secret(identity: &Identity) -> Result<Vec<u8>, Failure> {
     match &identity.secret {
         None => Ok(Vec::new()),
         Some(SecretSource::Password(s)) => Ok(s.expose().to_vec()),
-        Some(SecretSource::Eval(command)) => {
-            let out = Command::new("/bin/sh")
-                .arg("-c")
-                .arg(command)
-                .stdin(Stdio::null())
-                .stderr(Stdio::inherit())
-                .output()
-                .map_err(|e| {
-                    Failure::config(format!(
-                        "cannot run the passwordeval command `{command}`: {e}"
-                    ))
-                })?;
-            if !out.status.success() {
-                return Err(Failure::config(format!(
-                    "the passwordeval command `{command}` failed ({})",
-                    out.status
-                )));
-            }
-            let text = out.stdout;
-            match text
-                .split(|&b| b == b'\n')
-                .next()
-                .filter(|_| !text.is_empty())
-            {
-                Some(line) => Ok(line.strip_suffix(b"\r").unwrap_or(line).to_vec()),
-                None => Err(Failure::config(format!(
-                    "the passwordeval command `{command}` printed nothing"
-                ))),
-            }
-        }
+        Some(SecretSource::Eval(command)) => hooks::password_eval(command, hook_timeout(identity)),
     }
+}
+
+/// The time a preconnect, postconnect or passwordeval command may take:
+/// the identity's `timeout`.
+fn hook_timeout(identity: &Identity) -> Duration {
+    Duration::from_secs(identity.timeout_secs.max(1))
 }
 
 /// Reject what would break the command line or smuggle another command.
@@ -321,7 +276,12 @@ impl Connection {
         opts: &SessionOptions,
     ) -> Result<Connection, Failure> {
         if let Some(cmd) = &identity.preconnect {
-            run_hook("preconnect", cmd)?;
+            hooks::run_hook(
+                "preconnect",
+                cmd,
+                hook_timeout(identity),
+                "; nothing was sent",
+            )?;
         }
         // The secret first: a passwordeval that fails (or asks for a
         // passphrase) should not keep a connection waiting.
@@ -1405,7 +1365,7 @@ impl Connection {
             ));
         }
         if let (true, Some(cmd)) = (success, self.postconnect.take()) {
-            run_hook("postconnect", &cmd)?;
+            hooks::run_hook("postconnect", &cmd, self.timeout, " (the mail was sent)")?;
         }
         Ok(())
     }
@@ -1498,62 +1458,9 @@ pub(crate) fn local_hostname() -> String {
 const FIRST_CHUNK: usize = 8 * 1024;
 const CHUNK: usize = 64 * 1024;
 
-/// SMTP transparency while streaming: bare LF becomes CRLF, a line that
-/// starts with `.` gets another, and [`Stuffer::finish`] ends the data with
-/// `CRLF . CRLF` (adding the CRLF only when the message lacks a final line
-/// end, so no empty line is added). State carries across chunks.
-#[derive(Debug, Default)]
-pub(crate) struct Stuffer {
-    mid_line: bool,
-    last_cr: bool,
-}
-
-impl Stuffer {
-    pub(crate) fn encode(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        out.reserve(input.len() + input.len() / 32 + 8);
-        let mut rest = input;
-        while let Some(&first) = rest.first() {
-            if !self.mid_line && first == b'.' {
-                out.push(b'.');
-            }
-            match rest.iter().position(|&b| b == b'\n') {
-                Some(pos) => {
-                    out.extend_from_slice(&rest[..pos]);
-                    let cr = if pos > 0 {
-                        rest[pos - 1] == b'\r'
-                    } else {
-                        self.last_cr
-                    };
-                    if !cr {
-                        out.push(b'\r');
-                    }
-                    out.push(b'\n');
-                    self.mid_line = false;
-                    self.last_cr = false;
-                    rest = &rest[pos + 1..];
-                }
-                None => {
-                    out.extend_from_slice(rest);
-                    self.mid_line = true;
-                    self.last_cr = rest.last() == Some(&b'\r');
-                    rest = &[];
-                }
-            }
-        }
-    }
-
-    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
-        if self.mid_line {
-            if !self.last_cr {
-                out.push(b'\r');
-            }
-            out.push(b'\n');
-        }
-        out.extend_from_slice(b".\r\n");
-        self.mid_line = false;
-        self.last_cr = false;
-    }
-}
+/// SMTP transparency while streaming (every line end CRLF, dot-stuffing,
+/// the one end-of-data marker): the message's line-end state machine.
+pub(crate) use crate::message::Stuffer;
 
 /// Records the header section as `H:` lines when there is a transcript.
 struct HeaderTap {
@@ -1664,6 +1571,9 @@ mod tests {
         assert_eq!(stuff(&[b"no newline"]), b"no newline\r\n.\r\n");
         assert_eq!(stuff(&[b"ends\r\n"]), b"ends\r\n.\r\n");
         assert_eq!(stuff(&[]), b".\r\n");
+        // A bare CR is a line end too: no `\r.\r` reaches the server.
+        assert_eq!(stuff(&[b"a\r.\rb"]), b"a\r\n..\r\nb\r\n.\r\n");
+        assert_eq!(stuff(&[b"a\r", b".\r"]), b"a\r\n..\r\n.\r\n");
     }
 
     #[test]

@@ -25,8 +25,11 @@
 #[allow(clippy::duplicate_mod)]
 mod process;
 #[allow(unused_imports)]
+pub use process::describe;
+#[allow(unused_imports)]
 pub use process::run as run_with_input;
 pub mod hostile;
+pub mod recorder;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -9,9 +9,14 @@
 #    queue benchmark)
 #  - procmail and maildrop (real MDAs), openssl (test CA), groff/mandoc
 #    (man page lint)
-#  - time (/usr/bin/time: peak RSS of the binary against flooding servers)
-#    and iproute2 (`ip netns`: servers on another host for the credential
-#    tests)
+#  - time (/usr/bin/time: peak RSS of the binary against flooding servers
+#    and of a passwordeval printing 300 MB) and iproute2 (`ip netns`:
+#    servers on another host for the credential tests)
+#  - packaging (tests/pkg_*.rs): debootstrap (a minimal Debian to install
+#    the package into), lintian, dpkg-dev (cargo-deb's dependency lookup),
+#    systemd (systemd-analyze verify; no daemon is started), cargo-deb from
+#    crates.io, and pre-commit plus Python's jsonschema (the SARIF schema
+#    check) from PyPI in a virtualenv under /opt/esmtp-test/venv
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 EXIM_ROOT=${ESMTP_TEST_EXIM_ROOT:-/opt/esmtp-test/exim}
@@ -19,6 +24,7 @@ EXIM_ROOT=${ESMTP_TEST_EXIM_ROOT:-/opt/esmtp-test/exim}
 need=()
 for p in esmtp postfix procmail maildrop msmtp openssl groff mandoc hyperfine liblockfile-bin \
          mutt bsd-mailx git git-email time iproute2 \
+         debootstrap lintian dpkg-dev systemd python3-venv \
          libmariadb3 libspf2-2 libgnutls-dane0 libperl5.36 libpq5 libsasl2-2 \
          libldap-2.5-0 libgnutls30 libidn12 libpcre2-8-0 libdb5.3 libnsl2; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
@@ -45,4 +51,36 @@ id Debian-exim >/dev/null 2>&1 || useradd --system --gid Debian-exim --no-create
 if ldd "$EXIM_ROOT/usr/sbin/exim4" | grep -q 'not found'; then
   ldd "$EXIM_ROOT/usr/sbin/exim4" | grep 'not found' >&2
   exit 1
+fi
+
+# cargo-deb builds the .deb from Cargo.toml's [package.metadata.deb].
+CARGO_DEB_VERSION=3.8.0
+if ! cargo deb --version 2>/dev/null | grep -qF "$CARGO_DEB_VERSION"; then
+  cargo install --locked --quiet cargo-deb --version "$CARGO_DEB_VERSION"
+fi
+
+# pre-commit (the dotfiles hook test) and jsonschema (SARIF validation),
+# pinned, in their own virtualenv: Debian's Python refuses a system-wide pip.
+VENV=${ESMTP_TEST_VENV:-/opt/esmtp-test/venv}
+if ! "$VENV/bin/pre-commit" --version 2>/dev/null | grep -qF 4.7.0 ||
+   ! "$VENV/bin/python" -c 'import jsonschema, rfc3986_validator' 2>/dev/null; then
+  /usr/bin/python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+    pre-commit==4.7.0 'jsonschema[format-nongpl]==4.26.0'
+fi
+
+# The published SARIF 2.1.0 JSON schema (tests/config_sarif.rs), as the
+# serde-sarif crate ships it, fetched through cargo from crates.io: a copy
+# of the standard's schema, not committed here.
+SARIF_SCHEMA=${ESMTP_TEST_SARIF_SCHEMA:-/opt/esmtp-test/sarif-schema-2.1.0.json}
+if [ ! -s "$SARIF_SCHEMA" ]; then
+  tmp=$(mktemp -d)
+  mkdir -p "$tmp/src" "$(dirname "$SARIF_SCHEMA")"
+  printf '[package]\nname = "sarif-schema-fetch"\nversion = "0.0.0"\nedition = "2021"\n\n[dependencies]\nserde-sarif = "=0.8.0"\n' > "$tmp/Cargo.toml"
+  : > "$tmp/src/lib.rs"
+  (cd "$tmp" && cargo fetch --quiet)
+  src=$(cd "$tmp" && cargo metadata --format-version 1 --quiet |
+        python3 -c 'import json,sys; m=json.load(sys.stdin); print(next(p["manifest_path"] for p in m["packages"] if p["name"]=="serde-sarif"))')
+  cp "$(dirname "$src")/src/schema.json" "$SARIF_SCHEMA"
+  rm -rf "$tmp"
 fi
