@@ -63,7 +63,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// version and the executable's identity are part of the key as well, so a
 /// rebuilt program never trusts a file written by another build.
 /// 2: `Identity::tls_explicit`.
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: user names and secrets as bytes (`Octets`), `Identity::unusable`.
+pub const FORMAT_VERSION: u32 = 3;
 const MAGIC: &[u8; 8] = b"ESMTPPC\0";
 /// magic + format + header length + header check.
 const PREFIX_LEN: usize = 8 + 4 + 4 + 8;

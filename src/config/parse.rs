@@ -4,7 +4,7 @@
 use super::ast::Stmt;
 use super::diag::{DiagList, Diagnostic, Span};
 use super::keywords::{self, Key};
-use super::lexer::{Lexer, Tok};
+use super::lexer::{Lexer, RawSource, Tok};
 use lalrpop_util::{ErrorRecovery, ParseError};
 use std::cell::RefCell;
 
@@ -64,10 +64,10 @@ impl Iterator for Recorder<'_, '_> {
 
 /// Parse source text; returns the statements (with `Stmt::Error` where the
 /// parser recovered) and every lexical and syntax diagnostic.
-pub fn parse(src: &str, lossy: bool) -> (Vec<Stmt>, DiagList) {
+pub fn parse<'s>(src: &'s str, orig: RawSource<'s>) -> (Vec<Stmt>, DiagList) {
     let shared: RefCell<Vec<Recovery>> = RefCell::new(Vec::new());
     let mut rec = Recorder {
-        lexer: Lexer::new(src, lossy),
+        lexer: Lexer::with_source(src, orig),
         seen: Vec::new(),
         errors: &shared,
         stopped_at: None,
@@ -269,6 +269,55 @@ fn syntax_diagnostic(
     (d, Some(poison))
 }
 
+/// The help for a keyword left without a value on its line, whose value
+/// became the first word of the next line.
+fn no_value_help(k: Key) -> String {
+    if k == Key::Password {
+        "if an empty password was meant, write `password \"\"`; otherwise put the password on the same line as `password`".to_string()
+    } else {
+        format!("write `{} {}` on one line", k.name(), value_hint(k))
+    }
+}
+
+/// `d` is an error at `pos`, where a statement should start. When the word
+/// before it on its line is the value of a keyword left without a value on
+/// an earlier line (`password` + newline + `starttls required`: 1.2 reads
+/// `starttls` as the password, as this esmtp does), say so: in the message
+/// (for the one-line formats), with a label on that keyword and a help.
+fn swallowed(src: &str, seen: &[(usize, usize, Class)], pos: usize, d: Diagnostic) -> Diagnostic {
+    let Some((ps, pe, Class::Value)) = before(seen, pos) else {
+        return d;
+    };
+    if pos >= line_end(src, ps) {
+        return d;
+    }
+    let Some((ks, k)) = keyword_before(seen, ps) else {
+        return d;
+    };
+    if !src[ks.end..ps].contains('\n') {
+        return d;
+    }
+    let word = &src[ps..pe];
+    let mut d = d;
+    d.message = format!(
+        "{} (`{}` has no value on its line, so `{word}` was read as its value)",
+        d.message,
+        k.name()
+    );
+    d.secondary(
+        ks,
+        format!(
+            "no value on this line: `{word}` on the next line was read as the value of `{}`",
+            k.name()
+        ),
+    )
+    .secondary(
+        Span::new(ps, pe),
+        format!("read as the value of `{}`", k.name()),
+    )
+    .help(no_value_help(k))
+}
+
 fn syntax_diagnostic_inner(
     src: &str,
     seen: &[(usize, usize, Class)],
@@ -336,9 +385,11 @@ fn syntax_diagnostic_inner(
                     let word = &src[l..r];
                     let rest_end = dropped_end.unwrap_or(r).max(r);
                     let rest = &src[l..rest_end.min(line_end(src, l))];
-                    Diagnostic::new("E001", format!("`{word}` is not a statement by itself"))
-                        .primary(span, "expected a keyword")
-                        .help(format!("write `force {rest}`"))
+                    let d =
+                        Diagnostic::new("E001", format!("`{word}` is not a statement by itself"))
+                            .primary(span, "expected a keyword")
+                            .help(format!("write `force {rest}`"));
+                    swallowed(src, seen, l, d)
                 }
                 Tok::Str(_) | Tok::Number(_) => {
                     let word = &src[l..r];
@@ -367,11 +418,7 @@ fn syntax_diagnostic_inner(
                                         Span::new(ps, pe),
                                         format!("so this is read as the value of `{}`", k.name()),
                                     )
-                                    .help(format!(
-                                        "write `{} {}` on one line",
-                                        k.name(),
-                                        value_hint(k)
-                                    ));
+                                    .help(no_value_help(k));
                                 }
                                 let whole = src[ps..line_of_prev].trim_end();
                                 let whole = match whole.find(" #") {
@@ -400,11 +447,21 @@ fn syntax_diagnostic_inner(
                         .help("statements start with a keyword such as `hostname`, `identity` or `mda`; see `man esmtprc`")
                 }
 
-                Tok::Eq => Diagnostic::new("E001", "unexpected `=`")
-                    .primary(span, "`=` may only follow a keyword, once")
-                    .help("remove it"),
-                _ => Diagnostic::new("E001", format!("unexpected {}", tok.describe()))
-                    .primary(span, "expected a statement here"),
+                Tok::Eq => swallowed(
+                    src,
+                    seen,
+                    l,
+                    Diagnostic::new("E001", "unexpected `=`")
+                        .primary(span, "`=` may only follow a keyword, once")
+                        .help("remove it"),
+                ),
+                _ => swallowed(
+                    src,
+                    seen,
+                    l,
+                    Diagnostic::new("E001", format!("unexpected {}", tok.describe()))
+                        .primary(span, "expected a statement here"),
+                ),
             }
         }
         ParseError::UnrecognizedEof { location, expected } => {
