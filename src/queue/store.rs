@@ -367,6 +367,13 @@ fn read_header(file: &File) -> io::Result<(Meta, u64)> {
     let len = file.metadata()?.len();
     let mut r = BufReader::with_capacity(4096, file);
     r.seek(SeekFrom::Start(0))?;
+    decode_header(&mut r, len)
+}
+
+/// [`read_header`] on any reader: `r` at the start of an entry of `len`
+/// bytes. Public for the fuzz target (tests/fuzz); not an API.
+#[doc(hidden)]
+pub fn decode_header(r: &mut dyn BufRead, len: u64) -> io::Result<(Meta, u64)> {
     let mut prefix = [0u8; PREFIX_LEN];
     r.read_exact(&mut prefix)
         .map_err(|_| bad_data("no entry header (the file is too short)".into()))?;
