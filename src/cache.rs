@@ -1102,14 +1102,28 @@ fn validate(
             }
         }
     }
-    consistent(&header).map_err(Invalid::Broken)?;
+    consistent(&header, reader.len).map_err(Invalid::Broken)?;
     Ok((header, restamp))
 }
 
-/// The header's own numbers agree with each other.
-fn consistent(header: &Header) -> Result<(), String> {
+/// The header's own numbers agree with each other and with the file's
+/// length `len`: the bucket directory and the identity table lie inside
+/// the file, so no offset computed from them overflows and nothing sized
+/// from them is larger than the file.
+fn consistent(header: &Header, len: u64) -> Result<(), String> {
     let g = &header.globals;
-    if g.identities == 0 || g.default_identity >= g.identities || header.buckets == 0 {
+    let inside = |offset: u64, entries: u32| {
+        u64::from(entries)
+            .checked_mul(ENTRY_LEN as u64)
+            .and_then(|size| size.checked_add(offset))
+            .is_some_and(|end| end <= len)
+    };
+    if g.identities == 0
+        || g.default_identity >= g.identities
+        || header.buckets == 0
+        || !inside(header.directory_offset, header.buckets)
+        || !inside(header.table_offset, g.identities)
+    {
         return Err("inconsistent header".into());
     }
     Ok(())
@@ -1326,7 +1340,7 @@ pub mod fuzzing {
             head: bytes.to_vec(),
         };
         let header = reader.header()?;
-        consistent(&header)?;
+        consistent(&header, reader.len)?;
         read_plan(&reader, &header, Want::Sender(sender))?;
         verify_all(&mut reader, &header)?;
         read_plan(&reader, &header, Want::All).map(|l| l.plan)
