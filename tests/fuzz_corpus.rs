@@ -254,14 +254,18 @@ fn write_seeds() {
     .unwrap();
 }
 
-/// The reply target really plays a session: a real server's greeting, EHLO
-/// reply and the replies to the commands are all read (a harness that
-/// stopped at the greeting would fuzz nothing behind it).
+/// The reply target reads real sessions to their end (a harness that
+/// stopped at the first reply would fuzz nothing behind it).
 #[test]
-fn the_reply_target_reads_a_whole_session() {
-    let exim = std::fs::read(root().join("corpus/reply/seed-exim")).unwrap();
-    // Greeting and EHLO, 334, (535 refused), 250, 250, 354, 250.
-    assert_eq!(esmtp::transport::fuzzing::replies(&exim), 6);
-    let refused = std::fs::read(root().join("corpus/reply/seed-refused")).unwrap();
-    assert_eq!(esmtp::transport::fuzzing::replies(&refused), 0);
+fn the_reply_target_reads_every_reply() {
+    let count = |seed: &str| {
+        let bytes = std::fs::read(root().join("corpus/reply").join(seed)).unwrap();
+        esmtp::transport::fuzzing::replies(&bytes)
+    };
+    // Greeting, EHLO, 334, 535, 250, 250, 354, 250.
+    assert_eq!(count("seed-exim"), 8);
+    assert_eq!(count("seed-gmail"), 4);
+    assert_eq!(count("seed-refused"), 1);
+    // A continuation with another code ends the reading.
+    assert_eq!(count("seed-mixed-codes"), 1);
 }
