@@ -9,7 +9,7 @@
 #
 # FUZZ_SECONDS (default 20): time per target. FUZZ_JOBS (default 2): targets
 # fuzzed at once. FUZZ_MERGE=1: merge the new inputs into corpus/<target>/
-# (libFuzzer -merge=1 keeps only inputs that add coverage).
+# (libFuzzer -merge=1 keeps the seeds and only inputs that add coverage).
 #
 # Why libFuzzer this way: cargo-fuzz needs a nightly compiler (-Z flags for
 # its sanitizers), and only stable Rust is available. libfuzzer-sys builds
@@ -42,7 +42,7 @@ export RUSTFLAGS="-C passes=sancov-module \
 bins=()
 for t in "${targets[@]}"; do bins+=(--bin "$t"); done
 cargo build --release --locked --target "$triple" "${bins[@]}"
-bindir=target/$triple/release
+bindir=${CARGO_TARGET_DIR:-target}/$triple/release
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -72,10 +72,21 @@ status=0
 printf '%s\n' "${targets[@]}" | xargs -P "$jobs" -I{} bash -c 'fuzz_one {}' || status=1
 
 if [ "${FUZZ_MERGE:-0}" = 1 ]; then
+  # The seeds stay; of the rest (kept corpus and new finds) only inputs
+  # that reach an edge nothing before reached (-use_counters=0: hit
+  # counts do not count), so the corpus stays small.
   for t in "${targets[@]}"; do
-    "$bindir/$t" -merge=1 -timeout=5 -rss_limit_mb=512 -max_len=65536 \
-      "corpus/$t" "$work/$t" >/dev/null 2>&1 || status=1
-    echo "corpus/$t: $(ls "corpus/$t" | wc -l) files"
+    merged=$work/merged-$t
+    mkdir -p "$merged"
+    cp corpus/"$t"/seed-* "$merged"/ 2>/dev/null || true
+    if "$bindir/$t" -merge=1 -use_counters=0 -timeout=5 -rss_limit_mb=512 \
+         -max_len=65536 "$merged" "corpus/$t" "$work/$t" >"$work/$t.merge.log" 2>&1; then
+      find "corpus/$t" -type f ! -name 'seed-*' -delete
+      cp -n "$merged"/* "corpus/$t"/
+      echo "corpus/$t: $(ls "corpus/$t" | wc -l) files"
+    else
+      echo "corpus/$t: merge failed"; tail -5 "$work/$t.merge.log"; status=1
+    fi
   done
 fi
 exit $status
