@@ -117,3 +117,60 @@ fn a_huge_word_compiles_in_bounded_time() {
         );
     }
 }
+
+/// A server that answers AUTH with a malformed line echoing what it got:
+/// the reply reader's error showed the line escaped but not masked, so the
+/// password (or its base64) reached stderr (reply fuzz target;
+/// artifacts/reply/malformed-line-echoes-the-secret).
+#[test]
+fn a_malformed_reply_echoing_the_secret_is_masked() {
+    use base64::Engine;
+    let secret = "Fz-s3cret!pass";
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for echo in ["plain", "secret", "base64"] {
+        let server = FakeServer::start(move |r, w| {
+            let _ = w.write_all(b"220 fake ESMTP\r\n");
+            let _ = common::read_line(r);
+            let _ = w.write_all(b"250-fake\r\n250 AUTH PLAIN\r\n");
+            let auth = common::read_line(r);
+            let arg = auth.trim_end().rsplit(' ').next().unwrap_or("").to_string();
+            let line = match echo {
+                "plain" => format!("5x5 you sent {arg}\r\n"),
+                "secret" => format!("bad password {secret} for alice\r\n"),
+                _ => format!(
+                    "5.7.8 {}\r\n",
+                    base64::engine::general_purpose::STANDARD.encode(secret)
+                ),
+            };
+            let _ = w.write_all(line.as_bytes());
+            common::drain(r);
+            auth.into_bytes()
+        });
+        let home = tempfile::tempdir().unwrap();
+        let rc = rc(
+            home.path(),
+            &format!(
+                "hostname 127.0.0.1:{}\nusername alice\npassword \"{secret}\"\nstarttls disabled\ntimeout 2\n",
+                server.port
+            ),
+        );
+        let out = esmtp(
+            home.path(),
+            &["-C", &rc, "-f", "a@example.org", "b@example.net"],
+            b"Subject: x\n\nbody\n",
+        );
+        assert_no_panic(&out);
+        assert_eq!(out.status.code(), Some(76), "{out:?}");
+        let auth = String::from_utf8(server.join()).unwrap();
+        assert!(auth.starts_with("AUTH PLAIN "), "{auth}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("malformed"), "{stderr}");
+        for leak in [
+            secret.to_string(),
+            b64.encode(secret),
+            b64.encode(format!("\0alice\0{secret}")),
+        ] {
+            assert!(!stderr.contains(&leak), "{echo}: {leak} in {stderr}");
+        }
+    }
+}

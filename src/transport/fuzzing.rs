@@ -11,7 +11,7 @@
 use super::auth;
 use super::reply::{self, Builder, Reply, ReplyError, MAX_LINE};
 use super::shown::{self, Masker};
-use super::smtp::Capabilities;
+use super::smtp::{self, Capabilities};
 
 /// The secret the masker must keep out of everything shown.
 const SECRET: &str = "hunter2!";
@@ -69,7 +69,7 @@ pub fn replies(data: &[u8]) -> usize {
         }
     }
     if let Some(Err(e)) = by_line.last() {
-        check_shown(&e.to_string());
+        check_shown(&smtp::shown_error(&masker, e));
     }
     let _ = shown::printable(data);
     by_line.iter().filter(|r| r.is_ok()).count()
