@@ -385,7 +385,7 @@ pub fn decode_header(r: &mut dyn BufRead, len: u64) -> io::Result<(Meta, u64)> {
         .and_then(|d| d.parse().ok())
         .ok_or_else(|| bad_data("bad size in the entry header".into()))?;
     let mut line = Vec::new();
-    (&mut r).take(META_LIMIT).read_until(b'\n', &mut line)?;
+    (&mut *r).take(META_LIMIT).read_until(b'\n', &mut line)?;
     if line.last() != Some(&b'\n') {
         return Err(bad_data(if line.len() as u64 == META_LIMIT {
             format!("the entry's metadata line is longer than {META_LIMIT} bytes")
