@@ -28,6 +28,21 @@ fn rc(dir: &std::path::Path, text: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// One small message from a@example.org to b@example.net through the
+/// server on `port`, with `more` statements in the esmtprc.
+fn send_through(port: u16, more: &str) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    let rc = rc(
+        home.path(),
+        &format!("hostname 127.0.0.1:{port}\ntimeout 2\n{more}"),
+    );
+    esmtp(
+        home.path(),
+        &["-C", &rc, "-f", "a@example.org", "b@example.net"],
+        b"Subject: x\n\nbody\n",
+    )
+}
+
 /// A clean failure: a sysexits status and one message, no panic.
 fn assert_no_panic(out: &Output) {
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -60,16 +75,7 @@ fn a_reply_line_cut_inside_a_character_is_no_crash() {
             seen.extend(common::drain(r));
             seen
         });
-        let home = tempfile::tempdir().unwrap();
-        let rc = rc(
-            home.path(),
-            &format!("hostname 127.0.0.1:{}\ntimeout 2\n", server.port),
-        );
-        let out = esmtp(
-            home.path(),
-            &["-C", &rc, "-f", "a@example.org", "b@example.net"],
-            b"Subject: x\n\nbody\n",
-        );
+        let out = send_through(server.port, "");
         assert_no_panic(&out);
         assert_ne!(out.status.code(), Some(0), "nothing was accepted");
         let seen = String::from_utf8_lossy(&server.join()).into_owned();
@@ -146,18 +152,9 @@ fn a_malformed_reply_echoing_the_secret_is_masked() {
             common::drain(r);
             auth.into_bytes()
         });
-        let home = tempfile::tempdir().unwrap();
-        let rc = rc(
-            home.path(),
-            &format!(
-                "hostname 127.0.0.1:{}\nusername alice\npassword \"{secret}\"\nstarttls disabled\ntimeout 2\n",
-                server.port
-            ),
-        );
-        let out = esmtp(
-            home.path(),
-            &["-C", &rc, "-f", "a@example.org", "b@example.net"],
-            b"Subject: x\n\nbody\n",
+        let out = send_through(
+            server.port,
+            &format!("username alice\npassword \"{secret}\"\nstarttls disabled\n"),
         );
         assert_no_panic(&out);
         assert_eq!(out.status.code(), Some(76), "{out:?}");
