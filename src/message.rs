@@ -1037,7 +1037,7 @@ mod tests {
 
     #[test]
     fn a_huge_mbox_from_line_is_refused_too() {
-        // Found with the header fuzz target: a "From " line counted past the limit made
+        // Found while writing the header fuzz target: a "From " line counted past the limit made
         // the next read's limit wrap around (a panic with overflow checks).
         for extra in [0, 1, 100] {
             let mut big = b"From ".to_vec();
