@@ -383,7 +383,13 @@ impl Lowerer<'_> {
             let lower = v.text.to_ascii_lowercase();
             words
                 .iter()
-                .find(|w| strsim::damerau_levenshtein(&lower, w) <= 2 && lower.len() >= 3)
+                .find(|w| {
+                    // Length first: the distance costs the product of the
+                    // lengths, and is at least their difference.
+                    lower.len() >= 3
+                        && lower.len().abs_diff(w.len()) <= 2
+                        && strsim::damerau_levenshtein(&lower, w) <= 2
+                })
                 .map(|w| format!("did you mean `{} {}`?", kw.name, w))
         });
         if let Some(h) = help {

@@ -203,6 +203,11 @@ fn suggest(word: &str) -> Option<&'static str> {
     let mut best: Option<(&'static str, f64)> = None;
     for cand in keywords::spellings() {
         let cand_word = cand.rsplit(' ').next().unwrap_or(cand);
+        // The distance is at least the difference in length, and costs the
+        // product of the lengths (a 4 MiB word took minutes): skip early.
+        if lower.len().abs_diff(cand_word.len()) > 2.max(cand_word.len() / 4) {
+            continue;
+        }
         let d = strsim::damerau_levenshtein(&lower, cand_word);
         let score = strsim::jaro_winkler(&lower, cand_word);
         if d <= 2.max(cand_word.len() / 4) && lower.len() >= 3 && best.is_none_or(|b| score > b.1) {

@@ -16,6 +16,8 @@ use std::io::Read;
 use std::path::PathBuf;
 
 mod auth;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hooks;
 pub mod reply;
 mod shown;

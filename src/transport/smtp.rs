@@ -107,6 +107,17 @@ impl Capabilities {
     }
 }
 
+/// A reply the reader refused, as shown: a malformed line is server text
+/// like any other, masked (it may echo what AUTH sent) and escaped.
+pub(crate) fn shown_error(masker: &Masker, e: &reply::ReplyError) -> String {
+    match e {
+        reply::ReplyError::Malformed(line) => {
+            format!("a malformed reply line: {}", masker.show(line))
+        }
+        other => other.to_string(),
+    }
+}
+
 /// The exit status for a negative reply: 4xx is temporary, 5xx `permanent`.
 fn status_for(r: &Reply, permanent: u8) -> u8 {
     if r.is_transient() {
@@ -600,7 +611,10 @@ impl Connection {
                 self.wire.shutdown_now();
                 Failure::new(
                     exit::PROTOCOL,
-                    format!("{server} sent {e} during {during}; nothing more is sent"),
+                    format!(
+                        "{server} sent {} during {during}; nothing more is sent",
+                        shown_error(&self.masker, &e)
+                    ),
                 )
             }
             Trouble::Early(bytes) => {
@@ -662,7 +676,10 @@ impl Connection {
                     )),
                     Trouble::Bad(e) => Failure::new(
                         exit::PROTOCOL,
-                        format!("{server} does not speak SMTP: it sent {e}"),
+                        format!(
+                            "{server} does not speak SMTP: it sent {}",
+                            shown_error(&self.masker, &e)
+                        ),
                     ),
                     other => self.failure(other, "the greeting"),
                 });
