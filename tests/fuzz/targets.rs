@@ -41,6 +41,7 @@ pub fn config(data: &[u8]) {
         lint_programs: false,
         file_mode: Some(0o644),
         system_file: false,
+        client_certs: None,
     };
     let c = config::compile("fuzz.esmtprc", data, &options);
     let _ = config::diag::render_human(&c.name, &c.text, &c.diagnostics);
