@@ -63,7 +63,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// version and the executable's identity are part of the key as well, so a
 /// rebuilt program never trusts a file written by another build.
 /// 2: `Identity::tls_explicit`.
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: user names and secrets as bytes (`Octets`), `Identity::unusable`.
+pub const FORMAT_VERSION: u32 = 3;
 const MAGIC: &[u8; 8] = b"ESMTPPC\0";
 /// magic + format + header length + header check.
 const PREFIX_LEN: usize = 8 + 4 + 4 + 8;
@@ -535,7 +536,8 @@ fn encode(
 
 /// Random access to an opened cache file with every read checked.
 struct Reader {
-    file: File,
+    /// `None` when the whole file is in `head` (see [`fuzzing::decode`]).
+    file: Option<File>,
     len: u64,
     /// The first bytes of the file, read at once (the whole file when it is
     /// small or when the whole plan is wanted); reads inside it are free.
@@ -560,9 +562,9 @@ impl Reader {
         if end <= self.head.len() as u64 {
             return Ok(Cow::Borrowed(&self.head[offset as usize..end as usize]));
         }
+        let file = self.file.as_ref().ok_or("truncated")?;
         let mut buf = vec![0u8; len];
-        self.file
-            .read_exact_at(&mut buf, offset)
+        file.read_exact_at(&mut buf, offset)
             .map_err(|e| format!("unreadable: {e}"))?;
         Ok(Cow::Owned(buf))
     }
@@ -938,7 +940,7 @@ impl Store {
             return Err("has other links".into());
         }
         Ok(Some(Reader {
-            file,
+            file: Some(file),
             len: m.len(),
             head: Vec::new(),
         }))
@@ -1101,11 +1103,31 @@ fn validate(
             }
         }
     }
-    let g = &header.globals;
-    if g.identities == 0 || g.default_identity >= g.identities || header.buckets == 0 {
-        return Err(Invalid::Broken("inconsistent header".into()));
-    }
+    consistent(&header, reader.len).map_err(Invalid::Broken)?;
     Ok((header, restamp))
+}
+
+/// The header's own numbers agree with each other and with the file's
+/// length `len`: the bucket directory and the identity table lie inside
+/// the file, so no offset computed from them overflows and nothing sized
+/// from them is larger than the file.
+fn consistent(header: &Header, len: u64) -> Result<(), String> {
+    let g = &header.globals;
+    let inside = |offset: u64, entries: u32| {
+        u64::from(entries)
+            .checked_mul(ENTRY_LEN as u64)
+            .and_then(|size| size.checked_add(offset))
+            .is_some_and(|end| end <= len)
+    };
+    if g.identities == 0
+        || g.default_identity >= g.identities
+        || header.buckets == 0
+        || !inside(header.directory_offset, header.buckets)
+        || !inside(header.table_offset, g.identities)
+    {
+        return Err("inconsistent header".into());
+    }
+    Ok(())
 }
 
 /// One load: the store, verbosity and the compiler to fall back to.
@@ -1299,6 +1321,99 @@ fn read_plan(reader: &Reader, header: &Header, want: Want<'_>) -> Result<Loaded,
         numbers: numbers.into_iter().map(|i| i as usize).collect(),
         total,
     })
+}
+
+// ───────────────────────────── fuzzing ─────────────────────────────
+
+/// The decoder on bytes, for the fuzz targets (`tests/fuzz`) and the replay
+/// of their corpus in `cargo test`. Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// Decode `bytes` as a cache file the way a load reads it once the
+    /// validity key matched: the header, a sender's selection, every piece
+    /// (as `esmtp check` does), the whole plan.
+    pub fn decode(bytes: &[u8], sender: Option<&str>) -> Result<Plan, String> {
+        let mut reader = Reader {
+            file: None,
+            len: bytes.len() as u64,
+            head: bytes.to_vec(),
+        };
+        let header = reader.header()?;
+        consistent(&header, reader.len)?;
+        read_plan(&reader, &header, Want::Sender(sender))?;
+        verify_all(&mut reader, &header)?;
+        read_plan(&reader, &header, Want::All).map(|l| l.plan)
+    }
+
+    /// Encode `plan` as `esmtp compile` writes it, under a made-up key.
+    pub fn encode(plan: &Plan) -> Result<Vec<u8>, String> {
+        let source = FileRecord {
+            path: PathBuf::from("/fuzz/esmtprc"),
+            stamp: None,
+            sha256: [0; 32],
+            settled: false,
+        };
+        let deps = DEPENDENCIES
+            .iter()
+            .map(|d| FileRecord {
+                path: PathBuf::from(d),
+                ..source.clone()
+            })
+            .collect();
+        let program = Program {
+            version: "fuzz".into(),
+            format: FORMAT_VERSION,
+            build: Build::GnuBuildId(vec![0; 20]),
+        };
+        super::encode(plan, program, source, deps)
+    }
+
+    /// Recompute every check that can be found in `bytes`, so that mutated
+    /// bytes get past the checks to the decoders behind them.
+    pub fn reseal(bytes: &mut [u8]) {
+        let Some(prefix) = bytes.get(..PREFIX_LEN) else {
+            return;
+        };
+        let hlen = u32::from_le_bytes([prefix[12], prefix[13], prefix[14], prefix[15]]) as usize;
+        let Some(hbytes) = bytes.get(PREFIX_LEN..PREFIX_LEN.saturating_add(hlen)) else {
+            return;
+        };
+        let sum = check(hbytes);
+        let Ok(header) = postcard::from_bytes::<Header>(hbytes) else {
+            bytes[16..24].copy_from_slice(&sum);
+            return;
+        };
+        bytes[16..24].copy_from_slice(&sum);
+        let tables = [
+            (header.directory_offset, header.buckets),
+            (header.table_offset, header.globals.identities),
+        ];
+        for (start, count) in tables {
+            for i in 0..u64::from(count) {
+                let Some(at) = (i * ENTRY_LEN as u64)
+                    .checked_add(start)
+                    .and_then(|a| usize::try_from(a).ok())
+                else {
+                    break;
+                };
+                let Some(e) = bytes.get(at..at.saturating_add(ENTRY_LEN)) else {
+                    break;
+                };
+                let mut o = [0u8; 8];
+                o.copy_from_slice(&e[..8]);
+                let len = u32::from_le_bytes([e[8], e[9], e[10], e[11]]) as usize;
+                let data = usize::try_from(u64::from_le_bytes(o))
+                    .ok()
+                    .and_then(|o| bytes.get(o..o.checked_add(len)?));
+                if let Some(data) = data {
+                    let sum = check(data);
+                    bytes[at + 12..at + 20].copy_from_slice(&sum);
+                }
+            }
+        }
+    }
 }
 
 // ───────────────────────── system trust anchors ─────────────────────────

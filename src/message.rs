@@ -141,7 +141,7 @@ pub fn read_headers(input: &mut dyn BufRead) -> Result<Headers, Failure> {
     let mut total = 0usize;
     loop {
         let mut line = Vec::new();
-        let limit = MAX_HEADER_BYTES - total + 1;
+        let limit = MAX_HEADER_BYTES.saturating_sub(total) + 1;
         let n = read_line(input, &mut line, limit)
             .map_err(|e| Failure::new(SOFTWARE, format!("cannot read the message: {e}")))?;
         if n == 0 || is_blank_line(&line) {
@@ -151,6 +151,9 @@ pub fn read_headers(input: &mut dyn BufRead) -> Result<Headers, Failure> {
             // An mbox "From " line in front of the headers: not part of the
             // message (sendmail and Postfix drop it too).
             total += n;
+            if total > MAX_HEADER_BYTES {
+                return Err(header_too_large());
+            }
             continue;
         }
         let continuation = matches!(line[0], b' ' | b'\t') && !headers.fields.is_empty();
@@ -161,13 +164,7 @@ pub fn read_headers(input: &mut dyn BufRead) -> Result<Headers, Failure> {
         }
         total += n;
         if total > MAX_HEADER_BYTES {
-            return Err(Failure::new(
-                DATAERR,
-                format!(
-                    "the message header is larger than {} KiB; is a blank line missing after the headers?",
-                    MAX_HEADER_BYTES / 1024
-                ),
-            ));
+            return Err(header_too_large());
         }
         if continuation {
             if let Some(last) = headers.fields.last_mut() {
@@ -177,6 +174,16 @@ pub fn read_headers(input: &mut dyn BufRead) -> Result<Headers, Failure> {
             headers.fields.push(Field::new(line));
         }
     }
+}
+
+fn header_too_large() -> Failure {
+    Failure::new(
+        DATAERR,
+        format!(
+            "the message header is larger than {} KiB; is a blank line missing after the headers?",
+            MAX_HEADER_BYTES / 1024
+        ),
+    )
 }
 
 impl Headers {
@@ -1026,6 +1033,19 @@ mod tests {
         assert_eq!(h.fields[0].raw(), b"Subject: x");
         let (h, _) = headers(b"");
         assert!(h.fields.is_empty() && h.body_prefix.is_empty());
+    }
+
+    #[test]
+    fn a_huge_mbox_from_line_is_refused_too() {
+        // Found while writing the header fuzz target: a "From " line counted past the limit made
+        // the next read's limit wrap around (a panic with overflow checks).
+        for extra in [0, 1, 100] {
+            let mut big = b"From ".to_vec();
+            big.extend(std::iter::repeat_n(b'x', MAX_HEADER_BYTES + extra));
+            big.extend_from_slice(b"\nSubject: hi\n\nbody\n");
+            let err = read_headers(&mut io::BufReader::new(&big[..])).unwrap_err();
+            assert_eq!(err.status, DATAERR, "{extra}");
+        }
     }
 
     #[test]

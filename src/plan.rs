@@ -6,28 +6,172 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// A secret value (password, passphrase). Its `Debug` and `Display` never show
-/// the value; serde serializes it in clear because the compiled-plan cache
-/// must be able to restore it (the cache file is 0600 in a 0700 directory).
-/// Anything shown to a user (dump, -v, transcripts) must go through
-/// [`Plan::redacted`] or print `Secret` with `{}`.
+/// Bytes that are usually text: a user name or a secret exactly as the file
+/// spells it. esmtp 1.2 sends these byte for byte (a Latin-1 password in a
+/// Latin-1 file is sent as Latin-1), so they are kept as bytes, not as
+/// UTF-8 text. Shown (`Display`, human-readable serializers such as JSON)
+/// as text with every byte that is not UTF-8 written `\xHH`; stored
+/// (postcard, the plan cache) as the bytes themselves.
+#[derive(Clone, PartialEq, Eq, Default, Hash)]
+pub struct Octets(Vec<u8>);
+
+impl Octets {
+    pub fn new(value: impl Into<Vec<u8>>) -> Self {
+        Octets(value.into())
+    }
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+    /// The value as text, when it is UTF-8.
+    pub fn to_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.0).ok()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Is every byte UTF-8 text?
+    pub fn is_utf8(&self) -> bool {
+        self.to_str().is_some()
+    }
+}
+
+impl From<&str> for Octets {
+    fn from(s: &str) -> Self {
+        Octets(s.as_bytes().to_vec())
+    }
+}
+impl From<String> for Octets {
+    fn from(s: String) -> Self {
+        Octets(s.into_bytes())
+    }
+}
+impl From<Vec<u8>> for Octets {
+    fn from(v: Vec<u8>) -> Self {
+        Octets(v)
+    }
+}
+impl From<&[u8]> for Octets {
+    fn from(v: &[u8]) -> Self {
+        Octets(v.to_vec())
+    }
+}
+impl PartialEq<str> for Octets {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+impl PartialEq<&str> for Octets {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+/// `bytes` as text: UTF-8 as it is (control characters and backslashes
+/// escaped), any other byte as `\xHH`. Never fails, never hides that a byte
+/// is not text.
+pub fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() || c == '\\' {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+impl fmt::Display for Octets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.to_str() {
+            Some(s) if !s.chars().any(char::is_control) => f.write_str(s),
+            _ => f.write_str(&escape_bytes(&self.0)),
+        }
+    }
+}
+
+impl fmt::Debug for Octets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{self}\"")
+    }
+}
+
+impl Serialize for Octets {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&self.to_string())
+        } else {
+            s.serialize_bytes(&self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Octets {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Octets;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("bytes or a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Octets, E> {
+                Ok(Octets::from(v))
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Octets, E> {
+                Ok(Octets::from(v))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Octets, E> {
+                Ok(Octets(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Octets, A::Error> {
+                let mut v = Vec::new();
+                while let Some(b) = a.next_element::<u8>()? {
+                    v.push(b);
+                }
+                Ok(Octets(v))
+            }
+        }
+        if d.is_human_readable() {
+            d.deserialize_any(V)
+        } else {
+            d.deserialize_byte_buf(V)
+        }
+    }
+}
+
+/// A secret value (password, passphrase), kept as bytes (see [`Octets`]).
+/// Its `Debug` and `Display` never show the value; serde serializes it in
+/// clear because the compiled-plan cache must be able to restore it (the
+/// cache file is 0600 in a 0700 directory). Anything shown to a user (dump,
+/// -v, transcripts) must go through [`Plan::redacted`] or print `Secret`
+/// with `{}`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(transparent)]
-pub struct Secret(String);
+pub struct Secret(Octets);
 
 impl Secret {
     pub const REDACTED: &'static str = "********";
 
-    pub fn new(value: impl Into<String>) -> Self {
+    pub fn new(value: impl Into<Octets>) -> Self {
         Secret(value.into())
     }
-    /// The value itself. Call only where the secret is actually used
-    /// (the AUTH exchange, decrypting a key).
-    pub fn expose(&self) -> &str {
-        &self.0
+    /// The value itself, byte for byte as the file (or `passwordeval`) gave
+    /// it. Call only where the secret is actually used (the AUTH exchange,
+    /// decrypting a key).
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+    /// Whether the secret is UTF-8 text (a Latin-1 password is not).
+    pub fn is_utf8(&self) -> bool {
+        self.0.is_utf8()
     }
 }
 
@@ -42,6 +186,33 @@ impl fmt::Debug for Secret {
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(Self::REDACTED)
+    }
+}
+
+/// Why an identity cannot send: an error in the configuration that concerns
+/// only this identity's smarthost (an unresolvable port, half credentials).
+/// The file still compiles, as esmtp 1.2 accepts it; local delivery and the
+/// other identities work, and only a submission through this identity fails
+/// (status 78, before connecting) with this reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unusable {
+    /// The diagnostic code (`E005`...), as `esmtp check` reports it.
+    pub code: String,
+    /// 1-based line of the statement at fault.
+    pub line: u32,
+    /// The diagnostic's message.
+    pub message: String,
+    /// Its suggested fix, if any.
+    pub help: Option<String>,
+}
+
+impl fmt::Display for Unusable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {} [{}]", self.line, self.message, self.code)?;
+        if let Some(h) = &self.help {
+            write!(f, " (help: {h})")?;
+        }
+        Ok(())
     }
 }
 
@@ -68,7 +239,8 @@ pub struct Identity {
     /// unnamed section before the first `identity`.
     pub address: Option<String>,
     pub relay: Relay,
-    pub username: Option<String>,
+    /// The AUTH user name, as bytes (see [`Octets`]).
+    pub username: Option<Octets>,
     pub secret: Option<SecretSource>,
     pub tls: TlsPolicy,
     /// The file has a `starttls` statement for this identity: an explicit
@@ -88,6 +260,10 @@ pub struct Identity {
     pub timeout_secs: u64,
     /// Insist on one AUTH mechanism (extension `auth`).
     pub auth: Option<AuthMech>,
+    /// Set when an error in the file concerns this identity's smarthost:
+    /// sending through it fails with this reason, nothing else does.
+    /// (Boxed: rare, and a plan may hold many identities.)
+    pub unusable: Option<Box<Unusable>>,
 }
 
 impl Identity {
@@ -113,6 +289,7 @@ impl Identity {
             message_id: true,
             timeout_secs: Self::DEFAULT_TIMEOUT_SECS,
             auth: None,
+            unusable: None,
         }
     }
 }
@@ -121,7 +298,9 @@ impl Identity {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Relay {
     pub host: String,
-    /// Numeric port; service names are resolved at compile time.
+    /// Numeric port; service names are resolved at compile time. 0 only in
+    /// an unusable identity whose `hostname` could not be resolved (`host`
+    /// then holds the value as written).
     pub port: u16,
     /// False when no `hostname` statement was given (localhost:25 fallback).
     pub explicit: bool,
@@ -139,7 +318,11 @@ impl Default for Relay {
 
 impl fmt::Display for Relay {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
+        if self.port == 0 {
+            // A `hostname` whose port could not be resolved (the identity
+            // is unusable): the value as written.
+            f.write_str(&self.host)
+        } else if self.host.contains(':') {
             write!(f, "[{}]:{}", self.host, self.port)
         } else {
             write!(f, "{}:{}", self.host, self.port)

@@ -250,13 +250,39 @@ fn split_recipients(
 }
 
 /// The identity whose address equals `addr` (local part exact, domain
-/// case-insensitive).
+/// case-insensitive). An identity declared more than once is the *last*
+/// declaration, as in esmtp 1.2; among declarations that differ in the
+/// case of the domain, one spelled exactly as `addr` comes first (1.2
+/// compares exactly).
 pub fn find_identity(plan: &Plan, addr: &str) -> Option<usize> {
-    plan.identities.iter().position(|id| {
-        id.address
-            .as_deref()
-            .is_some_and(|a| same_address(bare_address(a), addr))
-    })
+    fn address(id: &Identity) -> Option<&str> {
+        id.address.as_deref().map(bare_address)
+    }
+    plan.identities
+        .iter()
+        .rposition(|id| address(id) == Some(addr))
+        .or_else(|| {
+            plan.identities
+                .iter()
+                .rposition(|id| address(id).is_some_and(|a| same_address(a, addr)))
+        })
+}
+
+/// How many identities of the plan share the address of `plan.identities[i]`
+/// (1 when it is declared once).
+pub fn declarations(plan: &Plan, i: usize) -> usize {
+    let Some(addr) = plan.identities.get(i).and_then(|id| id.address.as_deref()) else {
+        return 1;
+    };
+    let addr = bare_address(addr);
+    plan.identities
+        .iter()
+        .filter(|id| {
+            id.address
+                .as_deref()
+                .is_some_and(|a| same_address(bare_address(a), addr))
+        })
+        .count()
 }
 
 /// `Name <addr>` → `addr`; anything else unchanged (trimmed).
@@ -403,6 +429,17 @@ pub fn describe(plan: &Plan, d: &Decision) -> String {
     };
     let name = id.address.as_deref().unwrap_or("(unnamed)");
     out.push_str(&format!("identity: {name} ({})\n", d.selected_by));
+    let n = declarations(plan, d.identity);
+    if n > 1 {
+        let which = if d.selected_by == SelectedBy::Default {
+            "this is the default one; `-f` selects the last"
+        } else {
+            "`-f` selects the last, this one"
+        };
+        out.push_str(&format!(
+            "  declared {n} times in the configuration: {which}\n"
+        ));
+    }
     let sender = if d.envelope_sender.is_empty() {
         "<>"
     } else {
@@ -423,6 +460,11 @@ pub fn describe(plan: &Plan, d: &Decision) -> String {
             id.tls.as_str(),
             d.remote.join(", ")
         ));
+        if let Some(u) = &id.unusable {
+            out.push_str(&format!(
+                "  cannot be sent: this identity is unusable: {u}\n"
+            ));
+        }
     }
     if let Some(l) = &d.local {
         out.push_str(&format!(
@@ -485,6 +527,40 @@ mod tests {
             login: "alice".into(),
             hostname: "host.local".into(),
         }
+    }
+
+    #[test]
+    fn a_duplicate_identity_is_the_last_declaration_as_in_1_2() {
+        let mut p = Plan::empty();
+        for (addr, host) in [
+            ("a@example.com", "first"),
+            ("a@Example.com", "second"),
+            ("a@example.com", "third"),
+            ("b@example.com", "b"),
+        ] {
+            let mut id = Identity::new(Some(addr.into()));
+            id.relay.host = host.into();
+            p.identities.push(id);
+        }
+        let host = |sender: &str| {
+            let d = route(&p, &sub(Some(sender), &["x@y.z"])).unwrap();
+            p.identities[d.identity].relay.host.clone()
+        };
+        // The last exact spelling; an exact spelling before a case-insensitive
+        // match (1.2 compares exactly); otherwise the last match.
+        assert_eq!(host("a@example.com"), "third");
+        assert_eq!(host("a@Example.com"), "second");
+        assert_eq!(host("a@EXAMPLE.COM"), "third");
+        assert_eq!(host("b@example.com"), "b");
+        assert_eq!(declarations(&p, 3), 3);
+        assert_eq!(declarations(&p, 4), 1);
+        assert_eq!(declarations(&p, 0), 1);
+        let d = route(&p, &sub(Some("a@example.com"), &["x@y.z"])).unwrap();
+        assert!(
+            describe(&p, &d).contains("declared 3 times"),
+            "{}",
+            describe(&p, &d)
+        );
     }
 
     #[test]

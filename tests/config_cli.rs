@@ -249,9 +249,19 @@ fn no_configuration_file_at_all() {
 fn check_and_dump_say_whether_the_cached_plan_is_fresh() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
+    // A file that is not the one sendmail mode uses (a dotfiles copy in
+    // CI): no cache line without -v (a private path, and noise), in no
+    // format.
     let rc = write(h, "rc", "hostname mail.example.org\n", 0o600);
     let rc = rc.to_str().unwrap();
-    let check = |h| stdout(&esmtp(&["check", rc], h));
+    for format in ["human", "short", "json", "github"] {
+        let o = esmtp(&["check", "--format", format, rc], h);
+        assert_eq!(o.status.code(), Some(0), "{format}: {}", stdout(&o));
+        assert!(!stdout(&o).contains("cache"), "{format}: {}", stdout(&o));
+    }
+    let json = stdout(&esmtp(&["check", "--verbose", "--format", "json", rc], h));
+    assert!(json.contains("\"cache\""), "{json}");
+    let check = |h| stdout(&esmtp(&["check", "-v", rc], h));
     assert!(
         check(h).contains("cached plan: not compiled yet"),
         "{}",
@@ -265,4 +275,24 @@ fn check_and_dump_say_whether_the_cached_plan_is_fresh() {
     // Same size, new content: the cache no longer matches.
     write(h, "rc", "hostname mail.example.net\n", 0o600);
     assert!(check(h).contains("cached plan: stale"), "{}", check(h));
+    // A file with errors has no plan to cache: no line either.
+    let bad = write(h, "bad", "hostname\n", 0o600);
+    let o = stdout(&esmtp(&["check", bad.to_str().unwrap()], h));
+    assert!(
+        o.contains("error[E002]") && !o.contains("cached plan"),
+        "{o}"
+    );
+    // The live file (~/.esmtprc) says it, named or not...
+    let live = write(h, ".esmtprc", "hostname mail.example.org\n", 0o600);
+    let named = stdout(&esmtp(&["check", live.to_str().unwrap()], h));
+    assert!(named.contains("cached plan: not compiled yet"), "{named}");
+    let unnamed = stdout(&esmtp(&["check"], h));
+    assert!(
+        unnamed.contains("cached plan: not compiled yet"),
+        "{unnamed}"
+    );
+    // ... but not when it does not compile.
+    write(h, ".esmtprc", "hostname\n", 0o600);
+    let broken = stdout(&esmtp(&["check"], h));
+    assert!(!broken.contains("cached plan"), "{broken}");
 }

@@ -1,6 +1,9 @@
-//! Every fixture under tests/fixtures/{valid,invalid}: its diagnostics and,
-//! for valid files, its dump (text and JSON) are snapshot-tested; valid files
-//! compile without errors, invalid ones do not compile.
+//! Every fixture under tests/fixtures/{valid,unusable,invalid}: its
+//! diagnostics and, for files that compile, its dump (text and JSON) are
+//! snapshot-tested. Valid files compile without errors; files under
+//! `unusable` have errors that concern one identity's smarthost only, so
+//! they compile with that identity marked unusable; invalid ones do not
+//! compile.
 
 use esmtp::config::{self, diag, dump, Options};
 use std::path::{Path, PathBuf};
@@ -52,6 +55,50 @@ fn settings() -> insta::Settings {
 }
 
 #[test]
+fn unusable_fixtures_compile_with_errors_and_unusable_identities() {
+    let _guard = settings().bind_to_scope();
+    let files = fixtures("unusable");
+    assert!(files.len() >= 6);
+    for p in files {
+        let name = name_of("unusable", &p);
+        let bytes = std::fs::read(&p).unwrap();
+        let c = config::compile(&name, &bytes, &opts());
+        assert!(c.errors() > 0, "{name} has no error");
+        let plan = c
+            .plan
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name} does not compile:\n{}", c.render_errors()));
+        let unusable: Vec<_> = plan
+            .identities
+            .iter()
+            .filter_map(|i| i.unusable.as_ref())
+            .collect();
+        assert!(!unusable.is_empty(), "{name}: no identity is unusable");
+        // Each unusable identity names an error check reports, by code.
+        for u in &unusable {
+            assert!(
+                c.diagnostics
+                    .iter()
+                    .any(|d| d.is_error() && d.code == u.code && d.message == u.message),
+                "{name}: {u:?}"
+            );
+        }
+        for d in c.diagnostics.iter().filter(|d| d.is_error()) {
+            assert!(
+                config::IDENTITY_ERROR_CODES.contains(&d.code),
+                "{name}: {} is not an identity error",
+                d.code
+            );
+        }
+        let stem = p.file_stem().unwrap().to_string_lossy().to_string();
+        insta::assert_snapshot!(format!("check-unusable-{stem}"), report(&name, &bytes));
+        let redacted = plan.redacted();
+        insta::assert_snapshot!(format!("dump-{stem}"), dump::text(&name, &redacted));
+        insta::assert_snapshot!(format!("dump-json-{stem}"), dump::json(&redacted));
+    }
+}
+
+#[test]
 fn corpus_is_big_enough() {
     assert!(fixtures("valid").len() + fixtures("invalid").len() >= 40);
     assert!(fixtures("valid")
@@ -70,6 +117,11 @@ fn valid_fixtures_compile_and_dump() {
             .plan
             .as_ref()
             .unwrap_or_else(|| panic!("{name} does not compile:\n{}", c.render_errors()));
+        assert_eq!(c.errors(), 0, "{name}:\n{}", c.render_errors());
+        assert!(
+            plan.identities.iter().all(|i| i.unusable.is_none()),
+            "{name}"
+        );
         let stem = p.file_stem().unwrap().to_string_lossy().to_string();
         insta::assert_snapshot!(format!("check-valid-{stem}"), report(&name, &bytes));
         let redacted = plan.redacted();
@@ -116,4 +168,58 @@ fn machine_readable_reports() {
     );
     let json = serde_json::to_string_pretty(&diag::to_json(&c.text, &c.diagnostics)).unwrap();
     insta::assert_snapshot!("json-many-errors", json);
+}
+
+/// `password` with nothing after it on its line takes the next keyword as
+/// its value (as in 1.2): the error that follows says so in every format.
+#[test]
+fn a_keyword_read_as_the_password_is_explained_in_every_format() {
+    let _guard = settings().bind_to_scope();
+    let name = "invalid/password-swallows-keyword.esmtprc";
+    let bytes = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+    )
+    .unwrap();
+    let c = config::compile(name, &bytes, &opts());
+    let d = c
+        .diagnostics
+        .iter()
+        .find(|d| d.is_error())
+        .expect("an error");
+    // The error is on `required`, and points back at `password`.
+    let at = |l: &diag::Label| &c.text[l.span.start..l.span.end];
+    assert_eq!(d.primary.as_ref().map(at), Some("required"));
+    assert!(d
+        .secondary
+        .iter()
+        .any(|l| at(l) == "password" && l.message.contains("`starttls`")));
+    assert!(d
+        .help
+        .as_deref()
+        .is_some_and(|h| h.contains("password \"\"")));
+    let human = diag::render_human(&c.name, &c.text, &c.diagnostics);
+    let short = diag::render_short(&c.name, &c.text, &c.diagnostics);
+    let github = diag::render_github(&c.name, &c.text, &c.diagnostics);
+    let json = serde_json::to_string_pretty(&diag::to_json(&c.text, &c.diagnostics)).unwrap();
+    for (format, out) in [
+        ("human", &human),
+        ("short", &short),
+        ("github", &github),
+        ("json", &json),
+    ] {
+        assert!(
+            out.contains("`starttls`") && out.contains("`password`"),
+            "{format}: {out}"
+        );
+    }
+    for (format, out) in [("human", &human), ("github", &github), ("json", &json)] {
+        assert!(
+            out.contains("password \\\"\\\"") || out.contains("password \"\""),
+            "{format}: {out}"
+        );
+    }
+    insta::assert_snapshot!("github-password-swallows-keyword", github);
+    insta::assert_snapshot!("json-password-swallows-keyword", json);
 }

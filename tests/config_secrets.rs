@@ -98,7 +98,7 @@ fn files() -> Vec<(&'static str, String)> {
         ),
         (
             "swallowed",
-            f(format!("password\nstarttls {MARK}\nhostname\npassword {MARK}\n")),
+            f(format!("password\nstarttls required\nhostname\npassword {MARK}\n")),
         ),
         ("force", f(format!("force password {MARK}\n"))),
         (
@@ -293,12 +293,14 @@ fn what_is_masked() {
     assert_eq!(masked("passphrase hostname h\n"), "passphrase hostname h\n");
     assert_eq!(masked("passphrase enabled x\n"), "passphrase ******* *\n");
     // A keyword that only became the value because `password` had none
-    // on its line is shown (it is not secret text the user typed), the
-    // words after it are not.
+    // on its line is shown (it is not secret text the user typed), and so
+    // is the rest of that statement; a secret keyword read so still
+    // announces a secret.
     assert_eq!(
         masked("password\nstarttls required\n"),
-        "password\nstarttls ********\n"
+        "password\nstarttls required\n"
     );
+    assert_eq!(masked("password\npassword x\n"), "password\npassword *\n");
     // A secret keyword swallowed as another keyword's value.
     assert_eq!(
         masked("hostname\npassword secret\n"),

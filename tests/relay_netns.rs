@@ -12,7 +12,6 @@ mod common;
 
 use common::hostile::{converse, secret_forms, usual, Netns, Seen, User, MARKER};
 use common::FakeServer;
-use hmac::{Hmac, Mac};
 
 const CHALLENGE: &str = "<1896.697170952@hostile.test>";
 
@@ -35,14 +34,7 @@ fn recording_server(ip: &str, auth: &'static str, starttls: bool) -> FakeServer 
             if in_cram {
                 in_cram = false;
                 let answer = String::from_utf8(common::hostile::b64_decode(line)).unwrap();
-                let mut mac = Hmac::<md5::Md5>::new_from_slice(MARKER.as_bytes()).unwrap();
-                mac.update(CHALLENGE.as_bytes());
-                let hex: String = mac
-                    .finalize()
-                    .into_bytes()
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
+                let hex = common::hostile::cram_md5_hex(MARKER.as_bytes(), CHALLENGE.as_bytes());
                 return if answer == format!("alice {hex}") {
                     b"235 2.7.0 CRAM-MD5 authentication succeeded\r\n".to_vec()
                 } else {

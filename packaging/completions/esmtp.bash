@@ -151,14 +151,14 @@ _esmtp() {
             return 0
             ;;
         esmtp__subcmd__check)
-            opts="-h --format --compat --deny-warnings --no-permission-lints --explain --help"
+            opts="-v -h --format --verbose --compat --deny-warnings --no-permission-lints --explain --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --format)
-                    COMPREPLY=($(compgen -W "human json github sarif" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human short json github sarif" -- "${cur}"))
                     return 0
                     ;;
                 --explain)

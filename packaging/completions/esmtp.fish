@@ -61,11 +61,13 @@ complete -c esmtp -n "__fish_esmtp_needs_command" -a "route" -d 'Print where a m
 complete -c esmtp -n "__fish_esmtp_needs_command" -a "queue" -d 'Inspect and deliver the durable queue'
 complete -c esmtp -n "__fish_esmtp_needs_command" -a "compile" -d 'Compile the configuration and store the compiled plan in the cache'
 complete -c esmtp -n "__fish_esmtp_needs_command" -a "completions" -d 'Print a shell completion script (bash, zsh or fish)'
-complete -c esmtp -n "__fish_esmtp_using_subcommand check" -l format -d 'Output: human (rustc-style), json, github (Actions annotations), sarif (SARIF 2.1.0, for code scanning)' -r -f -a "human\t''
+complete -c esmtp -n "__fish_esmtp_using_subcommand check" -l format -d 'Output: human (rustc-style), short (one line each), json, github (Actions annotations), sarif (SARIF 2.1.0, for code scanning)' -r -f -a "human\t''
+short\t''
 json\t''
 github\t''
 sarif\t''"
 complete -c esmtp -n "__fish_esmtp_using_subcommand check" -l explain -d 'Explain a diagnostic code, e.g. E003' -r
+complete -c esmtp -n "__fish_esmtp_using_subcommand check" -s v -l verbose -d 'Also say whether the cached compiled plan of each file is fresh'
 complete -c esmtp -n "__fish_esmtp_using_subcommand check" -l compat -d 'Also report every construct esmtp 1.2 would not accept identically'
 complete -c esmtp -n "__fish_esmtp_using_subcommand check" -l deny-warnings -d 'Exit 1 on warnings too'
 complete -c esmtp -n "__fish_esmtp_using_subcommand check" -l no-permission-lints -d 'Skip the file permission checks (for a dotfile checked out in CI)'

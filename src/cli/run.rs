@@ -306,7 +306,16 @@ fn submit(send: &Send) -> Result<(), Failure> {
         .flatten()
         .map(|rest| (head.len() + headers.body_prefix.len()) as u64 + rest)
         .filter(|&size| size > message::SPOOL_MEMORY_LIMIT as u64);
-    if let Some(size) = stream_size {
+    // An identity the configuration marks unusable fails before anything
+    // is stored or sent: a configuration error does not heal by waiting in
+    // the queue, and the user is here to see it (local recipients are
+    // still delivered below).
+    let unusable = if decision.remote.is_empty() {
+        Ok(())
+    } else {
+        identity().and_then(transport::usable)
+    };
+    if let Some(size) = stream_size.filter(|_| unusable.is_ok()) {
         let mut message = message::Checked(
             head.as_slice()
                 .chain(headers.body_prefix.as_slice())
@@ -323,7 +332,9 @@ fn submit(send: &Send) -> Result<(), Failure> {
     let spool = Spool::write(&head, &headers.body_prefix, &mut input)?;
 
     let mut failures = Vec::new();
-    if !decision.remote.is_empty() {
+    if let Err(f) = unusable {
+        failures.push(f);
+    } else if !decision.remote.is_empty() {
         let envelope = decision.envelope();
         let options = spool.options(send);
         let result = if plan.queue.mode == QueueMode::Disabled {

@@ -24,6 +24,17 @@ pub struct Value {
     /// The text with escapes decoded (quotes removed).
     pub text: String,
     pub span: Span,
+    /// The decoded bytes when they are not UTF-8 (user names and secrets
+    /// only, see [`super::keywords::keeps_bytes`]); `text` then holds them
+    /// with U+FFFD replacements.
+    pub raw: Option<Vec<u8>>,
+}
+
+impl Value {
+    /// The value's bytes: `raw` when set, else the text's.
+    pub fn bytes(&self) -> &[u8] {
+        self.raw.as_deref().unwrap_or(self.text.as_bytes())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

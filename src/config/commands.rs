@@ -19,9 +19,16 @@ pub fn check_command() -> Command {
             Arg::new("format")
                 .long("format")
                 .value_name("FORMAT")
-                .value_parser(["human", "json", "github", "sarif"])
+                .value_parser(["human", "short", "json", "github", "sarif"])
                 .default_value("human")
-                .help("Output: human (rustc-style), json, github (Actions annotations), sarif (SARIF 2.1.0, for code scanning)"),
+                .help("Output: human (rustc-style), short (one line each), json, github (Actions annotations), sarif (SARIF 2.1.0, for code scanning)"),
+        )
+        .arg(
+            Arg::new("verbose")
+                .short('v')
+                .long("verbose")
+                .action(ArgAction::SetTrue)
+                .help("Also say whether the cached compiled plan of each file is fresh"),
         )
         .arg(Arg::new("compat").long("compat").action(ArgAction::SetTrue).help("Also report every construct esmtp 1.2 would not accept identically"))
         .arg(Arg::new("deny-warnings").long("deny-warnings").action(ArgAction::SetTrue).help("Exit 1 on warnings too"))
@@ -69,6 +76,8 @@ fn home_rc_path() -> Option<PathBuf> {
 struct Checked {
     comp: Compilation,
     extra: Vec<Diagnostic>,
+    /// The file is the one sendmail mode uses (its cache state matters).
+    live: bool,
 }
 
 fn file_mode(path: &Path) -> Option<u32> {
@@ -97,6 +106,9 @@ fn check_one(
             None
         },
         system_file: perms && system_live,
+        client_certs: (user_live || system_live).then_some(
+            crate::transport::tls::client_certificate_problem as super::lower::CertCheck,
+        ),
     };
     let comp = compile(&path.display().to_string(), &bytes, &opts);
     let mut extra = Vec::new();
@@ -108,7 +120,21 @@ fn check_one(
             );
         }
     }
-    Ok(Checked { comp, extra })
+    Ok(Checked {
+        comp,
+        extra,
+        live: is_live(path),
+    })
+}
+
+/// Is `path` the file sendmail mode would read (`~/.esmtprc`, else
+/// `/etc/esmtprc`)?
+fn is_live(path: &Path) -> bool {
+    match locate(None) {
+        Ok(origin) => origin.path().is_some_and(|p| same_file(path, p)),
+        // ~/.esmtprc exists but may not be used: it is still the live one.
+        Err(_) => home_rc_path().is_some_and(|h| same_file(path, &h)),
+    }
 }
 
 pub fn run_check(m: &ArgMatches) -> u8 {
@@ -176,6 +202,7 @@ pub fn run_check(m: &ArgMatches) -> u8 {
         }
     }
     let deny = m.get_flag("deny-warnings");
+    let verbose = m.get_flag("verbose");
     let format = m
         .get_one::<String>("format")
         .map(String::as_str)
@@ -195,16 +222,34 @@ pub fn run_check(m: &ArgMatches) -> u8 {
         let warnings = all.iter().filter(|d| !d.is_error()).count() + r.comp.omitted_warnings;
         let shown = &all[..all.len().min(cap)];
         let omitted = errors + warnings - shown.len();
+        // The cache state matters for the file sendmail mode uses, once it
+        // compiles; for any other file it is noise (and a private path).
+        let cache = (verbose || (r.live && r.comp.plan.is_some()))
+            .then(|| crate::cache::freshness(Some(Path::new(&r.comp.name))).to_string());
         match format {
-            "json" => json_files.push(serde_json::json!({
-                "file": r.comp.name,
-                "errors": errors,
-                "warnings": warnings,
-                "omitted": omitted,
-                "diagnostics": diag::to_json(&r.comp.text, shown),
-                "cache": crate::cache::freshness(Some(Path::new(&r.comp.name))).to_string(),
-            })),
+            "json" => {
+                let mut file = serde_json::json!({
+                    "file": r.comp.name,
+                    "errors": errors,
+                    "warnings": warnings,
+                    "omitted": omitted,
+                    "diagnostics": diag::to_json(&r.comp.text, shown),
+                });
+                if let (Some(c), Some(obj)) = (&cache, file.as_object_mut()) {
+                    obj.insert("cache".into(), c.clone().into());
+                }
+                json_files.push(file)
+            }
             "github" => out.push_str(&diag::render_github(&r.comp.name, &r.comp.text, shown)),
+            "short" => {
+                out.push_str(&diag::render_short(&r.comp.name, &r.comp.text, shown));
+                if omitted > 0 {
+                    out.push_str(&format!("... and {omitted} more diagnostics not shown\n"));
+                }
+                if let Some(c) = &cache {
+                    out.push_str(&format!("{}: cached plan: {c}\n", r.comp.name));
+                }
+            }
             "sarif" => sarif_files.push((r, shown.to_vec(), omitted)),
             _ => {
                 if color {
@@ -215,11 +260,9 @@ pub fn run_check(m: &ArgMatches) -> u8 {
                 if omitted > 0 {
                     out.push_str(&format!("... and {omitted} more diagnostics not shown\n"));
                 }
-                out.push_str(&format!(
-                    "{}: cached plan: {}\n",
-                    r.comp.name,
-                    crate::cache::freshness(Some(Path::new(&r.comp.name)))
-                ));
+                if let Some(c) = &cache {
+                    out.push_str(&format!("{}: cached plan: {c}\n", r.comp.name));
+                }
                 if errors == 0 && warnings == 0 {
                     out.push_str(&format!("{}: ok\n", r.comp.name));
                 } else {

@@ -1,7 +1,7 @@
 //! `esmtp dump`: the resolved plan as text or JSON, secrets redacted.
 
 use super::keywords::{Key, Scope, KEYWORDS};
-use crate::plan::{Identity, Plan, QueueMode, SecretSource, Template};
+use crate::plan::{escape_bytes, Identity, Octets, Plan, QueueMode, SecretSource, Template};
 
 fn q(s: &str) -> String {
     format!("\"{}\"", s.escape_debug())
@@ -9,6 +9,17 @@ fn q(s: &str) -> String {
 
 fn opt(s: Option<&str>) -> String {
     s.map(q).unwrap_or_else(|| "-".to_string())
+}
+
+/// A user name: quoted, bytes that are not UTF-8 as `\xHH`.
+fn octets(o: Option<&Octets>) -> String {
+    match o {
+        None => "-".to_string(),
+        Some(o) => match o.to_str() {
+            Some(s) => q(s),
+            None => format!("\"{}\"", escape_bytes(o.as_bytes())),
+        },
+    }
 }
 
 fn tmpl(t: Option<&Template>) -> String {
@@ -24,7 +35,7 @@ fn identity_value(id: &Identity, key: Key) -> Option<String> {
                 format!("{} (no hostname given)", id.relay)
             }
         }
-        Key::Username => opt(id.username.as_deref()),
+        Key::Username => octets(id.username.as_ref()),
         Key::Password => match &id.secret {
             Some(SecretSource::Password(s)) => q(&s.to_string()),
             _ => "-".into(),
@@ -76,7 +87,16 @@ pub fn text(name: &str, plan: &Plan) -> String {
         if i == plan.default_identity {
             out.push_str("  [default]");
         }
+        if id.unusable.is_some() {
+            out.push_str("  [unusable]");
+        }
         out.push('\n');
+        if let Some(u) = &id.unusable {
+            out.push_str(&format!(
+                "  {:width$}{u}; sending through this identity fails (status 78)\n",
+                "unusable"
+            ));
+        }
         for kw in KEYWORDS.iter().filter(|k| k.scope == Scope::Identity) {
             if let Some(v) = identity_value(id, kw.key) {
                 out.push_str(&format!("  {:width$}{}\n", kw.name, v));

@@ -479,6 +479,16 @@ fn secrets() -> &'static (Vec<Key>, Vec<&'static str>) {
     })
 }
 
+/// Whether the value of `key` is kept as bytes: esmtp 1.2 sends user names
+/// and secrets byte for byte, so a Latin-1 `password` is not an error
+/// (SPEC §2.3); every other value must be UTF-8 text (E009).
+pub fn keeps_bytes(key: Key) -> bool {
+    matches!(
+        key,
+        Key::Username | Key::Password | Key::CertificatePassphrase
+    )
+}
+
 /// Every spelling a user might mean, for "did you mean" suggestions.
 pub fn spellings() -> impl Iterator<Item = &'static str> {
     KEYWORDS

@@ -32,9 +32,71 @@ pub enum Tok {
 /// A string value, escapes decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StrTok {
+    /// The value as text (bytes that are not UTF-8 replaced by U+FFFD).
     pub text: String,
     /// The quote character, or `None` for a bare word.
     pub quote: Option<char>,
+    /// The value's bytes when they are not UTF-8: only for the values that
+    /// esmtp 1.2 sends byte for byte (user names and secrets, see
+    /// [`keywords::keeps_bytes`]); anywhere else such a value is E009.
+    pub raw: Option<Vec<u8>>,
+}
+
+/// The bytes of the source behind the text the lexer reads. The text is the
+/// source with every sequence that is not UTF-8 replaced by U+FFFD, so that
+/// spans and diagnostics work on text; a value that must keep its bytes
+/// (a Latin-1 password) is decoded from the bytes themselves.
+#[derive(Debug, Clone)]
+pub struct RawSource<'s> {
+    bytes: &'s [u8],
+    /// `(text offset, byte offset)` at the start and after every
+    /// replacement; in between, text and bytes advance together.
+    points: Vec<(usize, usize)>,
+}
+
+impl<'s> RawSource<'s> {
+    /// The text of `bytes` (lossy) and the map back to the bytes.
+    pub fn decode(bytes: &'s [u8]) -> (String, RawSource<'s>) {
+        let mut text = String::with_capacity(bytes.len());
+        let mut points = vec![(0, 0)];
+        let mut raw = 0;
+        for chunk in bytes.utf8_chunks() {
+            text.push_str(chunk.valid());
+            raw += chunk.valid().len();
+            if !chunk.invalid().is_empty() {
+                text.push(char::REPLACEMENT_CHARACTER);
+                raw += chunk.invalid().len();
+                points.push((text.len(), raw));
+            }
+        }
+        (text, RawSource { bytes, points })
+    }
+
+    /// The source of text that was valid UTF-8 all along.
+    pub fn utf8(text: &'s str) -> RawSource<'s> {
+        RawSource {
+            bytes: text.as_bytes(),
+            points: vec![(0, 0)],
+        }
+    }
+
+    /// Was anything replaced?
+    pub fn is_lossy(&self) -> bool {
+        self.points.len() > 1
+    }
+
+    /// The byte offset of a text offset at a token boundary.
+    fn offset(&self, text: usize) -> usize {
+        let i = self.points.partition_point(|p| p.0 <= text);
+        let (t, r) = self.points[i.saturating_sub(1)];
+        (r + (text - t)).min(self.bytes.len())
+    }
+
+    /// The bytes behind the text `start..end`.
+    fn slice(&self, start: usize, end: usize) -> &'s [u8] {
+        let (a, b) = (self.offset(start), self.offset(end));
+        &self.bytes[a.min(b)..b]
+    }
 }
 
 impl Tok {
@@ -84,14 +146,15 @@ enum Raw {
 /// The lexer; iterate it for `(start, Tok, end)` triples.
 pub struct Lexer<'s> {
     src: &'s str,
+    orig: RawSource<'s>,
     raw: logos::Lexer<'s, Raw>,
     /// 1.2's NAME start condition.
     name_mode: bool,
     /// A keyword was read and its value has not come yet: extension keywords
     /// are then plain words (`helo timeout` is the name "timeout").
     want_value: bool,
-    /// The source was not valid UTF-8 and was converted with U+FFFD.
-    lossy: bool,
+    /// The keyword whose value comes next (with `want_value`).
+    value_of: Option<Key>,
     pub diagnostics: DiagList,
     /// Current line (0-based), for counting stray words.
     line: usize,
@@ -113,13 +176,20 @@ pub struct Lexer<'s> {
 }
 
 impl<'s> Lexer<'s> {
-    pub fn new(src: &'s str, lossy: bool) -> Self {
+    /// A lexer over UTF-8 text.
+    pub fn new(src: &'s str) -> Self {
+        Self::with_source(src, RawSource::utf8(src))
+    }
+
+    /// A lexer over `src`, the (lossy) text of the bytes in `bytes`.
+    pub fn with_source(src: &'s str, orig: RawSource<'s>) -> Self {
         Lexer {
             src,
+            orig,
             raw: Raw::lexer(src),
             name_mode: false,
             want_value: false,
-            lossy,
+            value_of: None,
             diagnostics: DiagList::default(),
             line: 0,
             last_stray_line: usize::MAX,
@@ -146,9 +216,10 @@ impl<'s> Lexer<'s> {
     ///
     /// Never a token another statement reads as its value, and not a
     /// keyword that only became the value because the secret keyword had
-    /// none on its line (`password` alone, then `starttls required`: esmtp
-    /// 1.2 reads `starttls` as the password, but that is not secret text
-    /// the user typed; `required` after it is hidden all the same).
+    /// none on its line, nor what follows it (`password` alone, then
+    /// `starttls required`: esmtp 1.2 reads `starttls` as the password, but
+    /// that is not secret text the user typed; a secret keyword read so,
+    /// `password` alone then `password x`, still announces a secret).
     fn secret_mask(&mut self, l: usize, tok: &Tok, r: usize) -> Option<Mask> {
         let pending = self.secret_key.take();
         let starts_statement = matches!(tok, Tok::Key(_) | Tok::Force | Tok::Default);
@@ -166,14 +237,8 @@ impl<'s> Lexer<'s> {
                 self.secret_key = pending;
                 return None;
             }
-            // The words after it on its line may be the secret.
-            self.secret_tail = Some(r);
             if secret_word {
                 self.secret_key = Some(r);
-            }
-            if starts_statement {
-                // Read as a keyword (`passphrase default`): not the value.
-                return None;
             }
             let later_line = self.src[key_end.min(l)..l].contains('\n');
             let keyword = || match tok {
@@ -181,6 +246,16 @@ impl<'s> Lexer<'s> {
                 _ => !matches!(tok, Tok::Number(_)),
             };
             if later_line && keyword() {
+                // The secret keyword had no value on its line: this is the
+                // next statement, read as the value (as 1.2 does), and what
+                // follows it is that statement's, not a secret.
+                self.secret_tail = None;
+                return None;
+            }
+            // The words after it on its line may be the secret.
+            self.secret_tail = Some(r);
+            if starts_statement {
+                // Read as a keyword (`passphrase default`): not the value.
                 return None;
             }
             let quoted = matches!(tok, Tok::Str(s) if s.quote.is_some());
@@ -238,7 +313,7 @@ impl<'s> Lexer<'s> {
                             .help("check for a missing closing quote; a quoted value cannot contain its own quote character")
                         });
                     }
-                    let text = self.decode(inner, Span::new(start, end));
+                    let (text, raw) = self.decode(inner, start + 1, Span::new(start, end));
                     self.name_mode = false;
                     self.want_value = false;
                     return (
@@ -246,6 +321,7 @@ impl<'s> Lexer<'s> {
                         Tok::Str(StrTok {
                             text,
                             quote: Some(q as char),
+                            raw,
                         }),
                         end,
                     );
@@ -296,10 +372,12 @@ impl<'s> Lexer<'s> {
                         Word::Key(k) => {
                             self.name_mode = keywords::keyword(k).name_mode;
                             self.want_value = true;
+                            self.value_of = Some(k);
                             Tok::Key(k)
                         }
                         Word::Force => {
                             self.want_value = true;
+                            self.value_of = None;
                             Tok::Force
                         }
                         Word::Sender => Tok::Sender,
@@ -332,7 +410,7 @@ impl<'s> Lexer<'s> {
                     .help("esmtp 1.2 reads this backslash into the value too; remove it unless it is meant"),
             );
         }
-        let decoded = self.decode(text, Span::new(start, bare));
+        let (decoded, raw) = self.decode(text, start, Span::new(start, bare));
         self.name_mode = false;
         self.want_value = false;
         (
@@ -340,21 +418,35 @@ impl<'s> Lexer<'s> {
             Tok::Str(StrTok {
                 text: decoded,
                 quote: None,
+                raw,
             }),
             bare,
         )
     }
 
     /// Decode the C escapes of 1.2 (`\n \t \b \r \\ \xHH \0OOO \DDD`, any
-    /// other `\c` is `c`; a trailing backslash stays).
-    fn decode(&mut self, s: &str, span: Span) -> String {
-        if !s.contains('\\') {
-            self.check_text(s, span);
-            return s.to_string();
+    /// other `\c` is `c`; a trailing backslash stays) from the value's bytes.
+    /// Returns the text and, for a value that keeps its bytes and is not
+    /// UTF-8, the bytes.
+    fn decode(&mut self, text: &str, at: usize, span: Span) -> (String, Option<Vec<u8>>) {
+        // `text` is the source text at `at`; its bytes in the file differ
+        // only where the file is not UTF-8.
+        let lossy = self.orig.is_lossy();
+        let b = if lossy {
+            self.orig.slice(at, at + text.len())
+        } else {
+            text.as_bytes()
+        };
+        let escaped = b.contains(&b'\\');
+        // The common case: a UTF-8 source, no escape: the value is `text`.
+        if !escaped && !lossy && !b.contains(&0) {
+            return (text.to_string(), None);
         }
-        let b = s.as_bytes();
         let mut out: Vec<u8> = Vec::with_capacity(b.len());
-        let mut i = 0;
+        let mut i = if escaped { 0 } else { b.len() };
+        if !escaped {
+            out.extend_from_slice(b);
+        }
         while i < b.len() {
             if b[i] != b'\\' || i + 1 >= b.len() {
                 out.push(b[i]);
@@ -402,34 +494,37 @@ impl<'s> Lexer<'s> {
                 other => out.push(other),
             }
         }
-        match String::from_utf8(out) {
-            Ok(text) => {
-                self.check_text(&text, span);
-                text
-            }
-            Err(e) => {
-                self.diagnostics.push(
-                    Diagnostic::new("E009", "this value decodes to bytes that are not UTF-8")
-                        .primary(span, "escape sequences here produce invalid UTF-8"),
-                );
-                String::from_utf8_lossy(e.as_bytes()).into_owned()
-            }
-        }
-    }
-
-    fn check_text(&mut self, text: &str, span: Span) {
-        if text.contains('\0') {
+        if out.contains(&0) {
             self.diagnostics.push(
                 Diagnostic::new("E009", "NUL byte in a value")
                     .primary(span, "contains a NUL byte")
                     .help("a configuration file is text; remove the NUL byte"),
             );
-        } else if self.lossy && text.contains('\u{FFFD}') {
-            self.diagnostics.push(
-                Diagnostic::new("E009", "this value is not valid UTF-8")
-                    .primary(span, "contains bytes that are not UTF-8")
-                    .help("save the file as UTF-8"),
-            );
+            return (String::from_utf8_lossy(&out).into_owned(), None);
+        }
+        match String::from_utf8(out) {
+            Ok(text) => (text, None),
+            Err(e) => {
+                let keeps = self.want_value && self.value_of.is_some_and(keywords::keeps_bytes);
+                let bytes = e.into_bytes();
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                if keeps {
+                    return (text, Some(bytes));
+                }
+                if escaped && std::str::from_utf8(b).is_ok() {
+                    self.diagnostics.push(
+                        Diagnostic::new("E009", "this value decodes to bytes that are not UTF-8")
+                            .primary(span, "escape sequences here produce invalid UTF-8"),
+                    );
+                } else {
+                    self.diagnostics.push(
+                        Diagnostic::new("E009", "this value is not valid UTF-8")
+                            .primary(span, "contains bytes that are not UTF-8")
+                            .help("save the file as UTF-8"),
+                    );
+                }
+                (text, None)
+            }
         }
     }
 }
@@ -513,7 +608,7 @@ mod tests {
     use super::*;
 
     fn toks(src: &str) -> Vec<Tok> {
-        Lexer::new(src, false)
+        Lexer::new(src)
             .map(|r| r.map(|t| t.1))
             .collect::<Result<_, _>>()
             .unwrap_or_default()
@@ -522,6 +617,7 @@ mod tests {
         Tok::Str(StrTok {
             text: t.into(),
             quote: None,
+            raw: None,
         })
     }
 
@@ -581,7 +677,8 @@ mod tests {
                 Tok::Key(Key::Helo),
                 Tok::Str(StrTok {
                     text: "a bAe\u{8}1q".into(),
-                    quote: Some('"')
+                    quote: Some('"'),
+                    raw: None,
                 })
             ]
         );

@@ -162,25 +162,9 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
                 );
             }
         }
-        let secret_span = sec
-            .values
-            .get(&Key::Password)
-            .or(sec.values.get(&Key::Passwordeval))
-            .copied();
-        let user_span = sec.values.get(&Key::Username).copied();
-        match (user_span, secret_span) {
-            (Some(u), None) => out.push(
-                Diagnostic::new("W006", format!("{name} has a username but no password"))
-                    .primary(u, "cannot authenticate without a secret")
-                    .help("add `password` (or `passwordeval \"COMMAND\"`), or remove `username`"),
-            ),
-            (None, Some(p)) => out.push(
-                Diagnostic::new("W006", format!("{name} has a password but no username"))
-                    .primary(p, "cannot authenticate without a user name")
-                    .help("add `username`"),
-            ),
-            _ => {}
-        }
+        // A username without a secret (or the reverse) is E015, an error of
+        // the identity (lower.rs).
+        let (user_span, secret_span) = sec.credential_spans();
         if let Some(SecretSource::Password(p)) = &id.secret {
             if let Some(span) = sec.values.get(&Key::Password) {
                 has_password.get_or_insert(*span);
@@ -332,6 +316,48 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
                 );
             }
         }
+    }
+    out
+}
+
+/// The live configuration only: an identity that uses TLS with a client
+/// certificate in `~/.authenticate` that cannot be used (unreadable, too
+/// open, a key that does not decrypt with `certificate_passphrase`). An
+/// error of that identity (E016): sending through it fails with status 78
+/// before connecting, with the same message.
+pub fn client_certificates(l: &Lowered, check: super::lower::CertCheck) -> DiagList {
+    let mut out = DiagList::default();
+    for (i, sec) in l.sections.iter().enumerate() {
+        let Some(Some(pi)) = l.plan_index.get(i) else {
+            continue;
+        };
+        let Some(id) = l.plan.identities.get(*pi) else {
+            continue;
+        };
+        if id.tls == TlsPolicy::Disabled || id.unusable.is_some() {
+            continue;
+        }
+        let Some(problem) = check(&id.relay.host, id.certificate_passphrase.as_ref()) else {
+            continue;
+        };
+        let span = sec
+            .values
+            .get(&Key::CertificatePassphrase)
+            .or(sec.values.get(&Key::Starttls))
+            .or(sec.values.get(&Key::Hostname))
+            .copied()
+            .or(sec.address.as_ref().map(|a| a.1));
+        let mut d = Diagnostic::new(
+            "E016",
+            format!("the TLS client certificate cannot be used: {problem}"),
+        );
+        if let Some(span) = span {
+            d = d.primary(
+                span,
+                format!("TLS to {} presents this certificate", id.relay),
+            );
+        }
+        out.push(d.help("fix the file in ~/.authenticate (or remove it to send without a client certificate); sending through this identity fails until then"));
     }
     out
 }

@@ -6,8 +6,8 @@ use super::diag::{shown, DiagList, Diagnostic, Span};
 use super::keywords::{self, Key, Scope, ValueType};
 use super::mask::stars;
 use crate::plan::{
-    AuthMech, Identity, Plan, QueueMode, QueueSettings, Relay, Secret, SecretSource, Template,
-    TemplatePart, TlsPolicy,
+    AuthMech, Identity, Octets, Plan, QueueMode, QueueSettings, Relay, Secret, SecretSource,
+    Template, TemplatePart, TlsPolicy, Unusable,
 };
 use std::collections::HashMap;
 
@@ -23,7 +23,15 @@ pub struct Options {
     pub file_mode: Option<u32>,
     /// The file is /etc/esmtprc (readable by every user).
     pub system_file: bool,
+    /// For the live configuration: what is wrong with the TLS client
+    /// certificate an identity would present to a host (`~/.authenticate`),
+    /// given its `certificate_passphrase` (the caller's I/O; `None`: not
+    /// checked).
+    pub client_certs: Option<CertCheck>,
 }
+
+/// See [`Options::client_certs`].
+pub type CertCheck = fn(&str, Option<&crate::plan::Secret>) -> Option<String>;
 
 /// One identity (or the unnamed section) while lowering.
 #[derive(Debug)]
@@ -40,9 +48,24 @@ pub struct Section {
     /// in the plan only with one of these).
     pub own_statements: usize,
     pub tls_given: bool,
+    /// Errors that make only this identity unusable, with the statement
+    /// they concern (a later good statement of the same key cures them) and
+    /// where they point (the line is counted once, at the end).
+    pub errors: Vec<(Key, usize, Unusable)>,
 }
 
 impl Section {
+    /// The value spans of the last `username` and of the last secret
+    /// (`password` or `passwordeval`), when given.
+    pub fn credential_spans(&self) -> (Option<Span>, Option<Span>) {
+        let secret = self
+            .values
+            .get(&Key::Password)
+            .or(self.values.get(&Key::Passwordeval))
+            .copied();
+        (self.values.get(&Key::Username).copied(), secret)
+    }
+
     fn new(address: Option<(String, Span)>) -> Self {
         let identity = Identity::new(address.as_ref().map(|a| a.0.clone()));
         Section {
@@ -53,6 +76,7 @@ impl Section {
             statements: 0,
             own_statements: 0,
             tls_given: false,
+            errors: Vec::new(),
         }
     }
 }
@@ -81,6 +105,12 @@ impl KeyMap {
 
 /// The result of lowering, kept for the lints.
 pub struct Lowered {
+    /// Errors that concern one identity's smarthost (SPEC §2.3): reported
+    /// by `check`, but the plan compiles with the identity marked unusable.
+    pub identity_errors: DiagList,
+    /// The same from checks across statements (half credentials), which
+    /// after a syntax error mostly repeat it (the statement was dropped).
+    pub credential_errors: DiagList,
     pub sections: Vec<Section>,
     /// Plan index of each kept section (`None`: the unnamed section dropped).
     pub plan_index: Vec<Option<usize>>,
@@ -93,6 +123,8 @@ pub struct Lowerer<'s, 'o> {
     src: &'s str,
     opts: &'o Options,
     diags: DiagList,
+    identity_errors: DiagList,
+    credential_errors: DiagList,
     sections: Vec<Section>,
     globals_first: HashMap<Key, Span>,
     globals: HashMap<Key, Span>,
@@ -139,14 +171,16 @@ fn bad_choice(key: Key, v: &Value, help: Option<String>) -> Diagnostic {
                 v.text, kw.name, v.text
             ));
         }
-        // No choice is within reach of a long word.
-        if v.text.len() > 30 {
-            return None;
-        }
         let lower = v.text.to_ascii_lowercase();
         words
             .iter()
-            .find(|w| strsim::damerau_levenshtein(&lower, w) <= 2 && lower.len() >= 3)
+            .find(|w| {
+                // Length first: the distance costs the product of the
+                // lengths, and is at least their difference.
+                lower.len() >= 3
+                    && lower.len().abs_diff(w.len()) <= 2
+                    && strsim::damerau_levenshtein(&lower, w) <= 2
+            })
             .map(|w| format!("did you mean `{} {}`?", kw.name, w))
     });
     if let Some(h) = help {
@@ -169,6 +203,8 @@ impl<'s, 'o> Lowerer<'s, 'o> {
             src,
             opts,
             diags: DiagList::default(),
+            identity_errors: DiagList::default(),
+            credential_errors: DiagList::default(),
             sections: vec![Section::new(None)],
             globals_first: HashMap::new(),
             globals: HashMap::new(),
@@ -184,6 +220,47 @@ impl<'s, 'o> Lowerer<'s, 'o> {
     fn cur(&mut self) -> &mut Section {
         let i = self.sections.len() - 1;
         &mut self.sections[i]
+    }
+
+    /// An error that makes only section `sec` unusable (its smarthost),
+    /// caused by the statement of `key` (`None`: by the identity as a whole).
+    fn identity_error(&mut self, sec: usize, key: Option<Key>, d: Diagnostic) -> Diagnostic {
+        let unusable = Unusable {
+            code: d.code.to_string(),
+            line: 0,
+            message: d.message.clone(),
+            help: d.help.clone(),
+        };
+        if let Some(section) = self.sections.get_mut(sec) {
+            // One per statement key: the last statement is the one that
+            // counts (and a file may repeat a bad one by the thousand).
+            let key = key.unwrap_or(Key::Identity);
+            section.errors.retain(|e| e.0 != key);
+            section.errors.push((key, d.start(), unusable));
+        }
+        d
+    }
+
+    /// The line of each section's first error, counted in one pass over
+    /// the source (a file may hold errors by the thousand).
+    fn number_error_lines(&mut self) {
+        let mut wanted: Vec<(usize, usize)> = self
+            .sections
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.errors.first().map(|e| (e.1, i)))
+            .collect();
+        wanted.sort_unstable();
+        let bytes = self.src.as_bytes();
+        let (mut line, mut pos) = (1usize, 0usize);
+        for (at, i) in wanted {
+            let at = at.min(bytes.len()).max(pos);
+            line += bytes[pos..at].iter().filter(|&&b| b == b'\n').count();
+            pos = at;
+            if let Some(e) = self.sections[i].errors.first_mut() {
+                e.2.line = u32::try_from(line).unwrap_or(u32::MAX);
+            }
+        }
     }
 
     pub fn statement(&mut self, s: &Stmt) {
@@ -413,11 +490,18 @@ impl<'s, 'o> Lowerer<'s, 'o> {
     fn per_identity(&mut self, key: Key, v: &Value) {
         match key {
             Key::Hostname => {
-                if let Some(relay) = self.relay(v) {
-                    self.cur().identity.relay = relay;
+                let relay = self.relay(v);
+                let sec = self.cur();
+                if relay.port != 0 {
+                    // A good hostname cures an earlier bad one (the last wins).
+                    sec.errors.retain(|e| e.0 != Key::Hostname);
                 }
+                sec.identity.relay = relay;
             }
-            Key::Username => self.cur().identity.username = Some(v.text.clone()),
+            Key::Username => {
+                self.not_utf8(key, v);
+                self.cur().identity.username = Some(Octets::new(v.bytes()))
+            }
             Key::Password | Key::Passwordeval => {
                 let other = if key == Key::Password {
                     Key::Passwordeval
@@ -432,8 +516,11 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                             .help("keep only one of them"),
                     );
                 }
+                if key == Key::Password {
+                    self.not_utf8(key, v);
+                }
                 self.cur().identity.secret = Some(if key == Key::Password {
-                    SecretSource::Password(Secret::new(v.text.clone()))
+                    SecretSource::Password(Secret::new(v.bytes()))
                 } else {
                     SecretSource::Eval(v.text.clone())
                 });
@@ -482,7 +569,8 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                 }
             }
             Key::CertificatePassphrase => {
-                self.cur().identity.certificate_passphrase = Some(Secret::new(v.text.clone()))
+                self.not_utf8(key, v);
+                self.cur().identity.certificate_passphrase = Some(Secret::new(v.bytes()))
             }
             Key::Preconnect => self.cur().identity.preconnect = Some(v.text.clone()),
             Key::Postconnect => self.cur().identity.postconnect = Some(v.text.clone()),
@@ -533,7 +621,29 @@ impl<'s, 'o> Lowerer<'s, 'o> {
         }
     }
 
-    fn relay(&mut self, v: &Value) -> Option<Relay> {
+    /// A value kept as bytes that is not UTF-8 (a Latin-1 password): as
+    /// esmtp 1.2 does, it is used byte for byte; a compat note says so.
+    fn not_utf8(&mut self, key: Key, v: &Value) {
+        if v.raw.is_some() && self.opts.compat {
+            self.diags.push(
+                Diagnostic::new(
+                    "C007",
+                    format!("the value of `{}` is not UTF-8", keywords::keyword(key).name),
+                )
+                .primary(v.span, "used byte for byte, as esmtp 1.2 does")
+                .note(if key == Key::CertificatePassphrase {
+                    "the client key is decrypted with these bytes"
+                } else {
+                    "servers that expect UTF-8 (AUTH PLAIN, RFC 4616) may refuse it; NTLM widens each byte to 16 bits, as esmtp 1.2 does"
+                }),
+            );
+        }
+    }
+
+    /// The smarthost of a `hostname` statement. A port that cannot be
+    /// resolved is an error of this identity only: it gets port 0 (and the
+    /// value as written), and cannot send.
+    fn relay(&mut self, v: &Value) -> Relay {
         if self.opts.compat && (v.text.starts_with('[') || v.text.matches(':').count() > 1) {
             self.diags.push(
                 Diagnostic::new("C006", "IPv6 address in `hostname`")
@@ -541,18 +651,26 @@ impl<'s, 'o> Lowerer<'s, 'o> {
             );
         }
         match parse_hostport(&v.text) {
-            Ok((host, port)) => Some(Relay {
+            Ok((host, port)) => Relay {
                 host,
                 port: port.unwrap_or(587),
                 explicit: true,
-            }),
+            },
             Err(msg) => {
-                self.diags.push(
+                let sec = self.sections.len() - 1;
+                let d = self.identity_error(
+                    sec,
+                    Some(Key::Hostname),
                     Diagnostic::new("E005", msg)
                         .primary(v.span, "in this hostname")
                         .help("write `hostname HOST:PORT` with PORT a number or a service name such as `submission`"),
                 );
-                None
+                self.identity_errors.push(d);
+                Relay {
+                    host: v.text.clone(),
+                    port: 0,
+                    explicit: true,
+                }
             }
         }
     }
@@ -615,6 +733,138 @@ impl<'s, 'o> Lowerer<'s, 'o> {
         }
     }
 
+    /// The same identity declared more than once: esmtp 1.2 accepts it,
+    /// `-f` selects the last declaration, and the default stays the one
+    /// holding the file's first statement. Same meaning here, with a warning.
+    fn duplicates(&mut self) {
+        // Each declaration's previous one of the same address: one map
+        // entry per address, no list per group (files may be huge).
+        let mut last_of: HashMap<String, usize> = HashMap::new();
+        let mut previous: Vec<Option<usize>> = vec![None; self.sections.len()];
+        for (i, sec) in self.sections.iter().enumerate() {
+            if let Some((addr, _)) = &sec.address {
+                previous[i] = last_of.insert(normalize_address(addr), i);
+            }
+        }
+        let default_section = self.default_mark.map(|d| d.0).or(self.first_statement);
+        let mut lasts: Vec<usize> = last_of
+            .into_values()
+            .filter(|&i| previous[i].is_some())
+            .collect();
+        lasts.sort_unstable();
+        for last in lasts {
+            let mut group = vec![last];
+            while let Some(p) = group.last().and_then(|&g| previous[g]) {
+                group.push(p);
+            }
+            group.reverse();
+            let earlier = &group[..group.len() - 1];
+            let Some((addr, span)) = self.sections[last].address.clone() else {
+                continue;
+            };
+            let times = match group.len() {
+                2 => "twice".to_string(),
+                n => format!("{n} times"),
+            };
+            let mut d = Diagnostic::new(
+                "W020",
+                format!(
+                    "identity `{addr}` declared {times}: `-f {addr}` selects the last declaration"
+                ),
+            )
+            .primary(
+                span,
+                format!("`-f {addr}` selects this declaration, as in esmtp 1.2"),
+            );
+            // The first declarations (and the default) are labelled; a file
+            // with thousands of them gets a count, not thousands of labels.
+            const LABELS: usize = 3;
+            for (n, &e) in earlier.iter().enumerate() {
+                let is_default = Some(e) == default_section;
+                if n >= LABELS && !is_default {
+                    continue;
+                }
+                if let Some((eaddr, espan)) = &self.sections[e].address {
+                    // `-f` prefers an exact spelling (1.2 compares exactly):
+                    // a declaration spelled unlike every later one is still
+                    // selected by that spelling.
+                    let shadowed = group.iter().filter(|&&o| o > e).any(|&o| {
+                        self.sections[o]
+                            .address
+                            .as_ref()
+                            .is_some_and(|a| a.0 == *eaddr)
+                    });
+                    let by_f = if shadowed {
+                        "never selected by `-f`".to_string()
+                    } else {
+                        format!("selected by `-f` only when spelled exactly `{eaddr}`")
+                    };
+                    let label = if is_default {
+                        format!("{by_f}; it stays the default identity")
+                    } else {
+                        by_f
+                    };
+                    d = d.secondary(*espan, label);
+                }
+            }
+            if earlier.len() > LABELS {
+                d = d.note(format!(
+                    "declared {} times in all; only the last one is selected by `-f`",
+                    group.len()
+                ));
+            }
+            self.diags.push(d.help(
+                "merge the declarations into one identity, or remove the one you do not want",
+            ));
+            if self.opts.compat {
+                for &e in earlier {
+                    let Some((eaddr, _)) = &self.sections[e].address else {
+                        continue;
+                    };
+                    if *eaddr != addr {
+                        self.diags.push(
+                            Diagnostic::new(
+                                "C005",
+                                format!("`{eaddr}` and `{addr}` differ only in the case of the domain"),
+                            )
+                            .primary(span, "`-f` with another case of the domain selects the last declaration here; esmtp 1.2 compares exactly and uses the default identity"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// A user name without a secret, or a secret without a user name: this
+    /// identity cannot authenticate (esmtp 1.2 sends a broken AUTH or none),
+    /// so it cannot send.
+    fn half_credentials(&mut self) {
+        for i in 0..self.sections.len() {
+            let sec = &self.sections[i];
+            let name = || match &sec.address {
+                Some((a, _)) => format!("identity `{a}`"),
+                None => "the unnamed section".to_string(),
+            };
+            let d = match sec.credential_spans() {
+                (Some(u), None) => Diagnostic::new(
+                    "E015",
+                    format!("{} has a username but no password", name()),
+                )
+                .primary(u, "cannot authenticate without a secret")
+                .help("add `password` (or `passwordeval \"COMMAND\"`) to this identity, or remove `username` if the server needs no login"),
+                (None, Some(p)) => Diagnostic::new(
+                    "E015",
+                    format!("{} has a password but no username", name()),
+                )
+                .primary(p, "cannot authenticate without a user name")
+                .help("add `username NAME` to this identity, or remove the password if the server needs no login"),
+                _ => continue,
+            };
+            let d = self.identity_error(i, None, d);
+            self.credential_errors.push(d);
+        }
+    }
+
     pub fn finish(mut self) -> (Lowered, DiagList) {
         // Port 465 without a TLS statement means implicit TLS.
         let compat = self.opts.compat;
@@ -635,6 +885,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
         for d in extra {
             self.diags.push(d);
         }
+        self.duplicates();
         // 1.2 requires statements after every identity but the first.
         for sec in self.sections.iter().skip(2) {
             if sec.statements == 0 {
@@ -650,35 +901,11 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                 }
             }
         }
-        // Duplicate identity addresses.
-        let mut seen: HashMap<String, Span> = HashMap::new();
-        for sec in &self.sections {
-            if let Some((addr, span)) = &sec.address {
-                let norm = normalize_address(addr);
-                if let Some(first) = seen.get(&norm) {
-                    self.diags.push(
-                        Diagnostic::new("E007", format!("identity `{addr}` declared twice"))
-                            .primary(*span, "declared again here")
-                            .secondary(*first, "first declared here")
-                            .help("merge the two identities or remove one"),
-                    );
-                    if compat {
-                        self.diags.push(
-                            Diagnostic::new(
-                                "C005",
-                                "esmtp 1.2 accepts duplicate identities and uses the first",
-                            )
-                            .primary(*span, "an error here"),
-                        );
-                    }
-                } else {
-                    seen.insert(norm, *span);
-                }
-            }
-        }
+        self.half_credentials();
         // Which sections the plan keeps: the unnamed one only when it holds
         // per-identity statements or there is no identity at all.
         let keep_unnamed = self.sections[0].own_statements > 0 || self.sections.len() == 1;
+        self.number_error_lines();
         // With errors the plan is thrown away: do not build it.
         let failed = self.diags.has_errors();
         let mut plan_index = Vec::with_capacity(self.sections.len());
@@ -688,7 +915,12 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                 plan_index.push(None);
             } else {
                 plan_index.push(Some(identities.len()));
-                identities.push(std::mem::replace(&mut sec.identity, Identity::new(None)));
+                let mut id = std::mem::replace(&mut sec.identity, Identity::new(None));
+                id.unusable = std::mem::take(&mut sec.errors)
+                    .into_iter()
+                    .next()
+                    .map(|e| Box::new(e.2));
+                identities.push(id);
             }
         }
         let default_section = self
@@ -710,6 +942,8 @@ impl<'s, 'o> Lowerer<'s, 'o> {
         };
         (
             Lowered {
+                identity_errors: self.identity_errors,
+                credential_errors: self.credential_errors,
                 sections: self.sections,
                 plan_index,
                 globals: self.globals,

@@ -24,9 +24,12 @@ pub use lower::Options;
 
 use crate::exit::Failure;
 use crate::plan::Plan;
-use std::borrow::Cow;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+
+/// The errors that concern one identity's smarthost only (SPEC §2.3): the
+/// file still compiles, with that identity marked unusable.
+pub const IDENTITY_ERROR_CODES: &[&str] = &["E005", "E015", "E016"];
 
 /// Files larger than this are refused unparsed (E011).
 pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
@@ -67,7 +70,9 @@ pub struct Compilation {
     /// The source as text (non-UTF-8 bytes replaced), secrets masked
     /// (same length: see [`mask`]); every span points into it.
     pub text: String,
-    /// `None` when there are errors.
+    /// `None` when there are errors that concern the whole file. Errors that
+    /// concern one identity's smarthost leave a plan, with that identity
+    /// marked unusable (`Identity::unusable`).
     pub plan: Option<Plan>,
     /// Sorted by position, except that when there are more than
     /// [`diag_cap`], the first [`diag_cap`] are the ones to show (errors
@@ -160,19 +165,23 @@ pub fn compile(name: &str, bytes: &[u8], options: &Options) -> Compilation {
             omitted_warnings: 0,
         };
     }
-    let (text, lossy) = match String::from_utf8_lossy(bytes) {
-        Cow::Borrowed(s) => (s.to_string(), false),
-        Cow::Owned(s) => (s, true),
-    };
-    let (lowered, mut diags, masked) = parse::parse_and_lower(&text, lossy, options);
+    let (text, orig) = lexer::RawSource::decode(bytes);
+    let (mut lowered, mut diags, masked) = parse::parse_and_lower(&text, orig, options);
     // From here on only the masked source is kept: every output renders
     // from it, so no output can show a secret (SPEC §9).
     let text = masked.unwrap_or(text);
+    // Errors that change the meaning of the whole file stop compilation;
+    // errors that concern one identity's smarthost only make it unusable.
     let has_errors = diags.has_errors();
     // Lints judge a complete configuration; after errors they mostly repeat them.
     if !has_errors {
         diags.append(lint::lint(&lowered, options));
+        diags.append(std::mem::take(&mut lowered.credential_errors));
+        if let Some(check) = options.client_certs {
+            diags.append(lint::client_certificates(&lowered, check));
+        }
     }
+    diags.append(std::mem::take(&mut lowered.identity_errors));
     let diag::DiagList {
         list: mut diagnostics,
         omitted_errors,

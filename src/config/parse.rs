@@ -10,7 +10,7 @@
 use super::ast::Stmt;
 use super::diag::{DiagList, Diagnostic, Span};
 use super::keywords::{self, Key};
-use super::lexer::{Lexer, Tok};
+use super::lexer::{Lexer, RawSource, Tok};
 use super::lower::{Lowered, Lowerer, Options};
 use super::mask;
 use lalrpop_util::{ErrorRecovery, ParseError};
@@ -186,9 +186,9 @@ impl Iterator for Recorder<'_, '_, '_> {
 /// lowering (the plan, for the lints), every lexical, syntax and lowering
 /// diagnostic, and the source with its secrets masked (`None` when it has
 /// none), which is what every diagnostic must be shown with.
-pub fn parse_and_lower(
-    src: &str,
-    lossy: bool,
+pub fn parse_and_lower<'s>(
+    src: &'s str,
+    orig: RawSource<'s>,
     opts: &Options,
 ) -> (Lowered, DiagList, Option<String>) {
     let ctx = Ctx {
@@ -203,7 +203,7 @@ pub fn parse_and_lower(
         ends: LineEnds::new(src),
     };
     let mut rec = Recorder {
-        lexer: Lexer::new(src, lossy),
+        lexer: Lexer::with_source(src, orig),
         ctx: &ctx,
         stopped_at: None,
         since_start: 0,
@@ -353,6 +353,11 @@ fn suggest(word: &str) -> Option<&'static str> {
     let mut best: Option<(&'static str, f64)> = None;
     for cand in keywords::spellings() {
         let cand_word = cand.rsplit(' ').next().unwrap_or(cand);
+        // The distance is at least the difference in length, and costs the
+        // product of the lengths: skip early.
+        if lower.len().abs_diff(cand_word.len()) > 2.max(cand_word.len() / 4) {
+            continue;
+        }
         let d = strsim::damerau_levenshtein(&lower, cand_word);
         let score = strsim::jaro_winkler(&lower, cand_word);
         if d <= 2.max(cand_word.len() / 4) && lower.len() >= 3 && best.is_none_or(|b| score > b.1) {
@@ -464,6 +469,57 @@ fn bounded(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// The help for a keyword left without a value on its line, whose value
+/// became the first word of the next line.
+fn no_value_help(k: Key) -> String {
+    if k == Key::Password {
+        "if an empty password was meant, write `password \"\"`; otherwise put the password on the same line as `password`".to_string()
+    } else {
+        format!("write `{} {}` on one line", k.name(), value_hint(k))
+    }
+}
+
+/// `d` is an error at `pos`, where a statement should start. When the word
+/// before it on its line is the value of a keyword left without a value on
+/// an earlier line (`password` + newline + `starttls required`: 1.2 reads
+/// `starttls` as the password, as this esmtp does), say so: in the message
+/// (for the one-line formats), with a label on that keyword and a help.
+/// `src` is the masked source: a keyword read as a password is not masked
+/// (it is not secret text the user typed), a word typed there is.
+fn swallowed(src: &str, seen: &[Seen], pos: usize, d: Diagnostic) -> Diagnostic {
+    let Some((ps, pe, Class::Value)) = before(seen, pos) else {
+        return d;
+    };
+    if src[ps.min(pos)..pos].contains('\n') {
+        return d;
+    }
+    let Some((ks, k)) = keyword_before(seen, ps) else {
+        return d;
+    };
+    if !src[ks.end..ps].contains('\n') {
+        return d;
+    }
+    let word = mask::shown_source(src, Span::new(ps, pe), 40);
+    let mut d = d;
+    d.message = format!(
+        "{} (`{}` has no value on its line, so `{word}` was read as its value)",
+        d.message,
+        k.name()
+    );
+    d.secondary(
+        ks,
+        format!(
+            "no value on this line: `{word}` on the next line was read as the value of `{}`",
+            k.name()
+        ),
+    )
+    .secondary(
+        Span::new(ps, pe),
+        format!("read as the value of `{}`", k.name()),
+    )
+    .help(no_value_help(k))
+}
+
 fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Diagnostic {
     let dropped_end = e.dropped_end;
     match &e.error {
@@ -531,9 +587,11 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
                     let rest_end = dropped_end.unwrap_or(r).max(r);
                     let rest = src[l..rest_end].split('\n').next().unwrap_or("");
                     let rest = bounded(rest, 200);
-                    Diagnostic::new("E001", format!("`{word}` is not a statement by itself"))
-                        .primary(span, "expected a keyword")
-                        .help(format!("write `force {rest}`"))
+                    let d =
+                        Diagnostic::new("E001", format!("`{word}` is not a statement by itself"))
+                            .primary(span, "expected a keyword")
+                            .help(format!("write `force {rest}`"));
+                    swallowed(src, seen, l, d)
                 }
                 Tok::Str(_) | Tok::Number(_) => {
                     let word = mask::shown_source(src, span, 60);
@@ -562,11 +620,7 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
                                         Span::new(ps, pe),
                                         format!("so this is read as the value of `{}`", k.name()),
                                     )
-                                    .help(format!(
-                                        "write `{} {}` on one line",
-                                        k.name(),
-                                        value_hint(k)
-                                    ));
+                                    .help(no_value_help(k));
                                 }
                                 let line = bounded(&src[ps..], 200).split('\n').next();
                                 let whole = line.unwrap_or("").trim_end();
@@ -596,11 +650,21 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
                         .help("statements start with a keyword such as `hostname`, `identity` or `mda`; see `man esmtprc`")
                 }
 
-                Tok::Eq => Diagnostic::new("E001", "unexpected `=`")
-                    .primary(span, "`=` may only follow a keyword, once")
-                    .help("remove it"),
-                _ => Diagnostic::new("E001", format!("unexpected {}", describe(tok)))
-                    .primary(span, "expected a statement here"),
+                Tok::Eq => swallowed(
+                    src,
+                    seen,
+                    l,
+                    Diagnostic::new("E001", "unexpected `=`")
+                        .primary(span, "`=` may only follow a keyword, once")
+                        .help("remove it"),
+                ),
+                _ => swallowed(
+                    src,
+                    seen,
+                    l,
+                    Diagnostic::new("E001", format!("unexpected {}", describe(tok)))
+                        .primary(span, "expected a statement here"),
+                ),
             }
         }
         ParseError::UnrecognizedEof { location, expected } => {

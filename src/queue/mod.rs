@@ -15,7 +15,6 @@ pub mod store;
 
 use crate::exit::{Failure, IOERR, NOPERM, SOFTWARE, TEMPFAIL};
 use crate::plan::{Plan, QueueMode};
-use crate::route::same_address;
 use crate::transport::{BodyType, Dsn, Envelope, MessageOptions, Session, SessionOptions};
 use std::collections::BTreeMap;
 use std::io::{self, BufReader, Read, Write};
@@ -208,10 +207,8 @@ fn deliver_now(
 /// still unnamed; otherwise the default.
 pub fn resolve_identity(plan: &Plan, meta: &Meta) -> usize {
     match &meta.identity {
-        Some(addr) => plan
-            .identities
-            .iter()
-            .position(|i| i.address.as_deref().is_some_and(|a| same_address(a, addr)))
+        // As routing selects it (the last declaration of a duplicate).
+        Some(addr) => crate::route::find_identity(plan, crate::route::bare_address(addr))
             .unwrap_or(plan.default_identity),
         None => match plan.identities.get(meta.identity_index) {
             Some(i) if i.address.is_none() => meta.identity_index,

@@ -367,6 +367,13 @@ fn read_header(file: &File) -> io::Result<(Meta, u64)> {
     let len = file.metadata()?.len();
     let mut r = BufReader::with_capacity(4096, file);
     r.seek(SeekFrom::Start(0))?;
+    decode_header(&mut r, len)
+}
+
+/// [`read_header`] on any reader: `r` at the start of an entry of `len`
+/// bytes. Public for the fuzz target (tests/fuzz); not an API.
+#[doc(hidden)]
+pub fn decode_header(r: &mut dyn BufRead, len: u64) -> io::Result<(Meta, u64)> {
     let mut prefix = [0u8; PREFIX_LEN];
     r.read_exact(&mut prefix)
         .map_err(|_| bad_data("no entry header (the file is too short)".into()))?;
@@ -378,7 +385,7 @@ fn read_header(file: &File) -> io::Result<(Meta, u64)> {
         .and_then(|d| d.parse().ok())
         .ok_or_else(|| bad_data("bad size in the entry header".into()))?;
     let mut line = Vec::new();
-    (&mut r).take(META_LIMIT).read_until(b'\n', &mut line)?;
+    (&mut *r).take(META_LIMIT).read_until(b'\n', &mut line)?;
     if line.last() != Some(&b'\n') {
         return Err(bad_data(if line.len() as u64 == META_LIMIT {
             format!("the entry's metadata line is longer than {META_LIMIT} bytes")

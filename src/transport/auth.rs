@@ -3,7 +3,13 @@
 //! The computations are pure functions here; the exchange itself (commands
 //! and challenges) lives in `smtp.rs`. CRAM-MD5 is HMAC-MD5 (RFC 2195);
 //! NTLM is version 1, as libESMTP sends it and as Exim's `spa` server
-//! checks it (MD4 of the UTF-16LE password, DES over the challenge).
+//! checks it (MD4 of the password as 16-bit units, DES over the challenge).
+//!
+//! User names and secrets are bytes, exactly as the file (or `passwordeval`)
+//! gives them: esmtp 1.2 sends a Latin-1 password byte for byte in PLAIN
+//! and LOGIN, keys CRAM-MD5's HMAC with the same bytes, and makes NTLM's
+//! 16-bit units by widening each byte (libESMTP's `nt_unicode`, which Exim's
+//! `spa` server mirrors), so every mechanism here works on the same bytes.
 
 use crate::plan::AuthMech;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -60,33 +66,39 @@ pub(crate) fn unb64(text: &str) -> Option<Vec<u8>> {
 }
 
 /// `AUTH PLAIN` initial response: base64 of `\0user\0secret`.
-pub(crate) fn plain(user: &str, secret: &str) -> String {
+pub(crate) fn plain(user: &[u8], secret: &[u8]) -> String {
     let mut v = Vec::with_capacity(user.len() + secret.len() + 2);
     v.push(0);
-    v.extend_from_slice(user.as_bytes());
+    v.extend_from_slice(user);
     v.push(0);
-    v.extend_from_slice(secret.as_bytes());
+    v.extend_from_slice(secret);
     b64(&v)
 }
 
 /// XOAUTH2 initial response (Google's and Microsoft's SASL XOAUTH2).
-pub(crate) fn xoauth2(user: &str, token: &str) -> String {
-    b64(format!("user={user}\x01auth=Bearer {token}\x01\x01").as_bytes())
+pub(crate) fn xoauth2(user: &[u8], token: &[u8]) -> String {
+    let mut v = Vec::with_capacity(user.len() + token.len() + 24);
+    v.extend_from_slice(b"user=");
+    v.extend_from_slice(user);
+    v.extend_from_slice(b"\x01auth=Bearer ");
+    v.extend_from_slice(token);
+    v.extend_from_slice(b"\x01\x01");
+    b64(&v)
 }
 
 /// CRAM-MD5 answer to a base64 challenge.
-pub(crate) fn cram_md5(user: &str, secret: &str, challenge_b64: &str) -> Option<String> {
+pub(crate) fn cram_md5(user: &[u8], secret: &[u8], challenge_b64: &str) -> Option<String> {
     let challenge = unb64(challenge_b64)?;
-    let mut mac = <Hmac<md5::Md5> as Mac>::new_from_slice(secret.as_bytes()).ok()?;
+    let mut mac = <Hmac<md5::Md5> as Mac>::new_from_slice(secret).ok()?;
     mac.update(&challenge);
     let digest = mac.finalize().into_bytes();
-    let mut answer = String::with_capacity(user.len() + 33);
-    answer.push_str(user);
-    answer.push(' ');
+    let mut answer = Vec::with_capacity(user.len() + 33);
+    answer.extend_from_slice(user);
+    answer.push(b' ');
     for b in digest {
-        answer.push_str(&format!("{b:02x}"));
+        answer.extend_from_slice(format!("{b:02x}").as_bytes());
     }
-    Some(b64(answer.as_bytes()))
+    Some(b64(&answer))
 }
 
 const NTLM_SIG: &[u8; 8] = b"NTLMSSP\0";
@@ -156,20 +168,23 @@ fn ntlm_p24(hash16: &[u8; 16], challenge: &[u8; 8]) -> [u8; 24] {
     out
 }
 
-fn utf16le(s: &str) -> Vec<u8> {
-    s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
+/// NTLM's 16-bit little-endian units, one per byte (libESMTP's
+/// `nt_unicode`): what esmtp 1.2 sends and Exim's `spa` server computes.
+/// For ASCII and Latin-1 this is UTF-16LE.
+fn widen(s: &[u8]) -> Vec<u8> {
+    s.iter().flat_map(|&b| [b, 0]).collect()
 }
 
-pub(crate) fn nt_hash(secret: &str) -> [u8; 16] {
-    let d = Md4::digest(utf16le(secret));
+pub(crate) fn nt_hash(secret: &[u8]) -> [u8; 16] {
+    let d = Md4::digest(widen(secret));
     let mut h = [0u8; 16];
     h.copy_from_slice(&d);
     h
 }
 
-fn lm_hash(secret: &str) -> [u8; 16] {
+fn lm_hash(secret: &[u8]) -> [u8; 16] {
     let mut pw = [0u8; 14];
-    for (i, b) in secret.bytes().take(14).enumerate() {
+    for (i, b) in secret.iter().take(14).enumerate() {
         pw[i] = b.to_ascii_uppercase();
     }
     let magic = b"KGS!@#$%";
@@ -180,27 +195,27 @@ fn lm_hash(secret: &str) -> [u8; 16] {
 }
 
 /// NTLM (v1) response to the challenge.
-pub(crate) fn nt_response(secret: &str, challenge: &[u8; 8]) -> [u8; 24] {
+pub(crate) fn nt_response(secret: &[u8], challenge: &[u8; 8]) -> [u8; 24] {
     ntlm_p24(&nt_hash(secret), challenge)
 }
 
 /// NTLM type 3 (authenticate) message, base64.
 pub(crate) fn ntlm_authenticate(
-    user: &str,
-    secret: &str,
+    user: &[u8],
+    secret: &[u8],
     challenge: &[u8; 8],
     host: &str,
 ) -> String {
     let lm = ntlm_p24(&lm_hash(secret), challenge);
     let nt = nt_response(secret, challenge);
     // A "DOMAIN\user" login names the domain.
-    let (domain, user) = match user.split_once('\\') {
-        Some((d, u)) => (d, u),
-        None => ("", user),
+    let (domain, user) = match user.iter().position(|&b| b == b'\\') {
+        Some(i) => (&user[..i], &user[i + 1..]),
+        None => (&b""[..], user),
     };
-    let domain = utf16le(domain);
-    let user = utf16le(user);
-    let wks = utf16le(&host.to_ascii_uppercase());
+    let domain = widen(domain);
+    let user = widen(user);
+    let wks = widen(host.to_ascii_uppercase().as_bytes());
     let fields: [&[u8]; 5] = [&lm, &nt, &domain, &user, &wks];
 
     let header_len = 64usize;
@@ -234,7 +249,7 @@ mod tests {
     fn cram_md5_matches_rfc_2195() {
         // RFC 2195 section 2 example.
         let challenge = b64(b"<1896.697170952@postoffice.reston.mci.net>");
-        let answer = cram_md5("tim", "tanstaaftanstaaf", &challenge).unwrap();
+        let answer = cram_md5(b"tim", b"tanstaaftanstaaf", &challenge).unwrap();
         assert_eq!(
             String::from_utf8(unb64(&answer).unwrap()).unwrap(),
             "tim b913a602c7eda7a495b4e6e7334d3890"
@@ -246,21 +261,21 @@ mod tests {
         // [MS-NLMP] 4.2.2: password "Password", challenge 0123456789abcdef.
         let challenge = [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef];
         assert_eq!(
-            nt_hash("Password"),
+            nt_hash(b"Password"),
             [
                 0xa4, 0xf4, 0x9c, 0x40, 0x65, 0x10, 0xbd, 0xca, 0xb6, 0x82, 0x4e, 0xe7, 0xc3, 0x0f,
                 0xd8, 0x52
             ]
         );
         assert_eq!(
-            nt_response("Password", &challenge),
+            nt_response(b"Password", &challenge),
             [
                 0x67, 0xc4, 0x30, 0x11, 0xf3, 0x02, 0x98, 0xa2, 0xad, 0x35, 0xec, 0xe6, 0x4f, 0x16,
                 0x33, 0x1c, 0x44, 0xbd, 0xbe, 0xd9, 0x27, 0x84, 0x1f, 0x94
             ]
         );
         assert_eq!(
-            ntlm_p24(&lm_hash("Password"), &challenge),
+            ntlm_p24(&lm_hash(b"Password"), &challenge),
             [
                 0x98, 0xde, 0xf7, 0xb8, 0x7f, 0x88, 0xaa, 0x5d, 0xaf, 0xe2, 0xdf, 0x77, 0x96, 0x88,
                 0xa1, 0x72, 0xde, 0xf1, 0x1c, 0x7d, 0x5c, 0xcd, 0xef, 0x13
@@ -280,10 +295,32 @@ mod tests {
 
     #[test]
     fn plain_and_xoauth2_encode_as_specified() {
-        assert_eq!(unb64(&plain("alice", "pw")).unwrap(), b"\0alice\0pw");
+        assert_eq!(unb64(&plain(b"alice", b"pw")).unwrap(), b"\0alice\0pw");
         assert_eq!(
-            unb64(&xoauth2("alice", "TOKEN")).unwrap(),
+            unb64(&xoauth2(b"alice", b"TOKEN")).unwrap(),
             b"user=alice\x01auth=Bearer TOKEN\x01\x01"
         );
+    }
+
+    #[test]
+    fn latin1_secrets_are_used_byte_for_byte() {
+        // PLAIN carries the bytes themselves.
+        assert_eq!(
+            unb64(&plain(b"u\xe9", b"caf\xe9")).unwrap(),
+            b"\0u\xe9\0caf\xe9"
+        );
+        // NTLM widens each byte: Latin-1 "caf\xe9" is UTF-16LE "café".
+        let utf16: Vec<u8> = "café"
+            .encode_utf16()
+            .flat_map(|u| u.to_le_bytes())
+            .collect();
+        assert_eq!(widen(b"caf\xe9"), utf16);
+        assert_eq!(nt_hash(b"caf\xe9"), {
+            let d = Md4::digest(&utf16);
+            let mut h = [0u8; 16];
+            h.copy_from_slice(&d);
+            h
+        });
+        // CRAM-MD5: tests/config_session_differential.rs checks the digest.
     }
 }

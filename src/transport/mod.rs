@@ -16,6 +16,8 @@ use std::io::Read;
 use std::path::PathBuf;
 
 mod auth;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hooks;
 pub mod reply;
 mod shown;
@@ -77,6 +79,25 @@ pub struct SessionOptions {
     pub transcript: Option<PathBuf>,
 }
 
+/// Fail (status 78) when the configuration marks the identity unusable: an
+/// error in the file concerns its smarthost (SPEC §2.3). Checked before
+/// anything is run or connected.
+pub fn usable(identity: &Identity) -> Result<(), Failure> {
+    match &identity.unusable {
+        None => Ok(()),
+        Some(u) => {
+            let name = identity
+                .address
+                .as_deref()
+                .unwrap_or("(the unnamed section)");
+            Err(Failure::config(format!(
+                "identity {name} cannot send: the configuration has an error in it, {u}; \
+                 nothing was sent (run `esmtp check` for details)"
+            )))
+        }
+    }
+}
+
 /// Relay one message to the identity's smarthost: connect, TLS, AUTH, one
 /// transaction, QUIT. `message` yields the whole message (headers, blank
 /// line, body) without dot-stuffing; its line ends (CRLF, LF or bare CR)
@@ -106,6 +127,7 @@ pub struct Session {
 
 impl Session {
     pub fn connect(identity: &Identity, session: &SessionOptions) -> Result<Session, Failure> {
+        usable(identity)?;
         Ok(Session {
             inner: smtp::Connection::connect(identity, session)?,
         })

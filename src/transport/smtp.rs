@@ -107,6 +107,17 @@ impl Capabilities {
     }
 }
 
+/// A reply the reader refused, as shown: a malformed line is server text
+/// like any other, masked (it may echo what AUTH sent) and escaped.
+pub(crate) fn shown_error(masker: &Masker, e: &reply::ReplyError) -> String {
+    match e {
+        reply::ReplyError::Malformed(line) => {
+            format!("a malformed reply line: {}", masker.show(line))
+        }
+        other => other.to_string(),
+    }
+}
+
 /// The exit status for a negative reply: 4xx is temporary, 5xx `permanent`.
 fn status_for(r: &Reply, permanent: u8) -> u8 {
     if r.is_transient() {
@@ -169,19 +180,13 @@ fn reveals_secret(m: AuthMech) -> bool {
 }
 
 /// The secret: the `password`, or the first line `passwordeval` prints
-/// (bounded in time by the identity's `timeout`, see [`hooks`]).
-fn secret(identity: &Identity) -> Result<String, Failure> {
+/// (bounded in time by the identity's `timeout`, see [`hooks`]), as bytes:
+/// esmtp 1.2 sends them as they are, UTF-8 or not.
+fn secret(identity: &Identity) -> Result<Vec<u8>, Failure> {
     match &identity.secret {
-        None => Ok(String::new()),
-        Some(SecretSource::Password(s)) => Ok(s.expose().to_string()),
-        Some(SecretSource::Eval(command)) => {
-            let line = hooks::password_eval(command, hook_timeout(identity))?;
-            String::from_utf8(line).map_err(|_| {
-                Failure::config(format!(
-                    "the passwordeval command `{command}` printed something that is not UTF-8"
-                ))
-            })
-        }
+        None => Ok(Vec::new()),
+        Some(SecretSource::Password(s)) => Ok(s.expose().to_vec()),
+        Some(SecretSource::Eval(command)) => hooks::password_eval(command, hook_timeout(identity)),
     }
 }
 
@@ -296,7 +301,7 @@ impl Connection {
             None => None,
         };
         let masker = match (&identity.username, &secret) {
-            (Some(user), Some(secret)) => Masker::new(user.as_bytes(), secret.as_bytes()),
+            (Some(user), Some(secret)) => Masker::new(user.as_bytes(), secret),
             _ => Masker::default(),
         };
         let verbose = opts.verbose;
@@ -313,6 +318,17 @@ impl Connection {
             .enable_time()
             .build()
             .map_err(|e| Failure::software(format!("cannot start the I/O runtime: {e}")))?;
+
+        // TLS trust and the client certificate are read before connecting:
+        // a certificate that cannot be used is an error of this identity's
+        // configuration (78), found before anything is sent.
+        let mut early_tls = match identity.tls {
+            TlsPolicy::Disabled => None,
+            _ => Some(tls::setup(
+                &relay.host,
+                identity.certificate_passphrase.as_ref(),
+            )?),
+        };
 
         if verbose {
             say(format_args!("Connecting to {server}"));
@@ -380,7 +396,10 @@ impl Connection {
             if verbose {
                 say(format_args!("Starting TLS (implicit, from the first byte)"));
             }
-            let setup = tls::setup(&relay.host, identity.certificate_passphrase.as_ref())?;
+            let setup = match early_tls.take() {
+                Some(s) => s,
+                None => tls::setup(&relay.host, identity.certificate_passphrase.as_ref())?,
+            };
             rt.block_on(handshake(
                 &wire,
                 &setup,
@@ -415,14 +434,15 @@ impl Connection {
             TlsPolicy::Disabled | TlsPolicy::Implicit => {}
             TlsPolicy::Enabled | TlsPolicy::Required => {
                 if this.caps.starttls {
-                    let setup =
-                        match tls::setup(&relay.host, identity.certificate_passphrase.as_ref()) {
-                            Ok(s) => s,
-                            Err(f) => {
-                                this.abort();
-                                return Err(f);
-                            }
-                        };
+                    let setup = match early_tls.take().map(Ok).unwrap_or_else(|| {
+                        tls::setup(&relay.host, identity.certificate_passphrase.as_ref())
+                    }) {
+                        Ok(s) => s,
+                        Err(f) => {
+                            this.abort();
+                            return Err(f);
+                        }
+                    };
                     let required = identity.tls == TlsPolicy::Required;
                     if this.starttls(&setup, &relay.host, required)? {
                         tls_setup = Some(setup);
@@ -455,7 +475,7 @@ impl Connection {
             }
         }
 
-        if let (Some(user), Some(secret)) = (identity.username.as_deref(), secret) {
+        if let (Some(user), Some(secret)) = (identity.username.as_ref(), secret) {
             let policy = credentials_policy(
                 identity.tls,
                 identity.tls_explicit,
@@ -471,7 +491,7 @@ impl Connection {
                         mech.sasl_name()
                     ));
                 }
-                this.authenticate(user, &secret, mech)
+                this.authenticate(user.as_bytes(), &secret, mech)
             });
             if let Err(f) = r {
                 this.abort();
@@ -591,7 +611,10 @@ impl Connection {
                 self.wire.shutdown_now();
                 Failure::new(
                     exit::PROTOCOL,
-                    format!("{server} sent {e} during {during}; nothing more is sent"),
+                    format!(
+                        "{server} sent {} during {during}; nothing more is sent",
+                        shown_error(&self.masker, &e)
+                    ),
                 )
             }
             Trouble::Early(bytes) => {
@@ -653,7 +676,10 @@ impl Connection {
                     )),
                     Trouble::Bad(e) => Failure::new(
                         exit::PROTOCOL,
-                        format!("{server} does not speak SMTP: it sent {e}"),
+                        format!(
+                            "{server} does not speak SMTP: it sent {}",
+                            shown_error(&self.masker, &e)
+                        ),
                     ),
                     other => self.failure(other, "the greeting"),
                 });
@@ -842,7 +868,13 @@ impl Connection {
         )
     }
 
-    fn authenticate(&mut self, user: &str, secret: &str, mech: AuthMech) -> Result<(), Failure> {
+    fn authenticate(
+        &mut self,
+        user_bytes: &[u8],
+        secret: &[u8],
+        mech: AuthMech,
+    ) -> Result<(), Failure> {
+        let user = crate::plan::escape_bytes(user_bytes);
         if self.verbose {
             say(format_args!(
                 "Authenticating as {user} with {}",
@@ -850,7 +882,7 @@ impl Connection {
             ));
         }
         self.wire.set_mode(TapMode::Auth);
-        let r = self.auth_exchange(mech, user, secret);
+        let r = self.auth_exchange(mech, user_bytes, secret);
         self.wire.set_mode(TapMode::Commands);
         match r {
             Ok(r) if r.is_positive() => {
@@ -906,8 +938,8 @@ impl Connection {
     fn auth_exchange(
         &mut self,
         mech: AuthMech,
-        user: &str,
-        secret: &str,
+        user: &[u8],
+        secret: &[u8],
     ) -> Result<Reply, AuthError> {
         match mech {
             AuthMech::Plain => {
@@ -916,9 +948,9 @@ impl Connection {
             AuthMech::Login => {
                 let r = self.auth_command("AUTH LOGIN")?;
                 self.challenge(r)?;
-                let r = self.auth_command(&auth::b64(user.as_bytes()))?;
+                let r = self.auth_command(&auth::b64(user))?;
                 self.challenge(r)?;
-                self.auth_command(&auth::b64(secret.as_bytes()))
+                self.auth_command(&auth::b64(secret))
             }
             AuthMech::CramMd5 => {
                 let r = self.auth_command("AUTH CRAM-MD5")?;

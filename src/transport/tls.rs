@@ -196,15 +196,57 @@ fn decrypt_pkcs8(block: &str, passphrase: &Secret) -> Result<PrivateKeyDer<'stat
     let info =
         pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice()).map_err(|e| e.to_string())?;
     let doc = info
-        .decrypt(passphrase.expose().as_bytes())
+        .decrypt(passphrase.expose())
         .map_err(|_| "wrong passphrase, or an unsupported encryption scheme".to_string())?;
     Ok(PrivateKeyDer::Pkcs8(
         rustls::pki_types::PrivatePkcs8KeyDer::from(doc.as_bytes().to_vec()),
     ))
 }
 
+/// The client certificate file for `host`, if there is one:
+/// `~/.authenticate/HOST/private/smtp-starttls.pem`, else
+/// `~/.authenticate/private/smtp-starttls.pem`.
+fn client_cert_path(auth_dir: Option<&Path>, host: &str) -> Option<PathBuf> {
+    let dir = auth_dir?;
+    let specific = dir.join(host).join("private").join("smtp-starttls.pem");
+    let general = dir.join("private").join("smtp-starttls.pem");
+    // A host name never contains '/', but do not let one walk elsewhere.
+    let specific_ok = !host.contains('/') && !host.starts_with('.') && specific.exists();
+    if specific_ok {
+        Some(specific)
+    } else if general.exists() {
+        Some(general)
+    } else {
+        None
+    }
+}
+
+/// Read the client certificate and key at `path` (its directory 0700, the
+/// file 0600, the key decrypted with `passphrase`). It belongs to the
+/// identity's configuration, so every problem is a configuration error (78).
+fn client_identity(path: &Path, passphrase: Option<&Secret>) -> Result<ClientIdentity, Failure> {
+    let load = || {
+        if let Some(private) = path.parent() {
+            check_mode(private, true)?;
+        }
+        load_client_identity(path, passphrase)
+    };
+    load().map_err(|f| Failure::config(f.message))
+}
+
+/// The problem, if any, with the client certificate TLS to `host` would
+/// present (what `esmtp check` reports for the live configuration; sending
+/// fails on it with status 78 before connecting).
+pub fn client_certificate_problem(host: &str, passphrase: Option<&Secret>) -> Option<String> {
+    let auth_dir = authenticate_dir().filter(|d| d.exists());
+    let path = client_cert_path(auth_dir.as_deref(), host)?;
+    client_identity(&path, passphrase).err().map(|f| f.message)
+}
+
 /// Build the client configuration for `host`. Reads `~/.authenticate` only
-/// now, when TLS is actually used.
+/// now, when TLS is actually used (before connecting, so that a client
+/// certificate that cannot be used stops the submission before anything is
+/// sent).
 pub(crate) fn setup(host: &str, passphrase: Option<&Secret>) -> Result<TlsSetup, Failure> {
     let auth_dir = authenticate_dir();
     let auth_dir = auth_dir.filter(|d| d.exists());
@@ -213,18 +255,7 @@ pub(crate) fn setup(host: &str, passphrase: Option<&Secret>) -> Result<TlsSetup,
     }
     let (roots, trust) = load_roots(auth_dir.as_deref())?;
 
-    let mut client_cert = None;
-    if let Some(dir) = &auth_dir {
-        let specific = dir.join(host).join("private").join("smtp-starttls.pem");
-        let general = dir.join("private").join("smtp-starttls.pem");
-        // A host name never contains '/', but do not let one walk elsewhere.
-        let specific_ok = !host.contains('/') && !host.starts_with('.') && specific.exists();
-        if specific_ok {
-            client_cert = Some(specific);
-        } else if general.exists() {
-            client_cert = Some(general);
-        }
-    }
+    let client_cert = client_cert_path(auth_dir.as_deref(), host);
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)
@@ -233,10 +264,7 @@ pub(crate) fn setup(host: &str, passphrase: Option<&Secret>) -> Result<TlsSetup,
         .with_root_certificates(roots);
     let config = match &client_cert {
         Some(path) => {
-            if let Some(private) = path.parent() {
-                check_mode(private, true)?;
-            }
-            let (certs, key) = load_client_identity(path, passphrase)?;
+            let (certs, key) = client_identity(path, passphrase)?;
             builder.with_client_auth_cert(certs, key).map_err(|e| {
                 Failure::config(format!(
                     "{}: unusable client certificate: {e}",

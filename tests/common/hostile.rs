@@ -30,6 +30,19 @@ pub fn b64(data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(data)
 }
 
+/// The CRAM-MD5 digest (RFC 2195) of `challenge` keyed with `secret`, in
+/// lower-case hex, as a server checks it.
+pub fn cram_md5_hex(secret: &[u8], challenge: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<md5::Md5> as Mac>::new_from_slice(secret).expect("any key length");
+    mac.update(challenge);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Decode base64 as servers read it (padding optional); garbage decodes
 /// to nothing.
 pub fn b64_decode(text: &str) -> Vec<u8> {

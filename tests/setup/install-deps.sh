@@ -18,12 +18,13 @@
 #    systemd (systemd-analyze verify; no daemon is started), cargo-deb from
 #    crates.io, and pre-commit plus Python's jsonschema (the SARIF schema
 #    check) from PyPI in a virtualenv under /opt/esmtp-test/venv
+#  - g++ (libFuzzer, built by the fuzz targets' libfuzzer-sys)
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 EXIM_ROOT=${ESMTP_TEST_EXIM_ROOT:-/opt/esmtp-test/exim}
 
 need=()
-for p in esmtp postfix procmail maildrop msmtp openssl groff mandoc hyperfine liblockfile-bin \
+for p in esmtp postfix procmail maildrop msmtp openssl groff mandoc hyperfine liblockfile-bin g++ \
          mutt bsd-mailx git git-email time iproute2 \
          debootstrap lintian dpkg-dev systemd python3-venv \
          libmariadb3 libspf2-2 libgnutls-dane0 libperl5.36 libpq5 libsasl2-2 \

@@ -1,0 +1,202 @@
+//! The fuzz targets: one function per parser of untrusted bytes.
+//!
+//! Each takes the fuzzer's bytes and must return without panicking, in
+//! bounded time and memory, whatever they are; where a parser promises
+//! more (a round trip, a bound), the target checks that too. The binaries
+//! in `fuzz_targets/` hand each function to libFuzzer; `tests/fuzz_corpus.rs`
+//! (in `cargo test`) replays every file of `corpus/<target>/` and
+//! `artifacts/<target>/` through the same functions without the fuzzer.
+//! See README.md ("Fuzzing") for how to run them.
+
+use esmtp::config::{self, Options};
+use esmtp::message::{self, HeaderPolicy};
+use esmtp::plan::Plan;
+use esmtp::route::Mailbox;
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::unix::ffi::OsStringExt;
+use std::sync::OnceLock;
+
+/// A target: the fuzzer's bytes in, a panic on any failure.
+pub type Target = fn(&[u8]);
+
+/// Every target by name (the name of its binary and corpus directory).
+pub const TARGETS: &[(&str, Target)] = &[
+    ("config", config),
+    ("cache", cache),
+    ("queue", queue),
+    ("reply", reply),
+    ("headers", headers),
+    ("addresses", addresses),
+    ("getopt", getopt),
+    ("legacy", legacy),
+];
+
+/// The configuration compiler (`esmtprc` bytes): compile with every lint
+/// on, render the diagnostics in every format `check` has, and dump the
+/// plan; a plan must come back unchanged through the cache's encoding.
+pub fn config(data: &[u8]) {
+    let options = Options {
+        compat: true,
+        lint_programs: false,
+        file_mode: Some(0o644),
+        system_file: false,
+        client_certs: None,
+    };
+    let c = config::compile("fuzz.esmtprc", data, &options);
+    let _ = config::diag::render_human(&c.name, &c.text, &c.diagnostics);
+    let _ = config::diag::render_short(&c.name, &c.text, &c.diagnostics);
+    let _ = config::diag::render_github(&c.name, &c.text, &c.diagnostics);
+    let _ = config::diag::to_json(&c.text, &c.diagnostics);
+    let _ = c.render_errors();
+    for d in &c.diagnostics {
+        let _ = config::diag::explain(d.code);
+    }
+    if let Some(plan) = &c.plan {
+        let _ = config::dump::text(&c.name, plan);
+        let _ = config::dump::json(plan);
+        round_trip(plan);
+    }
+}
+
+/// A plan encoded as the cache writes it decodes to the same plan.
+fn round_trip(plan: &Plan) {
+    let Ok(bytes) = esmtp::cache::fuzzing::encode(plan) else {
+        return;
+    };
+    match esmtp::cache::fuzzing::decode(&bytes, None) {
+        Ok(back) => assert_eq!(&back, plan, "the cache changed the plan"),
+        Err(e) => panic!("the cache cannot read back what it wrote: {e}"),
+    }
+}
+
+/// The compiled plan decoder (a cache file's bytes): as they are, then
+/// with every check recomputed so that the decoders behind the checks see
+/// the mutated bytes. A plan that decodes must survive a round trip.
+pub fn cache(data: &[u8]) {
+    use esmtp::cache::fuzzing::{decode, reseal};
+    let _ = decode(data, Some("b@y.org"));
+    let mut sealed = data.to_vec();
+    reseal(&mut sealed);
+    if let Ok(plan) = decode(&sealed, Some("Someone <A@X.ORG>")) {
+        round_trip(&plan);
+    }
+}
+
+/// The queue entry decoder (`msg/ID`: the "ESMTPQ1" line and the JSON
+/// metadata line) and the `.state` JSON.
+pub fn queue(data: &[u8]) {
+    use esmtp::queue::store::{decode_header, Meta, State};
+    let len = data.len() as u64;
+    if let Ok((meta, offset)) = decode_header(&mut &data[..], len) {
+        assert_eq!(offset.checked_add(meta.size), Some(len), "size not checked");
+    }
+    let _ = serde_json::from_slice::<State>(data);
+    let _ = serde_json::from_slice::<Meta>(data);
+}
+
+/// The SMTP reply reader: a whole session's replies from a hostile server.
+pub fn reply(data: &[u8]) {
+    esmtp::transport::fuzzing::replies(data);
+}
+
+/// The header scanner (a message on standard input): the header block, the
+/// addresses `-t` and the identity selection read from it, the rendered
+/// header block and the normalised spool.
+pub fn headers(data: &[u8]) {
+    let mut input = data;
+    let Ok(headers) = message::read_headers(&mut input) else {
+        return;
+    };
+    let _ = headers.recipients();
+    let _ = headers.from();
+    let policy = HeaderPolicy {
+        remove_bcc: true,
+        sender: Some("Sender <s@example.org>".into()),
+        date: "Thu, 1 Jan 1970 00:00:00 +0000".into(),
+        from: Mailbox::new("user@example.org"),
+        message_id: Some("<1@example.org>".into()),
+    };
+    let head = message::render_headers(&headers, &policy);
+    assert!(crlf_only(&head), "a rendered header has a bare LF");
+    let Ok(spool) = message::Spool::write(&head, &headers.body_prefix, &mut input) else {
+        return;
+    };
+    let mut crlf = Vec::new();
+    let _ = spool.crlf().read_to_end(&mut crlf);
+    assert!(crlf_only(&crlf), "the CRLF view has a bare LF");
+    assert_eq!(spool.size, crlf.len() as u64, "size is not the CRLF size");
+    let mut lf = Vec::new();
+    let _ = spool.lf().read_to_end(&mut lf);
+}
+
+/// Every LF is preceded by CR.
+fn crlf_only(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .enumerate()
+        .all(|(i, &b)| b != b'\n' || (i > 0 && bytes[i - 1] == b'\r'))
+}
+
+/// Address lists (`-t` headers, recipient operands, `-f`).
+pub fn addresses(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(list) = message::parse_address_list(text) {
+        for m in &list {
+            let _ = message::format_mailbox(m);
+        }
+    }
+    let _ = esmtp::cli::parse_recipient_arg(text);
+    let _ = esmtp::cli::parse_sender(text);
+}
+
+/// The command line: NUL-separated arguments, the first one argv[0]
+/// (`sendmail`, `mailq`, `esmtp`, ...), through the getopt pre-pass and
+/// the whole parser.
+pub fn getopt(data: &[u8]) {
+    let mut argv: Vec<OsString> = data
+        .split(|&b| b == 0)
+        .map(|a| OsString::from_vec(a.to_vec()))
+        .collect();
+    if argv.len() > 1 {
+        let name = argv[0].to_string_lossy().into_owned();
+        let _ = esmtp::cli::getopt::canonicalize(&name, &argv[1..]);
+    }
+    if argv.first().is_some_and(|a| a.is_empty()) {
+        argv[0] = "sendmail".into();
+    }
+    let _ = esmtp::cli::parse(argv);
+}
+
+/// An esmtp-wrapper queue entry: the `cmd` file (first line: the stored
+/// sendmail arguments) and the `mail` file (the rest), made ready as a
+/// flush imports it (arguments, headers, routing, spool).
+pub fn legacy(data: &[u8]) {
+    let (cmd, mail) = match data.iter().position(|&b| b == b'\n') {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[][..]),
+    };
+    // The import reads `cmd` as text (read_to_string).
+    let Ok(cmd) = std::str::from_utf8(cmd) else {
+        return;
+    };
+    let _ = esmtp::queue::legacy::prepare(legacy_plan(), cmd, mail);
+}
+
+/// Two identities, a local MDA, a forced sender and a qualify domain: the
+/// routing and header rules all have something to do.
+fn legacy_plan() -> &'static Plan {
+    static PLAN: OnceLock<Plan> = OnceLock::new();
+    PLAN.get_or_init(|| {
+        let rc = b"identity a@example.org\n  hostname mx.example.org:587\n  qualifydomain example.org\n  default\n\
+identity b@example.net\n  hostname mx.example.net\n  force sender \"B <b@example.net>\"\n\
+mda \"/usr/bin/procmail -d %T\"\n";
+        let c = config::compile("legacy.esmtprc", rc, &Options::default());
+        match c.plan {
+            Some(plan) => plan,
+            None => panic!("the fuzz plan does not compile: {}", c.render_errors()),
+        }
+    })
+}
