@@ -81,9 +81,14 @@ pub fn apply(text: &mut String, m: &Mask) {
             (Some(s), true) => {
                 let mut from = s;
                 while from < i {
-                    let n = (i - from).min(STARS.len());
-                    text.replace_range(from..from + n, &STARS[..n]);
-                    from += n;
+                    // A chunk ends on a character boundary (the bytes after
+                    // it are not replaced yet).
+                    let mut to = (from + STARS.len()).min(i);
+                    while !text.is_char_boundary(to) {
+                        to -= 1;
+                    }
+                    text.replace_range(from..to, &STARS[..to - from]);
+                    from = to;
                 }
                 run = None;
             }
@@ -147,6 +152,13 @@ mod tests {
         assert_eq!(mask("pass \\x41é", 5, 11, false), "pass ******");
         assert_eq!(mask("pass \"\"", 5, 7, true), "pass \"\"");
         assert_eq!(mask("pass x", 5, 6, false), "pass *");
+    }
+
+    #[test]
+    fn long_values_of_multi_byte_characters() {
+        let src = format!("password {}x\n", "é".repeat(100));
+        let out = mask(&src, 9, src.len() - 1, false);
+        assert_eq!(out, format!("password {}\n", "*".repeat(201)));
     }
 
     #[test]
