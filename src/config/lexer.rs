@@ -50,8 +50,16 @@ pub struct StrTok {
 pub struct RawSource<'s> {
     bytes: &'s [u8],
     /// `(text offset, byte offset)` at the start and after every
-    /// replacement; in between, text and bytes advance together.
-    points: Vec<(usize, usize)>,
+    /// replacement; in between, text and bytes advance together. 32 bits
+    /// each (the file is at most 4 MiB, its text three times that): a file
+    /// of 4 MiB that is not UTF-8 has 4 million of them.
+    points: Vec<(u32, u32)>,
+}
+
+/// An offset of a configuration file (at most [`super::MAX_FILE_BYTES`],
+/// its text at most three times that) in 32 bits.
+fn offset32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl<'s> RawSource<'s> {
@@ -66,7 +74,7 @@ impl<'s> RawSource<'s> {
             if !chunk.invalid().is_empty() {
                 text.push(char::REPLACEMENT_CHARACTER);
                 raw += chunk.invalid().len();
-                points.push((text.len(), raw));
+                points.push((offset32(text.len()), offset32(raw)));
             }
         }
         (text, RawSource { bytes, points })
@@ -87,9 +95,9 @@ impl<'s> RawSource<'s> {
 
     /// The byte offset of a text offset at a token boundary.
     fn offset(&self, text: usize) -> usize {
-        let i = self.points.partition_point(|p| p.0 <= text);
+        let i = self.points.partition_point(|p| p.0 as usize <= text);
         let (t, r) = self.points[i.saturating_sub(1)];
-        (r + (text - t)).min(self.bytes.len())
+        (r as usize + (text - t as usize)).min(self.bytes.len())
     }
 
     /// The bytes behind the text `start..end`.
