@@ -413,7 +413,7 @@ pub fn resolve(name: &str, m: &dyn Typed) -> Result<Action, Failure> {
                         Some((k, what)) => {
                             Failure::usage(format!("-b{k} ({what}) is not supported by esmtp"))
                         }
-                        None => Failure::usage(format!("unknown mode -b{b}")),
+                        None => Failure::usage(format!("unknown mode -b{}", printable(&b))),
                     },
                 )
             }
@@ -528,6 +528,12 @@ pub fn parse_recipient_arg(s: &str) -> Result<Vec<String>, Failure> {
     Ok(vec![t.to_string()])
 }
 
+/// A value from the command line as an error message quotes it: control
+/// characters escaped, so that none reaches the terminal or a log.
+fn printable(v: &str) -> String {
+    crate::config::diag::escape_controls(v)
+}
+
 fn parse_notify(v: &str) -> Result<String, Failure> {
     let lower = v.to_ascii_lowercase();
     if lower == "never" {
@@ -539,7 +545,8 @@ fn parse_notify(v: &str) -> Result<String, Failure> {
             w @ ("failure" | "delay" | "success") => out.push(w.to_ascii_uppercase()),
             _ => {
                 return Err(Failure::usage(format!(
-                    "-N {v}: expected never, or a list of failure, delay, success"
+                    "-N {}: expected never, or a list of failure, delay, success",
+                    printable(v)
                 )))
             }
         }
@@ -551,7 +558,10 @@ fn parse_ret(v: &str) -> Result<String, Failure> {
     match v.to_ascii_lowercase().as_str() {
         "full" => Ok("FULL".into()),
         "hdrs" => Ok("HDRS".into()),
-        _ => Err(Failure::usage(format!("-R {v}: expected full or hdrs"))),
+        _ => Err(Failure::usage(format!(
+            "-R {}: expected full or hdrs",
+            printable(v)
+        ))),
     }
 }
 
@@ -568,7 +578,10 @@ fn parse_body(v: &str) -> Result<BodyType, Failure> {
     match v.to_ascii_uppercase().as_str() {
         "7BIT" => Ok(BodyType::SevenBit),
         "8BITMIME" => Ok(BodyType::EightBitMime),
-        _ => Err(Failure::usage(format!("-B {v}: expected 7BIT or 8BITMIME"))),
+        _ => Err(Failure::usage(format!(
+            "-B {}: expected 7BIT or 8BITMIME",
+            printable(v)
+        ))),
     }
 }
 

@@ -336,26 +336,37 @@ pub fn run_dump(m: &ArgMatches) -> u8 {
         }
     };
     let name = path.display().to_string();
-    let comp = compile(&name, &bytes, &Options::default());
-    let Some(plan) = comp.plan.as_ref() else {
+    let mut comp = compile(&name, &bytes, &Options::default());
+    drop(bytes);
+    let Some(plan) = comp.plan.take() else {
         eprint!("{}", comp.render_errors());
         return 1;
     };
+    drop(comp);
+    // One copy of the plan at a time, and no copy of the output (a large
+    // file: bounded memory).
     let redacted = plan.redacted();
-    let text = match m.get_one::<String>("format").map(String::as_str) {
-        Some("json") => dump::json(&redacted),
-        _ => format!(
-            "{}\n# cached plan: {}\n",
-            dump::text(&name, &redacted).trim_end(),
-            crate::cache::freshness(Some(path))
-        ),
+    drop(plan);
+    let json = m.get_one::<String>("format").map(String::as_str) == Some("json");
+    let text = if json {
+        dump::json(&redacted)
+    } else {
+        dump::text(&name, &redacted)
     };
+    drop(redacted);
     let mut stdout = std::io::stdout().lock();
-    if stdout
-        .write_all(text.as_bytes())
-        .and_then(|_| stdout.flush())
-        .is_err()
-    {
+    let written = if json {
+        stdout.write_all(text.as_bytes())
+    } else {
+        stdout.write_all(text.trim_end().as_bytes()).and_then(|_| {
+            writeln!(
+                stdout,
+                "\n# cached plan: {}",
+                crate::cache::freshness(Some(path))
+            )
+        })
+    };
+    if written.and_then(|_| stdout.flush()).is_err() {
         return 2;
     }
     0

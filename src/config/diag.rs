@@ -1,8 +1,8 @@
 //! Diagnostics: stable codes, spans, labels, help; rendered as codespan
 //! text, JSON or GitHub Actions annotation lines.
 
+use super::snippet::{LineTable, Snippet};
 use codespan_reporting::diagnostic as cs;
-use codespan_reporting::files::SimpleFile;
 use codespan_reporting::term;
 use serde::Serialize;
 
@@ -97,27 +97,120 @@ impl Diagnostic {
     pub fn start(&self) -> usize {
         self.primary.as_ref().map(|l| l.span.start).unwrap_or(0)
     }
+    /// Every label's span.
+    pub fn spans(&self) -> impl Iterator<Item = &Span> {
+        self.primary
+            .iter()
+            .chain(self.secondary.iter())
+            .map(|l| &l.span)
+    }
+    /// Make every text fit for a terminal or a log: control characters
+    /// escaped, at most [`MAX_TEXT`] bytes (a message may quote a value,
+    /// and a value may be megabytes long or hold escape sequences).
+    fn bound_texts(&mut self) {
+        bound_text(&mut self.message);
+        for l in self.primary.iter_mut().chain(self.secondary.iter_mut()) {
+            bound_text(&mut l.message);
+        }
+        if let Some(h) = &mut self.help {
+            bound_text(h);
+        }
+        for n in &mut self.notes {
+            bound_text(n);
+        }
+    }
 }
 
-/// Diagnostics of one compilation, at most [`DiagList::KEEP`] of them kept
-/// (memory stays bounded on garbage); the rest are only counted.
+/// The longest message, label, help or note kept.
+pub const MAX_TEXT: usize = 1000;
+
+fn bound_text(s: &mut String) {
+    if s.len() <= MAX_TEXT && !s.chars().any(char::is_control) {
+        return;
+    }
+    *s = escape_bounded(s, usize::MAX, MAX_TEXT);
+}
+
+/// `text` with its control characters escaped (`\r`, `\u{1b}`), at most
+/// `chars` characters and about `bytes` bytes of it (then `…`).
+fn escape_bounded(text: &str, chars: usize, bytes: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(bytes.saturating_add(8)));
+    for (i, c) in text.chars().enumerate() {
+        if i == chars || out.len() >= bytes {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `text` with its control characters escaped, so that none reaches a
+/// terminal or a log.
+pub fn escape_controls(text: &str) -> String {
+    escape_bounded(text, usize::MAX, usize::MAX)
+}
+
+/// A value as a message quotes it: at most 60 characters (then `…`),
+/// control characters escaped. Never for a secret (see [`super::mask`]).
+pub fn shown(text: &str) -> String {
+    escape_bounded(text, 60, usize::MAX)
+}
+
+/// Diagnostics of one compilation, at most [`DiagList::KEEP`] errors and
+/// as many warnings kept (memory stays bounded on garbage, and a flood of
+/// warnings cannot hide an error); the rest are only counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DiagList {
     pub list: Vec<Diagnostic>,
     pub omitted_errors: usize,
     pub omitted_warnings: usize,
+    /// Errors in `list`.
+    kept_errors: usize,
 }
 
 impl DiagList {
     pub const KEEP: usize = 1000;
 
-    pub fn push(&mut self, d: Diagnostic) {
-        if self.list.len() < Self::KEEP {
-            self.list.push(d);
-        } else if d.is_error() {
+    /// Whether a diagnostic of this code would only be counted.
+    fn full(&self, error: bool) -> bool {
+        if error {
+            self.kept_errors >= Self::KEEP
+        } else {
+            self.list.len() - self.kept_errors >= Self::KEEP
+        }
+    }
+
+    fn count_omitted(&mut self, error: bool) {
+        if error {
             self.omitted_errors += 1;
         } else {
             self.omitted_warnings += 1;
+        }
+    }
+
+    pub fn push(&mut self, mut d: Diagnostic) {
+        let error = d.is_error();
+        if self.full(error) {
+            self.count_omitted(error);
+            return;
+        }
+        d.bound_texts();
+        self.kept_errors += usize::from(error);
+        self.list.push(d);
+    }
+    /// Push the diagnostic `make` builds, or only count it when the list
+    /// is full (a flood of diagnostics costs no allocation).
+    pub fn push_with(&mut self, code: &'static str, make: impl FnOnce() -> Diagnostic) {
+        let error = code.starts_with('E');
+        if self.full(error) {
+            self.count_omitted(error);
+        } else {
+            self.push(make());
         }
     }
     pub fn append(&mut self, other: DiagList) {
@@ -128,7 +221,7 @@ impl DiagList {
         }
     }
     pub fn has_errors(&self) -> bool {
-        self.omitted_errors > 0 || self.list.iter().any(|d| d.is_error())
+        self.omitted_errors > 0 || self.kept_errors > 0
     }
 }
 
@@ -159,9 +252,11 @@ pub static CODES: &[CodeInfo] = &[
     CodeInfo { code: "E011", title: "file too large", explain: "A configuration file larger than 4 MiB is refused without being parsed, so that a wrong file (a mailbox, a binary) cannot use unbounded memory." },
     CodeInfo { code: "E012", title: "configuration file cannot be used", explain: "~/.esmtprc must be a regular file (not a symbolic link) owned by you, with no permission bits beyond 0710, because it may hold a password. Fix it with `chmod 600 ~/.esmtprc`. In a dotfiles repository, check the file with `esmtp check FILE --no-permission-lints`." },
     CodeInfo { code: "E013", title: "unterminated quoted string", explain: "A value starts with a quote that is never closed on its line. esmtp 1.2 then reads the quote as part of a bare word and the following words as new statements. Close the quote: `helo \"my host\"`." },
+    CodeInfo { code: "E014", title: "too many errors", explain: "After 500 syntax errors, or 5000 words that belong to no statement, the rest of the file is not read: it is most likely not an esmtprc file at all. The errors found so far are reported." },
     CodeInfo { code: "E015", title: "username without password, or the reverse", explain: "SMTP authentication needs both a user name and a secret (`password` or `passwordeval`). With only one of them esmtp 1.2 sends a broken AUTH command or none, depending on the server. This error concerns only its identity: the file still compiles, local delivery and the other identities work, and sending through this identity fails with status 78 before connecting. Add the missing half, or remove the other if the server needs no login." },
     CodeInfo { code: "E016", title: "TLS client certificate cannot be used", explain: "Checked for the live configuration only. The identity uses TLS, and ~/.authenticate/HOST/private/smtp-starttls.pem (or ~/.authenticate/private/smtp-starttls.pem) exists but cannot be used: it cannot be read, its directory is not 0700 or the file not 0600, it holds no certificate, or its key does not decrypt with `certificate_passphrase`. Sending through this identity fails with status 78 before connecting, with the same message; the other identities and local delivery work." },
-    CodeInfo { code: "E014", title: "too many errors", explain: "After 500 syntax errors the rest of the file is not read: it is most likely not an esmtprc file at all. The errors found so far are reported." },
+    CodeInfo { code: "E020", title: "control character in a value sent to the server", explain: "`helo`, the identity address, `force sender`, `force reverse_path`, `qualifydomain` and `hostname` are written as text into the SMTP dialogue (EHLO, MAIL FROM), into headers (From:, Sender:) or into the TLS handshake and the name look-up. A control character there (CR, LF, NUL, TAB, ESC and the others, also when written as an escape such as `\\r`, `\\x0a`, `\\0` or `\\012`) would end the command early and let the rest be read as a command of its own: `helo \"a.example\\r\\nMAIL FROM:<spoof@example.org>\"` would forge the sender of every message. Remove the character. `username`, `password` and `certificate_passphrase` may hold any byte: AUTH encodes them." },
+    CodeInfo { code: "E021", title: "too many identities", explain: "A file may declare at most 50000 identities, so that compiling it has bounded memory (a 4 MiB file of `identity` lines would declare 300000). The identities after the limit, and everything after them, are not used, and the file does not compile. Is this the right file?" },
     CodeInfo { code: "W001", title: "setting given twice", explain: "A statement given twice in one identity (or a global one given twice in the file): the last one wins, as in esmtp 1.2. Usually the first was meant to be deleted, or an `identity` line is missing between them." },
     CodeInfo { code: "W002", title: "`default` given more than once", explain: "Only one identity can be the default. As in esmtp 1.2, the last `default` wins." },
     CodeInfo { code: "W003", title: "password in a file others can read", explain: "The file holds a password (or passphrase) and its permissions let other users read it. Run `chmod 600 FILE`. Use `--no-permission-lints` for a copy in a dotfiles repository." },
@@ -224,13 +319,15 @@ pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
         off -= 1;
     }
     let before = &src[..off];
-    let line = before.matches('\n').count() + 1;
+    let line = memchr::memchr_iter(b'\n', before.as_bytes()).count() + 1;
     let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
     let col = before[line_start..].chars().count() + 1;
     (line, col)
 }
 
-fn to_codespan(d: &Diagnostic) -> cs::Diagnostic<()> {
+/// The codespan form of `d`, its labels at `ranges` (one per label,
+/// primary first: see [`Diagnostic::spans`]).
+fn to_codespan(d: &Diagnostic, ranges: &[std::ops::Range<usize>]) -> cs::Diagnostic<()> {
     let mut out = match d.severity {
         Severity::Error => cs::Diagnostic::error(),
         Severity::Warning => cs::Diagnostic::warning(),
@@ -238,11 +335,14 @@ fn to_codespan(d: &Diagnostic) -> cs::Diagnostic<()> {
     .with_code(d.code)
     .with_message(&d.message);
     let mut labels = Vec::new();
+    let mut ranges = ranges.iter().cloned();
     if let Some(p) = &d.primary {
-        labels.push(cs::Label::primary((), p.span.start..p.span.end).with_message(&p.message));
+        let r = ranges.next().unwrap_or(p.span.start..p.span.end);
+        labels.push(cs::Label::primary((), r).with_message(&p.message));
     }
     for s in &d.secondary {
-        labels.push(cs::Label::secondary((), s.span.start..s.span.end).with_message(&s.message));
+        let r = ranges.next().unwrap_or(s.span.start..s.span.end);
+        labels.push(cs::Label::secondary((), r).with_message(&s.message));
     }
     let mut notes: Vec<String> = d.notes.clone();
     if let Some(h) = &d.help {
@@ -252,32 +352,49 @@ fn to_codespan(d: &Diagnostic) -> cs::Diagnostic<()> {
     out
 }
 
+/// Each diagnostic with the snippet of the source it shows (bounded: see
+/// [`Snippet`]) and its labels mapped into that snippet.
+fn with_snippets<E>(
+    name: &str,
+    src: &str,
+    diags: &[Diagnostic],
+    mut each: impl FnMut(&Diagnostic, &Snippet, &cs::Diagnostic<()>) -> Result<(), E>,
+) -> Result<(), E> {
+    let table = LineTable::for_spans(src, diags.iter().flat_map(|d| d.spans()));
+    for d in diags {
+        let spans: Vec<Span> = d.spans().copied().collect();
+        let (snippet, mapped) = Snippet::new(name, src, &table, &spans);
+        each(d, &snippet, &to_codespan(d, &mapped))?;
+    }
+    Ok(())
+}
+
 /// Render diagnostics as rustc-style text.
 pub fn render_human(name: &str, src: &str, diags: &[Diagnostic]) -> String {
-    let file = SimpleFile::new(name, src);
     let config = term::Config::default();
     let mut out = String::new();
-    for d in diags {
-        match term::emit_into_string(&config, &file, &to_codespan(d)) {
+    let _ = with_snippets(name, src, diags, |d, snippet, cs| {
+        match term::emit_into_string(&config, snippet, cs) {
             Ok(s) => out.push_str(&s),
             Err(_) => {
                 out.push_str(&format!("{name}: {}[{}]: {}\n", sev(d), d.code, d.message));
             }
         }
-    }
+        Ok::<(), ()>(())
+    });
     out
 }
 
 /// Render diagnostics as rustc-style text with ANSI colours (for a terminal).
 pub fn render_human_color(name: &str, src: &str, diags: &[Diagnostic]) -> String {
     use codespan_reporting::term::termcolor::Buffer;
-    let file = SimpleFile::new(name, src);
     let config = term::Config::default();
     let mut buf = Buffer::ansi();
-    for d in diags {
-        if term::emit_to_write_style(&mut buf, &config, &file, &to_codespan(d)).is_err() {
-            return render_human(name, src, diags);
-        }
+    let done = with_snippets(name, src, diags, |_, snippet, cs| {
+        term::emit_to_write_style(&mut buf, &config, snippet, cs)
+    });
+    if done.is_err() {
+        return render_human(name, src, diags);
     }
     String::from_utf8_lossy(buf.as_slice()).into_owned()
 }
@@ -291,11 +408,12 @@ fn sev(d: &Diagnostic) -> &'static str {
 
 /// One line per diagnostic: `FILE:LINE:COL: error[E001]: message`.
 pub fn render_short(name: &str, src: &str, diags: &[Diagnostic]) -> String {
+    let table = LineTable::for_spans(src, diags.iter().flat_map(|d| d.spans()));
     let mut out = String::new();
     for d in diags {
         match &d.primary {
             Some(p) => {
-                let (l, c) = line_col(src, p.span.start);
+                let (l, c) = table.line_col(src, p.span.start);
                 out.push_str(&format!(
                     "{name}:{l}:{c}: {}[{}]: {}\n",
                     sev(d),
@@ -322,6 +440,7 @@ fn gh_escape(s: &str, property: bool) -> String {
 
 /// GitHub Actions workflow commands (`::error file=...::message`).
 pub fn render_github(name: &str, src: &str, diags: &[Diagnostic]) -> String {
+    let table = LineTable::for_spans(src, diags.iter().flat_map(|d| d.spans()));
     let mut out = String::new();
     for d in diags {
         let kind = match d.severity {
@@ -339,8 +458,8 @@ pub fn render_github(name: &str, src: &str, diags: &[Diagnostic]) -> String {
         }
         let mut props = format!("file={}", gh_escape(name, true));
         if let Some(p) = &d.primary {
-            let (l, c) = line_col(src, p.span.start);
-            let (el, ec) = line_col(src, p.span.end);
+            let (l, c) = table.line_col(src, p.span.start);
+            let (el, ec) = table.line_col(src, p.span.end);
             props.push_str(&format!(",line={l},col={c},endLine={el},endColumn={ec}"));
         }
         props.push_str(&format!(",title={}", gh_escape(d.code, true)));
@@ -371,9 +490,9 @@ struct JsonDiag<'a> {
     notes: &'a [String],
 }
 
-fn json_label<'a>(src: &str, l: &'a Label) -> JsonLabel<'a> {
-    let (line, column) = line_col(src, l.span.start);
-    let (end_line, end_column) = line_col(src, l.span.end);
+fn json_label<'a>(src: &str, table: &LineTable, l: &'a Label) -> JsonLabel<'a> {
+    let (line, column) = table.line_col(src, l.span.start);
+    let (end_line, end_column) = table.line_col(src, l.span.end);
     JsonLabel {
         message: &l.message,
         start: l.span.start,
@@ -387,14 +506,19 @@ fn json_label<'a>(src: &str, l: &'a Label) -> JsonLabel<'a> {
 
 /// Diagnostics as JSON values (with line/column).
 pub fn to_json(src: &str, diags: &[Diagnostic]) -> serde_json::Value {
+    let table = LineTable::for_spans(src, diags.iter().flat_map(|d| d.spans()));
     let list: Vec<JsonDiag> = diags
         .iter()
         .map(|d| JsonDiag {
             code: d.code,
             severity: d.severity,
             message: &d.message,
-            primary: d.primary.as_ref().map(|l| json_label(src, l)),
-            secondary: d.secondary.iter().map(|l| json_label(src, l)).collect(),
+            primary: d.primary.as_ref().map(|l| json_label(src, &table, l)),
+            secondary: d
+                .secondary
+                .iter()
+                .map(|l| json_label(src, &table, l))
+                .collect(),
             help: d.help.as_deref(),
             notes: &d.notes,
         })

@@ -385,6 +385,37 @@ impl Key {
     pub fn name(self) -> &'static str {
         keyword(self).name
     }
+    /// The value is a secret: masked in every output (see
+    /// [`super::mask`]), never quoted in a message.
+    pub fn is_secret(self) -> bool {
+        secrets().0.contains(&self)
+    }
+}
+
+impl Key {
+    /// The value is written as text into the SMTP dialogue (EHLO, MAIL
+    /// FROM), a header (From:, Sender:), the TLS handshake (SNI) or a name
+    /// look-up, so it may not hold control characters (SPEC §9, E020).
+    /// User names and secrets are not: AUTH encodes them.
+    pub fn reaches_wire(self) -> bool {
+        matches!(
+            self,
+            Key::Identity
+                | Key::Hostname
+                | Key::Helo
+                | Key::Qualifydomain
+                | Key::ForceSender
+                | Key::ForceReversePath
+        )
+    }
+}
+
+impl Keyword {
+    /// The value is a secret ([`ValueType::Secret`]: `password`,
+    /// `certificate_passphrase`, and any secret keyword added later).
+    pub fn is_secret(&self) -> bool {
+        self.value == ValueType::Secret
+    }
 }
 
 /// A word the lexer turns into a token.
@@ -426,6 +457,26 @@ pub fn lookup(word: &str) -> Option<(Word, bool)> {
         }
     };
     Some((w, false))
+}
+
+/// Whether `word` is a spelling of a secret keyword (`password`, `pass`,
+/// `certificate_passphrase`, `passphrase`, ...).
+pub fn is_secret_spelling(word: &str) -> bool {
+    secrets().1.contains(&word)
+}
+
+/// The secret keys and their spellings, from the table (asked for every
+/// token: computed once).
+fn secrets() -> &'static (Vec<Key>, Vec<&'static str>) {
+    static SECRETS: std::sync::OnceLock<(Vec<Key>, Vec<&'static str>)> = std::sync::OnceLock::new();
+    SECRETS.get_or_init(|| {
+        let secret = KEYWORDS.iter().filter(|k| k.is_secret());
+        let keys = secret.clone().map(|k| k.key).collect();
+        let spellings = secret
+            .flat_map(|k| std::iter::once(k.name).chain(k.aliases.iter().copied()))
+            .collect();
+        (keys, spellings)
+    })
 }
 
 /// Whether the value of `key` is kept as bytes: esmtp 1.2 sends user names
@@ -479,6 +530,17 @@ mod tests {
             assert_eq!(KEYWORDS.iter().filter(|e| e.key == k).count(), 1, "{k:?}");
         }
         assert_eq!(KEYWORDS.len(), all.len());
+    }
+
+    #[test]
+    fn secrets_come_from_the_table() {
+        let secret: Vec<Key> = KEYWORDS
+            .iter()
+            .filter(|k| k.is_secret())
+            .map(|k| k.key)
+            .collect();
+        assert_eq!(secret, [Key::Password, Key::CertificatePassphrase]);
+        assert!(!Key::Username.is_secret() && !Key::Passwordeval.is_secret());
     }
 
     #[test]

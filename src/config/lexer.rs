@@ -9,6 +9,7 @@
 
 use super::diag::{DiagList, Diagnostic, Span};
 use super::keywords::{self, Key, Word};
+use super::mask::Mask;
 use logos::Logos;
 
 /// A token handed to the lalrpop parser.
@@ -49,8 +50,16 @@ pub struct StrTok {
 pub struct RawSource<'s> {
     bytes: &'s [u8],
     /// `(text offset, byte offset)` at the start and after every
-    /// replacement; in between, text and bytes advance together.
-    points: Vec<(usize, usize)>,
+    /// replacement; in between, text and bytes advance together. 32 bits
+    /// each (the file is at most 4 MiB, its text three times that): a file
+    /// of 4 MiB that is not UTF-8 has 4 million of them.
+    points: Vec<(u32, u32)>,
+}
+
+/// An offset of a configuration file (at most [`super::MAX_FILE_BYTES`],
+/// its text at most three times that) in 32 bits.
+fn offset32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl<'s> RawSource<'s> {
@@ -65,7 +74,7 @@ impl<'s> RawSource<'s> {
             if !chunk.invalid().is_empty() {
                 text.push(char::REPLACEMENT_CHARACTER);
                 raw += chunk.invalid().len();
-                points.push((text.len(), raw));
+                points.push((offset32(text.len()), offset32(raw)));
             }
         }
         (text, RawSource { bytes, points })
@@ -86,9 +95,9 @@ impl<'s> RawSource<'s> {
 
     /// The byte offset of a text offset at a token boundary.
     fn offset(&self, text: usize) -> usize {
-        let i = self.points.partition_point(|p| p.0 <= text);
+        let i = self.points.partition_point(|p| p.0 as usize <= text);
         let (t, r) = self.points[i.saturating_sub(1)];
-        (r + (text - t)).min(self.bytes.len())
+        (r as usize + (text - t as usize)).min(self.bytes.len())
     }
 
     /// The bytes behind the text `start..end`.
@@ -161,6 +170,17 @@ pub struct Lexer<'s> {
     /// Lines with a word where a statement should start: each is a syntax
     /// error, counted here so that a file of garbage can be cut short.
     pub stray_lines: usize,
+    /// The token just returned is (part of) a secret: hide this region.
+    pub mask: Option<Mask>,
+    /// Where each quote that is never closed (W017) starts.
+    pub unclosed_quotes: Vec<usize>,
+    /// A secret keyword was read (its end) and its value has not come yet.
+    secret_key: Option<usize>,
+    /// End of the last token hidden as a secret: further words on its line
+    /// that no statement expects are hidden too (`password two words`).
+    secret_tail: Option<usize>,
+    /// The token being returned was expected as a value.
+    expecting: bool,
 }
 
 impl<'s> Lexer<'s> {
@@ -182,7 +202,83 @@ impl<'s> Lexer<'s> {
             line: 0,
             last_stray_line: usize::MAX,
             stray_lines: 0,
+            mask: None,
+            unclosed_quotes: Vec::new(),
+            secret_key: None,
+            secret_tail: None,
+            expecting: false,
         }
+    }
+
+    /// Which part of the token `(l, tok, r)` is secret (SPEC §9):
+    ///
+    /// - the token the compiler reads as the value of a secret keyword
+    ///   (`password`, `certificate_passphrase`, their aliases), whatever
+    ///   its form: quoted, escaped, a number, a keyword such as `enabled`,
+    ///   on the next line;
+    /// - the words after it on its line that no statement reads (the rest
+    ///   of a password with blanks: `password correct horse`);
+    /// - and after a word spelled like a secret keyword that became the
+    ///   value of another keyword (`hostname` alone on its line, then
+    ///   `password x`), what follows it as if it were that keyword.
+    ///
+    /// Never a token another statement reads as its value, and not a
+    /// keyword that only became the value because the secret keyword had
+    /// none on its line, nor what follows it (`password` alone, then
+    /// `starttls required`: esmtp 1.2 reads `starttls` as the password, but
+    /// that is not secret text the user typed; a secret keyword read so,
+    /// `password` alone then `password x`, still announces a secret).
+    fn secret_mask(&mut self, l: usize, tok: &Tok, r: usize) -> Option<Mask> {
+        let pending = self.secret_key.take();
+        let starts_statement = matches!(tok, Tok::Key(_) | Tok::Force | Tok::Default);
+        let secret_word = matches!(tok, Tok::Str(s) if s.quote.is_none() && s.text.len() <= 22)
+            && keywords::is_secret_spelling(&self.src[l..r]);
+        if let Tok::Key(k) = tok {
+            if k.is_secret() {
+                self.secret_tail = None;
+                self.secret_key = Some(r);
+                return None;
+            }
+        }
+        if let Some(key_end) = pending {
+            if *tok == Tok::Eq {
+                self.secret_key = pending;
+                return None;
+            }
+            if secret_word {
+                self.secret_key = Some(r);
+            }
+            let later_line = self.src[key_end.min(l)..l].contains('\n');
+            let keyword = || match tok {
+                Tok::Str(s) => s.quote.is_none() && keywords::lookup(&self.src[l..r]).is_some(),
+                _ => !matches!(tok, Tok::Number(_)),
+            };
+            if later_line && keyword() {
+                // The secret keyword had no value on its line: this is the
+                // next statement, read as the value (as 1.2 does), and what
+                // follows it is that statement's, not a secret.
+                self.secret_tail = None;
+                return None;
+            }
+            // The words after it on its line may be the secret.
+            self.secret_tail = Some(r);
+            if starts_statement {
+                // Read as a keyword (`passphrase default`): not the value.
+                return None;
+            }
+            let quoted = matches!(tok, Tok::Str(s) if s.quote.is_some());
+            return Some(Mask::value(self.src, Span::new(l, r), quoted));
+        }
+        if secret_word {
+            self.secret_key = Some(r);
+            return None;
+        }
+        let tail = self.secret_tail.take()?;
+        if starts_statement || self.expecting || self.src[tail.min(l)..l].contains('\n') {
+            return None;
+        }
+        self.secret_tail = Some(r);
+        Some(Mask::whole(Span::new(l, r)))
     }
 
     fn bytes(&self) -> &'s [u8] {
@@ -216,14 +312,14 @@ impl<'s> Lexer<'s> {
                     let inner = &self.src[start + 1..end - 1];
                     let lines = inner.matches('\n').count();
                     if lines > 0 {
-                        self.diagnostics.push(
+                        self.diagnostics.push_with("W016", || {
                             Diagnostic::new(
                                 "W016",
                                 format!("quoted string runs over {} line end(s)", lines),
                             )
                             .primary(Span::new(start, end), "the string starts here and ends at the next quote")
-                            .help("check for a missing closing quote; a quoted value cannot contain its own quote character"),
-                        );
+                            .help("check for a missing closing quote; a quoted value cannot contain its own quote character")
+                        });
                     }
                     let (text, raw) = self.decode(inner, start + 1, Span::new(start, end));
                     self.name_mode = false;
@@ -239,6 +335,7 @@ impl<'s> Lexer<'s> {
                     );
                 }
                 None => {
+                    self.unclosed_quotes.push(start);
                     self.diagnostics.push(
                         Diagnostic::new(
                             "W017",
@@ -444,6 +541,18 @@ impl Iterator for Lexer<'_> {
     type Item = Result<(usize, Tok, usize), std::convert::Infallible>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        self.expecting = self.want_value;
+        let item = self.next_token();
+        self.mask = match &item {
+            Some(Ok((l, tok, r))) => self.secret_mask(*l, tok, *r),
+            _ => None,
+        };
+        item
+    }
+}
+
+impl Lexer<'_> {
+    fn next_token(&mut self) -> Option<<Self as Iterator>::Item> {
         loop {
             let raw = self.raw.next()?;
             let span = self.raw.span();
@@ -473,14 +582,14 @@ impl Iterator for Lexer<'_> {
                     return Some(Ok(tok));
                 }
                 Ok(Raw::Punct) => {
-                    self.diagnostics.push(
+                    self.diagnostics.push_with("C103", || {
                         Diagnostic::new("C103", "stray punctuation is ignored")
                             .primary(
                                 Span::new(start, span.end),
                                 "ignored (esmtp 1.2 echoes it to standard output)",
                             )
-                            .help("remove it, or quote the value it belongs to"),
-                    );
+                            .help("remove it, or quote the value it belongs to")
+                    });
                 }
                 Ok(Raw::Quote) | Ok(Raw::Word) | Err(()) => {
                     let expecting = self.want_value;

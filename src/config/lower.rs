@@ -2,8 +2,9 @@
 //! identity and default-identity rules of SPEC §2.3.
 
 use super::ast::{Stmt, Value, ValueKind};
-use super::diag::{DiagList, Diagnostic, Span};
+use super::diag::{shown, DiagList, Diagnostic, Span};
 use super::keywords::{self, Key, Scope, ValueType};
+use super::mask::stars;
 use crate::plan::{
     AuthMech, Identity, Octets, Plan, QueueMode, QueueSettings, Relay, Secret, SecretSource,
     Template, TemplatePart, TlsPolicy, Unusable,
@@ -117,9 +118,10 @@ pub struct Lowered {
     pub plan: Plan,
 }
 
-struct Lowerer<'a> {
-    src: &'a str,
-    opts: &'a Options,
+/// Lowers statements one at a time, as the parser hands them over.
+pub struct Lowerer<'s, 'o> {
+    src: &'s str,
+    opts: &'o Options,
     diags: DiagList,
     identity_errors: DiagList,
     credential_errors: DiagList,
@@ -131,28 +133,60 @@ struct Lowerer<'a> {
     plan_mda: Option<Template>,
     force_mda: Option<String>,
     queue: QueueSettings,
+    /// More than [`MAX_IDENTITIES`] identities: the rest is not lowered.
+    stopped: bool,
 }
 
+/// Identities in one file, at most (bounded memory, SPEC §9: a 4 MiB file
+/// could otherwise declare 300 000 of them, each with its settings).
+pub const MAX_IDENTITIES: usize = 50_000;
+
 pub fn lower(stmts: &[Stmt], src: &str, opts: &Options) -> (Lowered, DiagList) {
-    let mut l = Lowerer {
-        src,
-        opts,
-        diags: DiagList::default(),
-        identity_errors: DiagList::default(),
-        credential_errors: DiagList::default(),
-        sections: vec![Section::new(None)],
-        globals_first: HashMap::new(),
-        globals: HashMap::new(),
-        first_statement: None,
-        default_mark: None,
-        plan_mda: None,
-        force_mda: None,
-        queue: QueueSettings::default(),
-    };
+    let mut l = Lowerer::new(src, opts);
     for s in stmts {
         l.statement(s);
     }
     l.finish()
+}
+
+fn bad_choice(key: Key, v: &Value, help: Option<String>) -> Diagnostic {
+    let kw = keywords::keyword(key);
+    let words = match kw.value {
+        ValueType::Choice(w) => w,
+        _ => &[],
+    };
+    let mut d = Diagnostic::new(
+        "E003",
+        format!(
+            "`{}` is not a valid value for `{}`",
+            shown(&v.text),
+            kw.name
+        ),
+    )
+    .primary(v.span, format!("expected {}", word_list(words)));
+    let help = help.or_else(|| {
+        if v.kind == ValueKind::Quoted && words.contains(&v.text.as_str()) {
+            return Some(format!(
+                "esmtp 1.2 takes `{}` only unquoted: `{} {}`",
+                v.text, kw.name, v.text
+            ));
+        }
+        let lower = v.text.to_ascii_lowercase();
+        words
+            .iter()
+            .find(|w| {
+                // Length first: the distance costs the product of the
+                // lengths, and is at least their difference.
+                lower.len() >= 3
+                    && lower.len().abs_diff(w.len()) <= 2
+                    && strsim::damerau_levenshtein(&lower, w) <= 2
+            })
+            .map(|w| format!("did you mean `{} {}`?", kw.name, w))
+    });
+    if let Some(h) = help {
+        d = d.help(h);
+    }
+    d
 }
 
 fn word_list(words: &[&str]) -> String {
@@ -163,7 +197,26 @@ fn word_list(words: &[&str]) -> String {
     }
 }
 
-impl Lowerer<'_> {
+impl<'s, 'o> Lowerer<'s, 'o> {
+    pub fn new(src: &'s str, opts: &'o Options) -> Self {
+        Lowerer {
+            src,
+            opts,
+            diags: DiagList::default(),
+            identity_errors: DiagList::default(),
+            credential_errors: DiagList::default(),
+            sections: vec![Section::new(None)],
+            globals_first: HashMap::new(),
+            globals: HashMap::new(),
+            first_statement: None,
+            default_mark: None,
+            plan_mda: None,
+            force_mda: None,
+            queue: QueueSettings::default(),
+            stopped: false,
+        }
+    }
+
     fn cur(&mut self) -> &mut Section {
         let i = self.sections.len() - 1;
         &mut self.sections[i]
@@ -210,7 +263,10 @@ impl Lowerer<'_> {
         }
     }
 
-    fn statement(&mut self, s: &Stmt) {
+    pub fn statement(&mut self, s: &Stmt) {
+        if self.stopped {
+            return;
+        }
         match s {
             Stmt::Error => {}
             Stmt::Default { span } => {
@@ -232,7 +288,20 @@ impl Lowerer<'_> {
                 value,
                 ..
             } => {
+                if self.sections.len() > MAX_IDENTITIES {
+                    self.diags.push(
+                        Diagnostic::new(
+                            "E021",
+                            format!("more than {MAX_IDENTITIES} identities"),
+                        )
+                        .primary(value.span, "the rest of the file is not used")
+                        .help("is this the right file? split it, or generate only the identities that are used"),
+                    );
+                    self.stopped = true;
+                    return;
+                }
                 self.check_value_kind(Key::Identity, value);
+                self.check_wire_text(Key::Identity, value);
                 self.sections
                     .push(Section::new(Some((value.text.clone(), value.span))));
             }
@@ -249,22 +318,31 @@ impl Lowerer<'_> {
     fn check_value_kind(&mut self, key: Key, v: &Value) -> bool {
         let kw = keywords::keyword(key);
         let choice = matches!(kw.value, ValueType::Choice(_));
+        // A secret is never quoted: its mask has the width of its source.
+        let text = || {
+            if kw.is_secret() {
+                stars(v.span.end - v.span.start)
+            } else {
+                shown(&v.text)
+            }
+        };
         if v.kind.is_keyword() && !choice {
-            self.diags.push(
+            self.diags.push_with("E004", || {
+                let text = text();
                 Diagnostic::new(
                     "E004",
                     format!(
                         "keyword `{}` cannot be the value of `{}` unquoted",
-                        v.text, kw.name
+                        text, kw.name
                     ),
                 )
                 .primary(v.span, "read as a keyword here")
-                .help(format!("quote it: `{} \"{}\"`", kw.name, v.text)),
-            );
+                .help(format!("quote it: `{} \"{}\"`", kw.name, text))
+            });
             return false;
         }
         if v.kind == ValueKind::Number && !kw.extension && !choice {
-            self.diags.push(
+            self.diags.push_with("C101", || {
                 Diagnostic::new("C101", "unquoted number as a value")
                     .primary(
                         v.span,
@@ -272,11 +350,53 @@ impl Lowerer<'_> {
                     )
                     .help(format!(
                         "quote it to keep the file valid for esmtp 1.2: `{} \"{}\"`",
-                        kw.name, v.text
-                    )),
-            );
+                        kw.name,
+                        text()
+                    ))
+            });
         }
         true
+    }
+
+    /// A value written as text to the server or into a header holds no
+    /// control character (SPEC §9): `helo "a\r\nMAIL FROM:<x@y>"` would
+    /// inject a command. False when the value is refused.
+    fn check_wire_text(&mut self, key: Key, v: &Value) -> bool {
+        if !key.reaches_wire() {
+            return true;
+        }
+        // Control characters are C0, DEL and C1 (U+0080.. is 0xC2 0x80..);
+        // this test of every byte compiles to vector code.
+        let suspect = v.text.bytes().fold(false, |seen, b| {
+            seen | (b < 0x20) | (b == 0x7f) | (b == 0xc2)
+        });
+        if !suspect {
+            return true;
+        }
+        let Some(c) = v.text.chars().find(|c| c.is_control()) else {
+            return true;
+        };
+        // A NUL byte is already an error of its own (E009).
+        if v.text.contains('\0') {
+            return false;
+        }
+        let what = match c {
+            '\r' => "CR".to_string(),
+            '\n' => "LF".to_string(),
+            '\t' => "TAB".to_string(),
+            '\u{1b}' => "ESC".to_string(),
+            c => format!("U+{:04X}", c as u32),
+        };
+        let name = key.name();
+        self.diags.push(
+            Diagnostic::new(
+                "E020",
+                format!("control character ({what}) in the value of `{name}`"),
+            )
+            .primary(v.span, "this value is sent to the server as text")
+            .help("remove it: in the SMTP dialogue or a header, a control character could end the line and start a command of its own"),
+        );
+        false
     }
 
     fn set(&mut self, key: Key, key_span: Span, v: &Value, span: Span) {
@@ -287,18 +407,19 @@ impl Lowerer<'_> {
                     .primary(key_span, "esmtp 1.2 reports a syntax error here"),
             );
         }
-        if !self.check_value_kind(key, v) {
+        if !self.check_value_kind(key, v) || !self.check_wire_text(key, v) {
             return;
         }
         let cur_idx = self.sections.len() - 1;
         if kw.scope == Scope::Global {
             if let Some(first) = self.globals_first.get(&key) {
-                self.diags.push(
+                let first = *first;
+                self.diags.push_with("W001", || {
                     Diagnostic::new("W001", format!("`{}` given twice", kw.name))
                         .primary(span, "this one wins")
-                        .secondary(*first, "first given here")
-                        .note(format!("`{}` is global: it applies to the whole file, whichever identity it appears in", kw.name)),
-                );
+                        .secondary(first, "first given here")
+                        .note(format!("`{}` is global: it applies to the whole file, whichever identity it appears in", kw.name))
+                });
             } else {
                 self.globals_first.insert(key, span);
             }
@@ -317,12 +438,12 @@ impl Lowerer<'_> {
         }
         sec.values.insert(key, v.span);
         if let Some(first) = dup {
-            self.diags.push(
+            self.diags.push_with("W001", || {
                 Diagnostic::new("W001", format!("`{}` given twice in one identity", kw.name))
                     .primary(span, "this one wins")
                     .secondary(first, "first given here")
-                    .help("remove one, or add the `identity` line that is missing between them"),
-            );
+                    .help("remove one, or add the `identity` line that is missing between them")
+            });
         }
         self.per_identity(key, v);
     }
@@ -363,39 +484,7 @@ impl Lowerer<'_> {
     }
 
     fn bad_choice(&mut self, key: Key, v: &Value, help: Option<String>) {
-        let kw = keywords::keyword(key);
-        let words = match kw.value {
-            ValueType::Choice(w) => w,
-            _ => &[],
-        };
-        let mut d = Diagnostic::new(
-            "E003",
-            format!("`{}` is not a valid value for `{}`", v.text, kw.name),
-        )
-        .primary(v.span, format!("expected {}", word_list(words)));
-        let help = help.or_else(|| {
-            if v.kind == ValueKind::Quoted && words.contains(&v.text.as_str()) {
-                return Some(format!(
-                    "esmtp 1.2 takes `{}` only unquoted: `{} {}`",
-                    v.text, kw.name, v.text
-                ));
-            }
-            let lower = v.text.to_ascii_lowercase();
-            words
-                .iter()
-                .find(|w| {
-                    // Length first: the distance costs the product of the
-                    // lengths, and is at least their difference.
-                    lower.len() >= 3
-                        && lower.len().abs_diff(w.len()) <= 2
-                        && strsim::damerau_levenshtein(&lower, w) <= 2
-                })
-                .map(|w| format!("did you mean `{} {}`?", kw.name, w))
-        });
-        if let Some(h) = help {
-            d = d.help(h);
-        }
-        self.diags.push(d);
+        self.diags.push_with("E003", || bad_choice(key, v, help));
     }
 
     fn per_identity(&mut self, key: Key, v: &Value) {
@@ -776,7 +865,7 @@ impl Lowerer<'_> {
         }
     }
 
-    fn finish(mut self) -> (Lowered, DiagList) {
+    pub fn finish(mut self) -> (Lowered, DiagList) {
         // Port 465 without a TLS statement means implicit TLS.
         let compat = self.opts.compat;
         let mut extra = Vec::new();

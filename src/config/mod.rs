@@ -13,8 +13,10 @@ pub mod keywords;
 pub mod lexer;
 pub mod lint;
 pub mod lower;
+pub mod mask;
 mod parse;
 pub mod sarif;
+pub mod snippet;
 
 pub use commands::{check_command, dump_command, run_check, run_dump};
 pub use diag::{Diagnostic, Severity, Span};
@@ -65,14 +67,18 @@ impl Origin {
 #[derive(Debug, Clone)]
 pub struct Compilation {
     pub name: String,
-    /// The source as text (non-UTF-8 bytes replaced); every span points into it.
+    /// The source as text (non-UTF-8 bytes replaced), secrets masked
+    /// (same length: see [`mask`]); every span points into it.
     pub text: String,
     /// `None` when there are errors that concern the whole file. Errors that
     /// concern one identity's smarthost leave a plan, with that identity
     /// marked unusable (`Identity::unusable`).
     pub plan: Option<Plan>,
-    /// Sorted by position; compat-only reports (C0xx) only when asked for.
-    /// At most [`diag::DiagList::KEEP`]; the rest are counted below.
+    /// Sorted by position, except that when there are more than
+    /// [`diag_cap`], the first [`diag_cap`] are the ones to show (errors
+    /// first); compat-only reports (C0xx) only when asked for. At most
+    /// [`diag::DiagList::KEEP`] errors and as many warnings; the rest are
+    /// counted below.
     pub diagnostics: Vec<Diagnostic>,
     pub omitted_errors: usize,
     pub omitted_warnings: usize,
@@ -105,6 +111,34 @@ impl Compilation {
     }
 }
 
+/// When there are more than `cap` diagnostics (sorted by position), put
+/// first the `cap` that are shown: the errors before the warnings (a flood
+/// of warnings must not hide the error that stops the file), each part in
+/// the order of the file.
+fn errors_shown_first(diagnostics: &mut Vec<Diagnostic>, cap: usize) {
+    if diagnostics.len() <= cap {
+        return;
+    }
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let (mut errors_left, mut warnings_left) = (cap.min(errors), cap.saturating_sub(errors));
+    let (mut shown, mut rest) = (Vec::with_capacity(cap), Vec::new());
+    for d in diagnostics.drain(..) {
+        let budget = if d.is_error() {
+            &mut errors_left
+        } else {
+            &mut warnings_left
+        };
+        if *budget > 0 {
+            *budget -= 1;
+            shown.push(d);
+        } else {
+            rest.push(d);
+        }
+    }
+    shown.append(&mut rest);
+    *diagnostics = shown;
+}
+
 /// How many diagnostics are shown before "... and N more".
 pub fn diag_cap() -> usize {
     50
@@ -132,10 +166,10 @@ pub fn compile(name: &str, bytes: &[u8], options: &Options) -> Compilation {
         };
     }
     let (text, orig) = lexer::RawSource::decode(bytes);
-    let (stmts, mut diags) = parse::parse(&text, orig);
-    let (mut lowered, lower_diags) = lower::lower(&stmts, &text, options);
-    drop(stmts);
-    diags.append(lower_diags);
+    let (mut lowered, mut diags, masked) = parse::parse_and_lower(&text, orig, options);
+    // From here on only the masked source is kept: every output renders
+    // from it, so no output can show a secret (SPEC §9).
+    let text = masked.unwrap_or(text);
     // Errors that change the meaning of the whole file stop compilation;
     // errors that concern one identity's smarthost only make it unusable.
     let has_errors = diags.has_errors();
@@ -152,11 +186,13 @@ pub fn compile(name: &str, bytes: &[u8], options: &Options) -> Compilation {
         list: mut diagnostics,
         omitted_errors,
         omitted_warnings,
+        ..
     } = diags;
     if !options.compat {
         diagnostics.retain(|d| !d.compat_only());
     }
     diagnostics.sort_by_key(|d| (d.start(), d.severity != Severity::Error));
+    errors_shown_first(&mut diagnostics, diag_cap());
     Compilation {
         name: name.to_string(),
         text,

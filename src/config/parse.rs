@@ -1,12 +1,20 @@
-//! Lexer + lalrpop parser → statements, with syntax errors turned into
-//! diagnostics in this one place.
+//! Lexer + lalrpop parser → statements, lowered as they are parsed, with
+//! syntax errors turned into diagnostics in this one place.
+//!
+//! Work and memory are bounded whatever the file holds (SPEC §9): no list
+//! of statements is built (each is lowered as soon as the grammar reduces
+//! it), the tokens are remembered in a compact form only for the messages,
+//! and reading stops after [`MAX_SYNTAX_ERRORS`] errors or
+//! [`MAX_GARBAGE_TOKENS`] words that belong to no statement.
 
 use super::ast::Stmt;
 use super::diag::{DiagList, Diagnostic, Span};
 use super::keywords::{self, Key};
 use super::lexer::{Lexer, RawSource, Tok};
+use super::lower::{Lowered, Lowerer, Options};
+use super::mask;
 use lalrpop_util::{ErrorRecovery, ParseError};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 #[allow(clippy::all, unused_parens, dead_code, unused_imports)]
 mod generated {
@@ -15,7 +23,7 @@ mod generated {
 
 /// Token kinds remembered for error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Class {
+pub enum Class {
     Key(Key),
     Force,
     Eq,
@@ -23,113 +31,242 @@ enum Class {
     Other,
 }
 
+/// A token remembered for error messages: start, end (the file is at most
+/// [`super::MAX_FILE_BYTES`], so offsets fit in 32 bits), kind.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen(u32, u32, Class);
+
 /// Syntax errors after which the rest of a file is not read.
 pub const MAX_SYNTAX_ERRORS: usize = 500;
 
-struct Recorder<'s, 'e> {
-    lexer: Lexer<'s>,
-    seen: Vec<(usize, usize, Class)>,
-    errors: &'e RefCell<Vec<Recovery>>,
-    stopped_at: Option<usize>,
+/// Words that belong to no statement (the parser skips them after an
+/// error) after which the rest of a file is not read.
+pub const MAX_GARBAGE_TOKENS: usize = 5000;
+
+/// What the grammar's actions hand over: each statement as it is reduced,
+/// each error after the parser recovered from it.
+pub trait Sink {
+    fn statement(&self, s: Stmt);
+    fn error(&self, e: Recovery);
 }
 
-impl Iterator for Recorder<'_, '_> {
+/// One syntax error, split by line, kept until the end of the file for
+/// its message (which quotes the masked source, complete only then).
+struct Part {
+    error: ParseError<usize, Tok, std::convert::Infallible>,
+    dropped_end: Option<usize>,
+}
+
+/// State shared by the token stream, the grammar's actions and [`parse`].
+struct Ctx<'s, 'o> {
+    src: &'s str,
+    seen: RefCell<Vec<Seen>>,
+    /// Starts of quotes never closed (W017).
+    unclosed: RefCell<Vec<usize>>,
+    /// The source with the secrets read so far masked (`None`: none yet).
+    masked: RefCell<Option<String>>,
+    /// Recoveries seen (before splitting by line).
+    recoveries: Cell<usize>,
+    /// Errors kept for a message.
+    parts: RefCell<Vec<Part>>,
+    /// Regions whose statements are dropped (sorted by start).
+    poisoned: RefCell<Vec<Span>>,
+    lower: RefCell<Lowerer<'s, 'o>>,
+    ends: LineEnds<'s>,
+}
+
+impl Ctx<'_, '_> {
+    fn mask(&self, m: &mask::Mask) {
+        let mut masked = self.masked.borrow_mut();
+        mask::apply(masked.get_or_insert_with(|| self.src.to_string()), m);
+    }
+}
+
+impl Sink for Ctx<'_, '_> {
+    fn statement(&self, s: Stmt) {
+        let start = match &s {
+            Stmt::Set { span, .. } | Stmt::Default { span } => span.start,
+            Stmt::Error => return,
+        };
+        if covered(&self.poisoned.borrow(), start) {
+            return;
+        }
+        self.lower.borrow_mut().statement(&s);
+    }
+
+    fn error(&self, e: Recovery) {
+        self.recoveries.set(self.recoveries.get() + 1);
+        let masked = self.masked.borrow();
+        let shown = masked.as_deref().unwrap_or(self.src);
+        let seen = self.seen.borrow();
+        let unclosed = self.unclosed.borrow();
+        for part in split_by_line(self.src, e) {
+            // Which statements the error makes meaningless must be known
+            // now, before the next statement is lowered.
+            let (d, poison) =
+                syntax_diagnostic(shown, self.src, &seen, &unclosed, &self.ends, &part);
+            let mut poisoned = self.poisoned.borrow_mut();
+            if covered(&poisoned, d.start()) {
+                continue;
+            }
+            if let Some(p) = poison {
+                let at = poisoned.partition_point(|q| q.start <= p.start);
+                poisoned.insert(at, p);
+            }
+            self.parts.borrow_mut().push(part);
+        }
+    }
+}
+
+struct Recorder<'s, 'c, 'o> {
+    lexer: Lexer<'s>,
+    ctx: &'c Ctx<'s, 'o>,
+    /// Where reading stopped, and after what.
+    stopped_at: Option<(usize, String)>,
+    /// Tokens since the last one that starts a statement.
+    since_start: usize,
+    garbage: usize,
+}
+
+impl Iterator for Recorder<'_, '_, '_> {
     type Item = Result<(usize, Tok, usize), std::convert::Infallible>;
     fn next(&mut self) -> Option<Self::Item> {
         if self.stopped_at.is_some() {
             return None;
         }
         let item = self.lexer.next()?;
-        if self.errors.borrow().len().max(self.lexer.stray_lines) > MAX_SYNTAX_ERRORS {
-            self.stopped_at = item.as_ref().ok().map(|t| t.0);
+        if let Some(m) = self.lexer.mask.take() {
+            self.ctx.mask(&m);
+        }
+        if self.lexer.unclosed_quotes.len() > self.ctx.unclosed.borrow().len() {
+            *self.ctx.unclosed.borrow_mut() = self.lexer.unclosed_quotes.clone();
+        }
+        let Ok((l, t, r)) = &item else {
+            return Some(item);
+        };
+        let starts = matches!(t, Tok::Key(_) | Tok::Force | Tok::Default);
+        self.since_start = if starts { 0 } else { self.since_start + 1 };
+        // `force sender = VALUE` is the longest statement.
+        if self.since_start > 3 {
+            self.garbage += 1;
+        }
+        if self.ctx.recoveries.get().max(self.lexer.stray_lines) > MAX_SYNTAX_ERRORS {
+            self.stopped_at = Some((*l, format!("{MAX_SYNTAX_ERRORS} syntax errors")));
             return None;
         }
-        if let Ok((l, t, r)) = &item {
-            let class = match t {
-                Tok::Key(k) => Class::Key(*k),
-                Tok::Force => Class::Force,
-                Tok::Sender => Class::Key(Key::ForceSender),
-                Tok::ReversePath => Class::Key(Key::ForceReversePath),
-                Tok::Eq => Class::Eq,
-                Tok::Str(_) | Tok::Number(_) | Tok::Enabled | Tok::Disabled | Tok::Required => {
-                    Class::Value
-                }
-                Tok::Default => Class::Other,
-            };
-            self.seen.push((*l, *r, class));
+        if self.garbage > MAX_GARBAGE_TOKENS {
+            self.stopped_at = Some((
+                *l,
+                format!("{MAX_GARBAGE_TOKENS} words that belong to no statement"),
+            ));
+            return None;
+        }
+        let class = match t {
+            Tok::Key(k) => Class::Key(*k),
+            Tok::Force => Class::Force,
+            Tok::Sender => Class::Key(Key::ForceSender),
+            Tok::ReversePath => Class::Key(Key::ForceReversePath),
+            Tok::Eq => Class::Eq,
+            Tok::Str(_) | Tok::Number(_) | Tok::Enabled | Tok::Disabled | Tok::Required => {
+                Class::Value
+            }
+            Tok::Default => Class::Other,
+        };
+        if class != Class::Eq {
+            self.ctx
+                .seen
+                .borrow_mut()
+                .push(Seen(*l as u32, *r as u32, class));
         }
         Some(item)
     }
 }
 
-/// Parse source text; returns the statements (with `Stmt::Error` where the
-/// parser recovered) and every lexical and syntax diagnostic.
-pub fn parse<'s>(src: &'s str, orig: RawSource<'s>) -> (Vec<Stmt>, DiagList) {
-    let shared: RefCell<Vec<Recovery>> = RefCell::new(Vec::new());
+/// Parse source text and lower each statement as it comes; returns the
+/// lowering (the plan, for the lints), every lexical, syntax and lowering
+/// diagnostic, and the source with its secrets masked (`None` when it has
+/// none), which is what every diagnostic must be shown with.
+pub fn parse_and_lower<'s>(
+    src: &'s str,
+    orig: RawSource<'s>,
+    opts: &Options,
+) -> (Lowered, DiagList, Option<String>) {
+    let ctx = Ctx {
+        src,
+        seen: RefCell::new(Vec::new()),
+        unclosed: RefCell::new(Vec::new()),
+        masked: RefCell::new(None),
+        recoveries: Cell::new(0),
+        parts: RefCell::new(Vec::new()),
+        poisoned: RefCell::new(Vec::new()),
+        lower: RefCell::new(Lowerer::new(src, opts)),
+        ends: LineEnds::new(src),
+    };
     let mut rec = Recorder {
         lexer: Lexer::with_source(src, orig),
-        seen: Vec::new(),
-        errors: &shared,
+        ctx: &ctx,
         stopped_at: None,
+        since_start: 0,
+        garbage: 0,
     };
     let parser = generated::esmtprc::FileParser::new();
-    let result = parser.parse(&shared, &mut rec);
-    let mut errors = shared.take();
-    let lexical = std::mem::take(&mut rec.lexer.diagnostics);
-    let mut diags = lexical.list;
-    let stmts = match result {
-        Ok(s) => s,
-        Err(e) => {
-            errors.push(ErrorRecovery {
-                error: e,
-                dropped_tokens: Vec::new(),
-            });
-            Vec::new()
-        }
-    };
-    // An unquoted command (`preconnect ssh -f host`) makes the rest of its
-    // line meaningless: one error for it, nothing else from that line.
-    let mut poisoned: Vec<Span> = Vec::new();
-    let mut syntax = Vec::new();
-    for e in errors.into_iter().flat_map(|e| split_by_line(src, e)) {
-        let (d, poison) = syntax_diagnostic(src, &rec.seen, &diags, e);
-        if covered(&poisoned, d.start()) {
-            continue;
-        }
-        if let Some(p) = poison {
-            poisoned.push(p);
-        }
-        syntax.push(d);
+    let result = parser.parse(&ctx as &dyn Sink, &mut rec);
+    if let Err(e) = result {
+        ctx.error(ErrorRecovery {
+            error: e,
+            dropped_tokens: Vec::new(),
+        });
     }
-    poisoned.sort_by_key(|p| p.start);
+    let stopped_at = rec.stopped_at.take();
+    let lexical = std::mem::take(&mut rec.lexer.diagnostics);
+    drop(rec);
+    let Ctx {
+        seen,
+        masked,
+        parts,
+        poisoned,
+        lower,
+        unclosed,
+        ..
+    } = ctx;
+    let (seen, masked, parts, poisoned, unclosed) = (
+        seen.into_inner(),
+        masked.into_inner(),
+        parts.into_inner(),
+        poisoned.into_inner(),
+        unclosed.into_inner(),
+    );
+    let (lowered, lower_diags) = lower.into_inner().finish();
+    let shown = masked.as_deref().unwrap_or(src);
+    // Now that the whole file is masked, the messages can quote it.
+    let ends = LineEnds::new(shown);
+    let syntax: Vec<Diagnostic> = parts
+        .iter()
+        .map(|p| syntax_diagnostic(shown, src, &seen, &unclosed, &ends, p).0)
+        .collect();
+    drop(seen);
     let in_poison = |pos: usize| covered(&poisoned, pos);
-    diags.retain(|d| !in_poison(d.start()));
-    let mut out = DiagList {
-        list: Vec::new(),
-        omitted_errors: lexical.omitted_errors,
-        omitted_warnings: lexical.omitted_warnings,
-    };
-    for d in diags.into_iter().chain(syntax) {
+    let mut out = DiagList::default();
+    out.omitted_errors = lexical.omitted_errors;
+    out.omitted_warnings = lexical.omitted_warnings;
+    for d in lexical.list.into_iter().filter(|d| !in_poison(d.start())) {
         out.push(d);
     }
-    if let Some(at) = rec.stopped_at {
+    for d in syntax {
+        out.push(d);
+    }
+    if let Some((at, after)) = stopped_at {
         out.push(
             Diagnostic::new(
                 "E014",
-                format!("too many errors: stopped reading after {MAX_SYNTAX_ERRORS} syntax errors"),
+                format!("too many errors: stopped reading after {after}"),
             )
             .primary(Span::new(at, at), "the rest of the file was not read")
             .help("is this an esmtprc file?"),
         );
     }
-    let stmts = stmts
-        .into_iter()
-        .filter(|s| match s {
-            Stmt::Set { span, .. } | Stmt::Default { span } => !in_poison(span.start),
-            Stmt::Error => true,
-        })
-        .collect();
-    (stmts, out)
+    out.append(lower_diags);
+    (lowered, out, masked)
 }
 
 /// Is `pos` inside one of `spans` (sorted by start, not overlapping much)?
@@ -138,54 +275,62 @@ fn covered(spans: &[Span], pos: usize) -> bool {
     spans[..i].iter().rev().take(4).any(|p| pos < p.end)
 }
 
-type Recovery = ErrorRecovery<usize, Tok, std::convert::Infallible>;
+pub type Recovery = ErrorRecovery<usize, Tok, std::convert::Infallible>;
 
 /// The parser skips words up to the next keyword, possibly over several
 /// lines; a skipped line of its own is an independent error.
-fn split_by_line(src: &str, e: Recovery) -> Vec<Recovery> {
-    let start = match &e.error {
-        ParseError::UnrecognizedToken { token, .. } => token.0,
-        _ => return vec![e],
-    };
+fn split_by_line(src: &str, e: Recovery) -> Vec<Part> {
     let mut out = Vec::new();
-    let mut cur_line_end = line_end(src, start);
-    let mut head = ErrorRecovery {
+    if !matches!(e.error, ParseError::UnrecognizedToken { .. }) {
+        out.push(Part {
+            error: e.error,
+            dropped_end: e.dropped_tokens.iter().map(|t| t.2).max(),
+        });
+        return out;
+    }
+    let mut head = Part {
         error: e.error,
-        dropped_tokens: Vec::new(),
+        dropped_end: None,
+    };
+    let mut prev_end = match &head.error {
+        ParseError::UnrecognizedToken { token, .. } => token.2,
+        _ => 0,
     };
     for t in e.dropped_tokens {
-        if t.0 > cur_line_end {
-            cur_line_end = line_end(src, t.0);
-            out.push(head);
-            head = ErrorRecovery {
+        let (l, _, r) = &t;
+        if src[prev_end.min(*l)..*l].contains('\n') {
+            let next = Part {
                 error: ParseError::UnrecognizedToken {
                     token: t.clone(),
                     expected: Vec::new(),
                 },
-                dropped_tokens: Vec::new(),
+                dropped_end: None,
             };
+            out.push(std::mem::replace(&mut head, next));
         }
-        head.dropped_tokens.push(t);
+        head.dropped_end = Some(head.dropped_end.unwrap_or(0).max(*r));
+        prev_end = *r;
     }
     out.push(head);
     out
 }
 
 /// The last token that ends at or before `pos`.
-fn before(seen: &[(usize, usize, Class)], pos: usize) -> Option<(usize, usize, Class)> {
-    let i = seen.partition_point(|t| t.0 < pos);
+fn before(seen: &[Seen], pos: usize) -> Option<(usize, usize, Class)> {
+    let i = seen.partition_point(|t| (t.0 as usize) < pos);
     if i == 0 {
         None
     } else {
-        Some(seen[i - 1])
+        let t = seen[i - 1];
+        Some((t.0 as usize, t.1 as usize, t.2))
     }
 }
 
 /// The keyword a value was expected for: the last keyword before `pos`.
-fn keyword_before(seen: &[(usize, usize, Class)], pos: usize) -> Option<(Span, Key)> {
-    let i = seen.partition_point(|t| t.0 < pos);
+fn keyword_before(seen: &[Seen], pos: usize) -> Option<(Span, Key)> {
+    let i = seen.partition_point(|t| (t.0 as usize) < pos);
     seen[..i].iter().rev().take(3).find_map(|t| match t.2 {
-        Class::Key(k) => Some((Span::new(t.0, t.1), k)),
+        Class::Key(k) => Some((Span::new(t.0 as usize, t.1 as usize), k)),
         _ => None,
     })
 }
@@ -196,6 +341,11 @@ fn value_hint(k: Key) -> String {
 }
 
 fn suggest(word: &str) -> Option<&'static str> {
+    // No keyword is within reach of a long word (and the edit distance
+    // costs its length times the keyword's).
+    if word.len() > 30 {
+        return None;
+    }
     let lower = word.to_ascii_lowercase();
     if keywords::lookup(&lower).is_some() {
         return keywords::spellings().find(|s| *s == lower);
@@ -204,7 +354,7 @@ fn suggest(word: &str) -> Option<&'static str> {
     for cand in keywords::spellings() {
         let cand_word = cand.rsplit(' ').next().unwrap_or(cand);
         // The distance is at least the difference in length, and costs the
-        // product of the lengths (a 4 MiB word took minutes): skip early.
+        // product of the lengths: skip early.
         if lower.len().abs_diff(cand_word.len()) > 2.max(cand_word.len() / 4) {
             continue;
         }
@@ -225,6 +375,31 @@ fn quote_for_shell_value(text: &str) -> String {
     }
 }
 
+/// Where the line holding `pos` ends, remembering the last answer: the
+/// errors of one long line ask again and again (bounded work).
+struct LineEnds<'s> {
+    src: &'s str,
+    last: Cell<(usize, usize)>,
+}
+
+impl<'s> LineEnds<'s> {
+    fn new(src: &'s str) -> Self {
+        LineEnds {
+            src,
+            last: Cell::new((usize::MAX, 0)),
+        }
+    }
+    fn at(&self, pos: usize) -> usize {
+        let (from, end) = self.last.get();
+        if from <= pos && pos <= end {
+            return end;
+        }
+        let end = line_end(self.src, pos);
+        self.last.set((pos.min(end), end));
+        end
+    }
+}
+
 fn line_end(src: &str, pos: usize) -> usize {
     src[pos.min(src.len())..]
         .find('\n')
@@ -232,31 +407,41 @@ fn line_end(src: &str, pos: usize) -> usize {
         .unwrap_or(src.len())
 }
 
+/// How a token is named in a message: a secret (or what may be part of
+/// one) as its masked source text, anything else as [`Tok::describe`].
+fn describe(shown: &str, orig: &str, l: usize, tok: &Tok, r: usize) -> String {
+    let span = Span::new(l, r);
+    if mask::is_masked(shown, orig, span) {
+        format!("`{}`", mask::shown_source(shown, span, 40))
+    } else {
+        tok.describe()
+    }
+}
+
+/// The diagnostic for one syntax error, quoting `shown` (the masked
+/// source; `orig` is the source itself), and the region whose statements
+/// it makes meaningless.
 fn syntax_diagnostic(
-    src: &str,
-    seen: &[(usize, usize, Class)],
-    lexical: &[Diagnostic],
-    e: ErrorRecovery<usize, Tok, std::convert::Infallible>,
+    shown: &str,
+    orig: &str,
+    seen: &[Seen],
+    unclosed: &[usize],
+    ends: &LineEnds,
+    e: &Part,
 ) -> (Diagnostic, Option<Span>) {
-    let dropped_end = e.dropped_tokens.iter().map(|t| t.2).max();
-    let d = syntax_diagnostic_inner(src, seen, e);
+    let src = shown;
+    let dropped_end = e.dropped_end;
+    let d = syntax_diagnostic_inner(src, orig, seen, e);
     let Some(p) = d.primary.clone() else {
         return (d, None);
     };
     // An unclosed quote earlier on the same line explains the error.
-    let line_start = src[..p.span.start.min(src.len())]
-        .rfind('\n')
-        .map(|i| i + 1)
-        .unwrap_or(0);
-    let from = lexical.partition_point(|q| q.start() < line_start);
-    if let Some(q) = lexical[from..]
+    if let Some(&qs) = unclosed
         .iter()
-        .take_while(|q| q.start() < p.span.start)
-        .find(|q| q.code == "W017")
+        .find(|&&q| q < p.span.start && !src[q..p.span.start].contains('\n'))
     {
-        let qs = q.start();
-        let end = line_end(src, qs);
-        let text = src[qs..end].trim_end();
+        let end = ends.at(qs);
+        let text = bounded(src[qs..end].trim_end(), 200);
         let quote = &text[..1];
         let d = Diagnostic::new("E013", "unterminated quoted string")
             .primary(Span::new(qs, qs + 1), "this quote is never closed")
@@ -269,9 +454,19 @@ fn syntax_diagnostic(
         dropped_end.unwrap_or(p.span.end).max(p.span.end),
     );
     if d.code == "E001" && d.message.contains("after the value of") {
-        poison.end = poison.end.max(line_end(src, p.span.start));
+        poison.end = poison.end.max(ends.at(p.span.start));
     }
     (d, Some(poison))
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary (a value
+/// quoted in a help text).
+fn bounded(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// The help for a keyword left without a value on its line, whose value
@@ -289,11 +484,13 @@ fn no_value_help(k: Key) -> String {
 /// an earlier line (`password` + newline + `starttls required`: 1.2 reads
 /// `starttls` as the password, as this esmtp does), say so: in the message
 /// (for the one-line formats), with a label on that keyword and a help.
-fn swallowed(src: &str, seen: &[(usize, usize, Class)], pos: usize, d: Diagnostic) -> Diagnostic {
+/// `src` is the masked source: a keyword read as a password is not masked
+/// (it is not secret text the user typed), a word typed there is.
+fn swallowed(src: &str, seen: &[Seen], pos: usize, d: Diagnostic) -> Diagnostic {
     let Some((ps, pe, Class::Value)) = before(seen, pos) else {
         return d;
     };
-    if pos >= line_end(src, ps) {
+    if src[ps.min(pos)..pos].contains('\n') {
         return d;
     }
     let Some((ks, k)) = keyword_before(seen, ps) else {
@@ -302,7 +499,7 @@ fn swallowed(src: &str, seen: &[(usize, usize, Class)], pos: usize, d: Diagnosti
     if !src[ks.end..ps].contains('\n') {
         return d;
     }
-    let word = &src[ps..pe];
+    let word = mask::shown_source(src, Span::new(ps, pe), 40);
     let mut d = d;
     d.message = format!(
         "{} (`{}` has no value on its line, so `{word}` was read as its value)",
@@ -323,18 +520,17 @@ fn swallowed(src: &str, seen: &[(usize, usize, Class)], pos: usize, d: Diagnosti
     .help(no_value_help(k))
 }
 
-fn syntax_diagnostic_inner(
-    src: &str,
-    seen: &[(usize, usize, Class)],
-    e: ErrorRecovery<usize, Tok, std::convert::Infallible>,
-) -> Diagnostic {
-    let dropped_end = e.dropped_tokens.iter().map(|t| t.2).max();
-    match e.error {
+fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Diagnostic {
+    let dropped_end = e.dropped_end;
+    match &e.error {
         ParseError::UnrecognizedToken {
             token: (l, tok, r),
             expected,
         } => {
+            let (l, r) = (*l, *r);
             let span = Span::new(l, r);
+            let secret = mask::is_masked(src, orig, span);
+            let describe = |tok: &Tok| describe(src, orig, l, tok, r);
             let wants_value = expected.iter().any(|x| x == "str");
             let wants_force = expected.iter().any(|x| x == "\"sender\"");
             if wants_force {
@@ -342,7 +538,7 @@ fn syntax_diagnostic_inner(
                     "E001",
                     format!(
                         "`force` must be followed by `sender` or `reverse_path`, found {}",
-                        tok.describe()
+                        describe(tok)
                     ),
                 )
                 .primary(span, "expected `sender` or `reverse_path`")
@@ -351,19 +547,19 @@ fn syntax_diagnostic_inner(
             if wants_value {
                 let kw = keyword_before(seen, l);
                 let kname = kw.map(|k| k.1.name()).unwrap_or("the keyword");
-                let same_line = l < line_end(src, kw.map(|k| k.0.end).unwrap_or(l));
+                let same_line = kw.is_none_or(|k| !src[k.0.end.min(l)..l].contains('\n'));
                 let is_value_word = same_line
                     && matches!(
                         tok,
                         Tok::Default | Tok::Force | Tok::Sender | Tok::ReversePath | Tok::Key(_)
                     );
                 if is_value_word {
-                    let word = &src[l..r];
+                    let word = bounded(&src[l..r], 60);
                     let mut d = Diagnostic::new(
                         "E004",
                         format!(
                             "{} cannot be the value of `{kname}` unquoted",
-                            tok.describe()
+                            describe(tok)
                         ),
                     )
                     .primary(span, "read as a keyword here")
@@ -378,7 +574,7 @@ fn syntax_diagnostic_inner(
                         kw.map(|k| k.0).unwrap_or(span),
                         "this keyword needs a value",
                     )
-                    .secondary(span, format!("found {} instead", tok.describe()));
+                    .secondary(span, format!("found {} instead", describe(tok)));
                 if let Some(k) = kw {
                     d = d.help(format!("write `{} {}`", k.1.name(), value_hint(k.1)));
                 }
@@ -389,7 +585,8 @@ fn syntax_diagnostic_inner(
                 Tok::Sender | Tok::ReversePath => {
                     let word = &src[l..r];
                     let rest_end = dropped_end.unwrap_or(r).max(r);
-                    let rest = &src[l..rest_end.min(line_end(src, l))];
+                    let rest = src[l..rest_end].split('\n').next().unwrap_or("");
+                    let rest = bounded(rest, 200);
                     let d =
                         Diagnostic::new("E001", format!("`{word}` is not a statement by itself"))
                             .primary(span, "expected a keyword")
@@ -397,9 +594,10 @@ fn syntax_diagnostic_inner(
                     swallowed(src, seen, l, d)
                 }
                 Tok::Str(_) | Tok::Number(_) => {
-                    let word = &src[l..r];
+                    let word = mask::shown_source(src, span, 60);
+                    // No "did you mean" for what may be part of a secret.
                     let suggestion = match &tok {
-                        Tok::Str(s) if s.quote.is_none() => suggest(&s.text),
+                        Tok::Str(s) if s.quote.is_none() && !secret => suggest(&s.text),
                         _ => None,
                     };
                     if let Some(k) = suggestion {
@@ -410,8 +608,7 @@ fn syntax_diagnostic_inner(
                     }
                     // Extra words after a value on the same line: an unquoted command.
                     if let Some((ps, pe, Class::Value)) = before(seen, l) {
-                        let line_of_prev = line_end(src, ps);
-                        if l < line_of_prev {
+                        if !src[ps.min(l)..l].contains('\n') {
                             if let Some((ks, k)) = keyword_before(seen, ps) {
                                 if src[ks.end..ps].contains('\n') {
                                     return Diagnostic::new(
@@ -425,7 +622,8 @@ fn syntax_diagnostic_inner(
                                     )
                                     .help(no_value_help(k));
                                 }
-                                let whole = src[ps..line_of_prev].trim_end();
+                                let line = bounded(&src[ps..], 200).split('\n').next();
+                                let whole = line.unwrap_or("").trim_end();
                                 let whole = match whole.find(" #") {
                                     Some(i) => whole[..i].trim_end(),
                                     None => whole,
@@ -447,7 +645,7 @@ fn syntax_diagnostic_inner(
                             }
                         }
                     }
-                    Diagnostic::new("E001", format!("expected a keyword, found {}", tok.describe()))
+                    Diagnostic::new("E001", format!("expected a keyword, found {}", describe(tok)))
                         .primary(span, "not a keyword")
                         .help("statements start with a keyword such as `hostname`, `identity` or `mda`; see `man esmtprc`")
                 }
@@ -464,12 +662,13 @@ fn syntax_diagnostic_inner(
                     src,
                     seen,
                     l,
-                    Diagnostic::new("E001", format!("unexpected {}", tok.describe()))
+                    Diagnostic::new("E001", format!("unexpected {}", describe(tok)))
                         .primary(span, "expected a statement here"),
                 ),
             }
         }
         ParseError::UnrecognizedEof { location, expected } => {
+            let location = *location;
             let wants_value = expected.iter().any(|x| x == "str");
             let kw = keyword_before(seen, location);
             if wants_value {
@@ -493,13 +692,13 @@ fn syntax_diagnostic_inner(
                 "the file ends in the middle of a statement",
             )
         }
-        ParseError::InvalidToken { location } => {
-            Diagnostic::new("E001", "invalid token").primary(Span::new(location, location), "here")
-        }
-        ParseError::ExtraToken { token: (l, tok, r) } => {
-            Diagnostic::new("E001", format!("unexpected {}", tok.describe()))
-                .primary(Span::new(l, r), "here")
-        }
-        ParseError::User { error } => match error {},
+        ParseError::InvalidToken { location } => Diagnostic::new("E001", "invalid token")
+            .primary(Span::new(*location, *location), "here"),
+        ParseError::ExtraToken { token: (l, tok, r) } => Diagnostic::new(
+            "E001",
+            format!("unexpected {}", describe(src, orig, *l, tok, *r)),
+        )
+        .primary(Span::new(*l, *r), "here"),
+        ParseError::User { error } => match *error {},
     }
 }

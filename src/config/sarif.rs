@@ -8,6 +8,7 @@
 //! [`diag::line_col`] counts them, and said so in `columnKind`).
 
 use super::diag::{self, Diagnostic, Label, Severity};
+use super::snippet::LineTable;
 use serde_json::{json, Value};
 
 /// The schema a SARIF 2.1.0 log names (OASIS, errata 01).
@@ -97,9 +98,15 @@ pub fn uri(name: &str) -> String {
     out
 }
 
-fn region(text: &str, start: usize, end: usize) -> Value {
-    let (start_line, start_column) = diag::line_col(text, start);
-    let (end_line, end_column) = diag::line_col(text, end.max(start));
+/// The lines and columns of every label of a file, found in one pass (a
+/// 4 MiB file of one line would otherwise be scanned for each).
+fn lines_of(file: &File) -> LineTable {
+    LineTable::for_spans(file.text, file.diagnostics.iter().flat_map(|d| d.spans()))
+}
+
+fn region(text: &str, lines: &LineTable, start: usize, end: usize) -> Value {
+    let (start_line, start_column) = lines.line_col(text, start);
+    let (end_line, end_column) = lines.line_col(text, end.max(start));
     json!({
         "startLine": start_line,
         "startColumn": start_column,
@@ -108,11 +115,11 @@ fn region(text: &str, start: usize, end: usize) -> Value {
     })
 }
 
-fn physical(file: &File, index: usize, label: Option<&Label>) -> Value {
+fn physical(file: &File, lines: &LineTable, index: usize, label: Option<&Label>) -> Value {
     // A diagnostic about the whole file (its permissions) points at its
     // first line: code scanning wants a line for every result.
     let region = match label {
-        Some(l) => region(file.text, l.span.start, l.span.end),
+        Some(l) => region(file.text, lines, l.span.start, l.span.end),
         None => json!({ "startLine": 1 }),
     };
     json!({
@@ -138,12 +145,12 @@ fn message(d: &Diagnostic) -> String {
     text
 }
 
-fn result(file: &File, index: usize, d: &Diagnostic) -> Value {
+fn result(file: &File, lines: &LineTable, index: usize, d: &Diagnostic) -> Value {
     let mut r = json!({
         "ruleId": d.code,
         "level": level(d.severity),
         "message": { "text": message(d) },
-        "locations": [ { "physicalLocation": physical(file, index, d.primary.as_ref()) } ],
+        "locations": [ { "physicalLocation": physical(file, lines, index, d.primary.as_ref()) } ],
     });
     if let Some(i) = diag::CODES.iter().position(|c| c.code == d.code) {
         r["ruleIndex"] = json!(i);
@@ -157,7 +164,7 @@ fn result(file: &File, index: usize, d: &Diagnostic) -> Value {
                 json!({
                     "id": n,
                     "message": { "text": l.message },
-                    "physicalLocation": physical(file, index, Some(l)),
+                    "physicalLocation": physical(file, lines, index, Some(l)),
                 })
             })
             .collect();
@@ -175,7 +182,13 @@ pub fn log(files: &[File]) -> Value {
     let results: Vec<Value> = files
         .iter()
         .enumerate()
-        .flat_map(|(i, f)| f.diagnostics.iter().map(move |d| result(f, i, d)))
+        .flat_map(|(i, f)| {
+            let lines = lines_of(f);
+            f.diagnostics
+                .iter()
+                .map(|d| result(f, &lines, i, d))
+                .collect::<Vec<_>>()
+        })
         .collect();
     let notifications: Vec<Value> = files
         .iter()

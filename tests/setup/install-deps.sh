@@ -9,9 +9,10 @@
 #    queue benchmark)
 #  - procmail and maildrop (real MDAs), openssl (test CA), groff/mandoc
 #    (man page lint)
-#  - time (/usr/bin/time: peak RSS of the binary against flooding servers
-#    and of a passwordeval printing 300 MB) and iproute2 (`ip netns`:
-#    servers on another host for the credential tests)
+#  - time (/usr/bin/time: peak RSS of the binary against flooding servers,
+#    of a passwordeval printing 300 MB and of compiling hostile 4 MiB
+#    configurations) and iproute2 (`ip netns`: servers on another host for
+#    the credential tests)
 #  - packaging (tests/pkg_*.rs): debootstrap (a minimal Debian to install
 #    the package into), lintian, dpkg-dev (cargo-deb's dependency lookup),
 #    systemd (systemd-analyze verify; no daemon is started), cargo-deb from
