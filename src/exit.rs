@@ -60,6 +60,13 @@ impl Failure {
     pub fn is_temporary(&self) -> bool {
         matches!(self.status, TEMPFAIL | UNAVAILABLE)
     }
+    /// Print the failure as `esmtp: ...` on stderr (ignoring a closed
+    /// stderr) and give its status.
+    pub fn report(&self) -> u8 {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "esmtp: {}", self.message);
+        self.status
+    }
 }
 
 impl fmt::Display for Failure {

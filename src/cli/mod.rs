@@ -21,7 +21,8 @@ use flags::{Role, Takes, FLAGS};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-pub use run::{prepare, run, Prepared};
+pub use crate::submit::Send;
+pub use run::run;
 
 const ABOUT: &str = "Relay-only mail transfer agent with a sendmail command line";
 
@@ -186,19 +187,6 @@ pub enum Action {
     Print(String),
     /// An `esmtp` subcommand.
     Subcommand(String, ArgMatches),
-}
-
-/// A message submission as the command line describes it.
-#[derive(Debug, Clone, Default)]
-pub struct Send {
-    pub sender: Option<Mailbox>,
-    pub full_name: Option<String>,
-    pub extract: bool,
-    pub config: Option<PathBuf>,
-    pub session: SessionOptions,
-    pub dsn: Dsn,
-    pub body_type: Option<BodyType>,
-    pub recipients: Vec<String>,
 }
 
 /// The program name as invoked (basename of argv\[0\]).

@@ -340,7 +340,7 @@ fn remove_wrapper_entry(
 
 /// Local recipients of a wrapper entry go through the MDA now, as esmtp
 /// 1.2 would have sent them when the wrapper ran it.
-fn deliver_local(ready: &crate::cli::Prepared, local: &Local) -> Result<(), String> {
+fn deliver_local(ready: &crate::submit::Prepared, local: &Local) -> Result<(), String> {
     let feed = |stdin: &mut std::process::ChildStdin| ready.spool.write_lf(stdin).map(drop);
     crate::transport::mda::deliver_with(&local.command, false, feed).map_err(|f| f.message)
 }
@@ -363,7 +363,7 @@ pub struct Prepared {
     /// What the queue entry records (its recipients may be empty when all
     /// of them are local).
     pub meta: Meta,
-    pub ready: crate::cli::Prepared,
+    pub ready: crate::submit::Prepared,
 }
 
 pub fn prepare(plan: &Plan, cmd: &str, raw: &[u8]) -> Result<Prepared, String> {
@@ -380,12 +380,12 @@ pub fn prepare(plan: &Plan, cmd: &str, raw: &[u8]) -> Result<Prepared, String> {
     let mut input = raw;
     let headers = crate::message::read_headers(&mut input).map_err(|f| f.message)?;
     let ready =
-        crate::cli::prepare(plan, &send, &headers, &mut input, |_| {}).map_err(|f| f.message)?;
-    let options = ready.spool.options(&send);
+        crate::submit::prepare(plan, &send, &headers, &mut input, |_| {}).map_err(|f| f.message)?;
+    let options = crate::submit::spooled_options(&send, &ready.spool);
     let meta = super::meta_for(
         plan,
         ready.decision.identity,
-        &ready.decision.envelope(),
+        &crate::submit::envelope(&ready.decision),
         &options,
     );
     Ok(Prepared { meta, ready })
