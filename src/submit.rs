@@ -8,6 +8,7 @@
 use crate::exit::{Failure, DATAERR, USAGE};
 use crate::message::{self, HeaderPolicy, Spool};
 use crate::plan::{Plan, QueueMode, Template, TemplatePart};
+use crate::queue::legacy::EntryConverter;
 use crate::route::{self, Mailbox, Recipient, Source, Submission};
 use crate::transport::{self, mda, BodyType, Dsn, Envelope, MessageOptions, SessionOptions};
 use crate::{cache, queue, sys};
@@ -202,8 +203,10 @@ fn message_options(send: &Send, eight_bit: bool, size: u64, streamed: bool) -> M
     }
 }
 
-/// sendmail mode: read the message, route it, deliver it.
-pub fn submit(send: &Send) -> Result<(), Failure> {
+/// sendmail mode: read the message, route it, deliver it. A background
+/// flush started by the queue imports the esmtp-wrapper queue with
+/// `convert`.
+pub fn submit(send: &Send, convert: EntryConverter) -> Result<(), Failure> {
     let verbose = send.session.verbose;
     let stdin = io::stdin();
     let mut input = stdin.lock();
@@ -284,6 +287,7 @@ pub fn submit(send: &Send) -> Result<(), Failure> {
                 &options,
                 &send.session,
                 &mut spool.crlf(),
+                convert,
             )
             .map(|submitted| {
                 if let queue::Submitted::Queued(reason) = submitted {

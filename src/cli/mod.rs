@@ -12,6 +12,7 @@ mod external;
 pub mod flags;
 pub mod getopt;
 mod run;
+mod wrapper;
 
 use crate::exit::Failure;
 use crate::route::Mailbox;
@@ -21,8 +22,9 @@ use flags::{Role, Takes, FLAGS};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-pub use crate::submit::Send;
+use crate::submit::Send;
 pub use run::run;
+pub use wrapper::convert_wrapper_entry;
 
 const ABOUT: &str = "Relay-only mail transfer agent with a sendmail command line";
 

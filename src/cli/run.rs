@@ -3,7 +3,7 @@
 //! runners. Every failure comes back here as a [`Failure`] and leaves as
 //! one line on stderr and its exit status, in [`run`] only.
 
-use super::{external, parse, parse_recipient_arg, parse_sender, Action};
+use super::{convert_wrapper_entry, external, parse, parse_recipient_arg, parse_sender, Action};
 use crate::exit::{Failure, OK};
 use crate::message;
 use crate::route;
@@ -25,14 +25,14 @@ pub fn run(argv: Vec<OsString>) -> u8 {
 
 fn dispatch(action: Action) -> Result<u8, Failure> {
     match action {
-        Action::Submit(send) => submit::submit(&send).map(|()| OK),
+        Action::Submit(send) => submit::submit(&send, convert_wrapper_entry).map(|()| OK),
         Action::ListQueue { config } => {
             let plan = cache::load_plan(config.as_deref(), false)?;
             queue::list(&plan).map(|()| OK)
         }
         Action::FlushQueue { config, session } => {
             let plan = cache::load_plan(config.as_deref(), session.verbose)?;
-            queue::flush(&plan, &session).map(|()| OK)
+            queue::flush(&plan, &session, convert_wrapper_entry).map(|()| OK)
         }
         Action::Nothing => Ok(OK),
         Action::Print(text) => {
@@ -48,7 +48,7 @@ fn subcommand(name: &str, m: &ArgMatches) -> Result<u8, Failure> {
         "check" => Ok(external::run_check(m)),
         "dump" => Ok(external::run_dump(m)),
         "route" => route_subcommand(m).map(|()| OK),
-        "queue" => external::run_queue(m),
+        "queue" => external::run_queue(m, convert_wrapper_entry),
         "compile" => Ok(cache::run_compile(m)),
         "completions" => super::completions::run_completions(m).map(|()| OK),
         other => Err(Failure::usage(format!("unknown subcommand {other}"))),

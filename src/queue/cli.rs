@@ -126,7 +126,7 @@ fn status_line(s: &QueueStatus) -> String {
 
 /// Run `esmtp queue ...` given the matches of [`queue_command`]; the exit
 /// status (`status` answers with it).
-pub fn run_queue(matches: &ArgMatches) -> Result<u8, Failure> {
+pub fn run_queue(matches: &ArgMatches, convert: legacy::EntryConverter) -> Result<u8, Failure> {
     let config = matches.get_one::<PathBuf>("config").cloned();
     let verbose = matches.get_flag("verbose");
     let plan = crate::cache::load_plan(config.as_deref(), verbose)?;
@@ -146,7 +146,7 @@ pub fn run_queue(matches: &ArgMatches) -> Result<u8, Failure> {
         Some(("flush", m)) => {
             let opts = FlushOptions {
                 force: !m.get_flag("due"),
-                legacy_dir: legacy::default_dir(),
+                wrapper: legacy::WrapperImport::at_default_dir(convert),
             };
             flush_status(&flush_with(&plan, &session, &opts)?).map(|()| OK)
         }
