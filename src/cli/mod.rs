@@ -7,8 +7,7 @@
 //! in [`flags::FLAGS`]; [`sendmail_command`] and [`esmtp_command`] build the
 //! clap commands from it for parsing, the man page and completions.
 
-mod completions;
-mod external;
+pub mod commands;
 pub mod flags;
 pub mod getopt;
 mod run;
@@ -28,8 +27,7 @@ pub use wrapper::convert_wrapper_entry;
 
 const ABOUT: &str = "Relay-only mail transfer agent with a sendmail command line";
 
-/// The subcommands of `esmtp` (recognised only as its first argument).
-pub const SUBCOMMANDS: &[&str] = &["check", "dump", "route", "queue", "compile", "completions"];
+pub use commands::SUBCOMMANDS;
 
 fn flag_arg(f: &flags::Flag) -> Arg {
     let mut arg = Arg::new(f.id)
@@ -103,45 +101,6 @@ pub fn sendmail_command() -> Command {
     add_sendmail_args(base("sendmail"))
 }
 
-/// `esmtp route`: print the routing decision without sending.
-pub fn route_command() -> Command {
-    Command::new("route")
-        .about("Print where a message would go, without sending anything")
-        .long_about(
-            "Load the plan, select the identity and split the recipients exactly as \
-             sending would, then print the decision: identity, envelope sender, the \
-             smarthost with its recipients, and the MDA command for local ones. \
-             Nothing is sent. With -t the headers are read from standard input.",
-        )
-        .arg(
-            Arg::new("config")
-                .short('C')
-                .value_name("FILE")
-                .value_parser(clap::value_parser!(PathBuf))
-                .help("Configuration file"),
-        )
-        .arg(
-            Arg::new("sender")
-                .short('f')
-                .short_alias('r')
-                .value_name("ADDR")
-                .allow_hyphen_values(true)
-                .help("Envelope sender (selects the identity)"),
-        )
-        .arg(
-            Arg::new("extract")
-                .short('t')
-                .action(ArgAction::SetTrue)
-                .help("Also take recipients from the headers on standard input"),
-        )
-        .arg(
-            Arg::new("recipients")
-                .value_name("RECIPIENT")
-                .num_args(0..)
-                .action(ArgAction::Append),
-        )
-}
-
 /// Give a subcommand (and its own subcommands) `-h`/`--help`: the top
 /// level disables clap's help flag because sendmail's `-h` takes a value,
 /// and clap propagates that choice to subcommands.
@@ -163,13 +122,11 @@ fn with_help(cmd: Command) -> Command {
 
 /// `esmtp`: the sendmail flags plus the subcommands.
 pub fn esmtp_command() -> Command {
-    add_sendmail_args(base("esmtp"))
-        .subcommand(with_help(external::check_command()))
-        .subcommand(with_help(external::dump_command()))
-        .subcommand(with_help(route_command()))
-        .subcommand(with_help(external::queue_command()))
-        .subcommand(with_help(crate::cache::compile_command()))
-        .subcommand(with_help(completions::completions_command()))
+    commands::subcommand_commands()
+        .into_iter()
+        .fold(add_sendmail_args(base("esmtp")), |cmd, sub| {
+            cmd.subcommand(with_help(sub))
+        })
 }
 
 /// What the invocation asks for.
@@ -188,7 +145,7 @@ pub enum Action {
     /// Help or version text for standard output.
     Print(String),
     /// An `esmtp` subcommand.
-    Subcommand(String, ArgMatches),
+    Subcommand(commands::Subcommand),
 }
 
 /// The program name as invoked (basename of argv\[0\]).
@@ -217,14 +174,16 @@ pub fn parse(argv: Vec<OsString>) -> Result<Action, Failure> {
                         let mut result = help_or_failure(e);
                         if let Err(f) = &mut result {
                             if first == "check" || first == "dump" {
-                                f.status = external::CHECK_USAGE;
+                                f.status = commands::check::CHECK_USAGE;
                             }
                         }
                         return result;
                     }
                 };
                 return match matches.subcommand() {
-                    Some((sub, m)) => Ok(Action::Subcommand(sub.to_string(), m.clone())),
+                    Some((sub, m)) => Ok(Action::Subcommand(commands::Subcommand::from_matches(
+                        sub, m,
+                    )?)),
                     None => Err(Failure::usage("missing subcommand")),
                 };
             }
@@ -822,9 +781,9 @@ mod tests {
     #[test]
     fn subcommands_only_for_esmtp() {
         match parse_as("esmtp", &["route", "-f", "a@b", "bob"]) {
-            Ok(Action::Subcommand(name, m)) => {
-                assert_eq!(name, "route");
-                assert_eq!(m.get_one::<String>("sender").unwrap(), "a@b");
+            Ok(Action::Subcommand(commands::Subcommand::Route(args))) => {
+                assert_eq!(args.sender.as_deref(), Some("a@b"));
+                assert_eq!(args.recipients, ["bob"]);
             }
             other => panic!("{other:?}"),
         }

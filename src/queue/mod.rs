@@ -11,6 +11,7 @@
 //! [`legacy`] on every flush.
 
 pub mod legacy;
+pub mod status;
 pub mod store;
 
 use crate::exit::{Failure, IOERR, NOPERM, SOFTWARE, TEMPFAIL};
@@ -851,6 +852,3 @@ fn human_size(n: u64) -> String {
         format!("{}M", n / (1024 * 1024))
     }
 }
-
-pub mod cli;
-pub use cli::{queue_command, run_queue};
