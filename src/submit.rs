@@ -15,9 +15,10 @@ use crate::{cache, queue, sys};
 use std::io::{self, BufRead, Read, Write};
 use std::path::PathBuf;
 
-/// A message submission as the command line describes it.
+/// A message submission as the command line (or a stored esmtp-wrapper
+/// entry) describes it: the input of the pipeline.
 #[derive(Debug, Clone, Default)]
-pub struct Send {
+pub struct Request {
     pub sender: Option<Mailbox>,
     pub full_name: Option<String>,
     pub extract: bool,
@@ -30,7 +31,7 @@ pub struct Send {
 
 /// The address that selects the identity (as `route::route` picks it), for
 /// loading only the identities it can select from the cached plan.
-pub fn selector(send: &Send, headers: &message::Headers) -> Option<String> {
+pub fn selector(send: &Request, headers: &message::Headers) -> Option<String> {
     match &send.sender {
         Some(m) => Some(m.addr.clone()),
         None if send.extract => headers.from().ok().flatten().map(|m| m.addr),
@@ -41,7 +42,7 @@ pub fn selector(send: &Send, headers: &message::Headers) -> Option<String> {
 /// Build the submission from the command line and the headers, and route it.
 pub fn decide(
     plan: &Plan,
-    send: &Send,
+    send: &Request,
     headers: &message::Headers,
 ) -> Result<(route::Decision, String), Failure> {
     let mut recipients: Vec<Recipient> = send
@@ -100,7 +101,7 @@ pub fn decide(
 /// Whether routing can use the login name: `%u` in a template the plan
 /// holds, or the default sender (`login@host`), which appears only when no
 /// `-f` address is given (or it is the null sender).
-fn needs_login(plan: &Plan, send: &Send) -> bool {
+fn needs_login(plan: &Plan, send: &Request) -> bool {
     let uses = |t: &Option<Template>| {
         t.as_ref()
             .is_some_and(|t| t.parts.contains(&TemplatePart::Login))
@@ -141,7 +142,7 @@ pub struct Prepared {
 /// `routed` sees the decision before the body is read (`-v`).
 pub fn prepare(
     plan: &Plan,
-    send: &Send,
+    send: &Request,
     headers: &message::Headers,
     input: &mut dyn BufRead,
     routed: impl FnOnce(&route::Decision),
@@ -155,7 +156,7 @@ pub fn prepare(
 /// additions and removals; the body is not read yet.
 fn route_and_render(
     plan: &Plan,
-    send: &Send,
+    send: &Request,
     headers: &message::Headers,
     routed: impl FnOnce(&route::Decision),
 ) -> Result<(route::Decision, Vec<u8>), Failure> {
@@ -187,13 +188,13 @@ pub fn envelope(decision: &route::Decision) -> Envelope {
 }
 
 /// The per-message SMTP options for a spooled message.
-pub fn spooled_options(send: &Send, spool: &Spool) -> MessageOptions {
+pub fn spooled_options(send: &Request, spool: &Spool) -> MessageOptions {
     message_options(send, spool.eight_bit, spool.size, false)
 }
 
 /// The per-message SMTP options: the command line's DSN and body type,
 /// and what is known of the content (see [`MessageOptions::streamed`]).
-fn message_options(send: &Send, eight_bit: bool, size: u64, streamed: bool) -> MessageOptions {
+fn message_options(send: &Request, eight_bit: bool, size: u64, streamed: bool) -> MessageOptions {
     MessageOptions {
         dsn: send.dsn.clone(),
         body_type: send.body_type,
@@ -206,7 +207,7 @@ fn message_options(send: &Send, eight_bit: bool, size: u64, streamed: bool) -> M
 /// sendmail mode: read the message, route it, deliver it. A background
 /// flush started by the queue imports the esmtp-wrapper queue with
 /// `convert`.
-pub fn submit(send: &Send, convert: EntryConverter) -> Result<(), Failure> {
+pub fn submit(send: &Request, convert: EntryConverter) -> Result<(), Failure> {
     let verbose = send.session.verbose;
     let stdin = io::stdin();
     let mut input = stdin.lock();
@@ -338,11 +339,11 @@ mod tests {
         }
     }
 
-    fn send(sender: Option<&str>, rcpts: &[&str]) -> Send {
-        Send {
+    fn send(sender: Option<&str>, rcpts: &[&str]) -> Request {
+        Request {
             sender: sender.map(mailbox),
             recipients: rcpts.iter().map(|r| r.to_string()).collect(),
-            ..Send::default()
+            ..Request::default()
         }
     }
 

@@ -18,7 +18,7 @@ mod typed;
 mod wrapper;
 
 use crate::exit::Failure;
-use crate::submit::Send;
+use crate::submit::Request;
 use crate::transport::SessionOptions;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -33,7 +33,7 @@ pub use wrapper::convert_wrapper_entry;
 /// What the invocation asks for.
 #[derive(Debug)]
 pub enum Action {
-    Submit(Box<Send>),
+    Submit(Box<Request>),
     ListQueue {
         config: Option<PathBuf>,
     },
@@ -143,7 +143,7 @@ mod tests {
         parse(argv)
     }
 
-    fn send(args: &[&str]) -> Send {
+    fn send(args: &[&str]) -> Request {
         match parse_as("/usr/sbin/sendmail", args) {
             Ok(Action::Submit(s)) => *s,
             other => panic!("{args:?}: {other:?}"),

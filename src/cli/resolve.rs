@@ -7,7 +7,7 @@ use super::typed::Typed;
 use super::Action;
 use crate::exit::Failure;
 use crate::route::Mailbox;
-use crate::submit::Send;
+use crate::submit::Request;
 use crate::transport::{BodyType, Dsn, SessionOptions};
 use std::path::PathBuf;
 
@@ -101,7 +101,7 @@ pub fn resolve(name: &str, m: &dyn Typed) -> Result<Action, Failure> {
     if recipients.is_empty() && !extract {
         return Err(Failure::usage("Recipient names must be specified"));
     }
-    Ok(Action::Submit(Box::new(Send {
+    Ok(Action::Submit(Box::new(Request {
         sender,
         full_name,
         extract,

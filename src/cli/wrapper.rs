@@ -50,7 +50,7 @@ mod tests {
         crate::queue::legacy::prepare(plan, cmd, raw, convert_wrapper_entry)
     }
 
-    fn send(cmd: &str) -> crate::submit::Send {
+    fn send(cmd: &str) -> crate::submit::Request {
         let mut argv: Vec<OsString> = vec!["sendmail".into()];
         argv.extend(cmd.split_whitespace().map(OsString::from));
         match parse(argv).unwrap() {

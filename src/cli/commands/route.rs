@@ -3,7 +3,7 @@
 
 use crate::cli::{parse_recipient_arg, parse_sender};
 use crate::exit::Failure;
-use crate::submit::{self, Send};
+use crate::submit::{self, Request};
 use crate::{cache, message, route};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::io::{self, Write};
@@ -84,11 +84,11 @@ pub fn run_route(args: &RouteArgs) -> Result<(), Failure> {
     if recipients.is_empty() && !extract {
         return Err(Failure::usage("Recipient names must be specified"));
     }
-    let send = Send {
+    let send = Request {
         sender,
         extract,
         recipients,
-        ..Send::default()
+        ..Request::default()
     };
     let headers = if extract {
         message::read_headers(&mut io::stdin().lock())?
