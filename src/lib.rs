@@ -1,7 +1,7 @@
 //! esmtp: a relay-only sendmail replacement.
 //!
 //! The configuration is compiled into a typed [`plan::Plan`]; every
-//! invocation loads that plan and follows it. See README.md for the shape.
+//! invocation loads that plan and follows it. See ARCHITECTURE.md for the shape.
 
 pub mod cache;
 pub mod cli;

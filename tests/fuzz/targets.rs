@@ -6,7 +6,7 @@
 //! in `fuzz_targets/` hand each function to libFuzzer; `tests/fuzz_corpus.rs`
 //! (in `cargo test`) replays every file of `corpus/<target>/` and
 //! `artifacts/<target>/` through the same functions without the fuzzer.
-//! See README.md ("Fuzzing") for how to run them.
+//! See ARCHITECTURE.md ("Fuzzing") for how to run them.
 
 use esmtp::config::{self, Options};
 use esmtp::message::{self, HeaderPolicy};
