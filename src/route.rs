@@ -5,25 +5,10 @@
 //! always give the same decision, in the same order.
 
 use crate::exit::{Failure, CONFIG, DATAERR, OSFILE, USAGE};
+pub use crate::message::Mailbox;
 use crate::plan::{Identity, Plan};
 use std::collections::HashSet;
 use std::fmt;
-
-/// An address with an optional display name.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Mailbox {
-    pub name: Option<String>,
-    pub addr: String,
-}
-
-impl Mailbox {
-    pub fn new(addr: impl Into<String>) -> Self {
-        Mailbox {
-            name: None,
-            addr: addr.into(),
-        }
-    }
-}
 
 /// Where an address came from: decides the exit status when it is bad
 /// (64 for the command line, 65 for the message, 78 for the configuration).

@@ -9,9 +9,9 @@
 //! See ARCHITECTURE.md ("Fuzzing") for how to run them.
 
 use esmtp::config::{self, Options};
+use esmtp::message::Mailbox;
 use esmtp::message::{self, HeaderPolicy};
 use esmtp::plan::Plan;
-use esmtp::route::Mailbox;
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::ffi::OsStringExt;
