@@ -172,7 +172,7 @@ pub fn route(plan: &Plan, sub: &Submission) -> Result<Decision, Failure> {
                 ),
             ));
         };
-        let command = crate::transport::mda::command(mda, &sub.login, &local, &envelope_sender);
+        let command = mda.shell_command(&sub.login, &local, &envelope_sender);
         Some(Local {
             recipients: local,
             command,
