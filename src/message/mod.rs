@@ -8,7 +8,7 @@
 //! SMTP transport and the queue read the spool's CRLF view (not
 //! dot-stuffed); the MDA reads its LF view. A large message that is already
 //! a regular file and goes to the smarthost alone skips the spool: it is
-//! sent as it is read, through [`Checked`].
+//! sent as it is read, through [`NulChecked`].
 
 pub mod address;
 pub mod headers;
@@ -21,8 +21,8 @@ pub use headers::{read_headers, Field, Headers, MAX_HEADER_BYTES};
 pub use line_ends::{LineEnds, Stuffer};
 pub use render::{check_header_text, render_headers, HeaderPolicy};
 pub use spool::{
-    stdin_file_remaining, Checked, CrlfReader, LfReader, ReadAt, Spool, SpoolReader, Stored,
-    SPOOL_MEMORY_LIMIT,
+    stdin_file_remaining, CrlfReader, LfReader, NulChecked, ReadAt, Spooled, SpooledReader,
+    StoredReader, SPOOL_MEMORY_LIMIT,
 };
 
 #[cfg(test)]

@@ -59,23 +59,23 @@ pub const SPOOL_MEMORY_LIMIT: usize = 256 * 1024;
 
 /// Where the stored message lives.
 #[derive(Debug)]
-enum Store {
+enum Held {
     Memory(Vec<u8>),
     File(File),
 }
 
 /// The writing end of the spool: memory up to `limit`, then a temporary
 /// file (what was in memory is moved there and freed).
-enum Sink {
+enum SpillWriter {
     Memory(Vec<u8>, usize),
     File(BufWriter<File>),
 }
 
-impl Sink {
-    fn into_store(self) -> io::Result<Store> {
+impl SpillWriter {
+    fn into_held(self) -> io::Result<Held> {
         match self {
-            Sink::Memory(v, _) => Ok(Store::Memory(v)),
-            Sink::File(w) => w.into_inner().map(Store::File).map_err(|e| e.into_error()),
+            SpillWriter::Memory(v, _) => Ok(Held::Memory(v)),
+            SpillWriter::File(w) => w.into_inner().map(Held::File).map_err(|e| e.into_error()),
         }
     }
 }
@@ -98,9 +98,9 @@ impl std::fmt::Display for NoTempFile {
 
 impl std::error::Error for NoTempFile {}
 
-impl Write for Sink {
+impl Write for SpillWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Sink::Memory(v, limit) = self {
+        if let SpillWriter::Memory(v, limit) = self {
             if v.len() + buf.len() <= *limit {
                 v.extend_from_slice(buf);
                 return Ok(buf.len());
@@ -108,17 +108,17 @@ impl Write for Sink {
             let file = tempfile::tempfile().map_err(|e| io::Error::other(NoTempFile(e)))?;
             let mut w = BufWriter::with_capacity(64 * 1024, file);
             w.write_all(v)?;
-            *self = Sink::File(w);
+            *self = SpillWriter::File(w);
         }
         match self {
-            Sink::File(w) => w.write(buf),
-            Sink::Memory(..) => Ok(0),
+            SpillWriter::File(w) => w.write(buf),
+            SpillWriter::Memory(..) => Ok(0),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            Sink::File(w) => w.flush(),
-            Sink::Memory(..) => Ok(()),
+            SpillWriter::File(w) => w.flush(),
+            SpillWriter::Memory(..) => Ok(()),
         }
     }
 }
@@ -137,8 +137,8 @@ fn choose_line_ends(body: &[u8]) -> LineEnds {
 /// dies). It can be read any number of times, with CRLF line ends (SMTP,
 /// the queue) or LF line ends (the MDA).
 #[derive(Debug)]
-pub struct Spool {
-    store: Store,
+pub struct Spooled {
+    held: Held,
     form: LineEnds,
     /// Size in bytes, CRLF line ends.
     pub size: u64,
@@ -146,14 +146,18 @@ pub struct Spool {
     pub eight_bit: bool,
 }
 
-impl Spool {
+impl Spooled {
     /// Write `head` (already rendered), then the body: `body_prefix` and the
     /// rest of `input`, normalised to CRLF with a final line end.
-    pub fn write(head: &[u8], body_prefix: &[u8], input: &mut dyn Read) -> Result<Spool, Failure> {
+    pub fn write(
+        head: &[u8],
+        body_prefix: &[u8],
+        input: &mut dyn Read,
+    ) -> Result<Spooled, Failure> {
         Self::write_with(head, body_prefix, input, None, SPOOL_MEMORY_LIMIT)
     }
 
-    /// [`Spool::write`] with the stored form forced (else chosen from the
+    /// [`Spooled::write`] with the stored form forced (else chosen from the
     /// body) and the memory limit given.
     pub fn write_with(
         head: &[u8],
@@ -161,7 +165,7 @@ impl Spool {
         input: &mut dyn Read,
         form: Option<LineEnds>,
         memory_limit: usize,
-    ) -> Result<Spool, Failure> {
+    ) -> Result<Spooled, Failure> {
         let read_err =
             |e: io::Error| Failure::new(SOFTWARE, format!("cannot read the message: {e}"));
         let io_err = |e: io::Error| {
@@ -188,7 +192,7 @@ impl Spool {
         // The head, what is already read, then the rest of the input into
         // `out`: the same loop for the CRLF and the LF writer. The buffer
         // grows once the input fills it.
-        let mut pump = |out: &mut dyn Write| -> Result<(), Failure> {
+        let mut copy_input = |out: &mut dyn Write| -> Result<(), Failure> {
             out.write_all(head).map_err(io_err)?;
             out.write_all(body_prefix).map_err(io_err)?;
             let mut n = first;
@@ -203,18 +207,18 @@ impl Spool {
                 }
             }
         };
-        let sink = Sink::Memory(Vec::new(), memory_limit);
-        let mut out = NormWriter::new(sink, form);
-        pump(&mut out)?;
+        let spill = SpillWriter::Memory(Vec::new(), memory_limit);
+        let mut out = NormWriter::new(spill, form);
+        copy_input(&mut out)?;
         out.finish().map_err(io_err)?;
         let (size, eight_bit, nul) = (out.crlf_size(), out.eight_bit, out.machine.nul);
-        let sink = out.inner;
+        let spill = out.inner;
         if nul {
             return Err(nul_refused());
         }
-        let store = sink.into_store().map_err(io_err)?;
-        Ok(Spool {
-            store,
+        let held = spill.into_held().map_err(io_err)?;
+        Ok(Spooled {
+            held,
             form,
             size,
             eight_bit,
@@ -228,14 +232,14 @@ impl Spool {
 
     /// True when the message spilled to a temporary file.
     pub fn on_disk(&self) -> bool {
-        matches!(self.store, Store::File(_))
+        matches!(self.held, Held::File(_))
     }
 
     /// The message as stored.
-    fn stored(&self) -> Stored<'_> {
-        match &self.store {
-            Store::Memory(v) => Stored::Memory(v),
-            Store::File(f) => Stored::File(io::BufReader::with_capacity(
+    fn stored(&self) -> StoredReader<'_> {
+        match &self.held {
+            Held::Memory(v) => StoredReader::Memory(v),
+            Held::File(f) => StoredReader::File(io::BufReader::with_capacity(
                 64 * 1024,
                 ReadAt { file: f, pos: 0 },
             )),
@@ -245,23 +249,23 @@ impl Spool {
     /// The message as stored, for the SMTP transport: its dot-stuffing
     /// ([`Stuffer`]) makes every line end CRLF on the way, so a message
     /// stored with LF line ends is converted in that one pass.
-    pub fn wire(&self) -> SpoolReader<'_> {
-        SpoolReader::Plain(self.stored())
+    pub fn wire(&self) -> SpooledReader<'_> {
+        SpooledReader::Plain(self.stored())
     }
 
     /// The message with CRLF line ends (for SMTP and the queue).
-    pub fn crlf(&self) -> SpoolReader<'_> {
+    pub fn crlf(&self) -> SpooledReader<'_> {
         match self.form {
-            LineEnds::Crlf => SpoolReader::Plain(self.stored()),
-            LineEnds::Lf => SpoolReader::ToCrlf(CrlfReader::new(self.stored())),
+            LineEnds::Crlf => SpooledReader::Plain(self.stored()),
+            LineEnds::Lf => SpooledReader::ToCrlf(CrlfReader::new(self.stored())),
         }
     }
 
     /// The message with LF line ends (for the MDA).
-    pub fn lf(&self) -> SpoolReader<'_> {
+    pub fn lf(&self) -> SpooledReader<'_> {
         match self.form {
-            LineEnds::Lf => SpoolReader::Plain(self.stored()),
-            LineEnds::Crlf => SpoolReader::ToLf(LfReader::new(self.stored())),
+            LineEnds::Lf => SpooledReader::Plain(self.stored()),
+            LineEnds::Crlf => SpooledReader::ToLf(LfReader::new(self.stored())),
         }
     }
 
@@ -271,12 +275,12 @@ impl Spool {
     /// does not do this for a file into a pipe and falls back to 8 KiB
     /// reads and writes).
     pub fn write_lf<W: Write + AsFd>(&self, out: &mut W) -> io::Result<u64> {
-        match (&self.store, self.form) {
-            (Store::Memory(v), LineEnds::Lf) => {
+        match (&self.held, self.form) {
+            (Held::Memory(v), LineEnds::Lf) => {
                 out.write_all(v)?;
                 Ok(v.len() as u64)
             }
-            (Store::File(file), LineEnds::Lf) => match sendfile_all(file, out.as_fd())? {
+            (Held::File(file), LineEnds::Lf) => match sendfile_all(file, out.as_fd())? {
                 Some(n) => Ok(n),
                 None => io::copy(&mut self.lf(), out),
             },
@@ -323,7 +327,7 @@ fn nul_refused() -> Failure {
 /// (`input` is the buffered reader on it, whose buffer counts as unread);
 /// `None` for a pipe, a terminal or a socket.
 ///
-/// Such input can be sent as it is read ([`Checked`]) instead of being
+/// Such input can be sent as it is read ([`NulChecked`]) instead of being
 /// copied to a spool first: all of it is already there, so reading it
 /// cannot hold a connection open while a slow writer (a cron job's output)
 /// trickles in, and the time the copy takes (about 15 ms for 20 MB) is not
@@ -346,9 +350,9 @@ pub fn stdin_file_remaining(input: &mut dyn BufRead) -> Option<u64> {
 /// [`Failure`] (the transport then drops the connection before the
 /// end-of-data marker, so nothing is delivered). Line ends are left to the
 /// transport, which makes them CRLF as it dot-stuffs.
-pub struct Checked<R: Read>(pub R);
+pub struct NulChecked<R: Read>(pub R);
 
-impl<R: Read> Read for Checked<R> {
+impl<R: Read> Read for NulChecked<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.0.read(buf)?;
         if memchr::memchr(0, &buf[..n]).is_some() {
@@ -369,48 +373,48 @@ fn read_some(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// The stored message, buffered.
-pub enum Stored<'a> {
+pub enum StoredReader<'a> {
     Memory(&'a [u8]),
     File(io::BufReader<ReadAt<'a>>),
 }
 
-impl Read for Stored<'_> {
+impl Read for StoredReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Stored::Memory(s) => s.read(buf),
-            Stored::File(r) => r.read(buf),
+            StoredReader::Memory(s) => s.read(buf),
+            StoredReader::File(r) => r.read(buf),
         }
     }
 }
 
-impl BufRead for Stored<'_> {
+impl BufRead for StoredReader<'_> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         match self {
-            Stored::Memory(s) => Ok(s),
-            Stored::File(r) => r.fill_buf(),
+            StoredReader::Memory(s) => Ok(s),
+            StoredReader::File(r) => r.fill_buf(),
         }
     }
     fn consume(&mut self, n: usize) {
         match self {
-            Stored::Memory(s) => s.consume(n),
-            Stored::File(r) => r.consume(n),
+            StoredReader::Memory(s) => s.consume(n),
+            StoredReader::File(r) => r.consume(n),
         }
     }
 }
 
 /// One view of the spool: as stored, or converted on the way out.
-pub enum SpoolReader<'a> {
-    Plain(Stored<'a>),
-    ToCrlf(CrlfReader<Stored<'a>>),
-    ToLf(LfReader<Stored<'a>>),
+pub enum SpooledReader<'a> {
+    Plain(StoredReader<'a>),
+    ToCrlf(CrlfReader<StoredReader<'a>>),
+    ToLf(LfReader<StoredReader<'a>>),
 }
 
-impl Read for SpoolReader<'_> {
+impl Read for SpooledReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            SpoolReader::Plain(r) => r.read(buf),
-            SpoolReader::ToCrlf(r) => r.read(buf),
-            SpoolReader::ToLf(r) => r.read(buf),
+            SpooledReader::Plain(r) => r.read(buf),
+            SpooledReader::ToCrlf(r) => r.read(buf),
+            SpooledReader::ToLf(r) => r.read(buf),
         }
     }
 }

@@ -89,7 +89,7 @@ proptest::proptest! {
     #[test]
     fn spool_views_agree(input in proptest::collection::vec(
         proptest::sample::select(vec![b'a', b'\r', b'\n', b'.', 0xe9]), 0..200)) {
-        let s = Spool::write(b"", b"", &mut &input[..]).unwrap();
+        let s = Spooled::write(b"", b"", &mut &input[..]).unwrap();
         let mut crlf = Vec::new();
         s.crlf().read_to_end(&mut crlf).unwrap();
         let mut lf = Vec::new();
@@ -205,8 +205,8 @@ fn mailbox_formatting() {
     assert_eq!(format_mailbox(&m("Jöhn")), "=?UTF-8?B?SsO2aG4=?= <a@b>");
 }
 
-fn spool(head: &[u8], prefix: &[u8], body: &[u8]) -> (Spool, Vec<u8>, Vec<u8>) {
-    let s = Spool::write(head, prefix, &mut &body[..]).unwrap();
+fn spool(head: &[u8], prefix: &[u8], body: &[u8]) -> (Spooled, Vec<u8>, Vec<u8>) {
+    let s = Spooled::write(head, prefix, &mut &body[..]).unwrap();
     let mut crlf = Vec::new();
     s.crlf().read_to_end(&mut crlf).unwrap();
     let mut lf = Vec::new();
@@ -228,7 +228,7 @@ fn spool_normalises_line_ends() {
     assert_eq!(s.size, crlf.len() as u64);
     let (s, _, _) = spool(b"", b"", "é\n".as_bytes());
     assert!(s.eight_bit);
-    let err = Spool::write(b"", b"", &mut &b"a\0b"[..]).unwrap_err();
+    let err = Spooled::write(b"", b"", &mut &b"a\0b"[..]).unwrap_err();
     assert_eq!(err.status, DATAERR);
 }
 
@@ -259,7 +259,7 @@ fn reference(parts: &[&[u8]]) -> (Vec<u8>, Vec<u8>) {
     (join(b"\r\n"), join(b"\n"))
 }
 
-fn views(s: &Spool) -> (Vec<u8>, Vec<u8>) {
+fn views(s: &Spooled) -> (Vec<u8>, Vec<u8>) {
     use std::io::Seek;
     let (mut crlf, mut lf) = (Vec::new(), Vec::new());
     s.crlf().read_to_end(&mut crlf).unwrap();
@@ -287,7 +287,7 @@ proptest::proptest! {
     ) {
         let (crlf, lf) = reference(&[&head, &prefix, &input]);
         for form in [None, Some(LineEnds::Crlf), Some(LineEnds::Lf)] {
-            let s = Spool::write_with(&head, &prefix, &mut &input[..], form, limit).unwrap();
+            let s = Spooled::write_with(&head, &prefix, &mut &input[..], form, limit).unwrap();
             // Twice: a view never consumes the spool.
             for _ in 0..2 {
                 let (c, l) = views(&s);
@@ -314,7 +314,7 @@ fn small_messages_stay_in_memory_and_large_ones_spill() {
             let xs = stored - head_stored - 2 * eol.len() - 1;
             let body = [&b"y"[..], eol, &vec![b'x'; xs][..], eol].concat();
             let (crlf, lf) = reference(&[head, &body]);
-            let s = Spool::write(head, b"", &mut &body[..]).unwrap();
+            let s = Spooled::write(head, b"", &mut &body[..]).unwrap();
             assert_eq!(s.line_ends(), form);
             let kept = if form == LineEnds::Crlf { &crlf } else { &lf };
             assert_eq!(kept.len(), stored);
@@ -330,7 +330,7 @@ fn small_messages_stay_in_memory_and_large_ones_spill() {
 #[test]
 fn the_first_line_end_of_the_body_chooses_the_form() {
     let s = |prefix: &[u8], body: &[u8]| {
-        Spool::write(b"A: b\r\n\r\n", prefix, &mut &body[..])
+        Spooled::write(b"A: b\r\n\r\n", prefix, &mut &body[..])
             .unwrap()
             .line_ends()
     };
@@ -350,7 +350,7 @@ fn a_nul_byte_is_refused_in_every_form_and_place() {
             big[99_999] = 0;
             for body in [&b"a\0b\n"[..], &big] {
                 let err =
-                    Spool::write_with(b"", b"", &mut &body[..], Some(form), limit).unwrap_err();
+                    Spooled::write_with(b"", b"", &mut &body[..], Some(form), limit).unwrap_err();
                 assert_eq!(err.status, DATAERR);
             }
         }
@@ -360,7 +360,7 @@ fn a_nul_byte_is_refused_in_every_form_and_place() {
 #[test]
 fn the_kernel_copy_to_the_mda_gives_the_lf_view() {
     let body: Vec<u8> = b"line one\nline two\r\n\rend".repeat(50_000);
-    let s = Spool::write_with(
+    let s = Spooled::write_with(
         b"A: b\r\n\r\n",
         b"",
         &mut &body[..],
