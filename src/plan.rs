@@ -566,9 +566,9 @@ mod tests {
         assert!(serde_json::to_string(&plan).unwrap().contains("pw1"));
     }
 
-    #[test]
-    fn template_expansion_quotes_substitutions() {
-        let t = Template {
+    /// `/usr/bin/procmail -f %F -d %T`.
+    fn procmail() -> Template {
+        Template {
             source: "/usr/bin/procmail -f %F -d %T".into(),
             parts: vec![
                 TemplatePart::Literal("/usr/bin/procmail -f ".into()),
@@ -576,23 +576,18 @@ mod tests {
                 TemplatePart::Literal(" -d ".into()),
                 TemplatePart::Recipients,
             ],
-        };
-        let out = t.expand("me", &["a".into(), "b".into()], "s@x", |v| format!("<{v}>"));
+        }
+    }
+
+    #[test]
+    fn template_expansion_quotes_substitutions() {
+        let out = procmail().expand("me", &["a".into(), "b".into()], "s@x", |v| format!("<{v}>"));
         assert_eq!(out, "/usr/bin/procmail -f <s@x> -d <a> <b>");
     }
 
     #[test]
     fn shell_command_quotes_each_substitution() {
-        let t = Template {
-            source: "procmail -f %F -d %T".into(),
-            parts: vec![
-                TemplatePart::Literal("procmail -f ".into()),
-                TemplatePart::Sender,
-                TemplatePart::Literal(" -d ".into()),
-                TemplatePart::Recipients,
-            ],
-        };
-        let cmd = t.shell_command("me", &["bob".into(), "o'hara".into()], "a@b");
-        assert_eq!(cmd, "procmail -f a@b -d bob 'o'\\''hara'");
+        let cmd = procmail().shell_command("me", &["bob".into(), "o'hara".into()], "a@b");
+        assert_eq!(cmd, "/usr/bin/procmail -f a@b -d bob 'o'\\''hara'");
     }
 }
