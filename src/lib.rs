@@ -3,6 +3,7 @@
 //! The configuration is compiled into a typed [`plan::Plan`]; every
 //! invocation loads that plan and follows it. See ARCHITECTURE.md for the shape.
 
+pub mod address;
 pub mod cache;
 pub mod cli;
 pub mod config;

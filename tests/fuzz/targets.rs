@@ -9,9 +9,9 @@
 //! See ARCHITECTURE.md ("Fuzzing") for how to run them.
 
 use esmtp::config::{self, Options};
+use esmtp::message::Mailbox;
 use esmtp::message::{self, HeaderPolicy};
 use esmtp::plan::Plan;
-use esmtp::route::Mailbox;
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::ffi::OsStringExt;
@@ -119,7 +119,7 @@ pub fn headers(data: &[u8]) {
     };
     let head = message::render_headers(&headers, &policy);
     assert!(crlf_only(&head), "a rendered header has a bare LF");
-    let Ok(spool) = message::Spool::write(&head, &headers.body_prefix, &mut input) else {
+    let Ok(spool) = message::Spooled::write(&head, &headers.body_prefix, &mut input) else {
         return;
     };
     let mut crlf = Vec::new();
