@@ -6,10 +6,10 @@
 //! the whole of it in [`submit`].
 
 use crate::exit::{Failure, DATAERR, USAGE};
-use crate::message::{self, HeaderPolicy, Spool};
+use crate::message::{self, HeaderPolicy, Mailbox, Spooled};
 use crate::plan::{Plan, QueueMode, Template, TemplatePart};
 use crate::queue::legacy::EntryConverter;
-use crate::route::{self, Mailbox, Recipient, Source, Submission};
+use crate::route::{self, Recipient, Source, Submission};
 use crate::transport::{self, mda, BodyType, Dsn, Envelope, MessageOptions, SessionOptions};
 use crate::{cache, queue, sys};
 use std::io::{self, BufRead, Read, Write};
@@ -133,11 +133,11 @@ fn message_id(hostname: &str) -> String {
 /// A message made ready for delivery: where it goes, and its normalised form.
 pub struct Prepared {
     pub decision: route::Decision,
-    pub spool: Spool,
+    pub spool: Spooled,
 }
 
 /// Route a submission and normalise its message: the headers the policy
-/// adds or removes, then the body from `input`, into a [`Spool`]. sendmail
+/// adds or removes, then the body from `input`, into a [`Spooled`]. sendmail
 /// mode and the import of an esmtp-wrapper queue both come through here.
 /// `routed` sees the decision before the body is read (`-v`).
 pub fn prepare(
@@ -148,7 +148,7 @@ pub fn prepare(
     routed: impl FnOnce(&route::Decision),
 ) -> Result<Prepared, Failure> {
     let (decision, head) = route_and_render(plan, send, headers, routed)?;
-    let spool = Spool::write(&head, &headers.body_prefix, input)?;
+    let spool = Spooled::write(&head, &headers.body_prefix, input)?;
     Ok(Prepared { decision, spool })
 }
 
@@ -188,7 +188,7 @@ pub fn envelope(decision: &route::Decision) -> Envelope {
 }
 
 /// The per-message SMTP options for a spooled message.
-pub fn spooled_options(send: &Request, spool: &Spool) -> MessageOptions {
+pub fn spooled_options(send: &Request, spool: &Spooled) -> MessageOptions {
     message_options(send, spool.eight_bit, spool.size, false)
 }
 
@@ -249,7 +249,7 @@ pub fn submit(send: &Request, convert: EntryConverter) -> Result<(), Failure> {
         identity().and_then(transport::usable)
     };
     if let Some(size) = stream_size.filter(|_| unusable.is_ok()) {
-        let mut message = message::Checked(
+        let mut message = message::NulChecked(
             head.as_slice()
                 .chain(headers.body_prefix.as_slice())
                 .chain(input),
@@ -262,7 +262,7 @@ pub fn submit(send: &Request, convert: EntryConverter) -> Result<(), Failure> {
             &mut message,
         );
     }
-    let spool = Spool::write(&head, &headers.body_prefix, &mut input)?;
+    let spool = Spooled::write(&head, &headers.body_prefix, &mut input)?;
 
     let mut failures = Vec::new();
     if let Err(f) = unusable {

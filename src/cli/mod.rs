@@ -134,7 +134,7 @@ fn clap_failure(e: clap::Error) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::route::Mailbox;
+    use crate::message::Mailbox;
     use crate::transport::BodyType;
 
     fn parse_as(name: &str, args: &[&str]) -> Result<Action, Failure> {

@@ -6,7 +6,7 @@ use super::flags;
 use super::typed::Typed;
 use super::Action;
 use crate::exit::Failure;
-use crate::route::Mailbox;
+use crate::message::Mailbox;
 use crate::submit::Request;
 use crate::transport::{BodyType, Dsn, SessionOptions};
 use std::path::PathBuf;

@@ -37,7 +37,7 @@ pub struct Converted {
     pub decision: Decision,
     pub envelope: Envelope,
     pub options: MessageOptions,
-    pub spool: crate::message::Spool,
+    pub spool: crate::message::Spooled,
 }
 
 /// Turns a wrapper entry's stored sendmail arguments (`cmd`) and raw
