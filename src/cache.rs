@@ -78,11 +78,9 @@ pub const SETTLE: Duration = Duration::from_secs(3);
 /// Files the compiled plan depends on besides the source itself. Service
 /// names in `hostname host:service` are resolved at compile time from the
 /// services database.
-const DEPENDENCIES: &[&str] = &["/etc/services"];
+const DEPENDENCIES: &[&str] = &[crate::sys::SERVICES_DB];
 /// The compiler refuses larger files unread (E011); read one byte more.
 const MAX_SOURCE_BYTES: u64 = config::MAX_FILE_BYTES as u64;
-/// sysexits EX_CANTCREAT: `esmtp compile` could not write the cache.
-const CANTCREAT: u8 = 73;
 
 // ───────────────────────────── public API ─────────────────────────────
 
@@ -660,6 +658,13 @@ fn sender_keys(sender: Option<&str>) -> Vec<String> {
     keys
 }
 
+/// Whether identity number `i` (its address `address`) is part of a
+/// sender's selection: the default identity `default`, and every identity
+/// whose address key is one of the sender's `keys`.
+fn selected(i: usize, default: usize, address: Option<&str>, keys: &[String]) -> bool {
+    i == default || address.is_some_and(|a| keys.contains(&address_key(a)))
+}
+
 /// Reduce a full plan the way a cached load does, so that results never
 /// depend on whether the cache was used.
 fn reduce(plan: Plan, want: Want<'_>) -> Loaded {
@@ -683,11 +688,7 @@ fn reduce(plan: Plan, want: Want<'_>) -> Loaded {
         queue,
     } = plan;
     for (i, id) in all.into_iter().enumerate() {
-        let matches = id
-            .address
-            .as_deref()
-            .is_some_and(|a| keys.contains(&address_key(a)));
-        if i == def || matches {
+        if selected(i, def, id.address.as_deref(), &keys) {
             if i == def {
                 default_identity = identities.len();
             }
@@ -1245,16 +1246,16 @@ impl<'a> Ctx<'a> {
         let plan = (self.compile)(origin, source.bytes()?)?;
         let program = Program::current().ok_or_else(|| {
             Failure::new(
-                CANTCREAT,
+                exit::CANTCREAT,
                 "cannot identify the running program (/proc not mounted); nothing cached",
             )
         })?;
         let cache = self
             .store
             .file_for(path)
-            .ok_or_else(|| Failure::new(CANTCREAT, "no cache directory (HOME unset)"))?;
+            .ok_or_else(|| Failure::new(exit::CANTCREAT, "no cache directory (HOME unset)"))?;
         self.store_plan(&cache, &plan, program, &mut source)
-            .map_err(|e| Failure::new(CANTCREAT, e))?;
+            .map_err(|e| Failure::new(exit::CANTCREAT, e))?;
         Ok(cache)
     }
 }
@@ -1298,13 +1299,12 @@ fn read_plan(reader: &Reader, header: &Header, want: Want<'_>) -> Result<Loaded,
         let id = reader.identity(header, i)?;
         let keep = match want {
             Want::All => true,
-            Want::Sender(_) => {
-                i == g.default_identity
-                    || id
-                        .address
-                        .as_deref()
-                        .is_some_and(|a| keys.contains(&address_key(a)))
-            }
+            Want::Sender(_) => selected(
+                i as usize,
+                g.default_identity as usize,
+                id.address.as_deref(),
+                &keys,
+            ),
         };
         if keep {
             if i == g.default_identity {
@@ -1846,7 +1846,7 @@ mod tests {
         let user = Origin::User(origin.path().unwrap().to_path_buf());
         assert_eq!(cache_of(&store, &user), cache);
         // A recorded dependency that changed.
-        let mut rec = dependency_record(Path::new("/etc/services"), SETTLE);
+        let mut rec = dependency_record(Path::new(crate::sys::SERVICES_DB), SETTLE);
         assert!(matches!(
             compare_dependency(&rec, SETTLE),
             Match::Settled | Match::Rehashed
