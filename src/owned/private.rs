@@ -16,8 +16,14 @@ use std::fs::{self, File, OpenOptions};
 use std::hash::Hasher;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The directory the caches live in: `$XDG_CACHE_HOME/esmtp` or
+/// `~/.cache/esmtp`.
+pub fn cache_dir() -> Option<PathBuf> {
+    dirs::cache_dir().map(|d| d.join("esmtp"))
+}
 
 /// Integrity check of a piece of a cache file: SipHash-1-3 (fast, no CPU
 /// feature detection; SHA-256 would cost a `cpuid`, ~17 µs in a VM, on

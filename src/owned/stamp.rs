@@ -9,6 +9,12 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// A file whose ctime is younger than this, measured against the clock
+/// before it was read, is not trusted on its stat stamp alone (covers the
+/// coarse kernel clock tick and 1-2 s timestamp granularity of some file
+/// systems); its content is checked instead.
+pub const SETTLE: Duration = Duration::from_secs(3);
+
 /// Identity of a file as `stat` sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stamp {

@@ -99,10 +99,10 @@ fn anchors(c: &mut Criterion) {
             roots.roots.len()
         })
     });
-    let native = esmtp::cache::system_trust_anchors();
+    let native = esmtp::transport::tls::anchors::system_trust_anchors();
     assert!(!native.is_empty());
     g.bench_function("cached", |b| {
-        b.iter(|| esmtp::cache::system_trust_anchors().len())
+        b.iter(|| esmtp::transport::tls::anchors::system_trust_anchors().len())
     });
     g.finish();
 }
