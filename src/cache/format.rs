@@ -14,7 +14,7 @@
 //! flipped byte or a truncation anywhere on the path of a load is detected.
 
 use super::validity::{FileRecord, DEPENDENCIES};
-use super::{selected, sender_keys, Loaded, Want};
+use super::{selected, sender_keys, Loaded, Scope};
 use crate::owned::private::checksum;
 use crate::owned::stamp::{Build, Program};
 use crate::plan::{Identity, Plan, QueueSettings, Template};
@@ -309,20 +309,20 @@ pub(super) fn verify_all(reader: &mut Reader, header: &Header) -> Result<(), Str
             return Err("corrupted index".into());
         }
     }
-    read_plan(reader, header, Want::All).map(|_| ())
+    read_plan(reader, header, Scope::All).map(|_| ())
 }
 
 /// Decode the plan (or the selection) from a validated cache file.
 pub(super) fn read_plan(
     reader: &Reader,
     header: &Header,
-    want: Want<'_>,
+    want: Scope<'_>,
 ) -> Result<Loaded, String> {
     let g = &header.globals;
     let total = g.identities as usize;
     let mut numbers: Vec<u32> = match want {
-        Want::All => (0..g.identities).collect(),
-        Want::Sender(sender) => {
+        Scope::All => (0..g.identities).collect(),
+        Scope::Sender(sender) => {
             let mut n = vec![g.default_identity];
             for key in sender_keys(sender) {
                 n.extend(reader.bucket(header, &key)?);
@@ -333,8 +333,8 @@ pub(super) fn read_plan(
         }
     };
     let keys = match want {
-        Want::Sender(s) => sender_keys(s),
-        Want::All => Vec::new(),
+        Scope::Sender(s) => sender_keys(s),
+        Scope::All => Vec::new(),
     };
     let mut identities = Vec::with_capacity(numbers.len());
     let mut kept = Vec::with_capacity(numbers.len());
@@ -342,8 +342,8 @@ pub(super) fn read_plan(
     for &i in &numbers {
         let id = reader.identity(header, i)?;
         let keep = match want {
-            Want::All => true,
-            Want::Sender(_) => selected(
+            Scope::All => true,
+            Scope::Sender(_) => selected(
                 i as usize,
                 g.default_identity as usize,
                 id.address.as_deref(),
@@ -386,9 +386,9 @@ pub mod fuzzing {
         };
         let header = reader.header()?;
         consistent(&header, reader.len)?;
-        read_plan(&reader, &header, Want::Sender(sender))?;
+        read_plan(&reader, &header, Scope::Sender(sender))?;
         verify_all(&mut reader, &header)?;
-        read_plan(&reader, &header, Want::All).map(|l| l.plan)
+        read_plan(&reader, &header, Scope::All).map(|l| l.plan)
     }
 
     /// Encode `plan` as `esmtp compile` writes it, under a made-up key.

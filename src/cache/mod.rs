@@ -28,7 +28,7 @@ use crate::plan::Plan;
 use format::{address_key, encode, read_plan};
 pub use format::{fuzzing, FORMAT_VERSION};
 use std::path::{Path, PathBuf};
-pub use store::Store;
+pub use store::PlanStore;
 use validity::{dependency_record, validate, Invalid, Source, DEPENDENCIES};
 
 // ───────────────────────────── public API ─────────────────────────────
@@ -37,9 +37,9 @@ use validity::{dependency_record, validate, Invalid, Source, DEPENDENCIES};
 /// the current source, else compile the source (and refresh the cache).
 pub fn load_plan(explicit: Option<&Path>, verbose: bool) -> Result<Plan, Failure> {
     let origin = config::locate(explicit)?;
-    let store = Store::default_location();
-    let ctx = Ctx::new(&store, verbose, &config::compile_for_sending);
-    Ok(ctx.load(&origin, Want::All)?.plan)
+    let store = PlanStore::default_location();
+    let ctx = PlanLoader::new(&store, verbose, &config::compile_for_sending);
+    Ok(ctx.load(&origin, Scope::All)?.plan)
 }
 
 /// The part of a plan one submission can use.
@@ -69,9 +69,9 @@ pub fn load_plan_for(
     sender: Option<&str>,
 ) -> Result<Selection, Failure> {
     let origin = config::locate(explicit)?;
-    let store = Store::default_location();
-    let ctx = Ctx::new(&store, verbose, &config::compile_for_sending);
-    let loaded = ctx.load(&origin, Want::Sender(sender))?;
+    let store = PlanStore::default_location();
+    let ctx = PlanLoader::new(&store, verbose, &config::compile_for_sending);
+    let loaded = ctx.load(&origin, Scope::Sender(sender))?;
     Ok(Selection {
         plan: loaded.plan,
         numbers: loaded.numbers,
@@ -83,8 +83,8 @@ pub fn load_plan_for(
 /// and write its cache now. Returns the cache file written.
 pub fn compile_to_cache(explicit: Option<&Path>, verbose: bool) -> Result<PathBuf, Failure> {
     let origin = config::locate(explicit)?;
-    let store = Store::default_location();
-    Ctx::new(&store, verbose, &config::compile_for_sending).compile_to(&origin)
+    let store = PlanStore::default_location();
+    PlanLoader::new(&store, verbose, &config::compile_for_sending).compile_to(&origin)
 }
 
 /// Whether the cached plan for a configuration can be used as it is.
@@ -131,7 +131,7 @@ pub fn freshness(path: Option<&Path>) -> Freshness {
         Ok(o) => o,
         Err(f) => return Freshness::Unavailable { reason: f.message },
     };
-    Store::default_location().freshness(&origin)
+    PlanStore::default_location().freshness(&origin)
 }
 
 /// `esmtp compile [FILE]`.
@@ -179,8 +179,9 @@ pub fn run_compile(matches: &clap::ArgMatches) -> u8 {
 
 // ───────────────────────────── selection ─────────────────────────────
 
+/// Which identities a load wants: all, or a sender's selection.
 #[derive(Debug, Clone, Copy)]
-enum Want<'a> {
+enum Scope<'a> {
     All,
     Sender(Option<&'a str>),
 }
@@ -210,9 +211,9 @@ fn selected(i: usize, default: usize, address: Option<&str>, keys: &[String]) ->
 
 /// Reduce a full plan the way a cached load does, so that results never
 /// depend on whether the cache was used.
-fn reduce(plan: Plan, want: Want<'_>) -> Loaded {
+fn reduce(plan: Plan, want: Scope<'_>) -> Loaded {
     let total = plan.identities.len();
-    let Want::Sender(sender) = want else {
+    let Scope::Sender(sender) = want else {
         return Loaded {
             plan,
             numbers: (0..total).collect(),
@@ -255,17 +256,17 @@ fn reduce(plan: Plan, want: Want<'_>) -> Loaded {
 type CompileFn<'a> = &'a dyn Fn(&Origin, &[u8]) -> Result<Plan, Failure>;
 
 /// One load: the store, verbosity and the compiler to fall back to.
-struct Ctx<'a> {
-    store: &'a Store,
+struct PlanLoader<'a> {
+    store: &'a PlanStore,
     verbose: bool,
     compile: CompileFn<'a>,
     /// At most one line about the cache per run.
     said: std::cell::Cell<bool>,
 }
 
-impl<'a> Ctx<'a> {
-    fn new(store: &'a Store, verbose: bool, compile: CompileFn<'a>) -> Self {
-        Ctx {
+impl<'a> PlanLoader<'a> {
+    fn new(store: &'a PlanStore, verbose: bool, compile: CompileFn<'a>) -> Self {
+        PlanLoader {
             store,
             verbose,
             compile,
@@ -279,7 +280,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn load(&self, origin: &Origin, want: Want<'_>) -> Result<Loaded, Failure> {
+    fn load(&self, origin: &Origin, want: Scope<'_>) -> Result<Loaded, Failure> {
         let Some(path) = origin.path() else {
             // As `config::load_for_sending`: no file at all is an error.
             return Err(Failure::config(config::no_file_message()));
@@ -319,7 +320,7 @@ impl<'a> Ctx<'a> {
         cache: &Path,
         program: &Program,
         source: &mut Source,
-        want: Want<'_>,
+        want: Scope<'_>,
     ) -> Result<Option<Loaded>, Invalid> {
         let mut reader = match self.store.open_cache(cache) {
             Ok(Some(r)) => r,
@@ -327,7 +328,7 @@ impl<'a> Ctx<'a> {
             Err(reason) => return Err(Invalid::Broken(reason)),
         };
         let (header, restamp) = validate(&mut reader, program, source, self.store.settle)?;
-        if restamp || matches!(want, Want::All) {
+        if restamp || matches!(want, Scope::All) {
             // Everything will be read: one read instead of two per identity.
             reader.load_head(u64::MAX).map_err(Invalid::Broken)?;
         }
@@ -335,7 +336,7 @@ impl<'a> Ctx<'a> {
         if restamp {
             // Same content, newer stamp: rewrite the key so that the next
             // load trusts the stamp again (best effort).
-            if let Ok(full) = read_plan(&reader, &header, Want::All) {
+            if let Ok(full) = read_plan(&reader, &header, Scope::All) {
                 let _ = self.store_plan(cache, &full.plan, program.clone(), source);
             }
         }

@@ -13,37 +13,33 @@ use super::format::{verify_all, Reader, FORMAT_VERSION};
 use super::validity::{validate, Invalid, Source};
 use super::Freshness;
 use crate::config::Origin;
-use crate::owned::private::cache_dir;
-use crate::owned::private::PrivateDir;
-use crate::owned::stamp::Program;
-use crate::owned::stamp::SETTLE;
+use crate::owned::private::{cache_dir, PrivateDir};
+use crate::owned::stamp::{Program, SETTLE};
 use siphasher::sip128::{Hasher128, SipHasher13};
 use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-// ───────────────────────────── the store ─────────────────────────────
-
-/// Where cache files live.
+/// Where the compiled plan files live.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub struct PlanStore {
     pub(super) dir: Option<PathBuf>,
     /// [`SETTLE`], shorter in tests.
     pub(super) settle: Duration,
 }
 
-impl Store {
+impl PlanStore {
     /// `$XDG_CACHE_HOME/esmtp` or `~/.cache/esmtp`.
-    pub fn default_location() -> Store {
-        Store {
+    pub fn default_location() -> PlanStore {
+        PlanStore {
             dir: cache_dir(),
             settle: SETTLE,
         }
     }
 
     /// A cache in `dir` (tests, tools).
-    pub fn at(dir: impl Into<PathBuf>) -> Store {
-        Store {
+    pub fn at(dir: impl Into<PathBuf>) -> PlanStore {
+        PlanStore {
             dir: Some(dir.into()),
             settle: SETTLE,
         }

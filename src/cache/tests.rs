@@ -36,39 +36,41 @@ fn shim(_: &Origin, src: &[u8]) -> Result<Plan, Failure> {
     Ok(plan)
 }
 
-fn setup(src: &str) -> (tempfile::TempDir, Store, Origin) {
+fn setup(src: &str) -> (tempfile::TempDir, PlanStore, Origin) {
     let t = tempfile::tempdir().unwrap();
-    let store = Store::at(t.path().join("cache/esmtp"));
+    let store = PlanStore::at(t.path().join("cache/esmtp"));
     let p = t.path().join("rc");
     fs::write(&p, src).unwrap();
     (t, store, Origin::Explicit(p))
 }
 
-fn load(store: &Store, origin: &Origin, want: Want<'_>) -> Loaded {
-    Ctx::new(store, false, &shim).load(origin, want).unwrap()
+fn load(store: &PlanStore, origin: &Origin, want: Scope<'_>) -> Loaded {
+    PlanLoader::new(store, false, &shim)
+        .load(origin, want)
+        .unwrap()
 }
 
 #[test]
 fn roundtrip_and_selection() {
     let src = "a@X.org h1 25\nb@y.org h2 26\nc@z.org h3 27\n";
     let (_t, store, origin) = setup(src);
-    let full = load(&store, &origin, Want::All);
+    let full = load(&store, &origin, Scope::All);
     assert_eq!(full.plan, shim(&origin, src.as_bytes()).unwrap());
     let cache = store.file_for(origin.path().unwrap()).unwrap();
     assert!(cache.exists());
     assert_eq!(fs::metadata(&cache).unwrap().mode() & 0o777, 0o600);
-    let again = load(&store, &origin, Want::All);
+    let again = load(&store, &origin, Scope::All);
     assert_eq!(again, full);
-    let sel = load(&store, &origin, Want::Sender(Some("Me <B@Y.ORG>")));
+    let sel = load(&store, &origin, Scope::Sender(Some("Me <B@Y.ORG>")));
     assert_eq!(sel.numbers, vec![0, 1]);
     assert_eq!(sel.plan.identities[1].relay.host, "h2");
     assert_eq!(sel.plan.default_identity, 0);
-    let sel = load(&store, &origin, Want::Sender(Some("nobody@x")));
+    let sel = load(&store, &origin, Scope::Sender(Some("nobody@x")));
     assert_eq!(sel.numbers, vec![0]);
     assert_eq!(sel.total, 3);
 }
 
-fn cache_of(store: &Store, origin: &Origin) -> PathBuf {
+fn cache_of(store: &PlanStore, origin: &Origin) -> PathBuf {
     store.file_for(origin.path().unwrap()).unwrap()
 }
 
@@ -86,7 +88,7 @@ fn same_size_edit_with_restored_mtime_is_seen() {
         let (_t, mut store, origin) = setup("a@x.org h1 25\n");
         store.settle = settle;
         let path = origin.path().unwrap().to_path_buf();
-        assert_eq!(hosts(&load(&store, &origin, Want::All)), ["h1"]);
+        assert_eq!(hosts(&load(&store, &origin, Scope::All)), ["h1"]);
         // Fast path taken when settled: the stored key says so.
         let mut r = store
             .open_cache(&cache_of(&store, &origin))
@@ -99,8 +101,8 @@ fn same_size_edit_with_restored_mtime_is_seen() {
         f.set_modified(mtime).unwrap();
         drop(f);
         assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), mtime);
-        assert_eq!(hosts(&load(&store, &origin, Want::All)), ["h2"]);
-        assert_eq!(hosts(&load(&store, &origin, Want::All)), ["h2"]);
+        assert_eq!(hosts(&load(&store, &origin, Scope::All)), ["h2"]);
+        assert_eq!(hosts(&load(&store, &origin, Scope::All)), ["h2"]);
     }
 }
 
@@ -110,7 +112,7 @@ fn every_flipped_byte_and_every_truncation_is_harmless() {
     let (_t, mut store, origin) = setup(src);
     store.settle = Duration::ZERO;
     let want = shim(&origin, src.as_bytes()).unwrap();
-    load(&store, &origin, Want::All);
+    load(&store, &origin, Scope::All);
     let cache = cache_of(&store, &origin);
     let good = fs::read(&cache).unwrap();
     let write = |bytes: &[u8]| {
@@ -128,14 +130,14 @@ fn every_flipped_byte_and_every_truncation_is_harmless() {
         let mut bad = good.clone();
         bad[i] ^= 1 << (i % 8);
         write(&bad);
-        assert_eq!(load(&store, &origin, Want::All).plan, want, "flip at {i}");
+        assert_eq!(load(&store, &origin, Scope::All).plan, want, "flip at {i}");
         write(&bad);
-        let sel = load(&store, &origin, Want::Sender(Some("b@y.org")));
+        let sel = load(&store, &origin, Scope::Sender(Some("b@y.org")));
         assert_eq!(hosts(&sel), ["h1", "h2"], "flip at {i}");
     }
     for len in 0..good.len() {
         write(&good[..len]);
-        assert_eq!(load(&store, &origin, Want::All).plan, want, "cut at {len}");
+        assert_eq!(load(&store, &origin, Scope::All).plan, want, "cut at {len}");
         assert_eq!(
             fs::read(&cache).unwrap(),
             good,
@@ -147,30 +149,30 @@ fn every_flipped_byte_and_every_truncation_is_harmless() {
 #[test]
 fn unsafe_cache_files_are_ignored_and_replaced() {
     let (_t, store, origin) = setup("a@x.org h1 25\n");
-    load(&store, &origin, Want::All);
+    load(&store, &origin, Scope::All);
     let cache = cache_of(&store, &origin);
     // A forged plan with other settings, made readable by others.
     let forged = {
         let (_t2, store2, origin2) = setup("a@x.org evil 25\n");
         let _ = &origin2;
-        load(&store2, &origin2, Want::All);
+        load(&store2, &origin2, Scope::All);
         fs::read(cache_of(&store2, &origin2)).unwrap()
     };
     fs::write(&cache, &forged).unwrap();
     fs::set_permissions(&cache, fs::Permissions::from_mode(0o644)).unwrap();
-    assert_eq!(hosts(&load(&store, &origin, Want::All)), ["h1"]);
+    assert_eq!(hosts(&load(&store, &origin, Scope::All)), ["h1"]);
     assert_eq!(fs::metadata(&cache).unwrap().mode() & 0o777, 0o600);
     // Good content but too open: still not trusted, replaced.
     let ino = fs::metadata(&cache).unwrap().ino();
     fs::set_permissions(&cache, fs::Permissions::from_mode(0o640)).unwrap();
-    assert_eq!(hosts(&load(&store, &origin, Want::All)), ["h1"]);
+    assert_eq!(hosts(&load(&store, &origin, Scope::All)), ["h1"]);
     let m = fs::metadata(&cache).unwrap();
     assert_eq!(m.mode() & 0o777, 0o600);
     assert_ne!(m.ino(), ino);
     // A symlink in place of the cache file is not followed.
     fs::remove_file(&cache).unwrap();
     std::os::unix::fs::symlink(origin.path().unwrap(), &cache).unwrap();
-    assert_eq!(hosts(&load(&store, &origin, Want::All)), ["h1"]);
+    assert_eq!(hosts(&load(&store, &origin, Scope::All)), ["h1"]);
     assert!(!fs::symlink_metadata(&cache)
         .unwrap()
         .file_type()
@@ -182,8 +184,8 @@ fn unusable_directory_never_prevents_loading() {
     let (t, _store, origin) = setup("a@x.org h1 25\n");
     // The cache directory cannot exist: a file is in the way.
     fs::write(t.path().join("blocker"), "").unwrap();
-    let store = Store::at(t.path().join("blocker/esmtp"));
-    assert_eq!(hosts(&load(&store, &origin, Want::All)), ["h1"]);
+    let store = PlanStore::at(t.path().join("blocker/esmtp"));
+    assert_eq!(hosts(&load(&store, &origin, Scope::All)), ["h1"]);
     assert!(matches!(
         store.freshness(&origin),
         Freshness::Unavailable { .. }
@@ -192,8 +194,8 @@ fn unusable_directory_never_prevents_loading() {
     let dir = t.path().join("open");
     fs::create_dir(&dir).unwrap();
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
-    let store = Store::at(&dir);
-    assert_eq!(hosts(&load(&store, &origin, Want::All)), ["h1"]);
+    let store = PlanStore::at(&dir);
+    assert_eq!(hosts(&load(&store, &origin, Scope::All)), ["h1"]);
     assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
     assert!(store.freshness(&origin).is_fresh());
 }
@@ -203,7 +205,7 @@ fn concurrent_loads_all_succeed_and_leave_a_valid_cache() {
     let (_t, store, origin) = setup("a@x.org h1 25\nb@y.org h2 26\n");
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)
-            .map(|_| s.spawn(|| load(&store, &origin, Want::All)))
+            .map(|_| s.spawn(|| load(&store, &origin, Scope::All)))
             .collect();
         for h in handles {
             assert_eq!(hosts(&h.join().unwrap()), ["h1", "h2"]);
@@ -221,7 +223,7 @@ fn concurrent_loads_all_succeed_and_leave_a_valid_cache() {
 #[test]
 fn another_build_or_dependency_change_invalidates() {
     let (_t, store, origin) = setup("a@x.org h1 25\n");
-    load(&store, &origin, Want::All);
+    load(&store, &origin, Scope::All);
     let cache = cache_of(&store, &origin);
     let program = Program::current(FORMAT_VERSION).unwrap();
     let mut other = program.clone();
@@ -250,7 +252,7 @@ fn another_build_or_dependency_change_invalidates() {
 #[test]
 fn abandoned_temporary_files_are_removed_by_the_next_writer() {
     let (_t, store, origin) = setup("a@x.org h1 25\n");
-    load(&store, &origin, Want::All);
+    load(&store, &origin, Scope::All);
     let dir = store.dir.clone().unwrap();
     let old = dir.join(".tmp-1-dead");
     let young = dir.join(".tmp-2-busy");
@@ -262,7 +264,7 @@ fn abandoned_temporary_files_are_removed_by_the_next_writer() {
         .unwrap();
     drop(f);
     fs::write(origin.path().unwrap(), "a@x.org h2 25\n").unwrap();
-    assert_eq!(hosts(&load(&store, &origin, Want::All)), ["h2"]);
+    assert_eq!(hosts(&load(&store, &origin, Scope::All)), ["h2"]);
     assert!(!old.exists());
     assert!(young.exists());
 }

@@ -37,8 +37,6 @@ pub(super) const DEPENDENCIES: &[&str] = &[crate::sys::SERVICES_DB];
 /// The compiler refuses larger files unread (E011); read one byte more.
 pub(super) const MAX_SOURCE_BYTES: u64 = config::MAX_FILE_BYTES as u64;
 
-// ───────────────────────────── on-disk records ─────────────────────────────
-
 /// A file the plan was compiled from, as it was when read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct FileRecord {
