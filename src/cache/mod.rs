@@ -38,8 +38,8 @@ use validity::{dependency_record, validate, Invalid, Source, DEPENDENCIES};
 pub fn load_plan(explicit: Option<&Path>, verbose: bool) -> Result<Plan, Failure> {
     let origin = config::locate(explicit)?;
     let store = PlanStore::default_location();
-    let ctx = PlanLoader::new(&store, verbose, &config::compile_for_sending);
-    Ok(ctx.load(&origin, Scope::All)?.plan)
+    let loader = PlanLoader::new(&store, verbose, &config::compile_for_sending);
+    Ok(loader.load(&origin, Scope::All)?.plan)
 }
 
 /// The part of a plan one submission can use.
@@ -70,8 +70,8 @@ pub fn load_plan_for(
 ) -> Result<Selection, Failure> {
     let origin = config::locate(explicit)?;
     let store = PlanStore::default_location();
-    let ctx = PlanLoader::new(&store, verbose, &config::compile_for_sending);
-    let loaded = ctx.load(&origin, Scope::Sender(sender))?;
+    let loader = PlanLoader::new(&store, verbose, &config::compile_for_sending);
+    let loaded = loader.load(&origin, Scope::Sender(sender))?;
     Ok(Selection {
         plan: loaded.plan,
         numbers: loaded.numbers,
