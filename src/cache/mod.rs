@@ -21,9 +21,7 @@ mod validity;
 
 use crate::config::{self, Origin};
 use crate::exit::{self, Failure};
-pub use crate::owned::private::cache_dir;
 use crate::owned::stamp::Program;
-pub use crate::owned::stamp::SETTLE;
 use crate::plan::Plan;
 use format::{address_key, encode, read_plan};
 pub use format::{fuzzing, FORMAT_VERSION};

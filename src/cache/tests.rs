@@ -1,6 +1,6 @@
 use super::validity::{compare_dependency, dependency_record, validate, Invalid, Match, Source};
 use super::*;
-use crate::owned::stamp::{Build, Program};
+use crate::owned::stamp::{Build, Program, SETTLE};
 use crate::plan::Identity;
 use crate::plan::{Relay, Secret, SecretSource};
 use std::fs;

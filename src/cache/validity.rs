@@ -9,7 +9,7 @@
 //! same for every file the plan depends on: `/etc/services`). It is used
 //! only when all of them still match:
 //! - the stat stamp (dev, ino, size, mtime ns, ctime ns) is compared first.
-//!   When it matches and the source's ctime was at least [`super::SETTLE`] older
+//!   When it matches and the source's ctime was at least [`crate::owned::stamp::SETTLE`] older
 //!   than the moment the source was read, nothing else is read: any later
 //!   write to the file must give it a later ctime (ctime cannot be set by
 //!   user space), so an equal stamp proves an equal file.

@@ -42,7 +42,7 @@ fn bench(c: &mut Criterion) {
     for p in [&small, &big] {
         esmtp::cache::compile_to_cache(Some(p), false).unwrap();
     }
-    std::thread::sleep(esmtp::cache::SETTLE + std::time::Duration::from_millis(200));
+    std::thread::sleep(esmtp::owned::stamp::SETTLE + std::time::Duration::from_millis(200));
     for p in [&small, &big] {
         esmtp::cache::load_plan(Some(p), false).unwrap();
         assert!(esmtp::cache::freshness(Some(p)).is_fresh());
