@@ -3,9 +3,12 @@
 //! store) holding the rustls trust anchors the native loader finds, used
 //! while every file and directory they came from keeps its stat stamp.
 //!
-//! Layout (integers little-endian): magic "ESMTPCA\0" | format u32 |
-//! payload length u32 | payload check [8] | payload (postcard: the program
-//! that wrote it, the stamps of the sources, the anchors).
+//! Layout (integers little-endian):
+//! ```text
+//! magic "ESMTPCA\0" | format u32 | payload length u32 | payload check [8]
+//! payload (postcard): the program that wrote it, the stamps of the
+//! sources, the anchors
+//! ```
 
 use crate::owned::private::{cache_dir, checksum, PrivateDir};
 use crate::owned::stamp::{Program, Stamp, SETTLE};
