@@ -15,6 +15,7 @@
 
 use super::validity::{FileRecord, DEPENDENCIES};
 use super::{selected, sender_keys, Loaded, Scope};
+use crate::address::index_key;
 use crate::owned::private::checksum;
 use crate::owned::stamp::{Build, Program};
 use crate::plan::{Identity, Plan, QueueSettings, Template};
@@ -59,18 +60,6 @@ pub(super) struct Header {
     pub(super) table_offset: u64,
 }
 
-/// The lookup key of an address: trimmed, `Name <addr>` reduced to `addr`,
-/// lowercased (a superset of the selection rule, which only ignores case in
-/// the domain).
-pub(super) fn address_key(address: &str) -> String {
-    let a = address.trim();
-    let inner = match (a.rfind('<'), a.rfind('>')) {
-        (Some(l), Some(r)) if l < r => a[l + 1..r].trim(),
-        _ => a,
-    };
-    inner.to_lowercase()
-}
-
 pub(super) fn bucket_of(key: &str, buckets: u32) -> u32 {
     let mut h = SipHasher13::new();
     h.write(key.as_bytes());
@@ -99,7 +88,7 @@ pub(super) fn encode(
     let mut bucket_lists: Vec<Vec<u8>> = vec![Vec::new(); buckets as usize];
     for (i, id) in plan.identities.iter().enumerate() {
         if let Some(addr) = &id.address {
-            let b = bucket_of(&address_key(addr), buckets) as usize;
+            let b = bucket_of(&index_key(addr), buckets) as usize;
             bucket_lists[b].extend_from_slice(&(i as u32).to_le_bytes());
         }
     }

@@ -19,11 +19,12 @@ mod store;
 mod tests;
 mod validity;
 
+use crate::address::index_key;
 use crate::config::{self, Origin};
 use crate::exit::{self, Failure};
 use crate::owned::stamp::Program;
 use crate::plan::Plan;
-use format::{address_key, encode, read_plan};
+use format::{encode, read_plan};
 pub use format::{fuzzing, FORMAT_VERSION};
 use std::path::{Path, PathBuf};
 pub use store::PlanStore;
@@ -194,7 +195,7 @@ struct Loaded {
 
 fn sender_keys(sender: Option<&str>) -> Vec<String> {
     let Some(s) = sender else { return Vec::new() };
-    let mut keys = vec![s.trim().to_lowercase(), address_key(s)];
+    let mut keys = vec![s.trim().to_lowercase(), index_key(s)];
     keys.dedup();
     keys.retain(|k| !k.is_empty());
     keys
@@ -204,7 +205,7 @@ fn sender_keys(sender: Option<&str>) -> Vec<String> {
 /// sender's selection: the default identity `default`, and every identity
 /// whose address key is one of the sender's `keys`.
 fn selected(i: usize, default: usize, address: Option<&str>, keys: &[String]) -> bool {
-    i == default || address.is_some_and(|a| keys.contains(&address_key(a)))
+    i == default || address.is_some_and(|a| keys.contains(&index_key(a)))
 }
 
 /// Reduce a full plan the way a cached load does, so that results never

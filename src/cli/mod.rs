@@ -14,7 +14,7 @@ pub mod getopt;
 mod run;
 
 use crate::exit::Failure;
-use crate::route::Mailbox;
+use crate::message::Mailbox;
 use crate::transport::{BodyType, Dsn, SessionOptions};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use flags::{Role, Takes, FLAGS};
