@@ -2,6 +2,7 @@
 //! identity and default-identity rules of SPEC §2.3.
 
 use super::ast::{Stmt, Value, ValueKind};
+use super::codes::Code;
 use super::diag::{shown, DiagList, Diagnostic, Span};
 use super::keywords::{self, Key, Scope, ValueType};
 use super::mask::stars;
@@ -156,7 +157,7 @@ fn bad_choice(key: Key, v: &Value, help: Option<String>) -> Diagnostic {
         _ => &[],
     };
     let mut d = Diagnostic::new(
-        "E003",
+        Code::E003,
         format!(
             "`{}` is not a valid value for `{}`",
             shown(&v.text),
@@ -273,7 +274,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                 let cur = self.sections.len() - 1;
                 if let Some((_, prev)) = self.default_mark {
                     self.diags.push(
-                        Diagnostic::new("W002", "`default` given more than once")
+                        Diagnostic::new(Code::W002, "`default` given more than once")
                             .primary(*span, "this one wins")
                             .secondary(prev, "first given here")
                             .help("remove one of them"),
@@ -291,7 +292,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                 if self.sections.len() > MAX_IDENTITIES {
                     self.diags.push(
                         Diagnostic::new(
-                            "E021",
+                            Code::E021,
                             format!("more than {MAX_IDENTITIES} identities"),
                         )
                         .primary(value.span, "the rest of the file is not used")
@@ -327,10 +328,10 @@ impl<'s, 'o> Lowerer<'s, 'o> {
             }
         };
         if v.kind.is_keyword() && !choice {
-            self.diags.push_with("E004", || {
+            self.diags.push_with(Code::E004, || {
                 let text = text();
                 Diagnostic::new(
-                    "E004",
+                    Code::E004,
                     format!(
                         "keyword `{}` cannot be the value of `{}` unquoted",
                         text, kw.name
@@ -342,8 +343,8 @@ impl<'s, 'o> Lowerer<'s, 'o> {
             return false;
         }
         if v.kind == ValueKind::Number && !kw.extension && !choice {
-            self.diags.push_with("C101", || {
-                Diagnostic::new("C101", "unquoted number as a value")
+            self.diags.push_with(Code::C101, || {
+                Diagnostic::new(Code::C101, "unquoted number as a value")
                     .primary(
                         v.span,
                         "esmtp 1.2 reads this as a number: a syntax error there",
@@ -390,7 +391,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
         let name = key.name();
         self.diags.push(
             Diagnostic::new(
-                "E020",
+                Code::E020,
                 format!("control character ({what}) in the value of `{name}`"),
             )
             .primary(v.span, "this value is sent to the server as text")
@@ -403,7 +404,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
         let kw = keywords::keyword(key);
         if kw.extension && self.opts.compat {
             self.diags.push(
-                Diagnostic::new("C001", format!("`{}` is an extension", kw.name))
+                Diagnostic::new(Code::C001, format!("`{}` is an extension", kw.name))
                     .primary(key_span, "esmtp 1.2 reports a syntax error here"),
             );
         }
@@ -414,8 +415,8 @@ impl<'s, 'o> Lowerer<'s, 'o> {
         if kw.scope == Scope::Global {
             if let Some(first) = self.globals_first.get(&key) {
                 let first = *first;
-                self.diags.push_with("W001", || {
-                    Diagnostic::new("W001", format!("`{}` given twice", kw.name))
+                self.diags.push_with(Code::W001, || {
+                    Diagnostic::new(Code::W001, format!("`{}` given twice", kw.name))
                         .primary(span, "this one wins")
                         .secondary(first, "first given here")
                         .note(format!("`{}` is global: it applies to the whole file, whichever identity it appears in", kw.name))
@@ -438,11 +439,14 @@ impl<'s, 'o> Lowerer<'s, 'o> {
         }
         sec.values.insert(key, v.span);
         if let Some(first) = dup {
-            self.diags.push_with("W001", || {
-                Diagnostic::new("W001", format!("`{}` given twice in one identity", kw.name))
-                    .primary(span, "this one wins")
-                    .secondary(first, "first given here")
-                    .help("remove one, or add the `identity` line that is missing between them")
+            self.diags.push_with(Code::W001, || {
+                Diagnostic::new(
+                    Code::W001,
+                    format!("`{}` given twice in one identity", kw.name),
+                )
+                .primary(span, "this one wins")
+                .secondary(first, "first given here")
+                .help("remove one, or add the `identity` line that is missing between them")
             });
         }
         self.per_identity(key, v);
@@ -474,7 +478,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
             Key::QueueLifetime => match parse_duration(&v.text) {
                 Some(secs) if secs > 0 => self.queue.lifetime_secs = secs,
                 _ => self.diags.push(
-                    Diagnostic::new("E010", format!("`{}` is not a duration", v.text))
+                    Diagnostic::new(Code::E010, format!("`{}` is not a duration", v.text))
                         .primary(v.span, "expected seconds, or a number with s, m, h or d")
                         .help("for example `queue_lifetime 5d`"),
                 ),
@@ -484,7 +488,8 @@ impl<'s, 'o> Lowerer<'s, 'o> {
     }
 
     fn bad_choice(&mut self, key: Key, v: &Value, help: Option<String>) {
-        self.diags.push_with("E003", || bad_choice(key, v, help));
+        self.diags
+            .push_with(Code::E003, || bad_choice(key, v, help));
     }
 
     fn per_identity(&mut self, key: Key, v: &Value) {
@@ -510,10 +515,13 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                 };
                 if let Some(first) = self.cur().first.get(&other).copied() {
                     self.diags.push(
-                        Diagnostic::new("E008", "`password` and `passwordeval` in one identity")
-                            .primary(v.span, "second source of the secret")
-                            .secondary(first, "first given here")
-                            .help("keep only one of them"),
+                        Diagnostic::new(
+                            Code::E008,
+                            "`password` and `passwordeval` in one identity",
+                        )
+                        .primary(v.span, "second source of the secret")
+                        .secondary(first, "first given here")
+                        .help("keep only one of them"),
                     );
                 }
                 if key == Key::Password {
@@ -533,7 +541,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                     (ValueKind::Bare, "implicit") => {
                         if self.opts.compat {
                             self.diags.push(
-                                Diagnostic::new("C002", "`starttls implicit` is an extension")
+                                Diagnostic::new(Code::C002, "`starttls implicit` is an extension")
                                     .primary(v.span, "esmtp 1.2 reports a syntax error here"),
                             );
                         }
@@ -589,7 +597,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                 ValueKind::Disabled => {
                     if self.opts.compat {
                         self.diags.push(
-                            Diagnostic::new("C004", "esmtp 1.2 ignores `message_id disabled`")
+                            Diagnostic::new(Code::C004, "esmtp 1.2 ignores `message_id disabled`")
                                 .primary(v.span, "honoured here: no Message-ID: is added"),
                         );
                     }
@@ -600,9 +608,12 @@ impl<'s, 'o> Lowerer<'s, 'o> {
             Key::Timeout => match v.text.parse::<u64>() {
                 Ok(n) if n > 0 => self.cur().identity.timeout_secs = n,
                 _ => self.diags.push(
-                    Diagnostic::new("E010", format!("`{}` is not a number of seconds", v.text))
-                        .primary(v.span, "expected a whole number from 1 up")
-                        .help("for example `timeout 30`"),
+                    Diagnostic::new(
+                        Code::E010,
+                        format!("`{}` is not a number of seconds", v.text),
+                    )
+                    .primary(v.span, "expected a whole number from 1 up")
+                    .help("for example `timeout 30`"),
                 ),
             },
             Key::Auth => {
@@ -627,7 +638,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
         if v.raw.is_some() && self.opts.compat {
             self.diags.push(
                 Diagnostic::new(
-                    "C007",
+                    Code::C007,
                     format!("the value of `{}` is not UTF-8", keywords::keyword(key).name),
                 )
                 .primary(v.span, "used byte for byte, as esmtp 1.2 does")
@@ -646,7 +657,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
     fn relay(&mut self, v: &Value) -> Relay {
         if self.opts.compat && (v.text.starts_with('[') || v.text.matches(':').count() > 1) {
             self.diags.push(
-                Diagnostic::new("C006", "IPv6 address in `hostname`")
+                Diagnostic::new(Code::C006, "IPv6 address in `hostname`")
                     .primary(v.span, "esmtp 1.2 cannot parse an IPv6 address here"),
             );
         }
@@ -661,7 +672,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                 let d = self.identity_error(
                     sec,
                     Some(Key::Hostname),
-                    Diagnostic::new("E005", msg)
+                    Diagnostic::new(Code::E005, msg)
                         .primary(v.span, "in this hostname")
                         .help("write `hostname HOST:PORT` with PORT a number or a service name such as `submission`"),
                 );
@@ -719,7 +730,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                 .map(|i| Span::new(v.span.start + i, v.span.start + i + u.len()))
                 .unwrap_or(v.span);
             self.diags.push(
-                Diagnostic::new("W013", format!("unknown placeholder `{u}`"))
+                Diagnostic::new(Code::W013, format!("unknown placeholder `{u}`"))
                     .primary(
                         span,
                         format!("kept literally; known here: {} and `%%`", known.join(", ")),
@@ -767,7 +778,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                 n => format!("{n} times"),
             };
             let mut d = Diagnostic::new(
-                "W020",
+                Code::W020,
                 format!(
                     "identity `{addr}` declared {times}: `-f {addr}` selects the last declaration"
                 ),
@@ -824,7 +835,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                     if *eaddr != addr {
                         self.diags.push(
                             Diagnostic::new(
-                                "C005",
+                                Code::C005,
                                 format!("`{eaddr}` and `{addr}` differ only in the case of the domain"),
                             )
                             .primary(span, "`-f` with another case of the domain selects the last declaration here; esmtp 1.2 compares exactly and uses the default identity"),
@@ -847,13 +858,13 @@ impl<'s, 'o> Lowerer<'s, 'o> {
             };
             let d = match sec.credential_spans() {
                 (Some(u), None) => Diagnostic::new(
-                    "E015",
+                    Code::E015,
                     format!("{} has a username but no password", name()),
                 )
                 .primary(u, "cannot authenticate without a secret")
                 .help("add `password` (or `passwordeval \"COMMAND\"`) to this identity, or remove `username` if the server needs no login"),
                 (None, Some(p)) => Diagnostic::new(
-                    "E015",
+                    Code::E015,
                     format!("{} has a password but no username", name()),
                 )
                 .primary(p, "cannot authenticate without a user name")
@@ -875,7 +886,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                 if compat {
                     if let Some(span) = sec.values.get(&Key::Hostname) {
                         extra.push(
-                            Diagnostic::new("C003", "port 465 without `starttls`: implicit TLS")
+                            Diagnostic::new(Code::C003, "port 465 without `starttls`: implicit TLS")
                                 .primary(*span, "TLS from the first byte here; esmtp 1.2 speaks plain SMTP to this port"),
                         );
                     }
@@ -891,7 +902,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
             if sec.statements == 0 {
                 if let Some((_, span)) = &sec.address {
                     self.diags.push(
-                        Diagnostic::new("C104", "identity without any statement")
+                        Diagnostic::new(Code::C104, "identity without any statement")
                             .primary(
                                 *span,
                                 "esmtp 1.2 reports a syntax error after this identity",

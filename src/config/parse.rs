@@ -8,6 +8,7 @@
 //! [`MAX_GARBAGE_TOKENS`] words that belong to no statement.
 
 use super::ast::Stmt;
+use super::codes::Code;
 use super::diag::{DiagList, Diagnostic, Span};
 use super::keywords::{self, Key};
 use super::lexer::{Lexer, RawSource, Tok};
@@ -258,7 +259,7 @@ pub fn parse_and_lower<'s>(
     if let Some((at, after)) = stopped_at {
         out.push(
             Diagnostic::new(
-                "E014",
+                Code::E014,
                 format!("too many errors: stopped reading after {after}"),
             )
             .primary(Span::new(at, at), "the rest of the file was not read")
@@ -443,7 +444,7 @@ fn syntax_diagnostic(
         let end = ends.at(qs);
         let text = bounded(src[qs..end].trim_end(), 200);
         let quote = &text[..1];
-        let d = Diagnostic::new("E013", "unterminated quoted string")
+        let d = Diagnostic::new(Code::E013, "unterminated quoted string")
             .primary(Span::new(qs, qs + 1), "this quote is never closed")
             .secondary(p.span, "so this is read as a new word")
             .help(format!("close it: `{text}{quote}`"));
@@ -453,7 +454,7 @@ fn syntax_diagnostic(
         p.span.start,
         dropped_end.unwrap_or(p.span.end).max(p.span.end),
     );
-    if d.code == "E001" && d.message.contains("after the value of") {
+    if d.code == Code::E001 && d.message.contains("after the value of") {
         poison.end = poison.end.max(ends.at(p.span.start));
     }
     (d, Some(poison))
@@ -535,7 +536,7 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
             let wants_force = expected.iter().any(|x| x == "\"sender\"");
             if wants_force {
                 return Diagnostic::new(
-                    "E001",
+                    Code::E001,
                     format!(
                         "`force` must be followed by `sender` or `reverse_path`, found {}",
                         describe(tok)
@@ -556,7 +557,7 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
                 if is_value_word {
                     let word = bounded(&src[l..r], 60);
                     let mut d = Diagnostic::new(
-                        "E004",
+                        Code::E004,
                         format!(
                             "{} cannot be the value of `{kname}` unquoted",
                             describe(tok)
@@ -569,7 +570,7 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
                     }
                     return d;
                 }
-                let mut d = Diagnostic::new("E002", format!("missing value for `{kname}`"))
+                let mut d = Diagnostic::new(Code::E002, format!("missing value for `{kname}`"))
                     .primary(
                         kw.map(|k| k.0).unwrap_or(span),
                         "this keyword needs a value",
@@ -587,10 +588,12 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
                     let rest_end = dropped_end.unwrap_or(r).max(r);
                     let rest = src[l..rest_end].split('\n').next().unwrap_or("");
                     let rest = bounded(rest, 200);
-                    let d =
-                        Diagnostic::new("E001", format!("`{word}` is not a statement by itself"))
-                            .primary(span, "expected a keyword")
-                            .help(format!("write `force {rest}`"));
+                    let d = Diagnostic::new(
+                        Code::E001,
+                        format!("`{word}` is not a statement by itself"),
+                    )
+                    .primary(span, "expected a keyword")
+                    .help(format!("write `force {rest}`"));
                     swallowed(src, seen, l, d)
                 }
                 Tok::Str(_) | Tok::Number(_) => {
@@ -602,7 +605,7 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
                     };
                     if let Some(k) = suggestion {
                         let fixed = k.rsplit(' ').next().unwrap_or(k);
-                        return Diagnostic::new("E001", format!("unknown keyword `{word}`"))
+                        return Diagnostic::new(Code::E001, format!("unknown keyword `{word}`"))
                             .primary(span, "not a keyword")
                             .help(format!("did you mean `{fixed}`?"));
                     }
@@ -612,7 +615,7 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
                             if let Some((ks, k)) = keyword_before(seen, ps) {
                                 if src[ks.end..ps].contains('\n') {
                                     return Diagnostic::new(
-                                        "E002",
+                                        Code::E002,
                                         format!("missing value for `{}`", k.name()),
                                     )
                                     .primary(ks, "this keyword has no value on its line")
@@ -629,7 +632,7 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
                                     None => whole,
                                 };
                                 let d = Diagnostic::new(
-                                    "E001",
+                                    Code::E001,
                                     format!(
                                         "unexpected `{word}` after the value of `{}`",
                                         k.name()
@@ -645,7 +648,7 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
                             }
                         }
                     }
-                    Diagnostic::new("E001", format!("expected a keyword, found {}", describe(tok)))
+                    Diagnostic::new(Code::E001, format!("expected a keyword, found {}", describe(tok)))
                         .primary(span, "not a keyword")
                         .help("statements start with a keyword such as `hostname`, `identity` or `mda`; see `man esmtprc`")
                 }
@@ -654,7 +657,7 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
                     src,
                     seen,
                     l,
-                    Diagnostic::new("E001", "unexpected `=`")
+                    Diagnostic::new(Code::E001, "unexpected `=`")
                         .primary(span, "`=` may only follow a keyword, once")
                         .help("remove it"),
                 ),
@@ -662,7 +665,7 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
                     src,
                     seen,
                     l,
-                    Diagnostic::new("E001", format!("unexpected {}", describe(tok)))
+                    Diagnostic::new(Code::E001, format!("unexpected {}", describe(tok)))
                         .primary(span, "expected a statement here"),
                 ),
             }
@@ -674,7 +677,7 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
             if wants_value {
                 if let Some((ks, k)) = kw {
                     return Diagnostic::new(
-                        "E002",
+                        Code::E002,
                         format!("missing value for `{}` at end of file", k.name()),
                     )
                     .primary(ks, "this keyword needs a value")
@@ -683,19 +686,19 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
             }
             let at = location.min(src.len());
             if expected.iter().any(|x| x == "\"sender\"") {
-                return Diagnostic::new("E001", "`force` at the end of the file")
+                return Diagnostic::new(Code::E001, "`force` at the end of the file")
                     .primary(Span::new(at, at), "expected `sender` or `reverse_path`")
                     .help("write `force sender ADDRESS` or `force reverse_path ADDRESS`");
             }
-            Diagnostic::new("E001", "unexpected end of file").primary(
+            Diagnostic::new(Code::E001, "unexpected end of file").primary(
                 Span::new(at, at),
                 "the file ends in the middle of a statement",
             )
         }
-        ParseError::InvalidToken { location } => Diagnostic::new("E001", "invalid token")
+        ParseError::InvalidToken { location } => Diagnostic::new(Code::E001, "invalid token")
             .primary(Span::new(*location, *location), "here"),
         ParseError::ExtraToken { token: (l, tok, r) } => Diagnostic::new(
-            "E001",
+            Code::E001,
             format!("unexpected {}", describe(src, orig, *l, tok, *r)),
         )
         .primary(Span::new(*l, *r), "here"),
