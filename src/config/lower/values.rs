@@ -115,75 +115,8 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                 self.not_utf8(key, v);
                 self.cur().identity.username = Some(Octets::new(v.bytes()))
             }
-            Key::Password | Key::Passwordeval => {
-                let other = if key == Key::Password {
-                    Key::Passwordeval
-                } else {
-                    Key::Password
-                };
-                if let Some(first) = self.cur().first.get(&other).copied() {
-                    self.diags.push(
-                        Diagnostic::new(
-                            Code::E008,
-                            "`password` and `passwordeval` in one identity",
-                        )
-                        .primary(v.span, "second source of the secret")
-                        .secondary(first, "first given here")
-                        .help("keep only one of them"),
-                    );
-                }
-                if key == Key::Password {
-                    self.not_utf8(key, v);
-                }
-                self.cur().identity.secret = Some(if key == Key::Password {
-                    SecretSource::Password(Secret::new(v.bytes()))
-                } else {
-                    SecretSource::Eval(v.text.clone())
-                });
-            }
-            Key::Starttls => {
-                let tls = match (v.kind, v.text.as_str()) {
-                    (ValueKind::Disabled, _) => Some(TlsPolicy::Disabled),
-                    (ValueKind::Enabled, _) => Some(TlsPolicy::Enabled),
-                    (ValueKind::Required, _) => Some(TlsPolicy::Required),
-                    (ValueKind::Bare, "implicit") => {
-                        if self.opts.compat {
-                            self.diags.push(
-                                Diagnostic::new(Code::C002, "`starttls implicit` is an extension")
-                                    .primary(v.span, "esmtp 1.2 reports a syntax error here"),
-                            );
-                        }
-                        Some(TlsPolicy::Implicit)
-                    }
-                    _ => None,
-                };
-                match tls {
-                    Some(t) => {
-                        let sec = self.cur();
-                        sec.identity.tls = t;
-                        sec.identity.tls_explicit = true;
-                        sec.tls_given = true;
-                    }
-                    None => {
-                        let lower = v.text.to_ascii_lowercase();
-                        let help = match lower.as_str() {
-                            "yes" | "on" | "true" | "1" | "y" => Some(
-                                "write `starttls enabled` (use TLS when the server offers it) or `starttls required` (never send without it)"
-                                    .to_string(),
-                            ),
-                            "no" | "off" | "false" | "0" | "n" | "none" => {
-                                Some("write `starttls disabled`".to_string())
-                            }
-                            "ssl" | "tls" | "smtps" => Some(
-                                "for TLS from the first byte (port 465) write `starttls implicit`"
-                                    .to_string(),
-                            ),
-                            _ => None,
-                        };
-                        self.bad_choice(Key::Starttls, v, help);
-                    }
-                }
-            }
+            Key::Password | Key::Passwordeval => self.secret(key, v),
+            Key::Starttls => self.starttls(v),
             Key::CertificatePassphrase => {
                 self.not_utf8(key, v);
                 self.cur().identity.certificate_passphrase = Some(Secret::new(v.bytes()))
@@ -200,43 +133,123 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                     self.cur().identity.force_reverse_path = Some(t);
                 }
             }
-            Key::MessageId => match v.kind {
-                ValueKind::Enabled => self.cur().identity.message_id = true,
-                ValueKind::Disabled => {
-                    if self.opts.compat {
-                        self.diags.push(
-                            Diagnostic::new(Code::C004, "esmtp 1.2 ignores `message_id disabled`")
-                                .primary(v.span, "honoured here: no Message-ID: is added"),
-                        );
-                    }
-                    self.cur().identity.message_id = false;
-                }
-                _ => self.bad_choice(Key::MessageId, v, None),
-            },
-            Key::Timeout => match v.text.parse::<u64>() {
-                Ok(n) if n > 0 => self.cur().identity.timeout_secs = n,
-                _ => self.diags.push(
-                    Diagnostic::new(
-                        Code::E010,
-                        format!("`{}` is not a number of seconds", v.text),
-                    )
-                    .primary(v.span, "expected a whole number from 1 up")
-                    .help("for example `timeout 30`"),
-                ),
-            },
-            Key::Auth => {
-                let lower = v.text.to_ascii_lowercase();
-                let mech = AuthMech::ALL.iter().copied().find(|m| {
-                    m.config_name() == lower || m.sasl_name().eq_ignore_ascii_case(&lower)
-                });
-                match (v.kind, mech) {
-                    (ValueKind::Bare | ValueKind::Quoted, Some(m)) => {
-                        self.cur().identity.auth = Some(m)
-                    }
-                    _ => self.bad_choice(Key::Auth, v, None),
-                }
-            }
+            Key::MessageId => self.message_id(v),
+            Key::Timeout => self.timeout(v),
+            Key::Auth => self.auth(v),
             _ => {}
+        }
+    }
+
+    /// `password` or `passwordeval`: the identity's secret (one source).
+    fn secret(&mut self, key: Key, v: &Value) {
+        let other = if key == Key::Password {
+            Key::Passwordeval
+        } else {
+            Key::Password
+        };
+        if let Some(first) = self.cur().first.get(&other).copied() {
+            self.diags.push(
+                Diagnostic::new(Code::E008, "`password` and `passwordeval` in one identity")
+                    .primary(v.span, "second source of the secret")
+                    .secondary(first, "first given here")
+                    .help("keep only one of them"),
+            );
+        }
+        if key == Key::Password {
+            self.not_utf8(key, v);
+        }
+        self.cur().identity.secret = Some(if key == Key::Password {
+            SecretSource::Password(Secret::new(v.bytes()))
+        } else {
+            SecretSource::Eval(v.text.clone())
+        });
+    }
+
+    /// `starttls`: the TLS policy, with help for the words people try.
+    fn starttls(&mut self, v: &Value) {
+        let tls = match (v.kind, v.text.as_str()) {
+            (ValueKind::Disabled, _) => Some(TlsPolicy::Disabled),
+            (ValueKind::Enabled, _) => Some(TlsPolicy::Enabled),
+            (ValueKind::Required, _) => Some(TlsPolicy::Required),
+            (ValueKind::Bare, "implicit") => {
+                if self.opts.compat {
+                    self.diags.push(
+                        Diagnostic::new(Code::C002, "`starttls implicit` is an extension")
+                            .primary(v.span, "esmtp 1.2 reports a syntax error here"),
+                    );
+                }
+                Some(TlsPolicy::Implicit)
+            }
+            _ => None,
+        };
+        match tls {
+            Some(t) => {
+                let sec = self.cur();
+                sec.identity.tls = t;
+                sec.identity.tls_explicit = true;
+                sec.tls_given = true;
+            }
+            None => {
+                let lower = v.text.to_ascii_lowercase();
+                let help = match lower.as_str() {
+                    "yes" | "on" | "true" | "1" | "y" => Some(
+                        "write `starttls enabled` (use TLS when the server offers it) or `starttls required` (never send without it)"
+                            .to_string(),
+                    ),
+                    "no" | "off" | "false" | "0" | "n" | "none" => {
+                        Some("write `starttls disabled`".to_string())
+                    }
+                    "ssl" | "tls" | "smtps" => Some(
+                        "for TLS from the first byte (port 465) write `starttls implicit`"
+                            .to_string(),
+                    ),
+                    _ => None,
+                };
+                self.bad_choice(Key::Starttls, v, help);
+            }
+        }
+    }
+
+    fn message_id(&mut self, v: &Value) {
+        match v.kind {
+            ValueKind::Enabled => self.cur().identity.message_id = true,
+            ValueKind::Disabled => {
+                if self.opts.compat {
+                    self.diags.push(
+                        Diagnostic::new(Code::C004, "esmtp 1.2 ignores `message_id disabled`")
+                            .primary(v.span, "honoured here: no Message-ID: is added"),
+                    );
+                }
+                self.cur().identity.message_id = false;
+            }
+            _ => self.bad_choice(Key::MessageId, v, None),
+        }
+    }
+
+    fn timeout(&mut self, v: &Value) {
+        match v.text.parse::<u64>() {
+            Ok(n) if n > 0 => self.cur().identity.timeout_secs = n,
+            _ => self.diags.push(
+                Diagnostic::new(
+                    Code::E010,
+                    format!("`{}` is not a number of seconds", v.text),
+                )
+                .primary(v.span, "expected a whole number from 1 up")
+                .help("for example `timeout 30`"),
+            ),
+        }
+    }
+
+    /// `auth`: the one mechanism allowed, by its esmtprc or SASL name.
+    fn auth(&mut self, v: &Value) {
+        let lower = v.text.to_ascii_lowercase();
+        let mech = AuthMech::ALL
+            .iter()
+            .copied()
+            .find(|m| m.config_name() == lower || m.sasl_name().eq_ignore_ascii_case(&lower));
+        match (v.kind, mech) {
+            (ValueKind::Bare | ValueKind::Quoted, Some(m)) => self.cur().identity.auth = Some(m),
+            _ => self.bad_choice(Key::Auth, v, None),
         }
     }
 
