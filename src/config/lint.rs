@@ -1,4 +1,6 @@
-//! Static policy lints over the lowered configuration (issue 2 §5).
+//! Policy lints over the lowered configuration: secrets in files others can
+//! read, credentials sent in clear, hosts and programs that look wrong,
+//! settings without effect, and the TLS client certificate of the live file.
 
 use super::codes::Code;
 use super::diag::{DiagList, Diagnostic, Span};

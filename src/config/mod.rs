@@ -8,7 +8,6 @@
 
 pub mod ast;
 pub mod codes;
-
 pub mod diag;
 pub mod dump;
 pub mod keywords;
