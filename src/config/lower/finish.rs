@@ -3,7 +3,7 @@
 
 use super::{Lowered, Lowerer};
 use crate::config::codes::Code;
-use crate::config::diag::{DiagList, Diagnostic};
+use crate::config::diag::{DiagList, Diagnostic, Span};
 use crate::config::keywords::Key;
 use crate::plan::{Identity, Plan, TlsPolicy};
 use std::collections::HashMap;
@@ -13,6 +13,23 @@ impl<'s, 'o> Lowerer<'s, 'o> {
     /// `-f` selects the last declaration, and the default stays the one
     /// holding the file's first statement. Same meaning here, with a warning.
     fn duplicates(&mut self) {
+        let default_section = self.default_mark.map(|d| d.0).or(self.first_statement);
+        for group in self.declaration_groups() {
+            let last = group[group.len() - 1];
+            let Some((addr, span)) = self.sections[last].address.clone() else {
+                continue;
+            };
+            let d = self.declared_more_than_once(&group, &addr, span, default_section);
+            self.diags.push(d);
+            if self.opts.compat {
+                self.case_differences(&group[..group.len() - 1], &addr, span);
+            }
+        }
+    }
+
+    /// The sections of each address declared more than once, in file
+    /// order, the groups ordered by their last declaration.
+    fn declaration_groups(&self) -> Vec<Vec<usize>> {
         // Each declaration's previous one of the same address: one map
         // entry per address, no list per group (files may be huge).
         let mut last_of: HashMap<String, usize> = HashMap::new();
@@ -22,91 +39,106 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                 previous[i] = last_of.insert(crate::address::normalized(addr), i);
             }
         }
-        let default_section = self.default_mark.map(|d| d.0).or(self.first_statement);
         let mut lasts: Vec<usize> = last_of
             .into_values()
             .filter(|&i| previous[i].is_some())
             .collect();
         lasts.sort_unstable();
-        for last in lasts {
-            let mut group = vec![last];
-            while let Some(p) = group.last().and_then(|&g| previous[g]) {
-                group.push(p);
+        lasts
+            .into_iter()
+            .map(|last| {
+                let mut group = vec![last];
+                while let Some(p) = group.last().and_then(|&g| previous[g]) {
+                    group.push(p);
+                }
+                group.reverse();
+                group
+            })
+            .collect()
+    }
+
+    /// W020 for one address declared in the sections of `group`, the last
+    /// of them at `span`.
+    fn declared_more_than_once(
+        &self,
+        group: &[usize],
+        addr: &str,
+        span: Span,
+        default_section: Option<usize>,
+    ) -> Diagnostic {
+        let earlier = &group[..group.len() - 1];
+        let times = match group.len() {
+            2 => "twice".to_string(),
+            n => format!("{n} times"),
+        };
+        let mut d = Diagnostic::new(
+            Code::W020,
+            format!("identity `{addr}` declared {times}: `-f {addr}` selects the last declaration"),
+        )
+        .primary(
+            span,
+            format!("`-f {addr}` selects this declaration, as in esmtp 1.2"),
+        );
+        // The first declarations (and the default) are labelled; a file
+        // with thousands of them gets a count, not thousands of labels.
+        const LABELS: usize = 3;
+        for (n, &e) in earlier.iter().enumerate() {
+            let is_default = Some(e) == default_section;
+            if n >= LABELS && !is_default {
+                continue;
             }
-            group.reverse();
-            let earlier = &group[..group.len() - 1];
-            let Some((addr, span)) = self.sections[last].address.clone() else {
+            if let Some((eaddr, espan)) = &self.sections[e].address {
+                let by_f = self.selected_by_f(group, e, eaddr);
+                let label = if is_default {
+                    format!("{by_f}; it stays the default identity")
+                } else {
+                    by_f
+                };
+                d = d.secondary(*espan, label);
+            }
+        }
+        if earlier.len() > LABELS {
+            d = d.note(format!(
+                "declared {} times in all; only the last one is selected by `-f`",
+                group.len()
+            ));
+        }
+        d.help("merge the declarations into one identity, or remove the one you do not want")
+    }
+
+    /// When `-f` selects the earlier declaration `e` of `group`, spelled
+    /// `eaddr`: `-f` prefers an exact spelling (1.2 compares exactly), so a
+    /// declaration spelled unlike every later one is still selected by that
+    /// spelling.
+    fn selected_by_f(&self, group: &[usize], e: usize, eaddr: &str) -> String {
+        let shadowed = group.iter().filter(|&&o| o > e).any(|&o| {
+            self.sections[o]
+                .address
+                .as_ref()
+                .is_some_and(|a| a.0 == *eaddr)
+        });
+        if shadowed {
+            "never selected by `-f`".to_string()
+        } else {
+            format!("selected by `-f` only when spelled exactly `{eaddr}`")
+        }
+    }
+
+    /// C005 for each `earlier` declaration whose spelling differs from the
+    /// last one's (`addr`, at `span`) only in the case of the domain.
+    fn case_differences(&mut self, earlier: &[usize], addr: &str, span: Span) {
+        for &e in earlier {
+            let Some((eaddr, _)) = &self.sections[e].address else {
                 continue;
             };
-            let times = match group.len() {
-                2 => "twice".to_string(),
-                n => format!("{n} times"),
-            };
-            let mut d = Diagnostic::new(
-                Code::W020,
-                format!(
-                    "identity `{addr}` declared {times}: `-f {addr}` selects the last declaration"
-                ),
-            )
-            .primary(
-                span,
-                format!("`-f {addr}` selects this declaration, as in esmtp 1.2"),
-            );
-            // The first declarations (and the default) are labelled; a file
-            // with thousands of them gets a count, not thousands of labels.
-            const LABELS: usize = 3;
-            for (n, &e) in earlier.iter().enumerate() {
-                let is_default = Some(e) == default_section;
-                if n >= LABELS && !is_default {
-                    continue;
-                }
-                if let Some((eaddr, espan)) = &self.sections[e].address {
-                    // `-f` prefers an exact spelling (1.2 compares exactly):
-                    // a declaration spelled unlike every later one is still
-                    // selected by that spelling.
-                    let shadowed = group.iter().filter(|&&o| o > e).any(|&o| {
-                        self.sections[o]
-                            .address
-                            .as_ref()
-                            .is_some_and(|a| a.0 == *eaddr)
-                    });
-                    let by_f = if shadowed {
-                        "never selected by `-f`".to_string()
-                    } else {
-                        format!("selected by `-f` only when spelled exactly `{eaddr}`")
-                    };
-                    let label = if is_default {
-                        format!("{by_f}; it stays the default identity")
-                    } else {
-                        by_f
-                    };
-                    d = d.secondary(*espan, label);
-                }
-            }
-            if earlier.len() > LABELS {
-                d = d.note(format!(
-                    "declared {} times in all; only the last one is selected by `-f`",
-                    group.len()
-                ));
-            }
-            self.diags.push(d.help(
-                "merge the declarations into one identity, or remove the one you do not want",
-            ));
-            if self.opts.compat {
-                for &e in earlier {
-                    let Some((eaddr, _)) = &self.sections[e].address else {
-                        continue;
-                    };
-                    if *eaddr != addr {
-                        self.diags.push(
-                            Diagnostic::new(
-                                Code::C005,
-                                format!("`{eaddr}` and `{addr}` differ only in the case of the domain"),
-                            )
-                            .primary(span, "`-f` with another case of the domain selects the last declaration here; esmtp 1.2 compares exactly and uses the default identity"),
-                        );
-                    }
-                }
+            if eaddr != addr {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::C005,
+                        format!("`{eaddr}` and `{addr}` differ only in the case of the domain"),
+                    )
+                    .primary(span, "`-f` with another case of the domain selects the last declaration here; esmtp 1.2 compares exactly and uses the default identity"),
+                );
             }
         }
     }
@@ -141,8 +173,8 @@ impl<'s, 'o> Lowerer<'s, 'o> {
         }
     }
 
-    pub fn finish(mut self) -> (Lowered, DiagList) {
-        // Port 465 without a TLS statement means implicit TLS.
+    /// Port 465 without a TLS statement means implicit TLS.
+    fn port_465_implicit_tls(&mut self) {
         let compat = self.opts.compat;
         let mut extra = Vec::new();
         for sec in &mut self.sections {
@@ -161,8 +193,10 @@ impl<'s, 'o> Lowerer<'s, 'o> {
         for d in extra {
             self.diags.push(d);
         }
-        self.duplicates();
-        // 1.2 requires statements after every identity but the first.
+    }
+
+    /// C104: 1.2 requires statements after every identity but the first.
+    fn identities_without_statements(&mut self) {
         for sec in self.sections.iter().skip(2) {
             if sec.statements == 0 {
                 if let Some((_, span)) = &sec.address {
@@ -177,6 +211,12 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                 }
             }
         }
+    }
+
+    pub fn finish(mut self) -> (Lowered, DiagList) {
+        self.port_465_implicit_tls();
+        self.duplicates();
+        self.identities_without_statements();
         self.half_credentials();
         // Which sections the plan keeps: the unnamed one only when it holds
         // per-identity statements or there is no identity at all.
