@@ -1,7 +1,9 @@
 //! The one runner of shell commands from the configuration: `preconnect`,
 //! `postconnect` and `passwordeval` (bounded: the identity's `timeout` and
-//! [`OUTPUT_LIMIT`] bytes of output kept), and the MDA (spawned the same
-//! way by [`shell`]; it reads the message and has no time limit).
+//! [`OUTPUT_LIMIT`] bytes of output kept, by [`run`]), and the MDA (by
+//! [`run_fed`]: it reads the message on its standard input and has no time
+//! limit). Both start the command with [`shell`]; nothing else in the
+//! program starts a shell.
 //!
 //! A bounded command runs as `/bin/sh -c COMMAND` in a process group of its
 //! own, with standard input on /dev/null and its output on pipes that we
@@ -33,7 +35,7 @@ use nix::unistd::Pid;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// The most of a command's output that is kept (standard output) or passed
@@ -44,7 +46,7 @@ pub const OUTPUT_LIMIT: usize = 64 * 1024;
 const GRACE: Duration = Duration::from_millis(200);
 
 /// `/bin/sh -c COMMAND`: how every command of the configuration is run.
-pub fn shell(command: &str) -> Command {
+pub(crate) fn shell(command: &str) -> Command {
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c").arg(command);
     cmd
@@ -104,6 +106,55 @@ pub fn run(command: &str, timeout: Duration, keep_stdout: bool) -> Result<Finish
     };
     drop(terminal);
     result
+}
+
+/// What a command fed on its standard input left when it exited.
+#[derive(Debug)]
+pub struct Fed {
+    pub status: ExitStatus,
+    /// Writing its standard input failed (other than by its closing the
+    /// pipe early, which only its exit status judges).
+    pub write_error: Option<io::Error>,
+}
+
+/// Why a fed command did not run to its end.
+#[derive(Debug)]
+pub enum FedError {
+    /// It could not be started.
+    Spawn(io::Error),
+    /// Waiting for it failed.
+    Wait(io::Error),
+}
+
+/// Run `command` with `feed` writing its standard input (the MDA reading
+/// the message), until it exits. Unlike [`run`] it has no time limit (it
+/// may take as long as the message takes to read) and stays in our own
+/// process group (Ctrl-C reaches it with us); its standard output and
+/// error are ours.
+pub fn run_fed(
+    command: &str,
+    feed: impl FnOnce(&mut ChildStdin) -> io::Result<()>,
+) -> Result<Fed, FedError> {
+    let mut child = shell(command)
+        .stdin(Stdio::piped())
+        .spawn()
+        .map_err(FedError::Spawn)?;
+    let mut write_error = None;
+    if let Some(mut stdin) = child.stdin.take() {
+        match feed(&mut stdin) {
+            Ok(_) => {}
+            // The command stopped reading; its exit status tells whether it
+            // minded.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+            Err(e) => write_error = Some(e),
+        }
+        drop(stdin);
+    }
+    let status = child.wait().map_err(FedError::Wait)?;
+    Ok(Fed {
+        status,
+        write_error,
+    })
 }
 
 /// Output gathered from a command.
