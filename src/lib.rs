@@ -7,6 +7,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod exit;
+pub mod mail_params;
 pub mod message;
 pub mod owned;
 pub mod plan;

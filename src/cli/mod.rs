@@ -14,8 +14,9 @@ pub mod getopt;
 mod run;
 
 use crate::exit::Failure;
+use crate::mail_params::{BodyType, Notify, Ret};
 use crate::route::Mailbox;
-use crate::transport::{BodyType, Dsn, SessionOptions};
+use crate::transport::{Dsn, SessionOptions};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use flags::{Role, Takes, FLAGS};
 use std::ffi::OsString;
@@ -534,35 +535,18 @@ fn printable(v: &str) -> String {
     crate::config::diag::escape_controls(v)
 }
 
-fn parse_notify(v: &str) -> Result<String, Failure> {
-    let lower = v.to_ascii_lowercase();
-    if lower == "never" {
-        return Ok("NEVER".into());
-    }
-    let mut out = Vec::new();
-    for item in lower.split(',') {
-        match item.trim() {
-            w @ ("failure" | "delay" | "success") => out.push(w.to_ascii_uppercase()),
-            _ => {
-                return Err(Failure::usage(format!(
-                    "-N {}: expected never, or a list of failure, delay, success",
-                    printable(v)
-                )))
-            }
-        }
-    }
-    Ok(out.join(","))
+fn parse_notify(v: &str) -> Result<Notify, Failure> {
+    v.parse().map_err(|_| {
+        Failure::usage(format!(
+            "-N {}: expected never, or a list of failure, delay, success",
+            printable(v)
+        ))
+    })
 }
 
-fn parse_ret(v: &str) -> Result<String, Failure> {
-    match v.to_ascii_lowercase().as_str() {
-        "full" => Ok("FULL".into()),
-        "hdrs" => Ok("HDRS".into()),
-        _ => Err(Failure::usage(format!(
-            "-R {}: expected full or hdrs",
-            printable(v)
-        ))),
-    }
+fn parse_ret(v: &str) -> Result<Ret, Failure> {
+    v.parse()
+        .map_err(|_| Failure::usage(format!("-R {}: expected full or hdrs", printable(v))))
 }
 
 fn parse_envid(v: &str) -> Result<String, Failure> {
@@ -575,14 +559,8 @@ fn parse_envid(v: &str) -> Result<String, Failure> {
 }
 
 fn parse_body(v: &str) -> Result<BodyType, Failure> {
-    match v.to_ascii_uppercase().as_str() {
-        "7BIT" => Ok(BodyType::SevenBit),
-        "8BITMIME" => Ok(BodyType::EightBitMime),
-        _ => Err(Failure::usage(format!(
-            "-B {}: expected 7BIT or 8BITMIME",
-            printable(v)
-        ))),
-    }
+    v.parse()
+        .map_err(|_| Failure::usage(format!("-B {}: expected 7BIT or 8BITMIME", printable(v))))
 }
 
 #[cfg(test)]
@@ -757,14 +735,14 @@ mod tests {
             "8bitmime",
             "a@b",
         ]);
-        assert_eq!(s.dsn.notify.as_deref(), Some("FAILURE,DELAY"));
-        assert_eq!(s.dsn.ret.as_deref(), Some("HDRS"));
+        assert_eq!(
+            s.dsn.notify.as_ref().map(ToString::to_string).as_deref(),
+            Some("FAILURE,DELAY")
+        );
+        assert_eq!(s.dsn.ret, Some(Ret::Hdrs));
         assert_eq!(s.dsn.envid.as_deref(), Some("id-1"));
         assert_eq!(s.body_type, Some(BodyType::EightBitMime));
-        assert_eq!(
-            send(&["-Nnever", "a@b"]).dsn.notify.as_deref(),
-            Some("NEVER")
-        );
+        assert_eq!(send(&["-Nnever", "a@b"]).dsn.notify, Some(Notify::Never));
         usage_error(&["-N", "sometimes", "a@b"]);
         usage_error(&["-R", "some", "a@b"]);
         usage_error(&["-B", "BINARYMIME", "a@b"]);

@@ -2,10 +2,11 @@
 //! SMTPUTF8), RCPT TO for every recipient (pipelined when offered), DATA.
 
 use super::super::reply::Reply;
-use super::super::{BodyType, Envelope, MessageOptions};
+use super::super::{Envelope, MessageOptions};
 use super::error::{status_for, Trouble};
 use super::{say, warn, Connection};
 use crate::exit::{self, Failure};
+use crate::mail_params::BodyType;
 use std::io::Read;
 
 /// Reject what would break the command line or smuggle another command.
@@ -33,18 +34,6 @@ fn xtext(value: &str) -> String {
         }
     }
     out
-}
-
-/// A DSN keyword value (`NOTIFY=`, `RET=`), upper-cased.
-fn keyword_value(what: &str, v: &str) -> Result<String, Failure> {
-    if v.is_empty()
-        || !v
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b',' || b == b'-')
-    {
-        return Err(Failure::usage(format!("invalid DSN {what} value {v:?}")));
-    }
-    Ok(v.to_ascii_uppercase())
 }
 
 /// The replies to MAIL, RCPT (when pipelined, all of them) and DATA (when
@@ -141,7 +130,7 @@ impl Connection {
         }
         if use_dsn {
             if let Some(ret) = &dsn.ret {
-                mail.push_str(&format!(" RET={}", keyword_value("RET", ret)?));
+                mail.push_str(&format!(" RET={ret}"));
             }
             if let Some(envid) = &dsn.envid {
                 mail.push_str(&format!(" ENVID={}", xtext(envid)));
@@ -162,7 +151,7 @@ impl Connection {
             }
         }
         let notify = match (&dsn.notify, use_dsn) {
-            (Some(n), true) => Some(keyword_value("NOTIFY", n)?),
+            (Some(n), true) => Some(n.to_string()),
             _ => None,
         };
         Ok((mail, notify))
