@@ -64,7 +64,7 @@ pub fn deliver_with(
     // our own process group and with no time limit: it may take as long as
     // the message takes to read, and Ctrl-C reaches it with us.
     let fed = hooks::run_fed(command, feed).map_err(|trouble| match trouble {
-        hooks::FedError::Spawn(e) => {
+        hooks::FedUnfinished::Spawn(e) => {
             let why = if e.raw_os_error() == Some(nix::libc::E2BIG) {
                 "the command line is too long (too many local recipients?)".to_string()
             } else {
@@ -72,7 +72,9 @@ pub fn deliver_with(
             };
             Failure::new(OSERR, format!("cannot run the MDA: {why}"))
         }
-        hooks::FedError::Wait(e) => Failure::new(OSERR, format!("cannot wait for the MDA: {e}")),
+        hooks::FedUnfinished::Wait(e) => {
+            Failure::new(OSERR, format!("cannot wait for the MDA: {e}"))
+        }
     })?;
     let (status, write_error) = (fed.status, fed.write_error);
     if let Some(code) = status.code() {

@@ -7,8 +7,8 @@ use super::super::auth;
 use super::super::hooks;
 use super::super::reply::Reply;
 use super::super::stream::TapMode;
-use super::connect::{hook_timeout, local_hostname};
-use super::error::{status_for, Trouble};
+use super::connect::{ehlo_name, hook_timeout};
+use super::error::{status_for, NoReply};
 use super::{say, warn, Connection};
 use crate::exit::{self, Failure};
 use crate::plan::{AuthMech, Identity, SecretSource, TlsPolicy};
@@ -66,7 +66,7 @@ pub(super) fn secret(identity: &Identity) -> Result<Vec<u8>, Failure> {
 }
 
 pub(super) enum AuthError {
-    Trouble(Trouble),
+    NoReply(NoReply),
     /// The reply that ended the exchange early (a refusal, usually).
     Refused(Reply),
     Protocol(String),
@@ -206,7 +206,7 @@ impl Connection {
             Ok(r) | Err(AuthError::Refused(r)) => {
                 Err(self.unexpected(&r, &format!("AUTH {}", mech.sasl_name())))
             }
-            Err(AuthError::Trouble(t)) => Err(self.failure(t, "authentication")),
+            Err(AuthError::NoReply(t)) => Err(self.failure(t, "authentication")),
             Err(AuthError::Protocol(why)) => {
                 // Cancel the exchange as RFC 4954 says.
                 let _ = self.command("*");
@@ -219,7 +219,7 @@ impl Connection {
     }
 
     pub(super) fn auth_command(&mut self, line: &str) -> Result<Reply, AuthError> {
-        self.command(line).map_err(AuthError::Trouble)
+        self.command(line).map_err(AuthError::NoReply)
     }
 
     /// The text of a 334 challenge; anything else ends the exchange.
@@ -268,7 +268,7 @@ impl Connection {
                 let c = self.challenge(r)?;
                 let nonce = auth::ntlm_challenge(&c)
                     .ok_or_else(|| AuthError::Protocol("the NTLM challenge is malformed".into()))?;
-                let host = local_hostname();
+                let host = ehlo_name();
                 self.auth_command(&auth::ntlm_authenticate(user, secret, &nonce, &host))
             }
             AuthMech::Xoauth2 => {

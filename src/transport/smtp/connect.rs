@@ -11,7 +11,7 @@ use super::super::transcript::Transcript;
 use super::super::SessionOptions;
 use super::authentication::secret;
 use super::capabilities::Capabilities;
-use super::error::{injected_data, shown_error, status_for, Trouble};
+use super::error::{injected_data, shown_error, status_for, NoReply};
 use super::{say, Connection};
 use crate::exit::{self, Failure};
 use crate::plan::{Identity, TlsPolicy};
@@ -173,7 +173,7 @@ impl Connection {
             .helo
             .clone()
             .filter(|h| !h.is_empty())
-            .unwrap_or_else(local_hostname);
+            .unwrap_or_else(ehlo_name);
 
         let mut tls_setup: Option<TlsSetup> = None;
         if identity.tls == TlsPolicy::Implicit {
@@ -274,14 +274,14 @@ impl Connection {
                 self.wire.shutdown_now();
                 let server = &self.server;
                 return Err(match t {
-                    Trouble::Silent => Failure::tempfail(format!(
+                    NoReply::Silent => Failure::tempfail(format!(
                         "{server} did not greet within {} s",
                         self.timeout.as_secs()
                     )),
-                    Trouble::Closed => Failure::tempfail(format!(
+                    NoReply::Closed => Failure::tempfail(format!(
                         "{server} closed the connection before the session began"
                     )),
-                    Trouble::Bad(e) => Failure::new(
+                    NoReply::Bad(e) => Failure::new(
                         exit::PROTOCOL,
                         format!(
                             "{server} does not speak SMTP: it sent {}",
@@ -457,7 +457,7 @@ pub(super) async fn handshake(
 
 /// The name we give in EHLO when the file has no `helo`.
 /// Stricter than [`crate::sys::hostname`]: letters, digits, `-` and `.`.
-pub(crate) fn local_hostname() -> String {
+pub(crate) fn ehlo_name() -> String {
     let name = crate::sys::hostname();
     if name
         .bytes()

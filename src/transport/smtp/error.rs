@@ -1,4 +1,4 @@
-//! Why a command got no usable reply ([`Trouble`]), and every failure of
+//! Why a command got no usable reply ([`NoReply`]), and every failure of
 //! the session as the user reads it: server text quoted with the secret
 //! masked, controls escaped and at most [`QUOTE_CAP`] bytes long.
 
@@ -28,7 +28,7 @@ pub(super) fn status_for(r: &Reply, permanent: u8) -> u8 {
 }
 
 /// Why a command got no usable reply, in the order it is decided.
-pub(super) enum Trouble {
+pub(super) enum NoReply {
     /// No complete reply within the timeout.
     Silent,
     /// The server closed the connection.
@@ -102,18 +102,18 @@ impl Connection {
     }
 
     /// A command got no usable reply: the connection is done for.
-    pub(super) fn failure(&mut self, t: Trouble, during: &str) -> Failure {
+    pub(super) fn failure(&mut self, t: NoReply, during: &str) -> Failure {
         self.broken = true;
         let server = &self.server;
         match t {
-            Trouble::Silent => Failure::tempfail(format!(
+            NoReply::Silent => Failure::tempfail(format!(
                 "{server} did not answer within {} s during {during}",
                 self.timeout.as_secs()
             )),
-            Trouble::Closed => {
+            NoReply::Closed => {
                 Failure::tempfail(format!("{server} closed the connection during {during}"))
             }
-            Trouble::Bad(e) => {
+            NoReply::Bad(e) => {
                 self.wire.shutdown_now();
                 Failure::new(
                     exit::PROTOCOL,
@@ -123,7 +123,7 @@ impl Connection {
                     ),
                 )
             }
-            Trouble::Early(bytes) => {
+            NoReply::Early(bytes) => {
                 self.wire.shutdown_now();
                 // RFC 5321 §3.8: a server may announce that it is closing
                 // (421) at any time, asked or not.
@@ -143,7 +143,7 @@ impl Connection {
                     ),
                 )
             }
-            Trouble::Other(text) => Failure::tempfail(format!(
+            NoReply::Other(text) => Failure::tempfail(format!(
                 "the connection to {server} failed during {during}: {text}"
             )),
         }

@@ -60,7 +60,7 @@ use super::reply::Reply;
 use super::shown::Masker;
 use super::stream::{ReadError, Wire};
 use crate::exit::{self, Failure};
-use error::{closing_notice, Trouble};
+use error::{closing_notice, NoReply};
 use std::time::Duration;
 
 /// An open SMTP connection, greeted, TLS and AUTH done.
@@ -94,7 +94,7 @@ fn say(text: std::fmt::Arguments<'_>) {
 impl Connection {
     /// Write a command (or a pipelined batch), with its CRLF. Refused, as
     /// a protocol error, when the server sent something unasked first.
-    fn write(&mut self, text: &str) -> Result<(), Trouble> {
+    fn write(&mut self, text: &str) -> Result<(), NoReply> {
         let wire = self.wire.clone();
         let r = self.rt.block_on(async move {
             use tokio::io::AsyncWriteExt;
@@ -105,49 +105,49 @@ impl Connection {
         r.map_err(|e| self.write_trouble(e))
     }
 
-    fn write_trouble(&self, e: std::io::Error) -> Trouble {
+    fn write_trouble(&self, e: std::io::Error) -> NoReply {
         if self.wire.early_input() {
-            Trouble::Early(self.wire.buffered())
+            NoReply::Early(self.wire.buffered())
         } else if self.wire.timed_out() {
-            Trouble::Silent
+            NoReply::Silent
         } else if let Some(why) = self.wire.poisoned() {
-            Trouble::Other(why)
+            NoReply::Other(why)
         } else if matches!(
             e.kind(),
             std::io::ErrorKind::BrokenPipe
                 | std::io::ErrorKind::ConnectionReset
                 | std::io::ErrorKind::NotConnected
         ) {
-            Trouble::Closed
+            NoReply::Closed
         } else {
-            Trouble::Other(e.to_string())
+            NoReply::Other(e.to_string())
         }
     }
 
     /// Read the next reply, within `timeout` for the whole of it.
-    fn read_within(&mut self, timeout: Duration) -> Result<Reply, Trouble> {
+    fn read_within(&mut self, timeout: Duration) -> Result<Reply, NoReply> {
         let deadline = tokio::time::Instant::now() + timeout;
         self.rt
             .block_on(self.wire.read_reply(deadline))
             .map_err(|e| match e {
-                ReadError::Timeout => Trouble::Silent,
-                ReadError::Closed => Trouble::Closed,
-                ReadError::Reply(e) => Trouble::Bad(e),
+                ReadError::Timeout => NoReply::Silent,
+                ReadError::Closed => NoReply::Closed,
+                ReadError::Reply(e) => NoReply::Bad(e),
                 ReadError::Io(e) => match e.kind() {
                     std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => {
-                        Trouble::Closed
+                        NoReply::Closed
                     }
-                    _ => Trouble::Other(e.to_string()),
+                    _ => NoReply::Other(e.to_string()),
                 },
             })
     }
 
-    fn read(&mut self) -> Result<Reply, Trouble> {
+    fn read(&mut self) -> Result<Reply, NoReply> {
         self.read_within(self.timeout)
     }
 
     /// One command line (without CRLF) and its reply.
-    fn command(&mut self, line: &str) -> Result<Reply, Trouble> {
+    fn command(&mut self, line: &str) -> Result<Reply, NoReply> {
         self.write(&format!("{line}\r\n"))?;
         self.read()
     }
@@ -207,7 +207,7 @@ impl Connection {
                     say(format_args!("Disconnected: {}", self.show(&r)));
                     Ok(())
                 }
-                Err(t @ Trouble::Early(_)) => Err(t),
+                Err(t @ NoReply::Early(_)) => Err(t),
                 Err(_) => {
                     say(format_args!("Disconnected (no reply to QUIT)"));
                     Ok(())
@@ -215,16 +215,16 @@ impl Connection {
             }
         } else {
             match self.write("QUIT\r\n") {
-                Err(t @ Trouble::Early(_)) => Err(t),
+                Err(t @ NoReply::Early(_)) => Err(t),
                 _ => Ok(()),
             }
         };
         self.wire.shutdown_now();
         let sent = match sent {
-            Err(Trouble::Early(bytes)) if closing_notice(&bytes).is_some() => Ok(()),
+            Err(NoReply::Early(bytes)) if closing_notice(&bytes).is_some() => Ok(()),
             other => other,
         };
-        if let (true, Err(Trouble::Early(bytes))) = (success, sent) {
+        if let (true, Err(NoReply::Early(bytes))) = (success, sent) {
             return Err(Failure::new(
                 exit::PROTOCOL,
                 format!(

@@ -3,7 +3,7 @@
 
 use super::super::reply::Reply;
 use super::super::{Envelope, MessageOptions};
-use super::error::{status_for, Trouble};
+use super::error::{status_for, NoReply};
 use super::{say, warn, Connection};
 use crate::exit::{self, Failure};
 use crate::mail_params::BodyType;
@@ -271,7 +271,7 @@ impl Connection {
             let reply = match pipelined {
                 Some(replies) => match replies.next() {
                     Some(r) => r,
-                    None => return Err(self.failure(Trouble::Closed, "RCPT TO")),
+                    None => return Err(self.failure(NoReply::Closed, "RCPT TO")),
                 },
                 None => self.command(line).map_err(|t| self.failure(t, "RCPT TO"))?,
             };
