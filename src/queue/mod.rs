@@ -140,7 +140,7 @@ pub fn meta_for(
         sender: envelope.sender.clone(),
         recipients: envelope.recipients.clone(),
         notify: options.dsn.notify.clone(),
-        ret: options.dsn.ret.clone(),
+        ret: options.dsn.ret,
         envid: options.dsn.envid.clone(),
         body_type: options.body_type,
         eight_bit: options.eight_bit,
@@ -223,7 +223,7 @@ fn options_of(meta: &Meta) -> MessageOptions {
     MessageOptions {
         dsn: Dsn {
             notify: meta.notify.clone(),
-            ret: meta.ret.clone(),
+            ret: meta.ret,
             envid: meta.envid.clone(),
         },
         body_type: meta.body_type,
