@@ -97,65 +97,47 @@ impl fmt::Display for Notify {
     }
 }
 
-/// How much of the message a bounce should return (`RET=`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(into = "String", try_from = "String")]
-pub enum Ret {
-    Full,
-    Hdrs,
-}
-
-impl FromStr for Ret {
-    type Err = UnknownValue;
-
-    /// `full` or `hdrs`, any case.
-    fn from_str(v: &str) -> Result<Ret, UnknownValue> {
-        match v.to_ascii_lowercase().as_str() {
-            "full" => Ok(Ret::Full),
-            "hdrs" => Ok(Ret::Hdrs),
-            _ => Err(UnknownValue { parameter: "RET" }),
+/// An enum whose every value is one keyword of an SMTP parameter, read in
+/// any case and shown in upper case.
+macro_rules! keyword_enum {
+    ($(#[$doc:meta])* $name:ident, $parameter:literal, { $($variant:ident = $keyword:literal),* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(into = "String", try_from = "String")]
+        pub enum $name {
+            $($variant),*
         }
-    }
-}
 
-impl fmt::Display for Ret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Ret::Full => "FULL",
-            Ret::Hdrs => "HDRS",
-        })
-    }
-}
+        impl FromStr for $name {
+            type Err = UnknownValue;
 
-/// The body type declared with `BODY=` (`-B`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(into = "String", try_from = "String")]
-pub enum BodyType {
-    SevenBit,
-    EightBitMime,
-}
-
-impl FromStr for BodyType {
-    type Err = UnknownValue;
-
-    /// `7BIT` or `8BITMIME`, any case.
-    fn from_str(v: &str) -> Result<BodyType, UnknownValue> {
-        match v.to_ascii_uppercase().as_str() {
-            "7BIT" => Ok(BodyType::SevenBit),
-            "8BITMIME" => Ok(BodyType::EightBitMime),
-            _ => Err(UnknownValue { parameter: "BODY" }),
+            fn from_str(v: &str) -> Result<$name, UnknownValue> {
+                $(if v.eq_ignore_ascii_case($keyword) {
+                    return Ok($name::$variant);
+                })*
+                Err(UnknownValue { parameter: $parameter })
+            }
         }
-    }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(match self {
+                    $($name::$variant => $keyword),*
+                })
+            }
+        }
+    };
 }
 
-impl fmt::Display for BodyType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            BodyType::SevenBit => "7BIT",
-            BodyType::EightBitMime => "8BITMIME",
-        })
-    }
-}
+keyword_enum!(
+    /// How much of the message a bounce should return (`RET=`).
+    Ret, "RET", { Full = "FULL", Hdrs = "HDRS" }
+);
+
+keyword_enum!(
+    /// The body type declared with `BODY=` (`-B`).
+    BodyType, "BODY", { SevenBit = "7BIT", EightBitMime = "8BITMIME" }
+);
 
 /// The serde side: each value is its parameter's text.
 macro_rules! as_text {
