@@ -422,18 +422,6 @@ fn check(bytes: &[u8]) -> [u8; 8] {
     h.finish().to_le_bytes()
 }
 
-/// The lookup key of an address: trimmed, `Name <addr>` reduced to `addr`,
-/// lowercased (a superset of the selection rule, which only ignores case in
-/// the domain).
-fn address_key(address: &str) -> String {
-    let a = address.trim();
-    let inner = match (a.rfind('<'), a.rfind('>')) {
-        (Some(l), Some(r)) if l < r => a[l + 1..r].trim(),
-        _ => a,
-    };
-    inner.to_lowercase()
-}
-
 fn bucket_of(key: &str, buckets: u32) -> u32 {
     let mut h = SipHasher13::new();
     h.write(key.as_bytes());
@@ -462,7 +450,7 @@ fn encode(
     let mut bucket_lists: Vec<Vec<u8>> = vec![Vec::new(); buckets as usize];
     for (i, id) in plan.identities.iter().enumerate() {
         if let Some(addr) = &id.address {
-            let b = bucket_of(&address_key(addr), buckets) as usize;
+            let b = bucket_of(&crate::address::index_key(addr), buckets) as usize;
             bucket_lists[b].extend_from_slice(&(i as u32).to_le_bytes());
         }
     }
@@ -654,7 +642,7 @@ struct Loaded {
 
 fn sender_keys(sender: Option<&str>) -> Vec<String> {
     let Some(s) = sender else { return Vec::new() };
-    let mut keys = vec![s.trim().to_lowercase(), address_key(s)];
+    let mut keys = vec![s.trim().to_lowercase(), crate::address::index_key(s)];
     keys.dedup();
     keys.retain(|k| !k.is_empty());
     keys
@@ -686,7 +674,7 @@ fn reduce(plan: Plan, want: Want<'_>) -> Loaded {
         let matches = id
             .address
             .as_deref()
-            .is_some_and(|a| keys.contains(&address_key(a)));
+            .is_some_and(|a| keys.contains(&crate::address::index_key(a)));
         if i == def || matches {
             if i == def {
                 default_identity = identities.len();
@@ -1303,7 +1291,7 @@ fn read_plan(reader: &Reader, header: &Header, want: Want<'_>) -> Result<Loaded,
                     || id
                         .address
                         .as_deref()
-                        .is_some_and(|a| keys.contains(&address_key(a)))
+                        .is_some_and(|a| keys.contains(&crate::address::index_key(a)))
             }
         };
         if keep {

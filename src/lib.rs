@@ -1,8 +1,9 @@
 //! esmtp: a relay-only sendmail replacement.
 //!
 //! The configuration is compiled into a typed [`plan::Plan`]; every
-//! invocation loads that plan and follows it. See README.md for the shape.
+//! invocation loads that plan and follows it. See ARCHITECTURE.md for the shape.
 
+pub mod address;
 pub mod cache;
 pub mod cli;
 pub mod config;

@@ -444,6 +444,38 @@ impl Template {
         }
         out
     }
+
+    /// The shell command for one local delivery: the template with `%T` as
+    /// the recipients and `%F` as the envelope sender, each quoted for the
+    /// shell ([`shell_quote`]), and `%u` as the login.
+    pub fn shell_command(&self, login: &str, recipients: &[String], sender: &str) -> String {
+        self.expand(login, recipients, sender, shell_quote)
+    }
+}
+
+/// Quote `value` as one word for a POSIX shell. Words made only of
+/// characters that no shell treats specially stay as they are; anything
+/// else goes inside single quotes, where nothing is special, with each `'`
+/// written as `'\''`.
+pub fn shell_quote(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b));
+    if plain {
+        return value.to_string();
+    }
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
 }
 
 /// Durable queue settings (extension; global).
@@ -534,9 +566,9 @@ mod tests {
         assert!(serde_json::to_string(&plan).unwrap().contains("pw1"));
     }
 
-    #[test]
-    fn template_expansion_quotes_substitutions() {
-        let t = Template {
+    /// `/usr/bin/procmail -f %F -d %T`.
+    fn procmail() -> Template {
+        Template {
             source: "/usr/bin/procmail -f %F -d %T".into(),
             parts: vec![
                 TemplatePart::Literal("/usr/bin/procmail -f ".into()),
@@ -544,8 +576,18 @@ mod tests {
                 TemplatePart::Literal(" -d ".into()),
                 TemplatePart::Recipients,
             ],
-        };
-        let out = t.expand("me", &["a".into(), "b".into()], "s@x", |v| format!("<{v}>"));
+        }
+    }
+
+    #[test]
+    fn template_expansion_quotes_substitutions() {
+        let out = procmail().expand("me", &["a".into(), "b".into()], "s@x", |v| format!("<{v}>"));
         assert_eq!(out, "/usr/bin/procmail -f <s@x> -d <a> <b>");
+    }
+
+    #[test]
+    fn shell_command_quotes_each_substitution() {
+        let cmd = procmail().shell_command("me", &["bob".into(), "o'hara".into()], "a@b");
+        assert_eq!(cmd, "/usr/bin/procmail -f a@b -d bob 'o'\\''hara'");
     }
 }

@@ -4,26 +4,12 @@
 //! host name come in with the submission, so the same plan and arguments
 //! always give the same decision, in the same order.
 
+use crate::address::{bare, same};
 use crate::exit::{Failure, CONFIG, DATAERR, OSFILE, USAGE};
+use crate::message::Mailbox;
 use crate::plan::{Identity, Plan};
 use std::collections::HashSet;
 use std::fmt;
-
-/// An address with an optional display name.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Mailbox {
-    pub name: Option<String>,
-    pub addr: String,
-}
-
-impl Mailbox {
-    pub fn new(addr: impl Into<String>) -> Self {
-        Mailbox {
-            name: None,
-            addr: addr.into(),
-        }
-    }
-}
 
 /// Where an address came from: decides the exit status when it is bad
 /// (64 for the command line, 65 for the message, 78 for the configuration).
@@ -119,7 +105,7 @@ pub fn route(plan: &Plan, sub: &Submission) -> Result<Decision, Failure> {
         .get(identity)
         .ok_or_else(|| Failure::new(CONFIG, "the plan has no default identity"))?;
     let default_sender = format!("{}@{}", sub.login, sub.hostname);
-    let identity_addr = id.address.as_deref().map(bare_address);
+    let identity_addr = id.address.as_deref().map(bare);
 
     let envelope_sender = if let Some(t) = &id.force_reverse_path {
         let s = t.expand(&sub.login, &[], "", |v| v.to_string());
@@ -186,7 +172,7 @@ pub fn route(plan: &Plan, sub: &Submission) -> Result<Decision, Failure> {
                 ),
             ));
         };
-        let command = crate::transport::mda::command(mda, &sub.login, &local, &envelope_sender);
+        let command = mda.shell_command(&sub.login, &local, &envelope_sender);
         Some(Local {
             recipients: local,
             command,
@@ -256,7 +242,7 @@ fn split_recipients(
 /// compares exactly).
 pub fn find_identity(plan: &Plan, addr: &str) -> Option<usize> {
     fn address(id: &Identity) -> Option<&str> {
-        id.address.as_deref().map(bare_address)
+        id.address.as_deref().map(bare)
     }
     plan.identities
         .iter()
@@ -264,7 +250,7 @@ pub fn find_identity(plan: &Plan, addr: &str) -> Option<usize> {
         .or_else(|| {
             plan.identities
                 .iter()
-                .rposition(|id| address(id).is_some_and(|a| same_address(a, addr)))
+                .rposition(|id| address(id).is_some_and(|a| same(a, addr)))
         })
 }
 
@@ -274,33 +260,11 @@ pub fn declarations(plan: &Plan, i: usize) -> usize {
     let Some(addr) = plan.identities.get(i).and_then(|id| id.address.as_deref()) else {
         return 1;
     };
-    let addr = bare_address(addr);
+    let addr = bare(addr);
     plan.identities
         .iter()
-        .filter(|id| {
-            id.address
-                .as_deref()
-                .is_some_and(|a| same_address(bare_address(a), addr))
-        })
+        .filter(|id| id.address.as_deref().is_some_and(|a| same(bare(a), addr)))
         .count()
-}
-
-/// `Name <addr>` → `addr`; anything else unchanged (trimmed).
-pub fn bare_address(text: &str) -> &str {
-    match (text.rfind('<'), text.rfind('>')) {
-        (Some(l), Some(r)) if l < r => text[l + 1..r].trim(),
-        _ => text.trim(),
-    }
-}
-
-/// Equal addresses: the local part compared exactly, the domain without
-/// regard to case.
-pub fn same_address(a: &str, b: &str) -> bool {
-    match (a.rsplit_once('@'), b.rsplit_once('@')) {
-        (Some((la, da)), Some((lb, db))) => la == lb && da.eq_ignore_ascii_case(db),
-        (None, None) => a == b,
-        _ => false,
-    }
 }
 
 const ATEXT_SPECIALS: &str = "!#$%&'*+-/=?^_`{|}~";

@@ -6,7 +6,7 @@
 //! ours at fork time), and the large valid ones are dumped, compiled into
 //! the cache and routed from it. Peak RSS must stay under 128 MB and the
 //! output small; the time is only bounded loosely here (a debug build on a
-//! loaded machine) and reported: the release figures are in the README.
+//! loaded machine) and reported: the release figures are in ARCHITECTURE.md.
 
 use esmtp::config::{self, Options, MAX_FILE_BYTES};
 use std::path::Path;

@@ -15,7 +15,7 @@ mod run;
 
 use crate::exit::Failure;
 use crate::mail_params::{BodyType, Notify, Ret};
-use crate::route::Mailbox;
+use crate::message::Mailbox;
 use crate::transport::{Dsn, SessionOptions};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use flags::{Role, Takes, FLAGS};

@@ -4,7 +4,7 @@
 
 use super::{external, parse, parse_recipient_arg, parse_sender, Action, Send};
 use crate::exit::{Failure, DATAERR, OK, USAGE};
-use crate::message::{self, HeaderPolicy, Spool};
+use crate::message::{self, HeaderPolicy, Spooled};
 use crate::plan::{Plan, QueueMode, Template, TemplatePart};
 use crate::route::{self, Recipient, Source, Submission};
 use crate::transport::{self, mda, Envelope, MessageOptions};
@@ -198,11 +198,11 @@ fn message_id(hostname: &str) -> String {
 /// A message made ready for delivery: where it goes, and its normalised form.
 pub struct Prepared {
     pub decision: route::Decision,
-    pub spool: Spool,
+    pub spool: Spooled,
 }
 
 /// Route a submission and normalise its message: the headers the policy
-/// adds or removes, then the body from `input`, into a [`Spool`]. sendmail
+/// adds or removes, then the body from `input`, into a [`Spooled`]. sendmail
 /// mode and the import of an esmtp-wrapper queue both come through here.
 /// `routed` sees the decision before the body is read (`-v`).
 pub fn prepare(
@@ -213,7 +213,7 @@ pub fn prepare(
     routed: impl FnOnce(&route::Decision),
 ) -> Result<Prepared, Failure> {
     let (decision, head) = route_and_render(plan, send, headers, routed)?;
-    let spool = Spool::write(&head, &headers.body_prefix, input)?;
+    let spool = Spooled::write(&head, &headers.body_prefix, input)?;
     Ok(Prepared { decision, spool })
 }
 
@@ -254,7 +254,7 @@ impl route::Decision {
     }
 }
 
-impl Spool {
+impl Spooled {
     /// The per-message SMTP options for the spooled message.
     pub fn options(&self, send: &Send) -> MessageOptions {
         message_options(send, self.eight_bit, self.size, false)
@@ -316,7 +316,7 @@ fn submit(send: &Send) -> Result<(), Failure> {
         identity().and_then(transport::usable)
     };
     if let Some(size) = stream_size.filter(|_| unusable.is_ok()) {
-        let mut message = message::Checked(
+        let mut message = message::NulChecked(
             head.as_slice()
                 .chain(headers.body_prefix.as_slice())
                 .chain(input),
@@ -329,7 +329,7 @@ fn submit(send: &Send) -> Result<(), Failure> {
             &mut message,
         );
     }
-    let spool = Spool::write(&head, &headers.body_prefix, &mut input)?;
+    let spool = Spooled::write(&head, &headers.body_prefix, &mut input)?;
 
     let mut failures = Vec::new();
     if let Err(f) = unusable {

@@ -743,7 +743,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
         let mut previous: Vec<Option<usize>> = vec![None; self.sections.len()];
         for (i, sec) in self.sections.iter().enumerate() {
             if let Some((addr, _)) = &sec.address {
-                previous[i] = last_of.insert(normalize_address(addr), i);
+                previous[i] = last_of.insert(crate::address::normalized(addr), i);
             }
         }
         let default_section = self.default_mark.map(|d| d.0).or(self.first_statement);
@@ -951,14 +951,6 @@ impl<'s, 'o> Lowerer<'s, 'o> {
             },
             self.diags,
         )
-    }
-}
-
-/// `local@domain` with the domain lower-cased, for comparing identities.
-pub fn normalize_address(addr: &str) -> String {
-    match addr.rsplit_once('@') {
-        Some((local, domain)) => format!("{local}@{}", domain.to_ascii_lowercase()),
-        None => addr.to_string(),
     }
 }
 

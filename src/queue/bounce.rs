@@ -15,12 +15,7 @@ pub fn return_to_sender(plan: &Plan, entry: &Locked, why: &str) -> Result<(), St
     };
     let login = crate::sys::login_name();
     let host = crate::sys::hostname();
-    let command = mda::command(
-        template,
-        &login,
-        std::slice::from_ref(&login),
-        "MAILER-DAEMON",
-    );
+    let command = template.shell_command(&login, std::slice::from_ref(&login), "MAILER-DAEMON");
     let intro = format!(
         "From: Mail Delivery System <MAILER-DAEMON@{host}>\n\
          To: {login}\n\

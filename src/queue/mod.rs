@@ -205,7 +205,7 @@ fn deliver_now(
 pub fn resolve_identity(plan: &Plan, meta: &Meta) -> usize {
     match &meta.identity {
         // As routing selects it (the last declaration of a duplicate).
-        Some(addr) => crate::route::find_identity(plan, crate::route::bare_address(addr))
+        Some(addr) => crate::route::find_identity(plan, crate::address::bare(addr))
             .unwrap_or(plan.default_identity),
         None => match plan.identities.get(meta.identity_index) {
             Some(i) if i.address.is_none() => meta.identity_index,

@@ -2,47 +2,17 @@
 //! runner (`hooks`), reading the message (LF line ends) on its standard
 //! input.
 //!
-//! `%T` and `%F` are substituted quoted for the shell, so an address can
-//! never add shell syntax: a recipient `x'; touch /tmp/pwned #` reaches the
-//! MDA as one literal argument.
+//! The command line itself is built by routing
+//! ([`crate::plan::Template::shell_command`]): `%T` and `%F` are substituted
+//! quoted for the shell, so an address can never add shell syntax: a
+//! recipient `x'; touch /tmp/pwned #` reaches the MDA as one literal
+//! argument.
 
 use super::hooks;
 use crate::exit::{Failure, OSERR};
-use crate::plan::Template;
 use std::io::{self, Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ChildStdin;
-
-/// Quote `value` as one word for a POSIX shell. Words made only of
-/// characters that no shell treats specially stay as they are; anything
-/// else goes inside single quotes, where nothing is special, with each `'`
-/// written as `'\''`.
-pub fn shell_quote(value: &str) -> String {
-    let plain = !value.is_empty()
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b));
-    if plain {
-        return value.to_string();
-    }
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('\'');
-    for c in value.chars() {
-        if c == '\'' {
-            out.push_str("'\\''");
-        } else {
-            out.push(c);
-        }
-    }
-    out.push('\'');
-    out
-}
-
-/// The shell command for one delivery: the template with `%T` as the quoted
-/// recipients, `%F` as the quoted envelope sender and `%u` as the login.
-pub fn command(template: &Template, login: &str, recipients: &[String], sender: &str) -> String {
-    template.expand(login, recipients, sender, shell_quote)
-}
 
 /// Run `command` and pipe `message` into it. Non-zero exit, death by a
 /// signal, or failure to start: status 71 with the reason.
@@ -105,7 +75,7 @@ pub fn deliver_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::TemplatePart;
+    use crate::plan::shell_quote;
 
     /// What `sh` makes of a quoted word.
     fn sh_words(script: &str) -> Vec<String> {
@@ -144,21 +114,6 @@ mod tests {
         assert_eq!(shell_quote("bob"), "bob");
         assert_eq!(shell_quote("me@x.org"), "me@x.org");
         assert_eq!(shell_quote(""), "''");
-    }
-
-    #[test]
-    fn command_expansion() {
-        let t = Template {
-            source: "procmail -f %F -d %T".into(),
-            parts: vec![
-                TemplatePart::Literal("procmail -f ".into()),
-                TemplatePart::Sender,
-                TemplatePart::Literal(" -d ".into()),
-                TemplatePart::Recipients,
-            ],
-        };
-        let cmd = command(&t, "me", &["bob".into(), "o'hara".into()], "a@b");
-        assert_eq!(cmd, "procmail -f a@b -d bob 'o'\\''hara'");
     }
 
     #[test]

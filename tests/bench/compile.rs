@@ -2,7 +2,7 @@
 //!
 //! `cargo bench --bench compile`. Target: a typical 10-line file in under
 //! 100 µs in-process. The whole-process figure for the 10 000-identity file
-//! is measured with hyperfine (see README).
+//! is measured with hyperfine (see ARCHITECTURE.md).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use esmtp::config::{self, Options};

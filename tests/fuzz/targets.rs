@@ -6,12 +6,12 @@
 //! in `fuzz_targets/` hand each function to libFuzzer; `tests/fuzz_corpus.rs`
 //! (in `cargo test`) replays every file of `corpus/<target>/` and
 //! `artifacts/<target>/` through the same functions without the fuzzer.
-//! See README.md ("Fuzzing") for how to run them.
+//! See ARCHITECTURE.md ("Fuzzing") for how to run them.
 
 use esmtp::config::{self, Options};
+use esmtp::message::Mailbox;
 use esmtp::message::{self, HeaderPolicy};
 use esmtp::plan::Plan;
-use esmtp::route::Mailbox;
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::ffi::OsStringExt;
@@ -119,7 +119,7 @@ pub fn headers(data: &[u8]) {
     };
     let head = message::render_headers(&headers, &policy);
     assert!(crlf_only(&head), "a rendered header has a bare LF");
-    let Ok(spool) = message::Spool::write(&head, &headers.body_prefix, &mut input) else {
+    let Ok(spool) = message::Spooled::write(&head, &headers.body_prefix, &mut input) else {
         return;
     };
     let mut crlf = Vec::new();
