@@ -18,6 +18,8 @@ pub const SOFTWARE: u8 = 70;
 pub const OSERR: u8 = 71;
 /// Local delivery with no MDA configured.
 pub const OSFILE: u8 = 72;
+/// Cannot create an output file: `esmtp compile` could not write the cache.
+pub const CANTCREAT: u8 = 73;
 /// Input/output error: a queue entry that could not be read (moved aside).
 pub const IOERR: u8 = 74;
 /// Temporary failure (4xx, timeouts).

@@ -1,9 +1,14 @@
 //! The few facts about the system the front end needs: who runs it, on
-//! which host, and standard descriptors that are really open.
+//! which host, standard descriptors that are really open, and the system
+//! files the compiled plan depends on.
 
 use nix::fcntl::{fcntl, FcntlArg};
 use nix::unistd::{getuid, User};
 use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd};
+
+/// The services database: service names in `hostname host:service` are
+/// resolved from it at compile time, so a compiled plan depends on it.
+pub const SERVICES_DB: &str = "/etc/services";
 
 /// The login name of the real user (`%u`, the default sender's local part):
 /// the password database entry of the real uid, else `$LOGNAME`/`$USER`,

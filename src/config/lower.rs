@@ -1004,7 +1004,7 @@ pub fn resolve_port(p: &str) -> Result<u16, String> {
     if let Some(n) = builtin {
         return Ok(n);
     }
-    if let Ok(services) = std::fs::read_to_string("/etc/services") {
+    if let Ok(services) = std::fs::read_to_string(crate::sys::SERVICES_DB) {
         for line in services.lines() {
             let line = line.split('#').next().unwrap_or("");
             let mut words = line.split_whitespace();

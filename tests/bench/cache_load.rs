@@ -42,7 +42,7 @@ fn bench(c: &mut Criterion) {
     for p in [&small, &big] {
         esmtp::cache::compile_to_cache(Some(p), false).unwrap();
     }
-    std::thread::sleep(esmtp::cache::SETTLE + std::time::Duration::from_millis(200));
+    std::thread::sleep(esmtp::owned::stamp::SETTLE + std::time::Duration::from_millis(200));
     for p in [&small, &big] {
         esmtp::cache::load_plan(Some(p), false).unwrap();
         assert!(esmtp::cache::freshness(Some(p)).is_fresh());
@@ -99,10 +99,10 @@ fn anchors(c: &mut Criterion) {
             roots.roots.len()
         })
     });
-    let native = esmtp::cache::system_trust_anchors();
+    let native = esmtp::transport::tls::anchors::system_trust_anchors();
     assert!(!native.is_empty());
     g.bench_function("cached", |b| {
-        b.iter(|| esmtp::cache::system_trust_anchors().len())
+        b.iter(|| esmtp::transport::tls::anchors::system_trust_anchors().len())
     });
     g.finish();
 }

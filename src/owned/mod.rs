@@ -1,4 +1,6 @@
-//! Directories and files that must be the user's own (issue 13 §4).
+//! Directories and files that must be the user's own: the rules every
+//! store of esmtp's own files follows (the queue here, the caches in
+//! [`private`], their validity stamps in [`stamp`]).
 //!
 //! A directory is used only if it is a real directory (not a symbolic
 //! link) owned by the effective user and not writable by group or others;
@@ -15,6 +17,9 @@
 //! Root is held to the same rules: root can open anybody's files, so the
 //! ownership check is what keeps another user's planted file from being
 //! taken for root's own.
+
+pub mod private;
+pub mod stamp;
 
 use nix::errno::Errno;
 use nix::fcntl::{openat, AtFlags, OFlag};
@@ -68,7 +73,7 @@ impl std::fmt::Display for DirError {
     }
 }
 
-fn euid() -> u32 {
+pub(crate) fn euid() -> u32 {
     nix::unistd::geteuid().as_raw()
 }
 
