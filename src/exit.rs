@@ -62,6 +62,22 @@ impl Failure {
     pub fn is_temporary(&self) -> bool {
         matches!(self.status, TEMPFAIL | UNAVAILABLE)
     }
+    /// A failure the command has already told the user about in its own
+    /// words (`esmtp check: ...`, diagnostics, nothing at all for `esmtp
+    /// queue status`): only its status is left to give.
+    pub fn reported(status: u8) -> Self {
+        Self::new(status, String::new())
+    }
+    /// Print the failure as `esmtp: ...` on stderr (ignoring a closed
+    /// stderr), unless it was [`Failure::reported`] already, and give its
+    /// status.
+    pub fn report(&self) -> u8 {
+        use std::io::Write;
+        if !self.message.is_empty() {
+            let _ = writeln!(std::io::stderr(), "esmtp: {}", self.message);
+        }
+        self.status
+    }
 }
 
 impl fmt::Display for Failure {

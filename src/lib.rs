@@ -14,5 +14,6 @@ pub mod owned;
 pub mod plan;
 pub mod queue;
 pub mod route;
+pub mod submit;
 pub mod sys;
 pub mod transport;

@@ -585,7 +585,9 @@ fn the_docs_start_install_with_the_package_and_say_where_timer_and_hooks_live() 
     let laptops = &readme[readme
         .find("\n## Queueing for laptops and dial-up\n")
         .expect("the laptops section")..];
-    let laptops = &laptops[..laptops[4..].find("\n## ").unwrap()];
+    // The section ends at the next heading of its level, or with the file.
+    let end = laptops[4..].find("\n## ").map_or(laptops.len(), |i| i + 4);
+    let laptops = &laptops[..end];
 
     let places = [
         "/usr/lib/systemd/user/",

@@ -182,6 +182,7 @@ fn submit(plan: &Plan, i: usize) -> Result<Submitted, esmtp::exit::Failure> {
         &opts,
         &SessionOptions::default(),
         &mut Cursor::new(m),
+        esmtp::cli::convert_wrapper_entry,
     )
 }
 

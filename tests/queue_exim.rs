@@ -76,6 +76,7 @@ fn submit_as(
         opts,
         &SessionOptions::default(),
         &mut Cursor::new(m),
+        esmtp::cli::convert_wrapper_entry,
     )
 }
 
@@ -237,7 +238,12 @@ fn a_rejected_login_keeps_the_message_queued_until_the_password_is_fixed() {
     plan.identities[0].secret = Some(esmtp::plan::SecretSource::Password(
         esmtp::plan::Secret::new(common::PASSWORD),
     ));
-    queue::flush(&plan, &SessionOptions::default()).unwrap();
+    queue::flush(
+        &plan,
+        &SessionOptions::default(),
+        esmtp::cli::convert_wrapper_entry,
+    )
+    .unwrap();
     let got = exim.wait_for_messages(1);
     assert_eq!(got[0].message, message(1));
     assert!(spool.infos().is_empty());

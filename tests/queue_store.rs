@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{queued_plan as plan_in, write_wrapper_entry};
+use common::{queued_plan as plan_in, wrapper_import, write_wrapper_entry};
 use esmtp::plan::{Plan, QueueMode};
 use esmtp::queue::store::{Meta, Spool, State};
 use esmtp::queue::{self, legacy};
@@ -262,6 +262,7 @@ fn disk_full_fails_with_75_and_leaves_nothing() {
         &MessageOptions::default(),
         &Default::default(),
         &mut Cursor::new(message(1, 600 * 1024)),
+        esmtp::cli::convert_wrapper_entry,
     )
     .unwrap_err();
     assert_eq!(err.status, 75);
@@ -301,7 +302,10 @@ fn wrapper_queue_is_imported() {
     );
 
     let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
-    assert_eq!(legacy::import(&spool, &plan, &wq).unwrap(), 2);
+    assert_eq!(
+        legacy::import(&spool, &plan, &wrapper_import(&wq)).unwrap(),
+        2
+    );
     assert!(!a.exists() && !b.exists() && c.exists());
     let infos = spool.infos();
     assert_eq!(infos.len(), 2);
@@ -319,7 +323,10 @@ fn wrapper_queue_is_imported() {
     assert!(text.starts_with("From: Me <me@example.org>\r\nTo: x@example.net\r\nSubject: two\r\n"));
     assert!(text.ends_with("\r\n\r\nbody\r\n"));
     // Importing again does nothing.
-    assert_eq!(legacy::import(&spool, &plan, &wq).unwrap(), 0);
+    assert_eq!(
+        legacy::import(&spool, &plan, &wrapper_import(&wq)).unwrap(),
+        0
+    );
 }
 
 #[test]
@@ -337,7 +344,10 @@ fn abandoned_wrapper_entry_is_kept_but_never_sent() {
         .set_modified(old)
         .unwrap();
     let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
-    assert_eq!(legacy::import(&spool, &plan, &wq).unwrap(), 1);
+    assert_eq!(
+        legacy::import(&spool, &plan, &wrapper_import(&wq)).unwrap(),
+        1
+    );
     assert!(spool.ids().is_empty());
     let failed = spool.failed_infos();
     assert_eq!(failed.len(), 1);
@@ -394,7 +404,10 @@ fn wrapper_local_recipients_go_through_the_mda() {
     );
     write_wrapper_entry(&wq, "Local002", "root", b"Subject: local only\n\nhi\n");
     let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
-    assert_eq!(legacy::import(&spool, &plan, &wq).unwrap(), 2);
+    assert_eq!(
+        legacy::import(&spool, &plan, &wrapper_import(&wq)).unwrap(),
+        2
+    );
     let mbox = fs::read_to_string(&mailbox).unwrap();
     assert!(mbox.contains("Subject: cron output\n"), "{mbox}");
     assert!(mbox.contains("Subject: local only\n"), "{mbox}");
@@ -410,7 +423,10 @@ fn wrapper_local_recipients_go_through_the_mda() {
     // Without an MDA a local-only entry is kept in failed/ with the reason.
     plan.mda = None;
     write_wrapper_entry(&wq, "Local003", "root", b"Subject: nowhere\n\nhi\n");
-    assert_eq!(legacy::import(&spool, &plan, &wq).unwrap(), 1);
+    assert_eq!(
+        legacy::import(&spool, &plan, &wrapper_import(&wq)).unwrap(),
+        1
+    );
     let failed = spool.failed_infos();
     assert_eq!(failed.len(), 1);
     assert!(

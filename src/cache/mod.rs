@@ -133,49 +133,6 @@ pub fn freshness(path: Option<&Path>) -> Freshness {
     PlanStore::default_location().freshness(&origin)
 }
 
-/// `esmtp compile [FILE]`.
-pub fn compile_command() -> clap::Command {
-    clap::Command::new("compile")
-        .about("Compile the configuration and store the compiled plan in the cache")
-        .long_about(
-            "Compile the configuration (FILE, or the one sendmail mode reads: ~/.esmtprc, \
-             else /etc/esmtprc) and store the compiled plan in $XDG_CACHE_HOME/esmtp \
-             (~/.cache/esmtp). Every submission does this by itself when the cached plan \
-             is missing or stale; running it ahead saves that cost on the next message.",
-        )
-        .arg(
-            clap::Arg::new("file")
-                .value_name("FILE")
-                .value_parser(clap::value_parser!(PathBuf))
-                .help("Configuration file (default: ~/.esmtprc, else /etc/esmtprc)"),
-        )
-        .arg(
-            clap::Arg::new("verbose")
-                .short('v')
-                .long("verbose")
-                .action(clap::ArgAction::SetTrue)
-                .help("Say what was compiled and where it went"),
-        )
-}
-
-/// Run `esmtp compile` from its parsed arguments; returns the exit status.
-pub fn run_compile(matches: &clap::ArgMatches) -> u8 {
-    let file = matches.get_one::<PathBuf>("file");
-    let verbose = matches.get_flag("verbose");
-    match compile_to_cache(file.map(PathBuf::as_path), verbose) {
-        Ok(path) => {
-            if verbose {
-                println!("esmtp: compiled plan written to {}", path.display());
-            }
-            exit::OK
-        }
-        Err(f) => {
-            eprintln!("esmtp: {}", f.message);
-            f.status
-        }
-    }
-}
-
 // ───────────────────────────── selection ─────────────────────────────
 
 /// Which identities a load wants: all, or a sender's selection.

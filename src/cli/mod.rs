@@ -1,179 +1,39 @@
 //! The command line: sendmail's flags and esmtp's subcommands.
 //!
 //! Two steps, as in ripgrep: the "low" step records what was typed (the
-//! [`getopt`] pre-pass, then clap over the canonical form, giving
-//! `ArgMatches`), the "high" step ([`resolve`]) turns it into an
-//! [`Action`] that says what the program will do. Every flag is defined once
-//! in [`flags::FLAGS`]; [`sendmail_command`] and [`esmtp_command`] build the
-//! clap commands from it for parsing, the man page and completions.
+//! [`getopt`] pre-pass, then the canonical reader or clap, giving a
+//! [`Typed`]), the "high" step ([`resolve`]) turns it into an [`Action`]
+//! that says what the program will do. Every flag is defined once in
+//! [`flags::FLAGS`]; [`sendmail_command`] and [`esmtp_command`] build the
+//! clap commands from it for parsing, the man page and completions; each
+//! subcommand lives in [`commands`].
 
-mod completions;
-mod external;
+pub mod commands;
+mod definition;
 pub mod flags;
 pub mod getopt;
+mod resolve;
 mod run;
+mod typed;
+mod wrapper;
 
 use crate::exit::Failure;
-use crate::mail_params::{BodyType, Notify, Ret};
-use crate::message::Mailbox;
-use crate::transport::{Dsn, SessionOptions};
-use clap::{Arg, ArgAction, ArgMatches, Command};
-use flags::{Role, Takes, FLAGS};
+use crate::submit::Request;
+use crate::transport::SessionOptions;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-pub use run::{prepare, run, Prepared};
-
-const ABOUT: &str = "Relay-only mail transfer agent with a sendmail command line";
-
-/// The subcommands of `esmtp` (recognised only as its first argument).
-pub const SUBCOMMANDS: &[&str] = &["check", "dump", "route", "queue", "compile", "completions"];
-
-fn flag_arg(f: &flags::Flag) -> Arg {
-    let mut arg = Arg::new(f.id)
-        .short(f.short)
-        .help(f.help)
-        .long_help(f.long_help);
-    if !f.aliases.is_empty() {
-        arg = arg.visible_short_aliases(f.aliases.iter().copied());
-    }
-    let ignored = f.role == Role::Ignored;
-    match f.takes {
-        Takes::Nothing => arg.action(ArgAction::SetTrue),
-        Takes::Value(name) => arg
-            .value_name(name)
-            .num_args(1)
-            .allow_hyphen_values(true)
-            .value_parser(clap::value_parser!(OsString))
-            .action(if ignored {
-                ArgAction::Append
-            } else {
-                ArgAction::Set
-            }),
-        Takes::Attached(name) => arg
-            .value_name(name)
-            .num_args(0..=1)
-            .require_equals(true)
-            .default_missing_value("")
-            .value_parser(clap::value_parser!(OsString))
-            .action(ArgAction::Set),
-    }
-}
-
-fn add_sendmail_args(mut cmd: Command) -> Command {
-    for f in FLAGS {
-        cmd = cmd.arg(flag_arg(f));
-    }
-    cmd.arg(
-        Arg::new("help")
-            .long("help")
-            .action(ArgAction::Help)
-            .help("Print help"),
-    )
-    .arg(
-        Arg::new("version")
-            .long("version")
-            .action(ArgAction::Version)
-            .help("Print version"),
-    )
-    .arg(
-        Arg::new(flags::RECIPIENTS)
-            .value_name("RECIPIENT")
-            .num_args(0..)
-            .value_parser(clap::value_parser!(OsString))
-            .action(ArgAction::Append)
-            .help("Recipients (a name without @ is delivered locally through the MDA)"),
-    )
-}
-
-fn base(name: &'static str) -> Command {
-    Command::new(name)
-        .about(ABOUT)
-        .version(env!("CARGO_PKG_VERSION"))
-        .disable_help_flag(true)
-        .disable_version_flag(true)
-        .args_override_self(true)
-        .disable_help_subcommand(true)
-}
-
-/// `sendmail [FLAGS] [--] RECIPIENT...` (also `mailq`, `newaliases`).
-pub fn sendmail_command() -> Command {
-    add_sendmail_args(base("sendmail"))
-}
-
-/// `esmtp route`: print the routing decision without sending.
-pub fn route_command() -> Command {
-    Command::new("route")
-        .about("Print where a message would go, without sending anything")
-        .long_about(
-            "Load the plan, select the identity and split the recipients exactly as \
-             sending would, then print the decision: identity, envelope sender, the \
-             smarthost with its recipients, and the MDA command for local ones. \
-             Nothing is sent. With -t the headers are read from standard input.",
-        )
-        .arg(
-            Arg::new("config")
-                .short('C')
-                .value_name("FILE")
-                .value_parser(clap::value_parser!(PathBuf))
-                .help("Configuration file"),
-        )
-        .arg(
-            Arg::new("sender")
-                .short('f')
-                .short_alias('r')
-                .value_name("ADDR")
-                .allow_hyphen_values(true)
-                .help("Envelope sender (selects the identity)"),
-        )
-        .arg(
-            Arg::new("extract")
-                .short('t')
-                .action(ArgAction::SetTrue)
-                .help("Also take recipients from the headers on standard input"),
-        )
-        .arg(
-            Arg::new("recipients")
-                .value_name("RECIPIENT")
-                .num_args(0..)
-                .action(ArgAction::Append),
-        )
-}
-
-/// Give a subcommand (and its own subcommands) `-h`/`--help`: the top
-/// level disables clap's help flag because sendmail's `-h` takes a value,
-/// and clap propagates that choice to subcommands.
-fn with_help(cmd: Command) -> Command {
-    let subs: Vec<Command> = cmd.get_subcommands().cloned().collect();
-    let mut cmd = cmd.arg(
-        Arg::new("help")
-            .short('h')
-            .long("help")
-            .action(ArgAction::Help)
-            .help("Print help"),
-    );
-    for sub in subs {
-        let name = sub.get_name().to_string();
-        cmd = cmd.mut_subcommand(name, |_| with_help(sub));
-    }
-    cmd
-}
-
-/// `esmtp`: the sendmail flags plus the subcommands.
-pub fn esmtp_command() -> Command {
-    add_sendmail_args(base("esmtp"))
-        .subcommand(with_help(external::check_command()))
-        .subcommand(with_help(external::dump_command()))
-        .subcommand(with_help(route_command()))
-        .subcommand(with_help(external::queue_command()))
-        .subcommand(with_help(crate::cache::compile_command()))
-        .subcommand(with_help(completions::completions_command()))
-}
+pub use commands::SUBCOMMANDS;
+pub use definition::{esmtp_command, sendmail_command};
+pub use resolve::{parse_recipient_arg, parse_sender, resolve};
+pub use run::run;
+pub use typed::{Canonical, Typed};
+pub use wrapper::convert_wrapper_entry;
 
 /// What the invocation asks for.
 #[derive(Debug)]
 pub enum Action {
-    Submit(Box<Send>),
+    Submit(Box<Request>),
     ListQueue {
         config: Option<PathBuf>,
     },
@@ -186,20 +46,7 @@ pub enum Action {
     /// Help or version text for standard output.
     Print(String),
     /// An `esmtp` subcommand.
-    Subcommand(String, ArgMatches),
-}
-
-/// A message submission as the command line describes it.
-#[derive(Debug, Clone, Default)]
-pub struct Send {
-    pub sender: Option<Mailbox>,
-    pub full_name: Option<String>,
-    pub extract: bool,
-    pub config: Option<PathBuf>,
-    pub session: SessionOptions,
-    pub dsn: Dsn,
-    pub body_type: Option<BodyType>,
-    pub recipients: Vec<String>,
+    Subcommand(commands::Subcommand),
 }
 
 /// The program name as invoked (basename of argv\[0\]).
@@ -228,14 +75,16 @@ pub fn parse(argv: Vec<OsString>) -> Result<Action, Failure> {
                         let mut result = help_or_failure(e);
                         if let Err(f) = &mut result {
                             if first == "check" || first == "dump" {
-                                f.status = external::CHECK_USAGE;
+                                f.status = commands::check::CHECK_USAGE;
                             }
                         }
                         return result;
                     }
                 };
                 return match matches.subcommand() {
-                    Some((sub, m)) => Ok(Action::Subcommand(sub.to_string(), m.clone())),
+                    Some((sub, m)) => Ok(Action::Subcommand(commands::Subcommand::from_matches(
+                        sub, m,
+                    )?)),
                     None => Err(Failure::usage("missing subcommand")),
                 };
             }
@@ -282,290 +131,11 @@ fn clap_failure(e: clap::Error) -> Failure {
     Failure::usage(first.to_string())
 }
 
-/// What was typed, by flag id: the part of clap's `ArgMatches` that
-/// [`resolve`] reads, so that it can also read [`Canonical`].
-pub trait Typed {
-    /// A switch (`Takes::Nothing`) was given.
-    fn flag(&self, id: &str) -> bool;
-    /// The last value given for a flag that takes one.
-    fn value(&self, id: &str) -> Option<&OsString>;
-    /// The flag was given, with or without a value.
-    fn given(&self, id: &str) -> bool;
-    /// The operands (recipients), in order.
-    fn operands(&self) -> Vec<&OsString>;
-}
-
-impl Typed for ArgMatches {
-    fn flag(&self, id: &str) -> bool {
-        self.get_flag(id)
-    }
-    fn value(&self, id: &str) -> Option<&OsString> {
-        self.get_one::<OsString>(id)
-    }
-    fn given(&self, id: &str) -> bool {
-        self.contains_id(id) && self.value_source(id).is_some()
-    }
-    fn operands(&self) -> Vec<&OsString> {
-        self.get_many::<OsString>(flags::RECIPIENTS)
-            .into_iter()
-            .flatten()
-            .collect()
-    }
-}
-
-/// The canonical command line ([`getopt::canonicalize`]) read by the flag
-/// table: each flag once per occurrence, `-q` or `-q=VALUE`, every value
-/// as the next argument, operands after `--`. The last occurrence wins,
-/// as clap's `args_override_self` makes it.
-#[derive(Debug)]
-pub struct Canonical {
-    given: Vec<(&'static str, Option<OsString>)>,
-    operands: Vec<OsString>,
-}
-
-impl Canonical {
-    /// `None` for anything else (`--help`, `--version`): clap handles it.
-    pub fn read(canonical: &[OsString]) -> Option<Canonical> {
-        use std::os::unix::ffi::OsStrExt;
-        let mut given = Vec::new();
-        let mut args = canonical.iter().skip(1);
-        while let Some(arg) = args.next() {
-            let bytes = arg.as_bytes();
-            if bytes == b"--" {
-                return Some(Canonical {
-                    given,
-                    operands: args.cloned().collect(),
-                });
-            }
-            let (letter, attached) = match bytes {
-                [b'-', c] => (*c, None),
-                [b'-', c, b'=', rest @ ..] => (*c, Some(rest)),
-                _ => return None,
-            };
-            let flag = flags::lookup(char::from(letter)).filter(|_| letter.is_ascii())?;
-            let value = match (flag.takes, attached) {
-                (Takes::Nothing, None) => None,
-                (Takes::Value(_), None) => Some(args.next()?.clone()),
-                (Takes::Attached(_), v) => {
-                    Some(std::ffi::OsStr::from_bytes(v.unwrap_or(b"")).to_owned())
-                }
-                _ => return None,
-            };
-            given.push((flag.id, value));
-        }
-        None
-    }
-}
-
-impl Typed for Canonical {
-    fn flag(&self, id: &str) -> bool {
-        self.given(id)
-    }
-    fn value(&self, id: &str) -> Option<&OsString> {
-        self.given
-            .iter()
-            .rev()
-            .find(|(g, _)| *g == id)
-            .and_then(|(_, v)| v.as_ref())
-    }
-    fn given(&self, id: &str) -> bool {
-        self.given.iter().any(|(g, _)| *g == id)
-    }
-    fn operands(&self) -> Vec<&OsString> {
-        self.operands.iter().collect()
-    }
-}
-
-fn text(m: &dyn Typed, id: &str, what: &str) -> Result<Option<String>, Failure> {
-    match m.value(id) {
-        None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .map(|s| Some(s.to_string()))
-            .ok_or_else(|| Failure::usage(format!("{what} is not valid UTF-8"))),
-    }
-}
-
-fn path(m: &dyn Typed, id: &str) -> Option<PathBuf> {
-    m.value(id).map(PathBuf::from)
-}
-
-/// The high step: from what was typed to what to do.
-pub fn resolve(name: &str, m: &dyn Typed) -> Result<Action, Failure> {
-    let config = path(m, flags::CONFIG);
-    let session = SessionOptions {
-        verbose: m.flag(flags::VERBOSE),
-        transcript: path(m, flags::TRANSCRIPT),
-    };
-    let mut mode = match name {
-        "mailq" => Mode::List,
-        "newaliases" => Mode::Nothing,
-        "deliver" => Mode::Flush,
-        _ => Mode::Submit,
-    };
-    if let Some(b) = text(m, flags::MODE, "the -b mode")? {
-        mode = match b.as_str() {
-            "m" => Mode::Submit,
-            "p" => Mode::List,
-            "i" => Mode::Nothing,
-            _ => {
-                return Err(
-                    match flags::UNSUPPORTED_MODES.iter().find(|(k, _)| *k == b) {
-                        Some((k, what)) => {
-                            Failure::usage(format!("-b{k} ({what}) is not supported by esmtp"))
-                        }
-                        None => Failure::usage(format!("unknown mode -b{}", printable(&b))),
-                    },
-                )
-            }
-        };
-    }
-    if m.flag(flags::INIT_ALIASES) {
-        mode = Mode::Nothing;
-    }
-    if m.given(flags::QUEUE_RUN) {
-        mode = Mode::Flush;
-    }
-    match mode {
-        Mode::Nothing => return Ok(Action::Nothing),
-        Mode::List => return Ok(Action::ListQueue { config }),
-        Mode::Flush => return Ok(Action::FlushQueue { config, session }),
-        Mode::Submit => {}
-    }
-
-    let sender = match text(m, flags::SENDER, "the -f address")? {
-        Some(s) => Some(parse_sender(&s)?),
-        None => None,
-    };
-    let full_name = text(m, flags::FULL_NAME, "the -F name")?;
-    if let Some(n) = &full_name {
-        crate::message::check_header_text("the -F name", n)?;
-    }
-    let dsn = Dsn {
-        notify: text(m, flags::NOTIFY, "-N")?
-            .map(|v| parse_notify(&v))
-            .transpose()?,
-        ret: text(m, flags::RET, "-R")?
-            .map(|v| parse_ret(&v))
-            .transpose()?,
-        envid: text(m, flags::ENVID, "-V")?
-            .map(|v| parse_envid(&v))
-            .transpose()?,
-    };
-    let body_type = text(m, flags::BODY, "-B")?
-        .map(|v| parse_body(&v))
-        .transpose()?;
-    let mut recipients = Vec::new();
-    for r in m.operands() {
-        let r = r
-            .to_str()
-            .ok_or_else(|| Failure::usage("a recipient is not valid UTF-8"))?;
-        recipients.extend(parse_recipient_arg(r)?);
-    }
-    let extract = m.flag(flags::EXTRACT);
-    if recipients.is_empty() && !extract {
-        return Err(Failure::usage("Recipient names must be specified"));
-    }
-    Ok(Action::Submit(Box::new(Send {
-        sender,
-        full_name,
-        extract,
-        config,
-        session,
-        dsn,
-        body_type,
-        recipients,
-    })))
-}
-
-enum Mode {
-    Submit,
-    List,
-    Flush,
-    Nothing,
-}
-
-/// `-f ADDR`: `addr`, `Name <addr>`, or `<>` / empty for the null sender.
-pub fn parse_sender(s: &str) -> Result<Mailbox, Failure> {
-    if s.chars().any(char::is_control) {
-        return Err(Failure::usage(format!(
-            "the -f address {s:?} contains a control character (CR, LF, NUL or similar)"
-        )));
-    }
-    let t = s.trim();
-    if t.is_empty() || t == "<>" {
-        return Ok(Mailbox::default());
-    }
-    if t.contains('<') || t.contains('>') {
-        let list = crate::message::parse_address_list(t)
-            .map_err(|e| Failure::usage(format!("invalid -f address {s:?}: {e}")))?;
-        return match list.as_slice() {
-            [one] => Ok(one.clone()),
-            _ => Err(Failure::usage(format!(
-                "the -f address {s:?} must be one address"
-            ))),
-        };
-    }
-    Ok(Mailbox::new(t))
-}
-
-/// A recipient argument: one address, or a list (`a@b, Name <c@d>`) when it
-/// holds a comma or an angle bracket.
-pub fn parse_recipient_arg(s: &str) -> Result<Vec<String>, Failure> {
-    if s.chars().any(char::is_control) {
-        return Err(Failure::usage(format!(
-            "the recipient {s:?} contains a control character (CR, LF, NUL or similar)"
-        )));
-    }
-    if s.contains([',', '<', '>']) {
-        let list = crate::message::parse_address_list(s)
-            .map_err(|e| Failure::usage(format!("invalid recipient {s:?}: {e}")))?;
-        return Ok(list.into_iter().map(|m| m.addr).collect());
-    }
-    let t = s.trim();
-    if t.is_empty() {
-        return Err(Failure::usage("an empty recipient"));
-    }
-    Ok(vec![t.to_string()])
-}
-
-/// A value from the command line as an error message quotes it: control
-/// characters escaped, so that none reaches the terminal or a log.
-fn printable(v: &str) -> String {
-    crate::config::diag::escape_controls(v)
-}
-
-fn parse_notify(v: &str) -> Result<Notify, Failure> {
-    v.parse().map_err(|_| {
-        Failure::usage(format!(
-            "-N {}: expected never, or a list of failure, delay, success",
-            printable(v)
-        ))
-    })
-}
-
-fn parse_ret(v: &str) -> Result<Ret, Failure> {
-    v.parse()
-        .map_err(|_| Failure::usage(format!("-R {}: expected full or hdrs", printable(v))))
-}
-
-fn parse_envid(v: &str) -> Result<String, Failure> {
-    if v.is_empty() || v.len() > 100 || !v.bytes().all(|b| (33..=126).contains(&b)) {
-        return Err(Failure::usage(format!(
-            "-V {v:?}: the envelope id must be 1 to 100 printable ASCII characters"
-        )));
-    }
-    Ok(v.to_string())
-}
-
-fn parse_body(v: &str) -> Result<BodyType, Failure> {
-    v.parse()
-        .map_err(|_| Failure::usage(format!("-B {}: expected 7BIT or 8BITMIME", printable(v))))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mail_params::{BodyType, Notify, Ret};
+    use crate::message::Mailbox;
 
     fn parse_as(name: &str, args: &[&str]) -> Result<Action, Failure> {
         let mut argv = vec![OsString::from(name)];
@@ -573,7 +143,7 @@ mod tests {
         parse(argv)
     }
 
-    fn send(args: &[&str]) -> Send {
+    fn send(args: &[&str]) -> Request {
         match parse_as("/usr/sbin/sendmail", args) {
             Ok(Action::Submit(s)) => *s,
             other => panic!("{args:?}: {other:?}"),
@@ -810,9 +380,9 @@ mod tests {
     #[test]
     fn subcommands_only_for_esmtp() {
         match parse_as("esmtp", &["route", "-f", "a@b", "bob"]) {
-            Ok(Action::Subcommand(name, m)) => {
-                assert_eq!(name, "route");
-                assert_eq!(m.get_one::<String>("sender").unwrap(), "a@b");
+            Ok(Action::Subcommand(commands::Subcommand::Route(args))) => {
+                assert_eq!(args.sender.as_deref(), Some("a@b"));
+                assert_eq!(args.recipients, ["bob"]);
             }
             other => panic!("{other:?}"),
         }

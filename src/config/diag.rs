@@ -547,7 +547,7 @@ mod tests {
             include_str!("parse.rs"),
             include_str!("lower.rs"),
             include_str!("lint.rs"),
-            include_str!("commands.rs"),
+            include_str!("../cli/commands/check.rs"),
             include_str!("mod.rs"),
         ];
         let mut found = 0;

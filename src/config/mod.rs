@@ -2,11 +2,12 @@
 //! lowering into a [`crate::plan::Plan`] → lints → diagnostics.
 //!
 //! [`compile`] is pure (apart from the optional PATH and /etc/services
-//! look-ups); [`locate`], [`load_for_sending`] and the `check`/`dump`
-//! commands do the file I/O.
+//! look-ups); [`locate`] and [`load_for_sending`] do the file I/O (the
+//! `check` and `dump` commands that print the results belong to the
+//! command line).
 
 pub mod ast;
-mod commands;
+
 pub mod diag;
 pub mod dump;
 pub mod keywords;
@@ -18,7 +19,6 @@ mod parse;
 pub mod sarif;
 pub mod snippet;
 
-pub use commands::{check_command, dump_command, run_check, run_dump};
 pub use diag::{Diagnostic, Severity, Span};
 pub use lower::Options;
 

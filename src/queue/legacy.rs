@@ -8,13 +8,18 @@
 //! wrapper's directory is removed. An entry whose `lock` is older than
 //! [`STALE_LOCK_SECS`] was abandoned by a writer that died half-way: it is
 //! kept in `failed/` for the user to check, never sent.
+//!
+//! The queue does not read a command line: the stored arguments and the
+//! raw message are handed to an [`EntryConverter`] that the caller passes
+//! down (the command line's flag table and the submission pipeline), and
+//! what comes back is stored as any other entry.
 
 use super::store::{now, Meta, Problem, ProblemKind, Spool};
-use crate::cli::Action;
 use crate::exit::Failure;
 use crate::owned::{check_dir, check_file, printable, OwnDir, Refusal};
 use crate::plan::Plan;
-use crate::route::Local;
+use crate::route::{Decision, Local};
+use crate::transport::{Envelope, MessageOptions};
 use std::ffi::{OsStr, OsString};
 use std::io::{Cursor, Read};
 use std::os::unix::ffi::OsStrExt;
@@ -25,6 +30,34 @@ pub const STALE_LOCK_SECS: u64 = 600;
 
 /// The most of a `cmd` file that is read (the wrapper writes one line).
 const CMD_LIMIT: u64 = 64 * 1024;
+
+/// A wrapper entry made ready by the submission pipeline: its route, its
+/// SMTP envelope and options, and its normalised message.
+pub struct Converted {
+    pub decision: Decision,
+    pub envelope: Envelope,
+    pub options: MessageOptions,
+    pub spool: crate::message::Spooled,
+}
+
+/// Turns a wrapper entry's stored sendmail arguments (`cmd`) and raw
+/// message (`mail`) into a [`Converted`] submission, as sendmail mode would
+/// make it; the error says why it cannot be.
+pub type EntryConverter = fn(plan: &Plan, cmd: &str, mail: &[u8]) -> Result<Converted, String>;
+
+/// An esmtp-wrapper queue to import, and how its entries become submissions.
+#[derive(Debug, Clone)]
+pub struct WrapperImport {
+    pub dir: PathBuf,
+    pub convert: EntryConverter,
+}
+
+impl WrapperImport {
+    /// The wrapper's queue at [`default_dir`], when it exists.
+    pub fn at_default_dir(convert: EntryConverter) -> Option<WrapperImport> {
+        default_dir().map(|dir| WrapperImport { dir, convert })
+    }
+}
 
 /// `~/.esmtp_queue`, when something by that name exists (whether it may be
 /// used is checked when it is opened).
@@ -186,9 +219,9 @@ fn read_limited(dir: &OwnDir, name: &str, limit: u64) -> Result<Option<Vec<u8>>,
 
 /// Import every complete wrapper entry into `spool`; returns how many.
 /// What cannot be used is reported on stderr and left alone.
-pub fn import(spool: &Spool, plan: &Plan, dir: &Path) -> Result<usize, Failure> {
+pub fn import(spool: &Spool, plan: &Plan, wrapper: &WrapperImport) -> Result<usize, Failure> {
     let mut problems = Vec::new();
-    let n = import_reporting(spool, plan, dir, &mut problems)?;
+    let n = import_reporting(spool, plan, wrapper, &mut problems)?;
     for p in problems {
         eprintln!("esmtp: esmtp-wrapper queue: {p}");
     }
@@ -199,10 +232,10 @@ pub fn import(spool: &Spool, plan: &Plan, dir: &Path) -> Result<usize, Failure> 
 pub fn import_reporting(
     spool: &Spool,
     plan: &Plan,
-    dir: &Path,
+    wrapper: &WrapperImport,
     problems: &mut Vec<Problem>,
 ) -> Result<usize, Failure> {
-    let queue = match open(dir) {
+    let queue = match open(&wrapper.dir) {
         Ok(Some(q)) => q,
         Ok(None) => return Ok(0),
         Err(p) => {
@@ -265,7 +298,7 @@ pub fn import_reporting(
             continue;
         };
         let cmd = String::from_utf8_lossy(&cmd).into_owned();
-        let (meta, ready, mut problem) = match prepare(plan, &cmd, &mail) {
+        let (meta, ready, mut problem) = match prepare(plan, &cmd, &mail, wrapper.convert) {
             Ok(p) => {
                 let problem = match &p.ready.decision.local {
                     Some(local) if !abandoned => deliver_local(&p.ready, local).err(),
@@ -340,7 +373,7 @@ fn remove_wrapper_entry(
 
 /// Local recipients of a wrapper entry go through the MDA now, as esmtp
 /// 1.2 would have sent them when the wrapper ran it.
-fn deliver_local(ready: &crate::cli::Prepared, local: &Local) -> Result<(), String> {
+fn deliver_local(ready: &Converted, local: &Local) -> Result<(), String> {
     let feed = |stdin: &mut std::process::ChildStdin| ready.spool.write_lf(stdin).map(drop);
     crate::transport::mda::deliver_with(&local.command, false, feed).map_err(|f| f.message)
 }
@@ -355,138 +388,27 @@ fn fallback_meta(plan: &Plan) -> Meta {
     }
 }
 
-/// A wrapper entry made ready through the same path as sendmail mode: its
-/// stored arguments parsed by the front end's flag table, its headers
-/// handled and its route decided by the front end, so that `-F`, `-t`,
-/// `force sender`, `qualifydomain` and the rest mean what they mean there.
+/// A wrapper entry made ready through the same path as sendmail mode (the
+/// converter), with what its queue entry records.
 pub struct Prepared {
     /// What the queue entry records (its recipients may be empty when all
     /// of them are local).
     pub meta: Meta,
-    pub ready: crate::cli::Prepared,
+    pub ready: Converted,
 }
 
-pub fn prepare(plan: &Plan, cmd: &str, raw: &[u8]) -> Result<Prepared, String> {
-    let mut argv: Vec<OsString> = vec!["sendmail".into()];
-    argv.extend(cmd.split_whitespace().map(OsString::from));
-    let send = match crate::cli::parse(argv).map_err(|f| f.message)? {
-        Action::Submit(send) => send,
-        _ => {
-            return Err(format!(
-                "the stored command line is not a submission: {cmd}"
-            ))
-        }
-    };
-    let mut input = raw;
-    let headers = crate::message::read_headers(&mut input).map_err(|f| f.message)?;
-    let ready =
-        crate::cli::prepare(plan, &send, &headers, &mut input, |_| {}).map_err(|f| f.message)?;
-    let options = ready.spool.options(&send);
+pub fn prepare(
+    plan: &Plan,
+    cmd: &str,
+    raw: &[u8],
+    convert: EntryConverter,
+) -> Result<Prepared, String> {
+    let ready = convert(plan, cmd, raw)?;
     let meta = super::meta_for(
         plan,
         ready.decision.identity,
-        &ready.decision.envelope(),
-        &options,
+        &ready.envelope,
+        &ready.options,
     );
     Ok(Prepared { meta, ready })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::plan::{Template, TemplatePart};
-    use std::io::Read;
-
-    fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|x| x.to_string()).collect()
-    }
-
-    fn send(cmd: &str) -> crate::cli::Send {
-        let mut argv: Vec<OsString> = vec!["sendmail".into()];
-        argv.extend(cmd.split_whitespace().map(OsString::from));
-        match crate::cli::parse(argv).unwrap() {
-            Action::Submit(send) => *send,
-            other => panic!("{other:?}"),
-        }
-    }
-
-    fn text(p: &Prepared) -> String {
-        let mut out = String::new();
-        p.ready.spool.crlf().read_to_string(&mut out).unwrap();
-        out
-    }
-
-    fn with_mda(mut plan: Plan) -> Plan {
-        plan.mda = Some(Template {
-            source: "cat".into(),
-            parts: vec![TemplatePart::Literal("cat".into())],
-        });
-        plan
-    }
-
-    #[test]
-    fn parses_wrapper_arguments() {
-        let a = send("-oi -fme@x.org -t a@b -- -c@d");
-        assert_eq!(a.sender.map(|m| m.addr).as_deref(), Some("me@x.org"));
-        assert!(a.extract);
-        assert_eq!(a.recipients, s(&["a@b", "-c@d"]));
-        let a = send("-ti -f me@x.org -N never -C /x r@s");
-        assert!(a.extract);
-        assert_eq!(a.sender.map(|m| m.addr).as_deref(), Some("me@x.org"));
-        assert_eq!(a.dsn.notify, Some(crate::mail_params::Notify::Never));
-        assert_eq!(a.recipients, s(&["r@s"]));
-    }
-
-    #[test]
-    fn prepares_extracted_message() {
-        let plan = Plan::empty();
-        let raw = b"From: Me <me@x.org>\nTo: a@b, B <c@d>\nBcc: e@f\nSubject: hi\n\nbody\n.line\n";
-        let p = prepare(&plan, "-t", raw).unwrap();
-        assert!(p.ready.decision.local.is_none());
-        assert_eq!(p.meta.recipients, s(&["a@b", "c@d", "e@f"]));
-        assert_eq!(p.meta.sender, "me@x.org");
-        let text = text(&p);
-        assert!(!text.contains("Bcc"));
-        assert!(text.contains("Date: "));
-        assert!(text.contains("Message-ID: <"));
-        assert!(text.ends_with("\r\n\r\nbody\r\n.line\r\n"));
-        assert!(!text.replace("\r\n", "").contains('\r'));
-        assert_eq!(p.ready.spool.size, text.len() as u64);
-    }
-
-    #[test]
-    fn the_front_ends_header_policy_applies_to_imported_messages() {
-        let mut plan = Plan::empty();
-        plan.identities[0].force_sender = Some(Template {
-            source: "robot@x.org".into(),
-            parts: vec![TemplatePart::Literal("robot@x.org".into())],
-        });
-        let p = prepare(&plan, "-F Mary -f me@x.org a@b", b"Subject: x\n\nhi\n").unwrap();
-        let text = text(&p);
-        assert!(text.contains("From: Mary <me@x.org>\r\n"), "{text}");
-        assert!(text.contains("Sender: robot@x.org\r\n"), "{text}");
-    }
-
-    #[test]
-    fn local_recipients_are_split_off() {
-        let mut plan = with_mda(Plan::empty());
-        let p = prepare(&plan, "root a@b.c", b"Subject: x\n\nhi\n").unwrap();
-        let local = |p: &Prepared| {
-            p.ready
-                .decision
-                .local
-                .as_ref()
-                .map(|l| l.recipients.clone())
-        };
-        assert_eq!(local(&p), Some(s(&["root"])));
-        assert_eq!(p.meta.recipients, s(&["a@b.c"]));
-        plan.identities[0].qualifydomain = Some("example.org".into());
-        let p = prepare(&plan, "root", b"Subject: x\n\nhi\n").unwrap();
-        assert!(local(&p).is_none());
-        assert_eq!(p.meta.recipients, s(&["root@example.org"]));
-        plan.force_mda = Some("me".into());
-        let p = prepare(&plan, "a@b.c", b"Subject: x\n\nhi\n").unwrap();
-        assert_eq!(local(&p), Some(s(&["me"])));
-        assert!(p.meta.recipients.is_empty());
-    }
 }

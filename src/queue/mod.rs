@@ -11,11 +11,13 @@
 //! [`legacy`] on every flush.
 
 pub mod legacy;
+pub mod status;
 pub mod store;
 
 use crate::exit::{Failure, IOERR, NOPERM, SOFTWARE, TEMPFAIL};
 use crate::plan::{Plan, QueueMode};
 use crate::transport::{Dsn, Envelope, MessageOptions, Session, SessionOptions};
+use legacy::{EntryConverter, WrapperImport};
 use std::collections::BTreeMap;
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -57,6 +59,7 @@ fn expand_home(p: &str) -> PathBuf {
 /// Store one message for the identity `identity` (index into
 /// `plan.identities`) durably, then try to deliver it per `plan.queue.mode`.
 /// `message` is the normalised message exactly as `transport::relay` takes it.
+/// A background flush imports the esmtp-wrapper queue with `convert`.
 pub fn submit(
     plan: &Plan,
     identity: usize,
@@ -64,6 +67,7 @@ pub fn submit(
     options: &MessageOptions,
     session: &SessionOptions,
     message: &mut dyn Read,
+    convert: EntryConverter,
 ) -> Result<Submitted, Failure> {
     // A refused queue directory is a temporary failure for the mail
     // client: it keeps the message until the user has fixed it.
@@ -94,7 +98,7 @@ pub fn submit(
                     "queued as {id}; not delivering in the background: {p}; run `esmtp queue flush`"
                 )));
             }
-            match background_flush(plan) {
+            match background_flush(plan, convert) {
                 Ok(()) => Ok(Submitted::Queued(format!(
                     "queued as {id}; delivering in the background"
                 ))),
@@ -250,7 +254,7 @@ fn send_entry(session: &mut Session, entry: &Locked) -> Result<(), Failure> {
 /// the exact plan of this submission (`-C FILE` included) without passing
 /// it on a command line. The caller (a sendmail process) is single-threaded
 /// at this point: no runtime has been started.
-fn background_flush(plan: &Plan) -> Result<(), String> {
+fn background_flush(plan: &Plan, convert: EntryConverter) -> Result<(), String> {
     use nix::sys::wait::waitpid;
     use nix::unistd::{fork, setsid, ForkResult};
     // SAFETY: the child only runs our own code (no locks held by other
@@ -269,7 +273,7 @@ fn background_flush(plan: &Plan) -> Result<(), String> {
             match unsafe { fork() } {
                 Ok(ForkResult::Child) => {
                     detach_stdio();
-                    let status = match background_flushes(plan) {
+                    let status = match background_flushes(plan, convert) {
                         Ok(()) => 0,
                         Err(f) => i32::from(f.status),
                     };
@@ -290,11 +294,11 @@ const BACKGROUND_GATHER: std::time::Duration = std::time::Duration::from_millis(
 /// send-email) must not open a connection each. A submission that finds
 /// the guard taken asks the holder for one more scan; the holder looks for
 /// that request after letting the guard go, so no message is left behind.
-fn background_flushes(plan: &Plan) -> Result<(), Failure> {
+fn background_flushes(plan: &Plan, convert: EntryConverter) -> Result<(), Failure> {
     let spool = Spool::open(&queue_dir(plan)?)?;
     let opts = FlushOptions {
         force: false,
-        legacy_dir: legacy::default_dir(),
+        wrapper: WrapperImport::at_default_dir(convert),
     };
     let io = |e: io::Error| Failure::tempfail(format!("queue: {e}"));
     loop {
@@ -362,7 +366,7 @@ pub struct FlushOptions {
     /// Ignore the backoff schedule: try everything now.
     pub force: bool,
     /// The esmtp-wrapper queue to import first (`None`: do not look).
-    pub legacy_dir: Option<PathBuf>,
+    pub wrapper: Option<WrapperImport>,
 }
 
 /// `-q`, `deliver`, `esmtp queue flush`: deliver the queue. A flush that a
@@ -370,11 +374,15 @@ pub struct FlushOptions {
 /// schedule: typically the network just came back (the dial-up case the
 /// wrapper was written for). The schedule governs the automatic background
 /// flushes; a smarthost that is still down costs one connection attempt per
-/// identity either way.
-pub fn flush(plan: &Plan, session: &SessionOptions) -> Result<(), Failure> {
+/// identity either way. The esmtp-wrapper queue is imported with `convert`.
+pub fn flush(
+    plan: &Plan,
+    session: &SessionOptions,
+    convert: EntryConverter,
+) -> Result<(), Failure> {
     let opts = FlushOptions {
         force: true,
-        legacy_dir: legacy::default_dir(),
+        wrapper: WrapperImport::at_default_dir(convert),
     };
     let report = flush_with(plan, session, &opts)?;
     flush_status(&report)
@@ -468,9 +476,10 @@ pub fn flush_with(
     for p in spool.cleanup().iter().chain(&spool.control_problems()) {
         report_problem(&spool, p, &mut report);
     }
-    if let Some(dir) = &opts.legacy_dir {
+    if let Some(wrapper) = &opts.wrapper {
+        let dir = &wrapper.dir;
         let mut problems = Vec::new();
-        report.imported = legacy::import_reporting(&spool, plan, dir, &mut problems)?;
+        report.imported = legacy::import_reporting(&spool, plan, wrapper, &mut problems)?;
         for p in &problems {
             report_problem(&spool, p, &mut report);
         }
@@ -836,6 +845,3 @@ fn human_size(n: u64) -> String {
         format!("{}M", n / (1024 * 1024))
     }
 }
-
-pub mod cli;
-pub use cli::{queue_command, run_queue};

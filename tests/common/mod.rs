@@ -832,12 +832,21 @@ pub fn write_wrapper_entry(qdir: &Path, name: &str, cmd: &str, mail: &[u8]) -> P
     d
 }
 
+/// The esmtp-wrapper queue in `dir`, its entries converted as the program
+/// converts them.
+pub fn wrapper_import(dir: &Path) -> esmtp::queue::legacy::WrapperImport {
+    esmtp::queue::legacy::WrapperImport {
+        dir: dir.to_path_buf(),
+        convert: esmtp::cli::convert_wrapper_entry,
+    }
+}
+
 /// Flush the queue of `plan` now, due or not; with `wrapper`, import that
 /// esmtp-wrapper queue first (and flush only what is due).
 pub fn flush_now(plan: &esmtp::plan::Plan, wrapper: Option<&Path>) -> esmtp::queue::FlushReport {
     let opts = esmtp::queue::FlushOptions {
         force: wrapper.is_none(),
-        legacy_dir: wrapper.map(Path::to_path_buf),
+        wrapper: wrapper.map(wrapper_import),
     };
     esmtp::queue::flush_with(plan, &esmtp::transport::SessionOptions::default(), &opts).unwrap()
 }

@@ -182,7 +182,8 @@ pub fn legacy(data: &[u8]) {
     let Ok(cmd) = std::str::from_utf8(cmd) else {
         return;
     };
-    let _ = esmtp::queue::legacy::prepare(legacy_plan(), cmd, mail);
+    let _ =
+        esmtp::queue::legacy::prepare(legacy_plan(), cmd, mail, esmtp::cli::convert_wrapper_entry);
 }
 
 /// Two identities, a local MDA, a forced sender and a qualify domain: the

@@ -1,11 +1,60 @@
-//! `esmtp check` and `esmtp dump`.
+//! `esmtp check`: parse, compile and lint esmtprc files, with a linter's
+//! exit statuses (0 clean, 1 problems found, 2 usage or I/O problems) and
+//! the human, short, JSON, GitHub and SARIF outputs.
 
-use super::diag::{self, Diagnostic};
-use super::{compile, dump, locate, read_source, Compilation, Options, Origin, SYSTEM_RC};
+use crate::config::diag::{self, Diagnostic};
+use crate::config::{
+    self, compile, locate, read_source, sarif, Compilation, Options, Origin, SYSTEM_RC,
+};
+use crate::exit::Failure;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// Exit status of `check` and `dump` for a command-line mistake or a file
+/// that cannot be read: theirs is a linter's convention (0 clean, 1
+/// problems found, 2 usage), not sysexits.
+pub const CHECK_USAGE: u8 = 2;
+
+/// Exit status of `check` when it found errors (or warnings with
+/// `--deny-warnings`), and of `dump` when the file does not compile.
+pub const CHECK_PROBLEMS: u8 = 1;
+
+/// What `esmtp check` was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckArgs {
+    pub files: Vec<PathBuf>,
+    /// human, short, json, github or sarif.
+    pub format: String,
+    pub verbose: bool,
+    pub compat: bool,
+    pub deny_warnings: bool,
+    pub no_permission_lints: bool,
+    /// `--explain CODE` (or `list`).
+    pub explain: Option<String>,
+}
+
+impl CheckArgs {
+    pub fn from_matches(m: &ArgMatches) -> CheckArgs {
+        CheckArgs {
+            files: m
+                .get_many::<PathBuf>("file")
+                .map(|v| v.cloned().collect())
+                .unwrap_or_default(),
+            format: m
+                .get_one::<String>("format")
+                .cloned()
+                .unwrap_or_else(|| "human".into()),
+            verbose: m.get_flag("verbose"),
+            compat: m.get_flag("compat"),
+            deny_warnings: m.get_flag("deny-warnings"),
+            no_permission_lints: m.get_flag("no-permission-lints"),
+            explain: m.get_one::<String>("explain").cloned(),
+        }
+    }
+}
+
+/// The `check` subcommand.
 pub fn check_command() -> Command {
     Command::new("check")
         .about("Parse, compile and lint esmtprc files without any network access")
@@ -41,25 +90,6 @@ pub fn check_command() -> Command {
         .arg(Arg::new("explain").long("explain").value_name("CODE").help("Explain a diagnostic code, e.g. E003"))
 }
 
-pub fn dump_command() -> Command {
-    Command::new("dump")
-        .about("Print the compiled configuration plan, secrets redacted")
-        .arg(
-            Arg::new("file")
-                .value_name("FILE")
-                .value_parser(clap::value_parser!(PathBuf))
-                .help("File to compile (default: the one sendmail mode uses)"),
-        )
-        .arg(
-            Arg::new("format")
-                .long("format")
-                .value_name("FORMAT")
-                .value_parser(["text", "json"])
-                .default_value("text")
-                .help("Output format"),
-        )
-}
-
 fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
         (Ok(x), Ok(y)) => x == y,
@@ -73,7 +103,8 @@ fn home_rc_path() -> Option<PathBuf> {
         .map(|h| PathBuf::from(h).join(".esmtprc"))
 }
 
-struct Checked {
+/// One file's compilation with the checks only `check` adds.
+struct CheckedFile {
     comp: Compilation,
     extra: Vec<Diagnostic>,
     /// The file is the one sendmail mode uses (its cache state matters).
@@ -91,14 +122,14 @@ fn check_one(
     path: &Path,
     origin_user: bool,
     origin_system: bool,
-    m: &ArgMatches,
-) -> Result<Checked, String> {
-    let perms = !m.get_flag("no-permission-lints");
+    args: &CheckArgs,
+) -> Result<CheckedFile, String> {
+    let perms = !args.no_permission_lints;
     let user_live = origin_user || home_rc_path().is_some_and(|h| same_file(path, &h));
     let system_live = origin_system || same_file(path, Path::new(SYSTEM_RC));
     let bytes = read_source(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let opts = Options {
-        compat: m.get_flag("compat"),
+        compat: args.compat,
         lint_programs: true,
         file_mode: if perms && (user_live || system_live) {
             file_mode(path)
@@ -107,20 +138,20 @@ fn check_one(
         },
         system_file: perms && system_live,
         client_certs: (user_live || system_live).then_some(
-            crate::transport::tls::client_certificate_problem as super::lower::CertCheck,
+            crate::transport::tls::client_certificate_problem as config::lower::CertCheck,
         ),
     };
     let comp = compile(&path.display().to_string(), &bytes, &opts);
     let mut extra = Vec::new();
     if perms && user_live {
-        if let Err(msg) = super::check_user_file(path) {
+        if let Err(msg) = config::check_user_file(path) {
             extra.push(
                 Diagnostic::new("E012", msg)
                     .help("sending refuses this file (status 78); use --no-permission-lints for a copy that is not the live file"),
             );
         }
     }
-    Ok(Checked {
+    Ok(CheckedFile {
         comp,
         extra,
         live: is_live(path),
@@ -137,39 +168,38 @@ fn is_live(path: &Path) -> bool {
     }
 }
 
-pub fn run_check(m: &ArgMatches) -> u8 {
-    if let Some(code) = m.get_one::<String>("explain") {
+/// Run `esmtp check`; the failure carries the linter status (its messages
+/// are printed here).
+pub fn run_check(args: &CheckArgs) -> Result<(), Failure> {
+    if let Some(code) = &args.explain {
         if code.eq_ignore_ascii_case("list") {
             for c in diag::CODES {
                 println!("{}  {}", c.code, c.title);
             }
-            return 0;
+            return Ok(());
         }
         return match diag::explain(code) {
             Some(text) => {
                 print!("{text}");
-                0
+                Ok(())
             }
             None => {
                 eprintln!(
                     "esmtp check: unknown code `{code}`; `esmtp check --explain list` lists them"
                 );
-                2
+                Err(Failure::reported(CHECK_USAGE))
             }
         };
     }
-    let files: Vec<PathBuf> = m
-        .get_many::<PathBuf>("file")
-        .map(|v| v.cloned().collect())
-        .unwrap_or_default();
+    let files = args.files.clone();
     let mut targets: Vec<(PathBuf, bool, bool)> = Vec::new();
     let mut status = 0u8;
-    let mut results: Vec<Checked> = Vec::new();
+    let mut results: Vec<CheckedFile> = Vec::new();
     if files.is_empty() {
         match locate(None) {
             Ok(Origin::None) => {
-                eprintln!("esmtp check: {}", super::no_file_message());
-                return 2;
+                eprintln!("esmtp check: {}", config::no_file_message());
+                return Err(Failure::reported(CHECK_USAGE));
             }
             Ok(o @ (Origin::User(_) | Origin::System(_))) => {
                 let user = matches!(o, Origin::User(_));
@@ -184,7 +214,7 @@ pub fn run_check(m: &ArgMatches) -> u8 {
                     Some(p) if p.exists() => targets.push((p, true, false)),
                     _ => {
                         eprintln!("esmtp check: {}", f.message);
-                        return 2;
+                        return Err(Failure::reported(CHECK_USAGE));
                     }
                 }
             }
@@ -193,21 +223,18 @@ pub fn run_check(m: &ArgMatches) -> u8 {
         targets.extend(files.into_iter().map(|f| (f, false, false)));
     }
     for (path, user, system) in &targets {
-        match check_one(path, *user, *system, m) {
+        match check_one(path, *user, *system, args) {
             Ok(c) => results.push(c),
             Err(e) => {
                 eprintln!("esmtp check: {e}");
-                status = 2;
+                status = CHECK_USAGE;
             }
         }
     }
-    let deny = m.get_flag("deny-warnings");
-    let verbose = m.get_flag("verbose");
-    let format = m
-        .get_one::<String>("format")
-        .map(String::as_str)
-        .unwrap_or("human");
-    let cap = super::diag_cap();
+    let deny = args.deny_warnings;
+    let verbose = args.verbose;
+    let format = args.format.as_str();
+    let cap = config::diag_cap();
     let color = {
         use std::io::IsTerminal;
         std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
@@ -278,7 +305,7 @@ pub fn run_check(m: &ArgMatches) -> u8 {
             }
         }
         if (errors > 0 || (deny && warnings > 0)) && status == 0 {
-            status = 1;
+            status = CHECK_PROBLEMS;
         }
     }
     if format == "json" {
@@ -287,16 +314,16 @@ pub fn run_check(m: &ArgMatches) -> u8 {
         out.push('\n');
     }
     if format == "sarif" {
-        let files: Vec<super::sarif::File> = sarif_files
+        let files: Vec<sarif::File> = sarif_files
             .iter()
-            .map(|(r, shown, omitted)| super::sarif::File {
+            .map(|(r, shown, omitted)| sarif::File {
                 name: &r.comp.name,
                 text: &r.comp.text,
                 diagnostics: shown,
                 omitted: *omitted,
             })
             .collect();
-        out.push_str(&serde_json::to_string_pretty(&super::sarif::log(&files)).unwrap_or_default());
+        out.push_str(&serde_json::to_string_pretty(&sarif::log(&files)).unwrap_or_default());
         out.push('\n');
     }
     let mut stdout = std::io::stdout().lock();
@@ -305,69 +332,10 @@ pub fn run_check(m: &ArgMatches) -> u8 {
         .and_then(|_| stdout.flush())
         .is_err()
     {
-        return 2;
+        return Err(Failure::reported(CHECK_USAGE));
     }
-    status
-}
-
-pub fn run_dump(m: &ArgMatches) -> u8 {
-    let origin = match m.get_one::<PathBuf>("file") {
-        Some(p) => Origin::Explicit(p.clone()),
-        None => match locate(None) {
-            Ok(Origin::None) => {
-                eprintln!("esmtp dump: {}", super::no_file_message());
-                return 2;
-            }
-            Ok(o) => o,
-            Err(f) => {
-                eprintln!("esmtp dump: {}", f.message);
-                return 1;
-            }
-        },
-    };
-    let Some(path) = origin.path() else {
-        return 2;
-    };
-    let bytes = match read_source(path) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("esmtp dump: {}: {e}", path.display());
-            return 2;
-        }
-    };
-    let name = path.display().to_string();
-    let mut comp = compile(&name, &bytes, &Options::default());
-    drop(bytes);
-    let Some(plan) = comp.plan.take() else {
-        eprint!("{}", comp.render_errors());
-        return 1;
-    };
-    drop(comp);
-    // One copy of the plan at a time, and no copy of the output (a large
-    // file: bounded memory).
-    let redacted = plan.redacted();
-    drop(plan);
-    let json = m.get_one::<String>("format").map(String::as_str) == Some("json");
-    let text = if json {
-        dump::json(&redacted)
-    } else {
-        dump::text(&name, &redacted)
-    };
-    drop(redacted);
-    let mut stdout = std::io::stdout().lock();
-    let written = if json {
-        stdout.write_all(text.as_bytes())
-    } else {
-        stdout.write_all(text.trim_end().as_bytes()).and_then(|_| {
-            writeln!(
-                stdout,
-                "\n# cached plan: {}",
-                crate::cache::freshness(Some(path))
-            )
-        })
-    };
-    if written.and_then(|_| stdout.flush()).is_err() {
-        return 2;
+    match status {
+        0 => Ok(()),
+        status => Err(Failure::reported(status)),
     }
-    0
 }

@@ -1,0 +1,70 @@
+//! The `esmtp` subcommands. Each file holds one subcommand: its clap
+//! `Command`, its typed arguments read from clap's matches, and its runner.
+//! The parse turns the matches into a [`Subcommand`]; [`Subcommand::run`]
+//! dispatches on it, and every runner ends in `Result<(), Failure>`.
+
+pub mod check;
+pub mod compile;
+pub mod completions;
+pub mod dump;
+pub mod queue;
+pub mod route;
+
+use crate::exit::Failure;
+use clap::{ArgMatches, Command};
+
+/// The subcommands of `esmtp` (recognised only as its first argument).
+pub const SUBCOMMANDS: &[&str] = &["check", "dump", "route", "queue", "compile", "completions"];
+
+/// Every subcommand's clap command, in the order of [`SUBCOMMANDS`].
+pub fn subcommand_commands() -> [Command; 6] {
+    [
+        check::check_command(),
+        dump::dump_command(),
+        route::route_command(),
+        queue::queue_command(),
+        compile::compile_command(),
+        completions::completions_command(),
+    ]
+}
+
+/// An `esmtp` subcommand with what was asked of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subcommand {
+    Check(check::CheckArgs),
+    Dump(dump::DumpArgs),
+    Route(route::RouteArgs),
+    Queue(queue::QueueArgs),
+    Compile(compile::CompileArgs),
+    Completions(completions::CompletionsArgs),
+}
+
+impl Subcommand {
+    /// The subcommand `name` from its clap matches.
+    pub fn from_matches(name: &str, m: &ArgMatches) -> Result<Subcommand, Failure> {
+        Ok(match name {
+            "check" => Subcommand::Check(check::CheckArgs::from_matches(m)),
+            "dump" => Subcommand::Dump(dump::DumpArgs::from_matches(m)),
+            "route" => Subcommand::Route(route::RouteArgs::from_matches(m)),
+            "queue" => Subcommand::Queue(
+                queue::QueueArgs::from_matches(m)
+                    .ok_or_else(|| Failure::usage("esmtp queue: list, status, flush or remove"))?,
+            ),
+            "compile" => Subcommand::Compile(compile::CompileArgs::from_matches(m)),
+            "completions" => Subcommand::Completions(completions::CompletionsArgs::from_matches(m)),
+            other => return Err(Failure::usage(format!("unknown subcommand {other}"))),
+        })
+    }
+
+    /// Carry the subcommand out.
+    pub fn run(&self) -> Result<(), Failure> {
+        match self {
+            Subcommand::Check(args) => check::run_check(args),
+            Subcommand::Dump(args) => dump::run_dump(args),
+            Subcommand::Route(args) => route::run_route(args),
+            Subcommand::Queue(args) => queue::run_queue(args, super::convert_wrapper_entry),
+            Subcommand::Compile(args) => compile::run_compile(args),
+            Subcommand::Completions(args) => completions::run_completions(args),
+        }
+    }
+}
