@@ -90,8 +90,16 @@ impl Program {
     }
 }
 
+/// Elsewhere the executable's stat stamp identifies the build.
+#[cfg(not(target_os = "linux"))]
+pub fn gnu_build_id() -> Option<Vec<u8>> {
+    None
+}
+
 /// The GNU build ID note of the running executable, read from its program
 /// headers in memory (no system call; `stat("/proc/self/exe")` costs ~8 µs).
+/// Linux only: the loader's `dl_iterate_phdr` and the linker's note.
+#[cfg(target_os = "linux")]
 pub fn gnu_build_id() -> Option<Vec<u8>> {
     use nix::libc;
     const NT_GNU_BUILD_ID: u32 = 3;
