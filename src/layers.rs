@@ -19,6 +19,7 @@ const RANKS: &[(&str, u8)] = &[
     ("owned", 1),
     ("address", 0),
     ("exit", 0),
+    ("mail_params", 0),
     ("sys", 0),
 ];
 

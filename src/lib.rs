@@ -10,6 +10,7 @@ pub mod config;
 pub mod exit;
 #[cfg(test)]
 mod layers;
+pub mod mail_params;
 pub mod message;
 pub mod owned;
 pub mod plan;
