@@ -156,13 +156,15 @@ fn route_prints_the_decision() {
     };
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path("../../../snapshots");
+    // The names the snapshots had when this file was its own test binary.
+    settings.set_prepend_module_to_snapshot(false);
     settings.bind(|| {
         insta::assert_snapshot!(
-            "frontend_route_work",
+            "frontend_cli__frontend_route_work",
             route(&["-f", "Me <work@EXAMPLE.com>", "bob", "a@b.c"])
         );
         insta::assert_snapshot!(
-            "frontend_route_default",
+            "frontend_cli__frontend_route_default",
             route(&["bob", "x'; touch pwned #", "a@b.c"])
         );
     });

@@ -409,7 +409,7 @@ fn check_reports_every_case() {
         assert!(c.plan.is_some(), "{}: {}", case.name, c.render_errors());
     }
     let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path("../../../snapshots");
+    settings.set_snapshot_path("../../../../snapshots");
     settings.set_prepend_module_to_snapshot(false);
     settings.bind(|| insta::assert_snapshot!("session-differential-check", report));
 }
