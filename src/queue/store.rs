@@ -32,6 +32,7 @@
 //! never invisible either (§5): listed, and moved to `damaged/` by a flush.
 
 use crate::exit::{Failure, NOPERM, TEMPFAIL};
+use crate::mail_params::{BodyType, Notify, Ret};
 use crate::owned::{check_file, printable, DirError, OwnDir, Refusal};
 
 /// What a refused queue directory must be instead (said with the refusal).
@@ -90,14 +91,14 @@ pub struct Meta {
     pub sender: String,
     pub recipients: Vec<String>,
     #[serde(default)]
-    pub notify: Option<String>,
+    pub notify: Option<Notify>,
     #[serde(default)]
-    pub ret: Option<String>,
+    pub ret: Option<Ret>,
     #[serde(default)]
     pub envid: Option<String>,
     /// `7BIT` or `8BITMIME` when `-B` was given.
     #[serde(default)]
-    pub body_type: Option<String>,
+    pub body_type: Option<BodyType>,
     #[serde(default)]
     pub eight_bit: bool,
     /// Size of the message in bytes (kept in the entry's first line).
