@@ -39,6 +39,9 @@ fn message(i: u64) -> Vec<u8> {
     m
 }
 
+/// [`helper_process`]'s name in this test binary, for `--exact`.
+const HELPER_TEST: &str = "queue::crash::helper_process";
+
 /// Not a test on its own: the body of the child processes the other tests
 /// start and kill. Does nothing unless `ESMTP_QUEUE_HELPER` is set.
 #[test]
@@ -99,18 +102,12 @@ fn helper_process() {
 
 fn helper(mode: &str, root: &Path, start: u64) -> Command {
     let mut c = Command::new(std::env::current_exe().unwrap());
-    c.args([
-        "--exact",
-        "helper_process",
-        "--nocapture",
-        "--test-threads",
-        "1",
-    ])
-    .env("ESMTP_QUEUE_HELPER", mode)
-    .env("ESMTP_QUEUE_ROOT", root)
-    .env("ESMTP_QUEUE_START", start.to_string())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
+    c.args(["--exact", HELPER_TEST, "--nocapture", "--test-threads", "1"])
+        .env("ESMTP_QUEUE_HELPER", mode)
+        .env("ESMTP_QUEUE_ROOT", root)
+        .env("ESMTP_QUEUE_START", start.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     c
 }
 
@@ -167,8 +164,9 @@ fn file_size_limit_fails_with_75_and_leaves_nothing() {
     // 200 blocks of 512 bytes: the 1 MB message cannot be written.
     let status = Command::new("sh")
         .arg("-c")
-        .arg("ulimit -f 200 && exec \"$0\" --exact helper_process --nocapture --test-threads 1")
+        .arg("ulimit -f 200 && exec \"$0\" --exact \"$1\" --nocapture --test-threads 1")
         .arg(&exe)
+        .arg(HELPER_TEST)
         .env("ESMTP_QUEUE_HELPER", "store-big")
         .env("ESMTP_QUEUE_ROOT", &root)
         .stdout(Stdio::null())

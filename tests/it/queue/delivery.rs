@@ -476,7 +476,7 @@ fn kill_9_during_flush_loses_nothing() {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "helper_flush_process",
+                "queue::delivery::helper_flush_process",
                 "--nocapture",
                 "--test-threads",
                 "1",
