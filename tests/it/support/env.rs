@@ -31,3 +31,11 @@ pub fn with_home<R>(home: &Path, f: impl FnOnce() -> R) -> R {
     std::env::set_var("HOME", home);
     f()
 }
+
+/// The process's own HOME, never one a test set for a while: read under
+/// the lock, for the child processes of tests that do not choose a HOME
+/// (a child inherits the environment of the moment it starts).
+pub fn process_home() -> Option<OsString> {
+    let _guard = HOME_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    std::env::var_os("HOME")
+}

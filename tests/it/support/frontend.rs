@@ -89,9 +89,13 @@ impl Env {
     }
 
     /// A command whose caches and data (the compiled-plan cache, the
-    /// default queue) stay inside the directory.
+    /// default queue) stay inside the directory, with the process's own
+    /// HOME (not one another test set for a while).
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new(program);
+        if let Some(home) = super::env::process_home() {
+            cmd.env("HOME", home);
+        }
         cmd.env("XDG_CACHE_HOME", self.path("xdg-cache"))
             .env("XDG_DATA_HOME", self.path("xdg-data"));
         cmd
