@@ -6,10 +6,11 @@
 //!
 //! `harness = false`: `main` is either the child or the scenario runner.
 
-mod common;
+#[path = "it/support/plan_files.rs"]
+mod plan_files;
 
-use common::rewrite_keeping_mtime;
 use esmtp::cache::{self, Freshness};
+use plan_files::rewrite_keeping_mtime;
 use serde_json::{json, Value};
 use std::fs;
 use std::io::Write;
@@ -153,7 +154,7 @@ impl Home {
 
     /// The one cache file (there is one per source).
     fn cache_file(&self) -> PathBuf {
-        common::only_plan_file(&self.cache_dir())
+        plan_files::only_plan_file(&self.cache_dir())
     }
 
     fn command(&self, mode: &str, verbose: bool) -> Command {

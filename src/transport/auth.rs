@@ -321,6 +321,6 @@ mod tests {
             h.copy_from_slice(&d);
             h
         });
-        // CRAM-MD5: tests/config_session_differential.rs checks the digest.
+        // CRAM-MD5: tests/it/config/session_differential/ checks the digest.
     }
 }

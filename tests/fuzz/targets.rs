@@ -3,7 +3,7 @@
 //! Each takes the fuzzer's bytes and must return without panicking, in
 //! bounded time and memory, whatever they are; where a parser promises
 //! more (a round trip, a bound), the target checks that too. The binaries
-//! in `fuzz_targets/` hand each function to libFuzzer; `tests/fuzz_corpus.rs`
+//! in `fuzz_targets/` hand each function to libFuzzer; `tests/it/fuzz/corpus.rs`
 //! (in `cargo test`) replays every file of `corpus/<target>/` and
 //! `artifacts/<target>/` through the same functions without the fuzzer.
 //! See ARCHITECTURE.md ("Fuzzing") for how to run them.

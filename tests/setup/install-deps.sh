@@ -71,7 +71,7 @@ if ! "$VENV/bin/pre-commit" --version 2>/dev/null | grep -qF 4.7.0 ||
     pre-commit==4.7.0 'jsonschema[format-nongpl]==4.26.0'
 fi
 
-# The published SARIF 2.1.0 JSON schema (tests/config_sarif.rs), as the
+# The published SARIF 2.1.0 JSON schema (tests/it/config/sarif.rs), as the
 # serde-sarif crate ships it, fetched through cargo from crates.io: a copy
 # of the standard's schema, not committed here.
 SARIF_SCHEMA=${ESMTP_TEST_SARIF_SCHEMA:-/opt/esmtp-test/sarif-schema-2.1.0.json}

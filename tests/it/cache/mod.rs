@@ -1,0 +1,3 @@
+//! The compiled-plan cache seen through the command line.
+
+mod cli;

@@ -1,0 +1,4 @@
+//! The manual pages and the README kept true to the program.
+
+mod man;
+mod readme;
