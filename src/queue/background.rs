@@ -4,7 +4,7 @@
 use super::flush::{flush_with, FlushOptions};
 use super::legacy::{EntryConverter, WrapperImport};
 use super::queue_dir;
-use super::store::Spool;
+use super::store::QueueDir;
 use crate::exit::Failure;
 use crate::plan::Plan;
 use crate::transport::SessionOptions;
@@ -56,7 +56,7 @@ const BACKGROUND_GATHER: std::time::Duration = std::time::Duration::from_millis(
 /// the guard taken asks the holder for one more scan; the holder looks for
 /// that request after letting the guard go, so no message is left behind.
 fn run_flusher(plan: &Plan, convert: EntryConverter) -> Result<(), Failure> {
-    let spool = Spool::open(&queue_dir(plan)?)?;
+    let spool = QueueDir::open(&queue_dir(plan)?)?;
     let opts = FlushOptions {
         force: false,
         wrapper: WrapperImport::at_default_dir(convert),

@@ -4,7 +4,7 @@
 //! at the end of its lifetime, is returned to the sender through the MDA
 //! or kept in `failed/`. A flush's exit status sums up what it found.
 use super::legacy::{self, EntryConverter, WrapperImport};
-use super::store::{now, Area, Locked, Problem, ProblemKind, Spool, Taken};
+use super::store::{now, Area, LockedEntry, Problem, ProblemKind, QueueDir, Taken};
 use super::{bounce, queue_dir, resolve_identity, send_entry};
 use crate::exit::{Failure, IOERR, NOPERM, SOFTWARE, TEMPFAIL};
 use crate::plan::{Identity, Plan};
@@ -121,7 +121,7 @@ pub fn flush_status(report: &FlushReport) -> Result<(), Failure> {
 
 /// Say on stderr what is wrong with something in the queue, and count it.
 /// An entry of `msg/` that cannot be read is moved to `damaged/` first.
-fn report_problem(spool: &Spool, p: &Problem, report: &mut FlushReport) {
+fn report_problem(spool: &QueueDir, p: &Problem, report: &mut FlushReport) {
     let in_msg = p.path.parent() == Some(spool.area_path(Area::Msg));
     match p.kind {
         ProblemKind::Damaged if in_msg => match spool.set_aside(&p.name, &p.why) {
@@ -142,7 +142,7 @@ pub fn flush_with(
     session: &SessionOptions,
     opts: &FlushOptions,
 ) -> Result<FlushReport, Failure> {
-    let spool = Spool::open(&queue_dir(plan)?)?;
+    let spool = QueueDir::open(&queue_dir(plan)?)?;
     let mut report = FlushReport::default();
     for p in spool.cleanup().iter().chain(&spool.control_problems()) {
         report_problem(&spool, p, &mut report);
@@ -195,7 +195,7 @@ pub fn flush_with(
 }
 
 fn flush_group(
-    spool: &Spool,
+    spool: &QueueDir,
     plan: &Plan,
     idx: usize,
     ids: &[String],
@@ -223,11 +223,11 @@ fn flush_group(
 /// time of this attempt; what is busy, gone, not due or not usable is
 /// counted in `report` and skipped.
 fn take_due(
-    spool: &Spool,
+    spool: &QueueDir,
     id: &str,
     force: bool,
     report: &mut FlushReport,
-) -> Result<Option<(Locked, u64)>, Failure> {
+) -> Result<Option<(LockedEntry, u64)>, Failure> {
     let entry = match spool.take(id)? {
         Taken::Locked(l) => *l,
         Taken::Busy | Taken::Gone => {
@@ -278,7 +278,7 @@ impl<'a> GroupConnection<'a> {
     }
 
     /// Send one entry, connecting first when needed.
-    fn send(&mut self, entry: &Locked) -> Result<(), Failure> {
+    fn send(&mut self, entry: &LockedEntry) -> Result<(), Failure> {
         if self.session.as_ref().is_some_and(|s| !s.is_usable()) {
             // The server dropped us (or the connection broke) after the
             // previous message: reconnect for the rest.
@@ -310,7 +310,7 @@ impl<'a> GroupConnection<'a> {
 
     /// The one more try of an entry whose connection died under it (`lost`
     /// is that failure, returned when no new connection can be made).
-    fn resend(&mut self, entry: &Locked, lost: Failure) -> Result<(), Failure> {
+    fn resend(&mut self, entry: &LockedEntry, lost: Failure) -> Result<(), Failure> {
         self.session = None;
         match Session::connect(self.identity, self.options) {
             Ok(mut fresh) => {
@@ -338,9 +338,9 @@ impl<'a> GroupConnection<'a> {
 /// yet synced: returns 1), its history recorded after a temporary failure
 /// (given up once past its lifetime), given up when refused for good.
 fn settle(
-    spool: &Spool,
+    spool: &QueueDir,
     plan: &Plan,
-    mut entry: Locked,
+    mut entry: LockedEntry,
     at: u64,
     result: Result<(), Failure>,
     verbose: bool,
@@ -386,7 +386,7 @@ fn settle(
 
 /// Give up on an entry: tell the sender through the MDA when one is
 /// configured, else keep the message in `failed/` and say so on stderr.
-fn give_up(spool: &Spool, plan: &Plan, entry: Locked, why: &str) {
+fn give_up(spool: &QueueDir, plan: &Plan, entry: LockedEntry, why: &str) {
     let id = entry.id().to_string();
     let to = entry.meta.recipients.join(", ");
     eprintln!("esmtp: queue: giving up on {id} (to {to}): {why}");

@@ -14,7 +14,7 @@
 //! down (the command line's flag table and the submission pipeline), and
 //! what comes back is stored as any other entry.
 
-use super::store::{now, Meta, Problem, ProblemKind, Spool};
+use super::store::{now, Meta, Problem, ProblemKind, QueueDir};
 use crate::exit::Failure;
 use crate::owned::{check_dir, check_file, printable, OwnDir, Refusal};
 use crate::plan::Plan;
@@ -37,7 +37,7 @@ pub struct Converted {
     pub decision: Decision,
     pub envelope: Envelope,
     pub options: MessageOptions,
-    pub spool: crate::message::Spooled,
+    pub message: crate::message::Spooled,
 }
 
 /// Turns a wrapper entry's stored sendmail arguments (`cmd`) and raw
@@ -219,7 +219,7 @@ fn read_limited(dir: &OwnDir, name: &str, limit: u64) -> Result<Option<Vec<u8>>,
 
 /// Import every complete wrapper entry into `spool`; returns how many.
 /// What cannot be used is reported on stderr and left alone.
-pub fn import(spool: &Spool, plan: &Plan, wrapper: &WrapperImport) -> Result<usize, Failure> {
+pub fn import(spool: &QueueDir, plan: &Plan, wrapper: &WrapperImport) -> Result<usize, Failure> {
     let mut problems = Vec::new();
     let n = import_reporting(spool, plan, wrapper, &mut problems)?;
     for p in problems {
@@ -230,7 +230,7 @@ pub fn import(spool: &Spool, plan: &Plan, wrapper: &WrapperImport) -> Result<usi
 
 /// [`import`], handing what cannot be used to the caller.
 pub fn import_reporting(
-    spool: &Spool,
+    spool: &QueueDir,
     plan: &Plan,
     wrapper: &WrapperImport,
     problems: &mut Vec<Problem>,
@@ -298,10 +298,10 @@ pub fn import_reporting(
             continue;
         };
         let cmd = String::from_utf8_lossy(&cmd).into_owned();
-        let (meta, ready, mut problem) = match prepare(plan, &cmd, &mail, wrapper.convert) {
+        let (meta, ready, mut problem) = match wrapper_entry(plan, &cmd, &mail, wrapper.convert) {
             Ok(p) => {
-                let problem = match &p.ready.decision.local {
-                    Some(local) if !abandoned => deliver_local(&p.ready, local).err(),
+                let problem = match &p.converted.decision.local {
+                    Some(local) if !abandoned => deliver_local(&p.converted, local).err(),
                     _ => None,
                 };
                 if p.meta.recipients.is_empty() && problem.is_none() && !abandoned {
@@ -310,7 +310,7 @@ pub fn import_reporting(
                     n += 1;
                     continue;
                 }
-                (p.meta, Some(p.ready), problem)
+                (p.meta, Some(p.converted), problem)
             }
             Err(why) => (fallback_meta(plan), None, Some(why)),
         };
@@ -318,7 +318,7 @@ pub fn import_reporting(
             problem = Some("the esmtp-wrapper never finished writing this message (stale lock); it may be incomplete: check it and resend it".into());
         }
         let locked = match &ready {
-            Some(r) => spool.create(&id, &meta, &mut r.spool.crlf(), Some(r.spool.size))?,
+            Some(r) => spool.create(&id, &meta, &mut r.message.crlf(), Some(r.message.size))?,
             // Kept as the wrapper wrote it, in failed/, for the user to see.
             None => spool.create(&id, &meta, &mut Cursor::new(&mail), None)?,
         };
@@ -374,7 +374,7 @@ fn remove_wrapper_entry(
 /// Local recipients of a wrapper entry go through the MDA now, as esmtp
 /// 1.2 would have sent them when the wrapper ran it.
 fn deliver_local(ready: &Converted, local: &Local) -> Result<(), String> {
-    let feed = |stdin: &mut std::process::ChildStdin| ready.spool.write_lf(stdin).map(drop);
+    let feed = |stdin: &mut std::process::ChildStdin| ready.message.write_lf(stdin).map(drop);
     crate::transport::mda::deliver_with(&local.command, false, feed).map_err(|f| f.message)
 }
 
@@ -390,25 +390,27 @@ fn fallback_meta(plan: &Plan) -> Meta {
 
 /// A wrapper entry made ready through the same path as sendmail mode (the
 /// converter), with what its queue entry records.
-pub struct Prepared {
+pub struct WrapperEntry {
     /// What the queue entry records (its recipients may be empty when all
     /// of them are local).
     pub meta: Meta,
-    pub ready: Converted,
+    pub converted: Converted,
 }
 
-pub fn prepare(
+/// Make the wrapper entry (`cmd`, `raw`) ready with `convert`, and what
+/// its queue entry will record.
+pub fn wrapper_entry(
     plan: &Plan,
     cmd: &str,
     raw: &[u8],
     convert: EntryConverter,
-) -> Result<Prepared, String> {
-    let ready = convert(plan, cmd, raw)?;
+) -> Result<WrapperEntry, String> {
+    let converted = convert(plan, cmd, raw)?;
     let meta = super::meta_for(
         plan,
-        ready.decision.identity,
-        &ready.envelope,
-        &ready.options,
+        converted.decision.identity,
+        &converted.envelope,
+        &converted.options,
     );
-    Ok(Prepared { meta, ready })
+    Ok(WrapperEntry { meta, converted })
 }

@@ -1,7 +1,7 @@
 //! `mailq`: the queue as people read it: queued entries with their
 //! history, failed and damaged ones with why, what in the queue is not
 //! used and why, and how many messages wait in an esmtp-wrapper queue.
-use super::store::{self, now, Area, Problem, ProblemKind, Spool, Survey};
+use super::store::{self, now, Area, Problem, ProblemKind, QueueDir, Survey};
 use super::{legacy, queue_dir};
 use crate::exit::Failure;
 use crate::plan::Plan;
@@ -26,7 +26,7 @@ pub fn list_to(
         Ok(d) => d,
         Err(f) => return Ok(Err(f)),
     };
-    let spool = match Spool::open(&dir) {
+    let spool = match QueueDir::open(&dir) {
         Ok(s) => s,
         Err(f) => return Ok(Err(f)),
     };
@@ -80,7 +80,7 @@ fn write_queued(out: &mut dyn Write, survey: &Survey, at: u64) -> io::Result<()>
 }
 
 /// The entries kept in `failed/` and `damaged/`, each with why.
-fn write_kept(out: &mut dyn Write, spool: &Spool, survey: &Survey, at: u64) -> io::Result<()> {
+fn write_kept(out: &mut dyn Write, spool: &QueueDir, survey: &Survey, at: u64) -> io::Result<()> {
     for i in &survey.failed {
         write_entry(out, i, at)?;
         let why = i.note.as_deref().unwrap_or("").trim();
@@ -117,7 +117,7 @@ struct ProblemCounts {
 /// What in the queue (and the esmtp-wrapper queue) is not used, and why.
 fn write_problems<'p>(
     out: &mut dyn Write,
-    spool: &Spool,
+    spool: &QueueDir,
     problems: impl Iterator<Item = &'p Problem>,
 ) -> io::Result<ProblemCounts> {
     let msg_dir = spool.area_path(Area::Msg);
@@ -177,7 +177,7 @@ fn write_summary(out: &mut dyn Write, survey: &Survey, counts: &ProblemCounts) -
     writeln!(out, "{summary}")
 }
 
-fn write_entry(out: &mut dyn Write, i: &store::Info, at: u64) -> io::Result<()> {
+fn write_entry(out: &mut dyn Write, i: &store::EntrySummary, at: u64) -> io::Result<()> {
     let sender = if i.meta.sender.is_empty() {
         "<>".to_string()
     } else {

@@ -1,14 +1,17 @@
-//! The durable queue (issue 6).
+//! The durable queue: a submission stored in the spool before it is
+//! acknowledged, then delivered at once or by a flush.
 //!
 //! With `queue enabled` (or `background`) a submission is first stored in
 //! the spool ([`store`]) — files and directory fsynced — and only then
 //! acknowledged; delivery follows at once (foreground), or in a detached
-//! `esmtp queue flush` (background). A flush delivers what is due, one SMTP
-//! session per identity for all of its messages, with per-entry backoff.
-//! Every entry is delivered under an flock(2) on its own lock file, so two
-//! flushes never send one message twice, and a crashed process's lock dies
-//! with it. An esmtp-wrapper queue (`~/.esmtp_queue`) is imported by
-//! [`legacy`] on every flush.
+//! flusher (`background`). A flush ([`flush()`]) delivers what is due, one
+//! SMTP session per identity for all of its messages, with per-entry
+//! backoff. Every entry is delivered under an flock(2) on the entry file
+//! itself, so two flushes never send one message twice, and a crashed
+//! process's lock dies with it. An esmtp-wrapper queue (`~/.esmtp_queue`)
+//! is imported by [`legacy`] on every flush; a message given up on is
+//! returned to its sender by `bounce`; [`list()`] and [`status`] show the
+//! queue.
 
 mod background;
 mod bounce;
@@ -27,7 +30,7 @@ use crate::transport::{BodyType, Dsn, Envelope, MessageOptions, Session, Session
 use legacy::EntryConverter;
 use std::io::{BufReader, Read};
 use std::path::PathBuf;
-use store::{now, Locked, Meta, Spool};
+use store::{now, LockedEntry, Meta, QueueDir};
 
 /// What happened to a submission with the queue on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +80,7 @@ pub fn submit(
 ) -> Result<Submitted, Failure> {
     // A refused queue directory is a temporary failure for the mail
     // client: it keeps the message until the user has fixed it.
-    let spool = Spool::open(&queue_dir(plan)?).map_err(|f| {
+    let spool = QueueDir::open(&queue_dir(plan)?).map_err(|f| {
         if f.status == NOPERM {
             Failure::tempfail(format!(
                 "{}; the message was not queued or sent (your mail program keeps it)",
@@ -120,13 +123,13 @@ pub fn submit(
 /// The storing half of [`submit`]: durable, returns the entry still locked.
 /// On failure (status 75) nothing is left in the spool.
 pub fn store_message(
-    spool: &Spool,
+    spool: &QueueDir,
     plan: &Plan,
     identity: usize,
     envelope: &Envelope,
     options: &MessageOptions,
     message: &mut dyn Read,
-) -> Result<Locked, Failure> {
+) -> Result<LockedEntry, Failure> {
     ignore_sigxfsz();
     let meta = meta_for(plan, identity, envelope, options);
     spool.create(&store::new_id(), &meta, message, options.size)
@@ -170,9 +173,9 @@ fn ignore_sigxfsz() {
 }
 
 fn deliver_now(
-    spool: &Spool,
+    spool: &QueueDir,
     plan: &Plan,
-    mut entry: Locked,
+    mut entry: LockedEntry,
     session: &SessionOptions,
 ) -> Result<Submitted, Failure> {
     let idx = resolve_identity(plan, &entry.meta);
@@ -250,7 +253,7 @@ fn options_of(meta: &Meta) -> MessageOptions {
     }
 }
 
-fn send_entry(session: &mut Session, entry: &Locked) -> Result<(), Failure> {
+fn send_entry(session: &mut Session, entry: &LockedEntry) -> Result<(), Failure> {
     let data = entry
         .open_data()
         .map_err(|e| Failure::software(format!("queue: entry {}: {e}", entry.id())))?;

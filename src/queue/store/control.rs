@@ -1,7 +1,7 @@
 //! The background flusher's control files in the spool's root: its guard
 //! (`flush.lock`, one flusher per spool) and a submission's request for one
 //! more scan (`flush.again`).
-use super::{refusal_error, try_flock, Problem, ProblemKind, Spool};
+use super::{refusal_error, try_flock, Problem, ProblemKind, QueueDir};
 use crate::owned::{check_file, Refusal};
 use nix::fcntl::Flock;
 use std::fs::File;
@@ -12,7 +12,7 @@ const LOCK_FILE: &str = "flush.lock";
 /// A submission's request to the background flusher for one more scan.
 const RESCAN_FILE: &str = "flush.again";
 
-impl Spool {
+impl QueueDir {
     /// The background flusher's files (`flush.lock`, `flush.again`) that
     /// are there and are not files of the user's: they are never opened,
     /// written or removed.

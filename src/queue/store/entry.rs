@@ -1,11 +1,11 @@
 //! One entry in `msg/`: written in `tmp/` and moved in whole
-//! ([`Spool::create`]), taken under its flock(2) for delivery
-//! ([`Spool::take`]), its message read back and its delivery history
-//! recorded ([`Locked`]).
-use super::format::{read_header, Meta, State, MAGIC, PREFIX_LEN, SIZE_DIGITS};
+//! ([`QueueDir::create`]), taken under its flock(2) for delivery
+//! ([`QueueDir::take`]), its message read back and its delivery history
+//! recorded ([`LockedEntry`]).
+use super::format::{read_header, DeliveryHistory, Meta, MAGIC, PREFIX_LEN, SIZE_DIGITS};
 use super::{
     io_fail, read_small, refusal_error, try_flock, valid_id, Area, Dirs, Problem, ProblemKind,
-    Spool,
+    QueueDir,
 };
 use crate::exit::Failure;
 use crate::owned::{OwnDir, Refusal};
@@ -17,23 +17,23 @@ use std::sync::Arc;
 
 /// An entry held under its lock (on the entry file itself). Dropping it
 /// releases the lock.
-pub struct Locked {
+pub struct LockedEntry {
     pub(super) dirs: Arc<Dirs>,
     pub(super) id: String,
     pub(super) lock: Flock<File>,
     /// Where the message starts in the file.
     pub(super) offset: u64,
     pub meta: Meta,
-    pub state: State,
+    pub state: DeliveryHistory,
     /// A `.state` file of ours exists (removed with the entry).
     pub(super) state_file: bool,
     /// Why the delivery history could not be used (treated as new).
     pub state_problem: Option<Refusal>,
 }
 
-/// What [`Spool::take`] found.
+/// What [`QueueDir::take`] found.
 pub enum Taken {
-    Locked(Box<Locked>),
+    Locked(Box<LockedEntry>),
     /// Another process holds it.
     Busy,
     /// Not there (delivered or moved meanwhile).
@@ -45,7 +45,7 @@ pub enum Taken {
 /// The delivery history of `id` in `dir`: (state, an own `.state` file
 /// exists, why it could not be used). A history that cannot be used makes
 /// the entry new again: at worst one attempt too early.
-pub(super) fn read_state(dir: &OwnDir, id: &str) -> (State, bool, Option<Refusal>) {
+pub(super) fn read_state(dir: &OwnDir, id: &str) -> (DeliveryHistory, bool, Option<Refusal>) {
     let name = format!("{id}.state");
     let explain = |r: Refusal| match r {
         Refusal::Foreign(w) => Refusal::Foreign(format!(
@@ -56,20 +56,20 @@ pub(super) fn read_state(dir: &OwnDir, id: &str) -> (State, bool, Option<Refusal
         )),
     };
     match read_small(dir, &name) {
-        Ok(None) => (State::default(), false, None),
-        Ok(Some(bytes)) => match serde_json::from_slice::<State>(&bytes) {
+        Ok(None) => (DeliveryHistory::default(), false, None),
+        Ok(Some(bytes)) => match serde_json::from_slice::<DeliveryHistory>(&bytes) {
             Ok(state) => (state, true, None),
             Err(e) => (
-                State::default(),
+                DeliveryHistory::default(),
                 true,
                 Some(explain(Refusal::Unusable(format!("is damaged ({e})")))),
             ),
         },
-        Err(r) => (State::default(), false, Some(explain(r))),
+        Err(r) => (DeliveryHistory::default(), false, Some(explain(r))),
     }
 }
 
-impl Spool {
+impl QueueDir {
     /// Store a new entry durably and return it locked (so no flush can take
     /// it before the caller's first attempt). On any error nothing is left
     /// behind and the failure has status 75. `expected`: the size the
@@ -81,7 +81,7 @@ impl Spool {
         meta: &Meta,
         message: &mut dyn Read,
         expected: Option<u64>,
-    ) -> Result<Locked, Failure> {
+    ) -> Result<LockedEntry, Failure> {
         if !valid_id(id) {
             return Err(Failure::software(format!("queue: bad entry id {id:?}")));
         }
@@ -104,7 +104,7 @@ impl Spool {
         meta: &Meta,
         message: &mut dyn Read,
         expected: Option<u64>,
-    ) -> Result<Locked, Failure> {
+    ) -> Result<LockedEntry, Failure> {
         let tmp = &self.dirs.tmp;
         let path = tmp.join(work);
         // A file by that name is a dead writer's with our pid: ours to remove.
@@ -146,13 +146,13 @@ impl Spool {
         }
         let mut meta = meta.clone();
         meta.size = size;
-        Ok(Locked {
+        Ok(LockedEntry {
             dirs: self.dirs.clone(),
             id: id.to_string(),
             lock,
             offset,
             meta,
-            state: State::default(),
+            state: DeliveryHistory::default(),
             state_file: false,
             state_problem: None,
         })
@@ -193,7 +193,7 @@ impl Spool {
             }
         };
         let (state, state_file, state_problem) = read_state(msg, id);
-        Ok(Taken::Locked(Box::new(Locked {
+        Ok(Taken::Locked(Box::new(LockedEntry {
             dirs: self.dirs.clone(),
             id: id.to_string(),
             lock,
@@ -207,8 +207,8 @@ impl Spool {
 
     /// Take the entry `id` under its lock. `Ok(None)` when another process
     /// holds it, it is gone (delivered meanwhile), or it cannot be used
-    /// ([`Spool::take`] says which).
-    pub fn lock(&self, id: &str) -> Result<Option<Locked>, Failure> {
+    /// ([`QueueDir::take`] says which).
+    pub fn lock(&self, id: &str) -> Result<Option<LockedEntry>, Failure> {
         match self.take(id)? {
             Taken::Locked(l) => Ok(Some(*l)),
             _ => Ok(None),
@@ -265,7 +265,7 @@ impl Spool {
     }
 }
 
-impl Locked {
+impl LockedEntry {
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -281,7 +281,7 @@ impl Locked {
     pub fn record_failure(&mut self, error: &str, at: u64) -> io::Result<()> {
         self.state.attempts = self.state.attempts.saturating_add(1);
         self.state.last_attempt = Some(at);
-        self.state.next_attempt = at + State::backoff_secs(self.state.attempts);
+        self.state.next_attempt = at + DeliveryHistory::backoff_secs(self.state.attempts);
         self.state.last_error = Some(error.to_string());
         let json = serde_json::to_vec(&self.state).map_err(io::Error::other)?;
         self.dirs

@@ -1,6 +1,6 @@
 //! The bytes of an entry file: the first line (magic and message size),
 //! the metadata line ([`Meta`]: envelope, identity, options) and the
-//! delivery history kept beside it ([`State`], `ID.state`). Entries written
+//! delivery history kept beside it ([`DeliveryHistory`], `ID.state`). Entries written
 //! by earlier versions must keep reading: fields are only ever added, with
 //! defaults.
 use serde::{Deserialize, Serialize};
@@ -47,7 +47,7 @@ pub struct Meta {
 
 /// Delivery history of an entry.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct State {
+pub struct DeliveryHistory {
     pub attempts: u32,
     pub last_attempt: Option<u64>,
     /// Not before this time (seconds since the epoch); 0 = at once.
@@ -55,7 +55,7 @@ pub struct State {
     pub last_error: Option<String>,
 }
 
-impl State {
+impl DeliveryHistory {
     /// Exponential backoff: 1 min, 2, 4, ... capped at 1 hour.
     pub fn backoff_secs(attempts: u32) -> u64 {
         let exp = attempts.saturating_sub(1).min(6);

@@ -1,4 +1,5 @@
-//! The spool on disk.
+//! The spool on disk: its directories, the entries in them and the rules
+//! for reading and changing them.
 //!
 //! ```text
 //! ROOT/              0700, the user's own (checked on every open)
@@ -19,17 +20,17 @@
 //! An entry is written in `tmp/`, fsynced, renamed into `msg/` (atomic) and
 //! `msg/` fsynced. So `msg/` only ever holds complete entries (the size in
 //! the first line is checked against the file on every read); a crash
-//! leaves at most a file in `tmp/`, which [`Spool::cleanup`] removes once
+//! leaves at most a file in `tmp/`, which [`QueueDir::cleanup`] removes once
 //! its writer is dead. Removal after delivery is one unlink.
 //!
-//! The queue belongs to its user alone (issue 13 §4, [`crate::owned`]): the
+//! The queue belongs to its user alone ([`crate::owned`]): the
 //! root and every subdirectory must be the user's own directories, not
 //! links, not writable by others, or the spool is refused. Every file is
 //! reached relative to its directory's descriptor without following a
 //! link, and used only if it is the user's own regular file with one link.
 //! Anything else is reported ([`Problem`]) and left alone: never followed,
 //! never sent, never deleted. An entry of the user's that cannot be read is
-//! never invisible either (§5): listed, and moved to `damaged/` by a flush.
+//! never invisible either: listed, and moved to `damaged/` by a flush.
 
 mod control;
 mod entry;
@@ -39,10 +40,10 @@ mod removal;
 mod scan;
 mod staging;
 
-pub use entry::{Locked, Taken};
-pub use format::{decode_header, Meta, State};
+pub use entry::{LockedEntry, Taken};
+pub use format::{decode_header, DeliveryHistory, Meta};
 pub use problems::{Problem, ProblemKind};
-pub use scan::{Info, Survey};
+pub use scan::{EntrySummary, Survey};
 
 use crate::exit::{Failure, NOPERM, TEMPFAIL};
 use crate::owned::{DirError, OwnDir, Refusal};
@@ -109,7 +110,7 @@ impl Dirs {
     }
 }
 
-pub struct Spool {
+pub struct QueueDir {
     dirs: Arc<Dirs>,
 }
 
@@ -180,12 +181,12 @@ fn refusal_error(path: &Path, r: Refusal) -> io::Error {
     io::Error::new(kind, format!("{} {}", path.display(), r.why()))
 }
 
-impl Spool {
+impl QueueDir {
     /// Open (creating as needed, mode 0700) the spool at `root`. A root or
     /// subdirectory that is not a private directory of the user's is
     /// refused with status 77 (NOPERM), naming it, its owner and its mode;
     /// one that cannot be created fails with 75.
-    pub fn open(root: &Path) -> Result<Spool, Failure> {
+    pub fn open(root: &Path) -> Result<QueueDir, Failure> {
         let fail = |e: DirError| {
             if e.refused {
                 Failure::new(NOPERM, format!("queue: {e}: {DIR_RULE}"))
@@ -215,7 +216,7 @@ impl Spool {
                     .map_err(|e| io_fail("cannot sync", parent, e))?;
             }
         }
-        Ok(Spool {
+        Ok(QueueDir {
             dirs: Arc::new(Dirs {
                 root: root_dir,
                 msg,
@@ -245,7 +246,7 @@ impl Spool {
     }
 
     /// Names of the entries in `msg/`, in name (= time) order: whatever
-    /// they are (see [`Spool::survey`] for what can be used).
+    /// they are (see [`QueueDir::survey`] for what can be used).
     pub fn ids(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .dirs

@@ -2,7 +2,7 @@
 //! file or a link (left alone, never sent, never deleted), an entry of the
 //! user's that cannot be read (moved to `damaged/` by a flush), or
 //! something that is no queue file (left alone).
-use super::{valid_id, Area, Spool};
+use super::{valid_id, Area, QueueDir};
 use crate::owned::{check_file, printable, Refusal};
 use std::ffi::OsStr;
 use std::path::PathBuf;
@@ -45,7 +45,7 @@ impl std::fmt::Display for Problem {
     }
 }
 
-impl Spool {
+impl QueueDir {
     pub(super) fn problem(
         &self,
         area: Area,

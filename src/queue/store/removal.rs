@@ -1,13 +1,13 @@
 //! Entries leaving `msg/`: removed after delivery, moved to `failed/`
 //! when given up, to `damaged/` when they cannot be read, and deleted by
 //! id at the user's request (`esmtp queue remove`).
-use super::{io_fail, valid_id, Locked, ProblemKind, Spool, Taken};
+use super::{io_fail, valid_id, LockedEntry, ProblemKind, QueueDir, Taken};
 use crate::exit::{Failure, NOPERM};
 use crate::owned::{check_file, OwnDir, Refusal};
 use std::io;
 use std::path::PathBuf;
 
-impl Spool {
+impl QueueDir {
     /// Move the entry `id` of `msg/`, which cannot be read, to `damaged/`
     /// with a note saying why; its delivery history goes with it. Only an
     /// entry of the user's (never a link or another user's file) is moved,
@@ -58,7 +58,7 @@ impl Spool {
     /// Move a locked entry to `failed/` with a note saying why. Nothing in
     /// `failed/` is replaced: if the name is taken, the entry stays queued.
     /// Returns where it is now, and why its note could not be written.
-    pub fn fail(&self, entry: Locked, why: &str) -> io::Result<(PathBuf, Option<String>)> {
+    pub fn fail(&self, entry: LockedEntry, why: &str) -> io::Result<(PathBuf, Option<String>)> {
         let (msg, failed) = (&self.dirs.msg, &self.dirs.failed);
         let id = entry.id.clone();
         msg.rename_noreplace(&id, failed, &id).map_err(|e| {
@@ -86,17 +86,17 @@ impl Spool {
     }
 
     /// Delete a locked entry (after the server accepted it) durably.
-    pub fn remove(&self, entry: Locked) -> io::Result<()> {
+    pub fn remove(&self, entry: LockedEntry) -> io::Result<()> {
         self.remove_unsynced(entry)?;
         self.sync()
     }
 
-    /// [`Spool::remove`] without syncing `msg/`: a flush removes many
-    /// entries and syncs once per smarthost ([`Spool::sync`]); on a busy
+    /// [`QueueDir::remove`] without syncing `msg/`: a flush removes many
+    /// entries and syncs once per smarthost ([`QueueDir::sync`]); on a busy
     /// disk every fsync waits for the journal. Until the sync only a crash
     /// of the whole machine (not of this process) can bring an entry back,
     /// which means a duplicate, never a loss.
-    pub fn remove_unsynced(&self, entry: Locked) -> io::Result<()> {
+    pub fn remove_unsynced(&self, entry: LockedEntry) -> io::Result<()> {
         let msg = &self.dirs.msg;
         // The history first: a crash in between leaves an entry that is
         // merely new again, never a history without its message.

@@ -1,17 +1,17 @@
 //! Reading the spool without taking locks: the entries of an area with
-//! their metadata and history ([`Info`]), and everything at once for a
+//! their metadata and history ([`EntrySummary`]), and everything at once for a
 //! listing ([`Survey`]).
 use super::entry::read_state;
-use super::format::{read_header, Meta, State};
-use super::{read_small, valid_id, Area, Problem, ProblemKind, Spool};
+use super::format::{read_header, DeliveryHistory, Meta};
+use super::{read_small, valid_id, Area, Problem, ProblemKind, QueueDir};
 use crate::owned::{OwnDir, Refusal};
 
 /// A summary of one entry, for listing.
 #[derive(Debug, Clone)]
-pub struct Info {
+pub struct EntrySummary {
     pub id: String,
     pub meta: Meta,
-    pub state: State,
+    pub state: DeliveryHistory,
     /// For failed and damaged entries: why.
     pub note: Option<String>,
     /// For failed and damaged entries: why the entry itself cannot be read.
@@ -23,9 +23,9 @@ pub struct Info {
 /// Everything in the spool, for listing.
 #[derive(Debug, Default)]
 pub struct Survey {
-    pub queued: Vec<Info>,
-    pub failed: Vec<Info>,
-    pub damaged: Vec<Info>,
+    pub queued: Vec<EntrySummary>,
+    pub failed: Vec<EntrySummary>,
+    pub damaged: Vec<EntrySummary>,
     pub problems: Vec<Problem>,
 }
 
@@ -46,25 +46,25 @@ fn read_note(dir: &OwnDir, id: &str) -> Option<String> {
     }
 }
 
-impl Spool {
+impl QueueDir {
     /// Entries ready for delivery, without taking locks (even a moment's
     /// lock would make a concurrent flush skip the entry).
-    pub fn infos(&self) -> Vec<Info> {
+    pub fn infos(&self) -> Vec<EntrySummary> {
         self.scan(Area::Msg).0
     }
 
     /// Entries given up on.
-    pub fn failed_infos(&self) -> Vec<Info> {
+    pub fn failed_infos(&self) -> Vec<EntrySummary> {
         self.scan(Area::Failed).0
     }
 
     /// Entries moved aside because they could not be read.
-    pub fn damaged_infos(&self) -> Vec<Info> {
+    pub fn damaged_infos(&self) -> Vec<EntrySummary> {
         self.scan(Area::Damaged).0
     }
 
     /// The usable entries of `msg/` and what is wrong there.
-    pub fn scan_queued(&self) -> (Vec<Info>, Vec<Problem>) {
+    pub fn scan_queued(&self) -> (Vec<EntrySummary>, Vec<Problem>) {
         self.scan(Area::Msg)
     }
 
@@ -85,7 +85,7 @@ impl Spool {
         }
     }
 
-    fn scan(&self, area: Area) -> (Vec<Info>, Vec<Problem>) {
+    fn scan(&self, area: Area) -> (Vec<EntrySummary>, Vec<Problem>) {
         let dir = self.dirs.of(area);
         let mut problems = Vec::new();
         let mut names = match dir.names() {
@@ -135,7 +135,7 @@ impl Spool {
             };
             let (state, _, state_problem) = read_state(dir, id);
             let note = if kept { read_note(dir, id) } else { None };
-            infos.push(Info {
+            infos.push(EntrySummary {
                 id: id.to_string(),
                 meta,
                 state,

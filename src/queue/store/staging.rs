@@ -1,14 +1,14 @@
 //! `tmp/`, where entries are written before they move into `msg/`: the
 //! debris of writers that died is removed; what is not a staging file of
 //! ours is reported and left alone.
-use super::{now, try_flock, Area, Problem, ProblemKind, Spool};
+use super::{now, try_flock, Area, Problem, ProblemKind, QueueDir};
 use crate::owned::{check_file, Refusal};
 
 /// A staging file whose writer still seems alive (its pid may have been
 /// reused) is left alone for this long.
 const TMP_GRACE_SECS: u64 = 600;
 
-impl Spool {
+impl QueueDir {
     /// What in `tmp/` is not a staging file of ours.
     pub(super) fn tmp_problems(&self) -> Vec<Problem> {
         let tmp = &self.dirs.tmp;
