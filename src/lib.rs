@@ -8,6 +8,9 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod exit;
+#[cfg(test)]
+mod layers;
+pub mod mail_params;
 pub mod message;
 pub mod owned;
 pub mod plan;

@@ -6,11 +6,12 @@
 //! the whole of it in [`submit`].
 
 use crate::exit::{Failure, DATAERR, USAGE};
+use crate::mail_params::BodyType;
 use crate::message::{self, HeaderPolicy, Mailbox, Spooled};
 use crate::plan::{Plan, QueueMode, Template, TemplatePart};
 use crate::queue::legacy::EntryConverter;
 use crate::route::{self, Recipient, Source, Submission};
-use crate::transport::{self, mda, BodyType, Dsn, Envelope, MessageOptions, SessionOptions};
+use crate::transport::{self, mda, Dsn, Envelope, MessageOptions, SessionOptions};
 use crate::{cache, queue, sys};
 use std::io::{self, BufRead, Read, Write};
 use std::path::PathBuf;

@@ -497,3 +497,46 @@ fn control_files_are_never_followed() {
     assert_eq!(problems.len(), 2, "{problems:?}");
     assert!(problems.iter().all(|p| p.why == "is a symbolic link"));
 }
+
+/// An entry written by the version that kept the DSN values and the body
+/// type as strings (the fuzz seed `seed-dsn`, byte for byte) still loads,
+/// with the typed values, and the same metadata is written back as the
+/// same JSON: old entries flush, and new ones stay readable by that
+/// version.
+#[test]
+fn metadata_of_the_string_era_loads_typed_and_is_written_the_same() {
+    use esmtp::mail_params::{BodyType, Notify, NotifyOn, Ret};
+    let json = br#"{"version":1,"created":1700000000,"identity":null,"identity_index":1,"sender":"","recipients":["root@example.net"],"notify":"FAILURE,DELAY","ret":"HDRS","envid":"id+2B1","body_type":"8BITMIME","eight_bit":true}"#;
+    let body = "Subject: \u{e9}t\u{e9}\r\n\r\n\u{e9}\r\n".as_bytes();
+    let mut entry = format!("ESMTPQ1 {:020}\n", body.len()).into_bytes();
+    entry.extend_from_slice(json);
+    entry.push(b'\n');
+    entry.extend_from_slice(body);
+    let (meta, offset) =
+        esmtp::queue::store::decode_header(&mut &entry[..], entry.len() as u64).expect("decodes");
+    assert_eq!(offset as usize, entry.len() - body.len());
+    assert_eq!(
+        meta.notify,
+        Some(Notify::On(vec![NotifyOn::Failure, NotifyOn::Delay]))
+    );
+    assert_eq!(meta.ret, Some(Ret::Hdrs));
+    assert_eq!(meta.body_type, Some(BodyType::EightBitMime));
+    assert_eq!(meta.envid.as_deref(), Some("id+2B1"));
+    assert_eq!(serde_json::to_vec(&meta).unwrap(), json);
+    // Each value the previous version could write.
+    for (field, value) in [
+        ("notify", "\"NEVER\""),
+        ("notify", "\"SUCCESS,FAILURE,DELAY\""),
+        ("ret", "\"FULL\""),
+        ("body_type", "\"7BIT\""),
+        ("notify", "null"),
+    ] {
+        let old = String::from_utf8(json.to_vec()).unwrap();
+        let start = old.find(&format!("\"{field}\":")).unwrap() + field.len() + 3;
+        // Every such field holds a quoted string in `json`.
+        let end = start + 1 + old[start + 1..].find('"').unwrap() + 1;
+        let edited = format!("{}{value}{}", &old[..start], &old[end..]);
+        let meta: Meta = serde_json::from_str(&edited).expect(&edited);
+        assert_eq!(serde_json::to_string(&meta).unwrap(), edited);
+    }
+}

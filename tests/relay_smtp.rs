@@ -6,7 +6,8 @@ mod common;
 
 use common::{identity, message, Exim, EximOptions, FakeServer};
 use esmtp::exit;
-use esmtp::transport::{self, BodyType, Dsn, Envelope, MessageOptions, Session, SessionOptions};
+use esmtp::mail_params::BodyType;
+use esmtp::transport::{self, Dsn, Envelope, MessageOptions, Session, SessionOptions};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
@@ -194,8 +195,8 @@ fn dsn_parameters_reach_the_server_as_exim_logs_them() {
     let exim = Exim::start();
     let opts = MessageOptions {
         dsn: Dsn {
-            notify: Some("failure,delay".into()),
-            ret: Some("hdrs".into()),
+            notify: Some("failure,delay".parse().unwrap()),
+            ret: Some("hdrs".parse().unwrap()),
             envid: Some("queue id+1=2".into()),
         },
         ..Default::default()
@@ -224,8 +225,8 @@ fn dsn_is_not_sent_to_a_server_without_it() {
     });
     let opts = MessageOptions {
         dsn: Dsn {
-            notify: Some("never".into()),
-            ret: Some("full".into()),
+            notify: Some("never".parse().unwrap()),
+            ret: Some("full".parse().unwrap()),
             envid: None,
         },
         ..Default::default()

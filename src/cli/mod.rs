@@ -134,8 +134,8 @@ fn clap_failure(e: clap::Error) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mail_params::{BodyType, Notify, Ret};
     use crate::message::Mailbox;
-    use crate::transport::BodyType;
 
     fn parse_as(name: &str, args: &[&str]) -> Result<Action, Failure> {
         let mut argv = vec![OsString::from(name)];
@@ -305,14 +305,14 @@ mod tests {
             "8bitmime",
             "a@b",
         ]);
-        assert_eq!(s.dsn.notify.as_deref(), Some("FAILURE,DELAY"));
-        assert_eq!(s.dsn.ret.as_deref(), Some("HDRS"));
+        assert_eq!(
+            s.dsn.notify.as_ref().map(ToString::to_string).as_deref(),
+            Some("FAILURE,DELAY")
+        );
+        assert_eq!(s.dsn.ret, Some(Ret::Hdrs));
         assert_eq!(s.dsn.envid.as_deref(), Some("id-1"));
         assert_eq!(s.body_type, Some(BodyType::EightBitMime));
-        assert_eq!(
-            send(&["-Nnever", "a@b"]).dsn.notify.as_deref(),
-            Some("NEVER")
-        );
+        assert_eq!(send(&["-Nnever", "a@b"]).dsn.notify, Some(Notify::Never));
         usage_error(&["-N", "sometimes", "a@b"]);
         usage_error(&["-R", "some", "a@b"]);
         usage_error(&["-B", "BINARYMIME", "a@b"]);

@@ -6,9 +6,10 @@ use super::flags;
 use super::typed::Typed;
 use super::Action;
 use crate::exit::Failure;
+use crate::mail_params::{BodyType, Notify, Ret};
 use crate::message::Mailbox;
 use crate::submit::Request;
-use crate::transport::{BodyType, Dsn, SessionOptions};
+use crate::transport::{Dsn, SessionOptions};
 use std::path::PathBuf;
 
 fn text(m: &dyn Typed, id: &str, what: &str) -> Result<Option<String>, Failure> {
@@ -170,35 +171,18 @@ fn printable(v: &str) -> String {
     crate::config::diag::escape_controls(v)
 }
 
-fn parse_notify(v: &str) -> Result<String, Failure> {
-    let lower = v.to_ascii_lowercase();
-    if lower == "never" {
-        return Ok("NEVER".into());
-    }
-    let mut out = Vec::new();
-    for item in lower.split(',') {
-        match item.trim() {
-            w @ ("failure" | "delay" | "success") => out.push(w.to_ascii_uppercase()),
-            _ => {
-                return Err(Failure::usage(format!(
-                    "-N {}: expected never, or a list of failure, delay, success",
-                    printable(v)
-                )))
-            }
-        }
-    }
-    Ok(out.join(","))
+fn parse_notify(v: &str) -> Result<Notify, Failure> {
+    v.parse().map_err(|_| {
+        Failure::usage(format!(
+            "-N {}: expected never, or a list of failure, delay, success",
+            printable(v)
+        ))
+    })
 }
 
-fn parse_ret(v: &str) -> Result<String, Failure> {
-    match v.to_ascii_lowercase().as_str() {
-        "full" => Ok("FULL".into()),
-        "hdrs" => Ok("HDRS".into()),
-        _ => Err(Failure::usage(format!(
-            "-R {}: expected full or hdrs",
-            printable(v)
-        ))),
-    }
+fn parse_ret(v: &str) -> Result<Ret, Failure> {
+    v.parse()
+        .map_err(|_| Failure::usage(format!("-R {}: expected full or hdrs", printable(v))))
 }
 
 fn parse_envid(v: &str) -> Result<String, Failure> {
@@ -211,12 +195,6 @@ fn parse_envid(v: &str) -> Result<String, Failure> {
 }
 
 fn parse_body(v: &str) -> Result<BodyType, Failure> {
-    match v.to_ascii_uppercase().as_str() {
-        "7BIT" => Ok(BodyType::SevenBit),
-        "8BITMIME" => Ok(BodyType::EightBitMime),
-        _ => Err(Failure::usage(format!(
-            "-B {}: expected 7BIT or 8BITMIME",
-            printable(v)
-        ))),
-    }
+    v.parse()
+        .map_err(|_| Failure::usage(format!("-B {}: expected 7BIT or 8BITMIME", printable(v))))
 }

@@ -82,7 +82,7 @@ mod tests {
         let a = send("-ti -f me@x.org -N never -C /x r@s");
         assert!(a.extract);
         assert_eq!(a.sender.map(|m| m.addr).as_deref(), Some("me@x.org"));
-        assert_eq!(a.dsn.notify.as_deref(), Some("NEVER"));
+        assert_eq!(a.dsn.notify, Some(crate::mail_params::Notify::Never));
         assert_eq!(a.recipients, s(&["r@s"]));
     }
 

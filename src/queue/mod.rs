@@ -26,7 +26,7 @@ pub use listing::{list, list_to};
 
 use crate::exit::{Failure, NOPERM};
 use crate::plan::{Plan, QueueMode};
-use crate::transport::{BodyType, Dsn, Envelope, MessageOptions, Session, SessionOptions};
+use crate::transport::{Dsn, Envelope, MessageOptions, Session, SessionOptions};
 use legacy::EntryConverter;
 use std::io::{BufReader, Read};
 use std::path::PathBuf;
@@ -153,12 +153,9 @@ pub fn meta_for(
         sender: envelope.sender.clone(),
         recipients: envelope.recipients.clone(),
         notify: options.dsn.notify.clone(),
-        ret: options.dsn.ret.clone(),
+        ret: options.dsn.ret,
         envid: options.dsn.envid.clone(),
-        body_type: options.body_type.map(|b| match b {
-            BodyType::SevenBit => "7BIT".to_string(),
-            BodyType::EightBitMime => "8BITMIME".to_string(),
-        }),
+        body_type: options.body_type,
         eight_bit: options.eight_bit,
         size: 0,
     }
@@ -239,14 +236,10 @@ fn options_of(meta: &Meta) -> MessageOptions {
     MessageOptions {
         dsn: Dsn {
             notify: meta.notify.clone(),
-            ret: meta.ret.clone(),
+            ret: meta.ret,
             envid: meta.envid.clone(),
         },
-        body_type: match meta.body_type.as_deref() {
-            Some("7BIT") => Some(BodyType::SevenBit),
-            Some("8BITMIME") => Some(BodyType::EightBitMime),
-            _ => None,
-        },
+        body_type: meta.body_type,
         eight_bit: meta.eight_bit,
         streamed: false,
         size: Some(meta.size),

@@ -1,7 +1,7 @@
 //! SMTP AUTH: the mechanisms we speak and how we pick one.
 //!
 //! The computations are pure functions here; the exchange itself (commands
-//! and challenges) lives in `smtp.rs`. CRAM-MD5 is HMAC-MD5 (RFC 2195);
+//! and challenges) lives in `smtp/authentication.rs`. CRAM-MD5 is HMAC-MD5 (RFC 2195);
 //! NTLM is version 1, as libESMTP sends it and as Exim's `spa` server
 //! checks it (MD4 of the password as 16-bit units, DES over the challenge).
 //!

@@ -1,7 +1,9 @@
 //! The one runner of shell commands from the configuration: `preconnect`,
 //! `postconnect` and `passwordeval` (bounded: the identity's `timeout` and
-//! [`OUTPUT_LIMIT`] bytes of output kept), and the MDA (spawned the same
-//! way by [`shell`]; it reads the message and has no time limit).
+//! [`OUTPUT_LIMIT`] bytes of output kept, by [`run`]), and the MDA (by
+//! [`run_fed`]: it reads the message on its standard input and has no time
+//! limit). Both start the command with [`shell`]; nothing else in the
+//! program starts a shell.
 //!
 //! A bounded command runs as `/bin/sh -c COMMAND` in a process group of its
 //! own, with standard input on /dev/null and its output on pipes that we
@@ -33,7 +35,7 @@ use nix::unistd::Pid;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// The most of a command's output that is kept (standard output) or passed
@@ -44,7 +46,7 @@ pub const OUTPUT_LIMIT: usize = 64 * 1024;
 const GRACE: Duration = Duration::from_millis(200);
 
 /// `/bin/sh -c COMMAND`: how every command of the configuration is run.
-pub fn shell(command: &str) -> Command {
+pub(crate) fn shell(command: &str) -> Command {
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c").arg(command);
     cmd
@@ -62,7 +64,7 @@ pub struct Finished {
 
 /// Why a bounded command did not finish.
 #[derive(Debug)]
-pub enum Trouble {
+pub enum Unfinished {
     /// It could not be started.
     Spawn(io::Error),
     /// Reading its output or waiting for it failed.
@@ -73,7 +75,7 @@ pub enum Trouble {
 
 /// Run `command` for at most `timeout`, keeping its standard output when
 /// `keep_stdout` (else it goes to /dev/null).
-pub fn run(command: &str, timeout: Duration, keep_stdout: bool) -> Result<Finished, Trouble> {
+pub fn run(command: &str, timeout: Duration, keep_stdout: bool) -> Result<Finished, Unfinished> {
     let deadline = Instant::now() + timeout;
     let mut cmd = shell(command);
     cmd.stdin(Stdio::null())
@@ -84,11 +86,11 @@ pub fn run(command: &str, timeout: Duration, keep_stdout: bool) -> Result<Finish
         })
         .stderr(Stdio::piped())
         .process_group(0);
-    let mut child = cmd.spawn().map_err(Trouble::Spawn)?;
+    let mut child = cmd.spawn().map_err(Unfinished::Spawn)?;
     let pid = Pid::from_raw(child.id() as i32);
     let terminal = Foreground::hand_to(pid);
-    let pumped = pump(&mut child, pid, deadline);
-    let result = match pumped {
+    let output = read_until_exit(&mut child, pid, deadline);
+    let result = match output {
         Ok(out) => child
             .wait()
             .map(|status| Finished {
@@ -96,7 +98,7 @@ pub fn run(command: &str, timeout: Duration, keep_stdout: bool) -> Result<Finish
                 stdout: out.kept,
                 truncated: out.truncated,
             })
-            .map_err(Trouble::Io),
+            .map_err(Unfinished::Io),
         Err(trouble) => {
             stop(&mut child, pid);
             Err(trouble)
@@ -106,9 +108,58 @@ pub fn run(command: &str, timeout: Duration, keep_stdout: bool) -> Result<Finish
     result
 }
 
-/// Output gathered from a command.
+/// What a command fed on its standard input left when it exited.
+#[derive(Debug)]
+pub struct Fed {
+    pub status: ExitStatus,
+    /// Writing its standard input failed (other than by its closing the
+    /// pipe early, which only its exit status judges).
+    pub write_error: Option<io::Error>,
+}
+
+/// Why a fed command did not run to its end.
+#[derive(Debug)]
+pub enum FedUnfinished {
+    /// It could not be started.
+    Spawn(io::Error),
+    /// Waiting for it failed.
+    Wait(io::Error),
+}
+
+/// Run `command` with `feed` writing its standard input (the MDA reading
+/// the message), until it exits. Unlike [`run`] it has no time limit (it
+/// may take as long as the message takes to read) and stays in our own
+/// process group (Ctrl-C reaches it with us); its standard output and
+/// error are ours.
+pub fn run_fed(
+    command: &str,
+    feed: impl FnOnce(&mut ChildStdin) -> io::Result<()>,
+) -> Result<Fed, FedUnfinished> {
+    let mut child = shell(command)
+        .stdin(Stdio::piped())
+        .spawn()
+        .map_err(FedUnfinished::Spawn)?;
+    let mut write_error = None;
+    if let Some(mut stdin) = child.stdin.take() {
+        match feed(&mut stdin) {
+            Ok(_) => {}
+            // The command stopped reading; its exit status tells whether it
+            // minded.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+            Err(e) => write_error = Some(e),
+        }
+        drop(stdin);
+    }
+    let status = child.wait().map_err(FedUnfinished::Wait)?;
+    Ok(Fed {
+        status,
+        write_error,
+    })
+}
+
+/// KeptStdout gathered from a command.
 #[derive(Default)]
-struct Output {
+struct KeptStdout {
     kept: Vec<u8>,
     truncated: bool,
 }
@@ -116,7 +167,11 @@ struct Output {
 /// Read the command's pipes until its shell exits or the deadline passes.
 /// The shell is not reaped here (so that its process group stays ours
 /// until we are done with it).
-fn pump(child: &mut Child, pid: Pid, deadline: Instant) -> Result<Output, Trouble> {
+fn read_until_exit(
+    child: &mut Child,
+    pid: Pid,
+    deadline: Instant,
+) -> Result<KeptStdout, Unfinished> {
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
     for fd in stdout
@@ -125,17 +180,17 @@ fn pump(child: &mut Child, pid: Pid, deadline: Instant) -> Result<Output, Troubl
         .into_iter()
         .chain(stderr.as_ref().map(AsFd::as_fd))
     {
-        set_nonblocking(fd).map_err(Trouble::Io)?;
+        set_nonblocking(fd).map_err(Unfinished::Io)?;
     }
     let exit_fd = pidfd_open(pid);
-    let mut out = Output::default();
-    let mut errors = Forward::default();
+    let mut out = KeptStdout::default();
+    let mut errors = StderrRelay::default();
     let mut buf = vec![0u8; 64 * 1024];
     // Without a pidfd the exit is noticed by looking, more rarely as time
     // goes on.
     let mut tick = Duration::from_millis(1);
     loop {
-        if has_exited(pid).map_err(Trouble::Io)? {
+        if has_exited(pid).map_err(Unfinished::Io)? {
             // What it wrote before it exited is in the pipes; a process it
             // left behind may write on, so read what is there and no more.
             for _ in 0..64 {
@@ -151,7 +206,7 @@ fn pump(child: &mut Child, pid: Pid, deadline: Instant) -> Result<Output, Troubl
         let now = Instant::now();
         if now >= deadline {
             errors.finish();
-            return Err(Trouble::TimedOut);
+            return Err(Unfinished::TimedOut);
         }
         let mut wait = deadline - now;
         if exit_fd.is_none() {
@@ -166,7 +221,7 @@ fn pump(child: &mut Child, pid: Pid, deadline: Instant) -> Result<Output, Troubl
         .into_iter()
         .flatten()
         .collect();
-        let ready = poll_readable(&fds, wait).map_err(Trouble::Io)?;
+        let ready = poll_readable(&fds, wait).map_err(Unfinished::Io)?;
         if ready {
             drain_some(&mut stdout, &mut buf, |b| out.keep(b))?;
             drain_some(&mut stderr, &mut buf, |b| errors.pass(b))?;
@@ -174,7 +229,7 @@ fn pump(child: &mut Child, pid: Pid, deadline: Instant) -> Result<Output, Troubl
     }
 }
 
-impl Output {
+impl KeptStdout {
     fn keep(&mut self, bytes: &[u8]) {
         let room = OUTPUT_LIMIT - self.kept.len();
         if bytes.len() > room {
@@ -190,7 +245,7 @@ fn drain_some<R: Read>(
     pipe: &mut Option<R>,
     buf: &mut [u8],
     mut sink: impl FnMut(&[u8]),
-) -> Result<bool, Trouble> {
+) -> Result<bool, Unfinished> {
     let Some(r) = pipe else {
         return Ok(false);
     };
@@ -206,7 +261,7 @@ fn drain_some<R: Read>(
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-            Err(e) => return Err(Trouble::Io(e)),
+            Err(e) => return Err(Unfinished::Io(e)),
         }
     }
 }
@@ -323,14 +378,14 @@ impl Drop for Foreground {
 /// A command's standard error, passed on to ours: control characters
 /// escaped (`\x1b`), at most [`OUTPUT_LIMIT`] bytes, then a note.
 #[derive(Default)]
-struct Forward {
+struct StderrRelay {
     passed: usize,
     dropped: bool,
     /// The start of a UTF-8 sequence cut by the read.
     partial: Vec<u8>,
 }
 
-impl Forward {
+impl StderrRelay {
     fn pass(&mut self, bytes: &[u8]) {
         let room = OUTPUT_LIMIT.saturating_sub(self.passed);
         if bytes.len() > room {
@@ -419,8 +474,8 @@ pub fn run_hook(what: &str, command: &str, timeout: Duration, after: &str) -> Re
                 how(f.status)
             ),
         )),
-        Err(Trouble::TimedOut) => Err(timed_out(what, command, timeout, after)),
-        Err(Trouble::Spawn(e) | Trouble::Io(e)) => Err(Failure::new(
+        Err(Unfinished::TimedOut) => Err(timed_out(what, command, timeout, after)),
+        Err(Unfinished::Spawn(e) | Unfinished::Io(e)) => Err(Failure::new(
             SOFTWARE,
             format!("cannot run the {what} command `{command}`: {e}{after}"),
         )),
@@ -436,8 +491,8 @@ pub fn password_eval(command: &str, timeout: Duration) -> Result<Vec<u8>, Failur
     const WHAT: &str = "passwordeval";
     let f = match run(command, timeout, true) {
         Ok(f) => f,
-        Err(Trouble::TimedOut) => return Err(timed_out(WHAT, command, timeout, "")),
-        Err(Trouble::Spawn(e) | Trouble::Io(e)) => {
+        Err(Unfinished::TimedOut) => return Err(timed_out(WHAT, command, timeout, "")),
+        Err(Unfinished::Spawn(e) | Unfinished::Io(e)) => {
             return Err(Failure::new(
                 CONFIG,
                 format!("cannot run the {WHAT} command `{command}`: {e}"),

@@ -1,5 +1,6 @@
-//! Local delivery: the configured MDA command, run by `/bin/sh -c`, reading
-//! the message (LF line ends) on its standard input.
+//! Local delivery: the configured MDA command, run by the one shell-command
+//! runner (`hooks`), reading the message (LF line ends) on its standard
+//! input.
 //!
 //! The command line itself is built by routing
 //! ([`crate::plan::Template::shell_command`]): `%T` and `%F` are substituted
@@ -7,10 +8,11 @@
 //! recipient `x'; touch /tmp/pwned #` reaches the MDA as one literal
 //! argument.
 
+use super::hooks;
 use crate::exit::{Failure, OSERR};
 use std::io::{self, Read, Write};
 use std::os::unix::process::ExitStatusExt;
-use std::process::{ChildStdin, Stdio};
+use std::process::ChildStdin;
 
 /// Run `command` and pipe `message` into it. Non-zero exit, death by a
 /// signal, or failure to start: status 71 with the reason.
@@ -28,33 +30,23 @@ pub fn deliver_with(
     if verbose {
         let _ = writeln!(io::stdout(), "esmtp: delivering with the MDA: {command}");
     }
-    // Spawned as every command of the configuration is (see `hooks`), but
-    // in our own process group and with no time limit: it may take as long
-    // as the message takes to read, and Ctrl-C reaches it with us.
-    let mut child = super::hooks::shell(command)
-        .stdin(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
+    // Run as every command of the configuration is (see `hooks`), but in
+    // our own process group and with no time limit: it may take as long as
+    // the message takes to read, and Ctrl-C reaches it with us.
+    let fed = hooks::run_fed(command, feed).map_err(|trouble| match trouble {
+        hooks::FedUnfinished::Spawn(e) => {
             let why = if e.raw_os_error() == Some(nix::libc::E2BIG) {
                 "the command line is too long (too many local recipients?)".to_string()
             } else {
                 e.to_string()
             };
             Failure::new(OSERR, format!("cannot run the MDA: {why}"))
-        })?;
-    let mut write_error = None;
-    if let Some(mut stdin) = child.stdin.take() {
-        match feed(&mut stdin) {
-            Ok(_) => {}
-            // The MDA stopped reading; its exit status tells whether it minded.
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-            Err(e) => write_error = Some(e),
         }
-        drop(stdin);
-    }
-    let status = child
-        .wait()
-        .map_err(|e| Failure::new(OSERR, format!("cannot wait for the MDA: {e}")))?;
+        hooks::FedUnfinished::Wait(e) => {
+            Failure::new(OSERR, format!("cannot wait for the MDA: {e}"))
+        }
+    })?;
+    let (status, write_error) = (fed.status, fed.write_error);
     if let Some(code) = status.code() {
         if code != 0 {
             return Err(Failure::new(
@@ -84,15 +76,14 @@ pub fn deliver_with(
 mod tests {
     use super::*;
     use crate::plan::shell_quote;
-    use std::process::Command;
 
     /// What `sh` makes of a quoted word.
     fn sh_words(script: &str) -> Vec<String> {
-        let out = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(format!("for a in {script}; do printf '%s\\0' \"$a\"; done"))
-            .output()
-            .unwrap();
+        let out = hooks::shell(&format!(
+            "for a in {script}; do printf '%s\\0' \"$a\"; done"
+        ))
+        .output()
+        .unwrap();
         assert!(out.status.success());
         out.stdout
             .split(|&b| b == 0)

@@ -11,6 +11,7 @@
 pub mod mda;
 
 use crate::exit::Failure;
+use crate::mail_params::{BodyType, Notify, Ret};
 use crate::plan::Identity;
 use std::io::Read;
 use std::path::PathBuf;
@@ -39,17 +40,11 @@ pub struct Envelope {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Dsn {
     /// `NOTIFY=` value, e.g. `NEVER` or `FAILURE,DELAY`.
-    pub notify: Option<String>,
+    pub notify: Option<Notify>,
     /// `RET=` value: `FULL` or `HDRS`.
-    pub ret: Option<String>,
+    pub ret: Option<Ret>,
     /// `ENVID=` value as the user gave it; the transport xtext-encodes it.
     pub envid: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyType {
-    SevenBit,
-    EightBitMime,
 }
 
 /// Per-message options.

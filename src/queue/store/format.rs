@@ -3,6 +3,7 @@
 //! delivery history kept beside it ([`DeliveryHistory`], `ID.state`). Entries written
 //! by earlier versions must keep reading: fields are only ever added, with
 //! defaults.
+use crate::mail_params::{BodyType, Notify, Ret};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
@@ -30,14 +31,14 @@ pub struct Meta {
     pub sender: String,
     pub recipients: Vec<String>,
     #[serde(default)]
-    pub notify: Option<String>,
+    pub notify: Option<Notify>,
     #[serde(default)]
-    pub ret: Option<String>,
+    pub ret: Option<Ret>,
     #[serde(default)]
     pub envid: Option<String>,
     /// `7BIT` or `8BITMIME` when `-B` was given.
     #[serde(default)]
-    pub body_type: Option<String>,
+    pub body_type: Option<BodyType>,
     #[serde(default)]
     pub eight_bit: bool,
     /// Size of the message in bytes (kept in the entry's first line).

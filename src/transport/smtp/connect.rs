@@ -1,0 +1,470 @@
+//! Setting up the session: preconnect, resolve, TCP (connect timeout,
+//! TCP_NODELAY), implicit TLS or STARTTLS, the greeting, EHLO (HELO when
+//! the server does not know EHLO), and AUTH when the identity has a login.
+
+use super::super::hooks;
+use super::super::reply::Reply;
+use super::super::shown::Masker;
+use super::super::stream::Wire;
+use super::super::tls::{self, TlsSetup};
+use super::super::transcript::Transcript;
+use super::super::SessionOptions;
+use super::authentication::secret;
+use super::capabilities::Capabilities;
+use super::error::{injected_data, shown_error, status_for, NoReply};
+use super::{say, Connection};
+use crate::exit::{self, Failure};
+use crate::plan::{Identity, TlsPolicy};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// The time a preconnect, postconnect or passwordeval command may take:
+/// the identity's `timeout`.
+pub(super) fn hook_timeout(identity: &Identity) -> Duration {
+    Duration::from_secs(identity.timeout_secs.max(1))
+}
+
+pub(super) fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Failure> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    (bare, port)
+        .to_socket_addrs()
+        .map(|a| a.collect())
+        .map_err(|e| {
+            Failure::new(
+                exit::UNAVAILABLE,
+                format!("cannot find the address of {host}: {e}"),
+            )
+        })
+}
+
+/// The secret of the identity's login (none without a `username`), and
+/// the masker that keeps it (and the login) out of everything shown.
+fn secret_and_masker(identity: &Identity) -> Result<(Option<Vec<u8>>, Masker), Failure> {
+    let secret = match identity.username {
+        Some(_) => Some(secret(identity)?),
+        None => None,
+    };
+    let masker = match (&identity.username, &secret) {
+        (Some(user), Some(secret)) => Masker::new(user.as_bytes(), secret),
+        _ => Masker::default(),
+    };
+    Ok((secret, masker))
+}
+
+/// `-v`: TLS is on, with the client certificate when one was presented.
+fn say_tls_established(setup: &TlsSetup) {
+    match &setup.client_cert {
+        Some(p) => say(format_args!(
+            "TLS established; client certificate {}",
+            p.display()
+        )),
+        None => say(format_args!("TLS established")),
+    }
+}
+
+/// A TCP connection to `host`:`port`, trying each of its addresses in
+/// turn; `timeout` bounds the whole connect, whatever the number of
+/// addresses tried. `server` names it in the failure.
+fn open_tcp(host: &str, port: u16, server: &str, timeout: Duration) -> Result<TcpStream, Failure> {
+    let addrs = resolve(host, port)?;
+    let deadline = std::time::Instant::now() + timeout;
+    let mut last_err = None;
+    for addr in &addrs {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            last_err = Some(std::io::Error::from(std::io::ErrorKind::TimedOut));
+            break;
+        }
+        match TcpStream::connect_timeout(addr, left) {
+            Ok(s) => return Ok(s),
+            Err(e) => last_err = Some(e),
+        }
+    }
+    let (status, what) = match &last_err {
+        Some(e) if e.kind() == std::io::ErrorKind::TimedOut => (
+            exit::TEMPFAIL,
+            format!("no answer within {} s", timeout.as_secs()),
+        ),
+        Some(e) => (exit::UNAVAILABLE, e.to_string()),
+        None => (exit::UNAVAILABLE, "no address".to_string()),
+    };
+    Err(Failure::new(
+        status,
+        format!("cannot connect to {server}: {what}"),
+    ))
+}
+
+/// The connected socket as the session's [`Wire`]: TCP_NODELAY (the
+/// end-of-data marker must not wait for Nagle), non-blocking, registered
+/// with the runtime `rt`.
+fn wire_over(
+    std_stream: TcpStream,
+    rt: &tokio::runtime::Runtime,
+    timeout: Duration,
+    tap: Option<Transcript>,
+) -> Result<Wire, Failure> {
+    let io_err = |e: std::io::Error| Failure::software(format!("socket setup failed: {e}"));
+    std_stream.set_nodelay(true).map_err(io_err)?;
+    std_stream.set_nonblocking(true).map_err(io_err)?;
+    let raw = std_stream.try_clone().ok();
+    let tcp = {
+        let _guard = rt.enter();
+        tokio::net::TcpStream::from_std(std_stream).map_err(io_err)?
+    };
+    Ok(Wire::new(tcp, raw, timeout, tap))
+}
+
+impl Connection {
+    /// Open the session for `identity`: preconnect, the secret, TCP, TLS
+    /// (implicit or STARTTLS per its policy), greeting, EHLO and AUTH.
+    pub(crate) fn connect(
+        identity: &Identity,
+        opts: &SessionOptions,
+    ) -> Result<Connection, Failure> {
+        if let Some(cmd) = &identity.preconnect {
+            hooks::run_hook(
+                "preconnect",
+                cmd,
+                hook_timeout(identity),
+                "; nothing was sent",
+            )?;
+        }
+        // The secret first: a passwordeval that fails (or asks for a
+        // passphrase) should not keep a connection waiting.
+        let (secret, masker) = secret_and_masker(identity)?;
+        let verbose = opts.verbose;
+        let relay = &identity.relay;
+        let server = relay.to_string();
+        let timeout = Duration::from_secs(identity.timeout_secs.max(1));
+        let tap = match &opts.transcript {
+            Some(path) => Some(Transcript::open(path)?),
+            None => None,
+        };
+
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| Failure::software(format!("cannot start the I/O runtime: {e}")))?;
+
+        // TLS trust and the client certificate are read before connecting:
+        // a certificate that cannot be used is an error of this identity's
+        // configuration (78), found before anything is sent.
+        let mut early_tls = match identity.tls {
+            TlsPolicy::Disabled => None,
+            _ => Some(tls::setup(
+                &relay.host,
+                identity.certificate_passphrase.as_ref(),
+            )?),
+        };
+
+        if verbose {
+            say(format_args!("Connecting to {server}"));
+        }
+        let std_stream = open_tcp(&relay.host, relay.port, &server, timeout)?;
+        let peer_is_loopback = std_stream
+            .peer_addr()
+            .map(|a| a.ip().to_canonical().is_loopback())
+            .unwrap_or(false);
+        let wire = wire_over(std_stream, &rt, timeout, tap)?;
+        wire.set_masker(&masker);
+
+        let hello = identity
+            .helo
+            .clone()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(ehlo_name);
+
+        let mut tls_setup: Option<TlsSetup> = None;
+        if identity.tls == TlsPolicy::Implicit {
+            if verbose {
+                say(format_args!("Starting TLS (implicit, from the first byte)"));
+            }
+            let setup = match early_tls.take() {
+                Some(s) => s,
+                None => tls::setup(&relay.host, identity.certificate_passphrase.as_ref())?,
+            };
+            let handshake = handshake(&wire, &setup, &relay.host, &server, timeout, false);
+            rt.block_on(handshake)?;
+            tls_setup = Some(setup);
+        }
+
+        let mut this = Connection {
+            rt,
+            wire,
+            caps: Capabilities::default(),
+            server,
+            hello,
+            timeout,
+            verbose,
+            broken: false,
+            postconnect: identity.postconnect.clone(),
+            masker,
+        };
+        this.greeting()?;
+        this.ehlo(true)?;
+        if verbose {
+            say(format_args!("Connected to {}", this.server));
+        }
+        if let Some(setup) = this.starttls_per_policy(identity, early_tls)? {
+            tls_setup = Some(setup);
+        }
+        if let (true, Some(setup)) = (verbose, &tls_setup) {
+            say_tls_established(setup);
+        }
+        if let (Some(user), Some(secret)) = (identity.username.as_ref(), secret) {
+            this.login(identity, user.as_bytes(), &secret, peer_is_loopback)?;
+        }
+        Ok(this)
+    }
+
+    /// STARTTLS when the identity's policy asks for it (`enabled`,
+    /// `required`) and the server offers it; the setup when TLS is now on.
+    /// `early_tls`: the setup read before connecting.
+    fn starttls_per_policy(
+        &mut self,
+        identity: &Identity,
+        mut early_tls: Option<TlsSetup>,
+    ) -> Result<Option<TlsSetup>, Failure> {
+        let relay = &identity.relay;
+        match identity.tls {
+            TlsPolicy::Disabled | TlsPolicy::Implicit => {}
+            TlsPolicy::Enabled | TlsPolicy::Required => {
+                if self.caps.starttls {
+                    let setup = match early_tls.take().map(Ok).unwrap_or_else(|| {
+                        tls::setup(&relay.host, identity.certificate_passphrase.as_ref())
+                    }) {
+                        Ok(s) => s,
+                        Err(f) => {
+                            self.abort();
+                            return Err(f);
+                        }
+                    };
+                    let required = identity.tls == TlsPolicy::Required;
+                    if self.starttls(&setup, &relay.host, required)? {
+                        return Ok(Some(setup));
+                    }
+                } else if identity.tls == TlsPolicy::Required {
+                    self.abort();
+                    return Err(Failure::new(
+                        exit::UNAVAILABLE,
+                        format!(
+                            "TLS is required (starttls required) but {} does not offer STARTTLS; \
+                             nothing was sent",
+                            self.server
+                        ),
+                    ));
+                } else if self.verbose {
+                    say(format_args!(
+                        "{} does not offer STARTTLS; continuing unencrypted",
+                        self.server
+                    ));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The server's greeting: 220, or a refusal.
+    pub(super) fn greeting(&mut self) -> Result<(), Failure> {
+        let r = match self.read() {
+            Ok(r) => r,
+            Err(t) => {
+                self.broken = true;
+                self.wire.shutdown_now();
+                let server = &self.server;
+                return Err(match t {
+                    NoReply::Silent => Failure::tempfail(format!(
+                        "{server} did not greet within {} s",
+                        self.timeout.as_secs()
+                    )),
+                    NoReply::Closed => Failure::tempfail(format!(
+                        "{server} closed the connection before the session began"
+                    )),
+                    NoReply::Bad(e) => Failure::new(
+                        exit::PROTOCOL,
+                        format!(
+                            "{server} does not speak SMTP: it sent {}",
+                            shown_error(&self.masker, &e)
+                        ),
+                    ),
+                    other => self.failure(other, "the greeting"),
+                });
+            }
+        };
+        if r.is_positive() {
+            Ok(())
+        } else if r.is_negative() {
+            self.broken = true;
+            self.wire.shutdown_now();
+            Err(Failure::new(
+                status_for(&r, exit::UNAVAILABLE),
+                format!("{} refused the session: {}", self.server, self.show(&r)),
+            ))
+        } else {
+            Err(self.unexpected(&r, "the greeting"))
+        }
+    }
+
+    /// EHLO (HELO when the server does not know EHLO), and what it offers.
+    pub(super) fn ehlo(&mut self, first: bool) -> Result<(), Failure> {
+        let during = if first { "EHLO" } else { "EHLO after STARTTLS" };
+        let r = self
+            .command(&format!("EHLO {}", self.hello))
+            .map_err(|t| self.failure(t, during))?;
+        if r.is_positive() {
+            self.caps = Capabilities::from_reply(&r);
+            return Ok(());
+        }
+        // RFC 5321 §3.2: a server that does not know EHLO says 500 or 502.
+        if first && matches!(r.code, 500 | 502) {
+            let r = self
+                .command(&format!("HELO {}", self.hello))
+                .map_err(|t| self.failure(t, "HELO"))?;
+            if r.is_positive() {
+                self.caps = Capabilities::default();
+                return Ok(());
+            }
+            return Err(self.refused_session(&r, "HELO"));
+        }
+        Err(self.refused_session(&r, during))
+    }
+
+    pub(super) fn refused_session(&mut self, r: &Reply, during: &str) -> Failure {
+        if !r.is_negative() {
+            return self.unexpected(r, during);
+        }
+        let f = Failure::new(
+            status_for(r, exit::UNAVAILABLE),
+            format!("{} refused the session: {}", self.server, self.show(r)),
+        );
+        self.abort();
+        f
+    }
+
+    /// STARTTLS and EHLO again. `Ok(false)`: the server refused STARTTLS
+    /// with a reply and TLS is only `enabled`, so the session goes on
+    /// unencrypted.
+    pub(super) fn starttls(
+        &mut self,
+        setup: &TlsSetup,
+        host: &str,
+        required: bool,
+    ) -> Result<bool, Failure> {
+        if self.verbose {
+            say(format_args!("Starting TLS"));
+        }
+        let r = match self.command("STARTTLS") {
+            Ok(r) => r,
+            Err(t) => {
+                let f = self.failure(t, "STARTTLS");
+                self.abort();
+                return Err(Failure::new(
+                    f.status,
+                    format!("TLS could not be started: {}", f.message),
+                ));
+            }
+        };
+        if r.is_negative() {
+            if !required {
+                if self.verbose {
+                    say(format_args!(
+                        "STARTTLS refused ({}); continuing unencrypted",
+                        self.show(&r)
+                    ));
+                }
+                return Ok(false);
+            }
+            let f = Failure::new(
+                status_for(&r, exit::PROTOCOL),
+                format!(
+                    "TLS could not be started: {} answered STARTTLS with {}",
+                    self.server,
+                    self.show(&r)
+                ),
+            );
+            self.abort();
+            return Err(f);
+        }
+        if !r.is_positive() {
+            return Err(self.unexpected(&r, "STARTTLS"));
+        }
+        // Anything received after the 220 and before the handshake would
+        // be read inside TLS as if the TLS server had said it
+        // (CVE-2011-0411): refuse it, whether it is already buffered or
+        // still waiting in the socket.
+        if self.wire.pending_input() {
+            self.broken = true;
+            self.wire.shutdown_now();
+            return Err(self.injected(&self.wire.buffered()));
+        }
+        let server = self.server.clone();
+        if let Err(f) = self.rt.block_on(handshake(
+            &self.wire,
+            setup,
+            host,
+            &server,
+            self.timeout,
+            true,
+        )) {
+            self.broken = true;
+            return Err(f);
+        }
+        // EHLO again: what the server offers may change under TLS.
+        self.ehlo(false)?;
+        Ok(true)
+    }
+}
+
+/// The TLS handshake on the plain socket, within `timeout` as a whole.
+/// `starttls`: after a 220 to STARTTLS, where a first record that is not
+/// TLS is data injected after that reply.
+pub(super) async fn handshake(
+    wire: &Wire,
+    setup: &TlsSetup,
+    host: &str,
+    server: &str,
+    timeout: Duration,
+    starttls: bool,
+) -> Result<(), Failure> {
+    let name = tls::server_name(host)?;
+    let Some(tcp) = wire.take_plain() else {
+        return Err(Failure::software("TLS started twice"));
+    };
+    let connector = tokio_rustls::TlsConnector::from(setup.config.clone());
+    match tokio::time::timeout(timeout, connector.connect(name, tcp)).await {
+        Err(_) => Err(Failure::tempfail(format!(
+            "the TLS handshake with {server} did not finish within {} s",
+            timeout.as_secs()
+        ))),
+        Ok(Err(e)) if starttls && tls::is_not_tls(&e) => Err(injected_data(
+            server,
+            "something that is not TLS, in place of the handshake",
+        )),
+        Ok(Err(e)) => {
+            let (_cert, text) = tls::describe_handshake_error(&e, host, server, &setup.trust);
+            Err(Failure::new(
+                exit::UNAVAILABLE,
+                format!("TLS failed: {text}; nothing was sent"),
+            ))
+        }
+        Ok(Ok(tls)) => {
+            wire.put_tls(tls);
+            Ok(())
+        }
+    }
+}
+
+/// The name we give in EHLO when the file has no `helo`.
+/// Stricter than [`crate::sys::hostname`]: letters, digits, `-` and `.`.
+pub(crate) fn ehlo_name() -> String {
+    let name = crate::sys::hostname();
+    if name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        name
+    } else {
+        "localhost".to_string()
+    }
+}
