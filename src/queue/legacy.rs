@@ -249,92 +249,14 @@ pub fn import_reporting(
     }
     let mut n = 0;
     for (raw_name, entry) in &queue.entries {
-        let name = raw_name.to_string_lossy().into_owned();
-        let id: String = format!("w-{name}")
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        if spool.exists(&id) {
-            // Imported before a crash could remove the original.
-            remove_wrapper_entry(&queue.dir, raw_name, entry, problems)?;
-            continue;
+        let place = EntryPlace {
+            queue: &queue.dir,
+            name: raw_name,
+            dir: entry,
+        };
+        if import_entry(spool, plan, wrapper.convert, &place, problems)? {
+            n += 1;
         }
-        let abandoned = match entry.lstat("lock") {
-            Ok(Some(st)) if age_secs(&st) < STALE_LOCK_SECS => continue, // still being written
-            Ok(Some(_)) => true,
-            _ => false,
-        };
-        let unusable = |file: &str, r: Refusal| refused(entry.join(file), r);
-        let cmd = match read_limited(entry, "cmd", CMD_LIMIT) {
-            Ok(c) => c,
-            Err(r) => {
-                problems.push(unusable("cmd", r));
-                continue;
-            }
-        };
-        let mail = match read_limited(entry, "mail", u64::MAX) {
-            Ok(m) => m,
-            Err(r) => {
-                problems.push(unusable("mail", r));
-                continue;
-            }
-        };
-        let (Some(cmd), Some(mail)) = (cmd, mail) else {
-            let old = entry
-                .lstat(".")
-                .ok()
-                .flatten()
-                .is_some_and(|st| age_secs(&st) > STALE_LOCK_SECS);
-            if !abandoned && old {
-                // mkdir without content, long ago: debris.
-                let _ = queue.dir.rmdir(raw_name);
-            }
-            continue;
-        };
-        let cmd = String::from_utf8_lossy(&cmd).into_owned();
-        let (meta, ready, mut problem) = match wrapper_entry(plan, &cmd, &mail, wrapper.convert) {
-            Ok(p) => {
-                let problem = match &p.converted.decision.local {
-                    Some(local) if !abandoned => deliver_local(&p.converted, local).err(),
-                    _ => None,
-                };
-                if p.meta.recipients.is_empty() && problem.is_none() && !abandoned {
-                    // Local recipients only, and they have it.
-                    remove_wrapper_entry(&queue.dir, raw_name, entry, problems)?;
-                    n += 1;
-                    continue;
-                }
-                (p.meta, Some(p.converted), problem)
-            }
-            Err(why) => (fallback_meta(plan), None, Some(why)),
-        };
-        if abandoned {
-            problem = Some("the esmtp-wrapper never finished writing this message (stale lock); it may be incomplete: check it and resend it".into());
-        }
-        let locked = match &ready {
-            Some(r) => spool.create(&id, &meta, &mut r.message.crlf(), Some(r.message.size))?,
-            // Kept as the wrapper wrote it, in failed/, for the user to see.
-            None => spool.create(&id, &meta, &mut Cursor::new(&mail), None)?,
-        };
-        match problem {
-            // Remote recipients still go; the local failure is reported.
-            Some(why) if !meta.recipients.is_empty() && !abandoned => {
-                eprintln!("esmtp: esmtp-wrapper entry {}: {why}", printable(raw_name));
-                drop(locked);
-            }
-            Some(why) => {
-                let _ = spool.fail(locked, &format!("esmtp-wrapper entry {name}: {why}"));
-            }
-            None => drop(locked),
-        }
-        remove_wrapper_entry(&queue.dir, raw_name, entry, problems)?;
-        n += 1;
     }
     if n > 0 {
         let _ = queue.dir.sync();
@@ -342,15 +264,139 @@ pub fn import_reporting(
     Ok(n)
 }
 
+/// One entry directory of a wrapper queue: the queue's directory, the
+/// entry's name in it and the entry's own directory.
+struct EntryPlace<'a> {
+    queue: &'a OwnDir,
+    name: &'a OsStr,
+    dir: &'a OwnDir,
+}
+
+/// The spool id of a wrapper entry: `w-` and its directory name, any
+/// character but ASCII letters, digits and `-` made `_`.
+fn spool_id(name: &str) -> String {
+    format!("w-{name}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Import one wrapper entry into `spool` and remove it: true when it was
+/// imported now (stored, or delivered to its local recipients only).
+fn import_entry(
+    spool: &QueueDir,
+    plan: &Plan,
+    convert: EntryConverter,
+    place: &EntryPlace,
+    problems: &mut Vec<Problem>,
+) -> Result<bool, Failure> {
+    let name = place.name.to_string_lossy().into_owned();
+    let id = spool_id(&name);
+    if spool.exists(&id) {
+        // Imported before a crash could remove the original.
+        remove_wrapper_entry(place, problems)?;
+        return Ok(false);
+    }
+    let abandoned = match place.dir.lstat("lock") {
+        Ok(Some(st)) if age_secs(&st) < STALE_LOCK_SECS => return Ok(false), // still being written
+        Ok(Some(_)) => true,
+        _ => false,
+    };
+    let Some((cmd, mail)) = read_entry_files(place, abandoned, problems) else {
+        return Ok(false);
+    };
+    let cmd = String::from_utf8_lossy(&cmd).into_owned();
+    let (meta, ready, mut problem) = match wrapper_entry(plan, &cmd, &mail, convert) {
+        Ok(p) => {
+            let problem = match &p.converted.decision.local {
+                Some(local) if !abandoned => deliver_local(&p.converted, local).err(),
+                _ => None,
+            };
+            if p.meta.recipients.is_empty() && problem.is_none() && !abandoned {
+                // Local recipients only, and they have it.
+                remove_wrapper_entry(place, problems)?;
+                return Ok(true);
+            }
+            (p.meta, Some(p.converted), problem)
+        }
+        Err(why) => (fallback_meta(plan), None, Some(why)),
+    };
+    if abandoned {
+        problem = Some("the esmtp-wrapper never finished writing this message (stale lock); it may be incomplete: check it and resend it".into());
+    }
+    let locked = match &ready {
+        Some(r) => spool.create(&id, &meta, &mut r.message.crlf(), Some(r.message.size))?,
+        // Kept as the wrapper wrote it, in failed/, for the user to see.
+        None => spool.create(&id, &meta, &mut Cursor::new(&mail), None)?,
+    };
+    match problem {
+        // Remote recipients still go; the local failure is reported.
+        Some(why) if !meta.recipients.is_empty() && !abandoned => {
+            eprintln!(
+                "esmtp: esmtp-wrapper entry {}: {why}",
+                printable(place.name)
+            );
+            drop(locked);
+        }
+        Some(why) => {
+            let _ = spool.fail(locked, &format!("esmtp-wrapper entry {name}: {why}"));
+        }
+        None => drop(locked),
+    }
+    remove_wrapper_entry(place, problems)?;
+    Ok(true)
+}
+
+/// The `cmd` and `mail` of a complete entry. `None` when a file is refused
+/// (reported in `problems`) or missing: an entry left empty long ago (and
+/// not `abandoned` under a lock) is debris, and its directory goes.
+fn read_entry_files(
+    place: &EntryPlace,
+    abandoned: bool,
+    problems: &mut Vec<Problem>,
+) -> Option<(Vec<u8>, Vec<u8>)> {
+    let entry = place.dir;
+    let unusable = |file: &str, r: Refusal| refused(entry.join(file), r);
+    let cmd = match read_limited(entry, "cmd", CMD_LIMIT) {
+        Ok(c) => c,
+        Err(r) => {
+            problems.push(unusable("cmd", r));
+            return None;
+        }
+    };
+    let mail = match read_limited(entry, "mail", u64::MAX) {
+        Ok(m) => m,
+        Err(r) => {
+            problems.push(unusable("mail", r));
+            return None;
+        }
+    };
+    let (Some(cmd), Some(mail)) = (cmd, mail) else {
+        let old = entry
+            .lstat(".")
+            .ok()
+            .flatten()
+            .is_some_and(|st| age_secs(&st) > STALE_LOCK_SECS);
+        if !abandoned && old {
+            // mkdir without content, long ago: debris.
+            let _ = place.queue.rmdir(place.name);
+        }
+        return None;
+    };
+    Some((cmd, mail))
+}
+
 /// Remove an imported wrapper entry: its `mail` and `cmd` first (so that it
 /// is never imported twice), then its lock and the directory. Anything else
 /// in it is not ours to delete: the directory stays, reported.
-fn remove_wrapper_entry(
-    queue: &OwnDir,
-    name: &OsStr,
-    entry: &OwnDir,
-    problems: &mut Vec<Problem>,
-) -> Result<(), Failure> {
+fn remove_wrapper_entry(place: &EntryPlace, problems: &mut Vec<Problem>) -> Result<(), Failure> {
+    let (queue, name, entry) = (place.queue, place.name, place.dir);
     for file in ["mail", "cmd", "lock"] {
         if let Err(r) = entry.unlink_own(file) {
             let p = problem(entry.join(file), ProblemKind::Foreign, r.why().to_string());
