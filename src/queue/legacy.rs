@@ -14,14 +14,14 @@
 //! down (the command line's flag table and the submission pipeline), and
 //! what comes back is stored as any other entry.
 
-use super::store::{now, Meta, Problem, ProblemKind, QueueDir};
+use super::store::{now, read_limited, Meta, Problem, ProblemKind, QueueDir};
 use crate::exit::Failure;
 use crate::owned::{check_dir, check_file, printable, OwnDir, Refusal};
 use crate::plan::Plan;
 use crate::route::{Decision, Local};
 use crate::transport::{Envelope, MessageOptions};
 use std::ffi::{OsStr, OsString};
-use std::io::{Cursor, Read};
+use std::io::Cursor;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -203,18 +203,6 @@ fn wrapper_delivering(dir: &OwnDir) -> bool {
         Ok(pid) if pid > 0 => nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok(),
         _ => false,
     }
-}
-
-/// Read the file `name` of `dir` if it is the user's own regular file.
-fn read_limited(dir: &OwnDir, name: &str, limit: u64) -> Result<Option<Vec<u8>>, Refusal> {
-    let Some((file, _)) = dir.open_file(name, false)? else {
-        return Ok(None);
-    };
-    let mut bytes = Vec::new();
-    file.take(limit)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Refusal::Unusable(format!("cannot be read: {e}")))?;
-    Ok(Some(bytes))
 }
 
 /// Import every complete wrapper entry into `spool`; returns how many.

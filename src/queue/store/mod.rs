@@ -155,16 +155,30 @@ fn try_flock(file: File) -> io::Result<Option<Flock<File>>> {
     }
 }
 
-/// Read a small file of ours (`.state`, `.note`), at most
-/// [`SMALL_FILE_LIMIT`] bytes. `Ok(None)`: there is none.
-fn read_small(dir: &OwnDir, name: &str) -> Result<Option<Vec<u8>>, Refusal> {
+/// Read the file `name` of `dir`, at most `limit` bytes, if it is the
+/// user's own regular file (links are not followed). `Ok(None)`: there is
+/// none.
+pub(super) fn read_limited(
+    dir: &OwnDir,
+    name: &str,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, Refusal> {
     let Some((file, _)) = dir.open_file(name, false)? else {
         return Ok(None);
     };
     let mut bytes = Vec::new();
-    file.take(SMALL_FILE_LIMIT + 1)
+    file.take(limit)
         .read_to_end(&mut bytes)
         .map_err(|e| Refusal::Unusable(format!("cannot be read: {e}")))?;
+    Ok(Some(bytes))
+}
+
+/// Read a small file of ours (`.state`, `.note`), at most
+/// [`SMALL_FILE_LIMIT`] bytes. `Ok(None)`: there is none.
+fn read_small(dir: &OwnDir, name: &str) -> Result<Option<Vec<u8>>, Refusal> {
+    let Some(bytes) = read_limited(dir, name, SMALL_FILE_LIMIT + 1)? else {
+        return Ok(None);
+    };
     if bytes.len() as u64 > SMALL_FILE_LIMIT {
         return Err(Refusal::Unusable(format!(
             "is larger than {SMALL_FILE_LIMIT} bytes"
