@@ -76,38 +76,21 @@ struct WrapperQueue {
     problems: Vec<Problem>,
 }
 
-/// A file of an entry that is not used.
-fn refused(path: PathBuf, r: Refusal) -> Problem {
-    match r {
-        Refusal::Foreign(why) => problem(path, ProblemKind::Foreign, why),
-        Refusal::Unusable(why) => problem(path, ProblemKind::Damaged, why),
-    }
-}
-
-fn problem(path: PathBuf, kind: ProblemKind, why: String) -> Problem {
-    Problem {
-        name: printable(path.file_name().unwrap_or_default()),
-        path,
-        kind,
-        why,
-    }
-}
-
 /// Open the wrapper queue at `path`: `Err` with the problem when the
 /// directory itself is refused, `Ok(None)` when it is gone.
 fn open(path: &Path) -> Result<Option<WrapperQueue>, Problem> {
     let dir = match OwnDir::open(path, false) {
         Ok((d, _)) => d,
         Err(e) if e.refused => {
-            return Err(problem(path.to_path_buf(), ProblemKind::Foreign, e.why))
+            return Err(Problem::at(path.to_path_buf(), ProblemKind::Foreign, e.why))
         }
         Err(_) if std::fs::symlink_metadata(path).is_err() => return Ok(None),
-        Err(e) => return Err(problem(path.to_path_buf(), ProblemKind::Damaged, e.why)),
+        Err(e) => return Err(Problem::at(path.to_path_buf(), ProblemKind::Damaged, e.why)),
     };
     let mut names = match dir.names() {
         Ok(n) => n,
         Err(e) => {
-            return Err(problem(
+            return Err(Problem::at(
                 path.to_path_buf(),
                 ProblemKind::Damaged,
                 format!("cannot be listed: {e}"),
@@ -137,7 +120,7 @@ fn open(path: &Path) -> Result<Option<WrapperQueue>, Problem> {
             check_file(&st).map_err(|r| r.why().to_string())
         };
         if let Err(why) = checked {
-            problems.push(problem(path, ProblemKind::Foreign, why));
+            problems.push(Problem::at(path, ProblemKind::Foreign, why));
             continue;
         }
         let text = name.to_string_lossy().into_owned();
@@ -147,14 +130,16 @@ fn open(path: &Path) -> Result<Option<WrapperQueue>, Problem> {
                 // listing shows what a flush would refuse.
                 let bad = ["cmd", "mail"].into_iter().find_map(|f| {
                     let st = d.lstat(f).ok()??;
-                    check_file(&st).err().map(|r| refused(d.join(f), r))
+                    check_file(&st)
+                        .err()
+                        .map(|r| Problem::refused_entry(d.join(f), r))
                 });
                 match bad {
                     Some(p) => problems.push(p),
                     None => entries.push((name, d)),
                 }
             }
-            Ok(_) => problems.push(problem(
+            Ok(_) => problems.push(Problem::at(
                 path,
                 ProblemKind::Stray,
                 "has a name that is not UTF-8".into(),
@@ -165,7 +150,7 @@ fn open(path: &Path) -> Result<Option<WrapperQueue>, Problem> {
                 } else {
                     ProblemKind::Damaged
                 };
-                problems.push(problem(path, kind, e.why));
+                problems.push(Problem::at(path, kind, e.why));
             }
         }
     }
@@ -350,7 +335,7 @@ fn read_entry_files(
     problems: &mut Vec<Problem>,
 ) -> Option<(Vec<u8>, Vec<u8>)> {
     let entry = place.dir;
-    let unusable = |file: &str, r: Refusal| refused(entry.join(file), r);
+    let unusable = |file: &str, r: Refusal| Problem::refused_entry(entry.join(file), r);
     let cmd = match read_limited(entry, "cmd", CMD_LIMIT) {
         Ok(c) => c,
         Err(r) => {
@@ -387,7 +372,7 @@ fn remove_wrapper_entry(place: &EntryPlace, problems: &mut Vec<Problem>) -> Resu
     let (queue, name, entry) = (place.queue, place.name, place.dir);
     for file in ["mail", "cmd", "lock"] {
         if let Err(r) = entry.unlink_own(file) {
-            let p = problem(entry.join(file), ProblemKind::Foreign, r.why().to_string());
+            let p = Problem::at(entry.join(file), ProblemKind::Foreign, r.why().to_string());
             if file == "lock" {
                 problems.push(p);
             } else {
@@ -396,7 +381,7 @@ fn remove_wrapper_entry(place: &EntryPlace, problems: &mut Vec<Problem>) -> Resu
         }
     }
     if let Err(e) = queue.rmdir(name) {
-        problems.push(problem(
+        problems.push(Problem::at(
             entry.path().to_path_buf(),
             ProblemKind::Stray,
             format!("was imported but cannot be removed ({e}): left in place"),

@@ -30,6 +30,36 @@ pub struct Problem {
     pub why: String,
 }
 
+impl ProblemKind {
+    /// What a refusal of a queue entry's file makes it: another user's
+    /// file or a link is foreign, a file of the user's that cannot be used
+    /// is damaged.
+    pub fn of_entry_refusal(r: Refusal) -> (ProblemKind, String) {
+        match r {
+            Refusal::Foreign(why) => (ProblemKind::Foreign, why),
+            Refusal::Unusable(why) => (ProblemKind::Damaged, why),
+        }
+    }
+}
+
+impl Problem {
+    /// A problem with the file at `path`, named by its last component.
+    pub fn at(path: PathBuf, kind: ProblemKind, why: String) -> Problem {
+        Problem {
+            name: printable(path.file_name().unwrap_or_default()),
+            path,
+            kind,
+            why,
+        }
+    }
+
+    /// The refused file of an entry at `path`.
+    pub fn refused_entry(path: PathBuf, r: Refusal) -> Problem {
+        let (kind, why) = ProblemKind::of_entry_refusal(r);
+        Problem::at(path, kind, why)
+    }
+}
+
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let path = printable(self.path.as_os_str());
@@ -63,10 +93,8 @@ impl QueueDir {
 
     /// What a refusal of an entry file means in `area`.
     pub(super) fn entry_problem(&self, area: Area, id: &str, r: Refusal) -> Problem {
-        match r {
-            Refusal::Foreign(w) => self.problem(area, id.as_ref(), ProblemKind::Foreign, w),
-            Refusal::Unusable(w) => self.problem(area, id.as_ref(), ProblemKind::Damaged, w),
-        }
+        let (kind, why) = ProblemKind::of_entry_refusal(r);
+        self.problem(area, id.as_ref(), kind, why)
     }
 
     /// A name in `area` that is not an entry: its `.state` or `.note`
