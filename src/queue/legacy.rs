@@ -101,57 +101,10 @@ fn open(path: &Path) -> Result<Option<WrapperQueue>, Problem> {
     let mut entries = Vec::new();
     let mut problems = Vec::new();
     for name in names {
-        // The wrapper's own files (.deliver_lock) start with a dot.
-        if name.as_bytes().starts_with(b".") {
-            continue;
-        }
-        let Ok(Some(st)) = dir.lstat(&name) else {
-            continue;
-        };
-        let path = dir.join(&name);
-        let is_dir = st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR;
-        let is_link = st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFLNK;
-        if !is_dir && !is_link && st.st_uid == nix::unistd::geteuid().as_raw() {
-            continue; // a file of the user's: the wrapper ignores those too
-        }
-        let checked = if is_dir {
-            check_dir(&st)
-        } else {
-            check_file(&st).map_err(|r| r.why().to_string())
-        };
-        if let Err(why) = checked {
-            problems.push(Problem::at(path, ProblemKind::Foreign, why));
-            continue;
-        }
-        let text = name.to_string_lossy().into_owned();
-        match dir.sub(&text, false) {
-            Ok((d, _)) if text.as_bytes() == name.as_bytes() => {
-                // Its files are looked at (not opened) here, so that a
-                // listing shows what a flush would refuse.
-                let bad = ["cmd", "mail"].into_iter().find_map(|f| {
-                    let st = d.lstat(f).ok()??;
-                    check_file(&st)
-                        .err()
-                        .map(|r| Problem::refused_entry(d.join(f), r))
-                });
-                match bad {
-                    Some(p) => problems.push(p),
-                    None => entries.push((name, d)),
-                }
-            }
-            Ok(_) => problems.push(Problem::at(
-                path,
-                ProblemKind::Stray,
-                "has a name that is not UTF-8".into(),
-            )),
-            Err(e) => {
-                let kind = if e.refused {
-                    ProblemKind::Foreign
-                } else {
-                    ProblemKind::Damaged
-                };
-                problems.push(Problem::at(path, kind, e.why));
-            }
+        match open_entry(&dir, &name) {
+            Some(Ok(entry)) => entries.push((name, entry)),
+            Some(Err(p)) => problems.push(p),
+            None => {}
         }
     }
     Ok(Some(WrapperQueue {
@@ -159,6 +112,64 @@ fn open(path: &Path) -> Result<Option<WrapperQueue>, Problem> {
         entries,
         problems,
     }))
+}
+
+/// The entry directory `name` of the wrapper queue `dir`: `None` for what
+/// the wrapper itself ignores (its dot files, files of the user's), a
+/// problem for what may not be used (another user's, a link, a name that
+/// is not UTF-8, a `cmd` or `mail` that is not the user's own file).
+fn open_entry(dir: &OwnDir, name: &OsStr) -> Option<Result<OwnDir, Problem>> {
+    // The wrapper's own files (.deliver_lock) start with a dot.
+    if name.as_bytes().starts_with(b".") {
+        return None;
+    }
+    let Ok(Some(st)) = dir.lstat(name) else {
+        return None;
+    };
+    let path = dir.join(name);
+    let is_dir = st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR;
+    let is_link = st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFLNK;
+    if !is_dir && !is_link && st.st_uid == nix::unistd::geteuid().as_raw() {
+        return None; // a file of the user's: the wrapper ignores those too
+    }
+    let checked = if is_dir {
+        check_dir(&st)
+    } else {
+        check_file(&st).map_err(|r| r.why().to_string())
+    };
+    if let Err(why) = checked {
+        return Some(Err(Problem::at(path, ProblemKind::Foreign, why)));
+    }
+    let text = name.to_string_lossy().into_owned();
+    Some(match dir.sub(&text, false) {
+        Ok((d, _)) if text.as_bytes() == name.as_bytes() => {
+            // Its files are looked at (not opened) here, so that a
+            // listing shows what a flush would refuse.
+            let bad = ["cmd", "mail"].into_iter().find_map(|f| {
+                let st = d.lstat(f).ok()??;
+                check_file(&st)
+                    .err()
+                    .map(|r| Problem::refused_entry(d.join(f), r))
+            });
+            match bad {
+                Some(p) => Err(p),
+                None => Ok(d),
+            }
+        }
+        Ok(_) => Err(Problem::at(
+            path,
+            ProblemKind::Stray,
+            "has a name that is not UTF-8".into(),
+        )),
+        Err(e) => {
+            let kind = if e.refused {
+                ProblemKind::Foreign
+            } else {
+                ProblemKind::Damaged
+            };
+            Err(Problem::at(path, kind, e.why))
+        }
+    })
 }
 
 /// Entries waiting in a wrapper queue (for `mailq`).
