@@ -31,7 +31,7 @@ pub fn convert_wrapper_entry(plan: &Plan, cmd: &str, mail: &[u8]) -> Result<Conv
         envelope: crate::submit::envelope(&ready.decision),
         options: crate::submit::spooled_options(&send, &ready.spool),
         decision: ready.decision,
-        spool: ready.spool,
+        message: ready.spool,
     })
 }
 
@@ -39,15 +39,15 @@ pub fn convert_wrapper_entry(plan: &Plan, cmd: &str, mail: &[u8]) -> Result<Conv
 mod tests {
     use super::*;
     use crate::plan::{Template, TemplatePart};
-    use crate::queue::legacy::Prepared;
+    use crate::queue::legacy::WrapperEntry;
     use std::io::Read;
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
     }
 
-    fn prepare(plan: &Plan, cmd: &str, raw: &[u8]) -> Result<Prepared, String> {
-        crate::queue::legacy::prepare(plan, cmd, raw, convert_wrapper_entry)
+    fn prepare(plan: &Plan, cmd: &str, raw: &[u8]) -> Result<WrapperEntry, String> {
+        crate::queue::legacy::wrapper_entry(plan, cmd, raw, convert_wrapper_entry)
     }
 
     fn send(cmd: &str) -> crate::submit::Request {
@@ -59,9 +59,9 @@ mod tests {
         }
     }
 
-    fn text(p: &Prepared) -> String {
+    fn text(p: &WrapperEntry) -> String {
         let mut out = String::new();
-        p.ready.spool.crlf().read_to_string(&mut out).unwrap();
+        p.converted.message.crlf().read_to_string(&mut out).unwrap();
         out
     }
 
@@ -91,7 +91,7 @@ mod tests {
         let plan = Plan::empty();
         let raw = b"From: Me <me@x.org>\nTo: a@b, B <c@d>\nBcc: e@f\nSubject: hi\n\nbody\n.line\n";
         let p = prepare(&plan, "-t", raw).unwrap();
-        assert!(p.ready.decision.local.is_none());
+        assert!(p.converted.decision.local.is_none());
         assert_eq!(p.meta.recipients, s(&["a@b", "c@d", "e@f"]));
         assert_eq!(p.meta.sender, "me@x.org");
         let text = text(&p);
@@ -100,7 +100,7 @@ mod tests {
         assert!(text.contains("Message-ID: <"));
         assert!(text.ends_with("\r\n\r\nbody\r\n.line\r\n"));
         assert!(!text.replace("\r\n", "").contains('\r'));
-        assert_eq!(p.ready.spool.size, text.len() as u64);
+        assert_eq!(p.converted.message.size, text.len() as u64);
     }
 
     #[test]
@@ -120,8 +120,8 @@ mod tests {
     fn local_recipients_are_split_off() {
         let mut plan = with_mda(Plan::empty());
         let p = prepare(&plan, "root a@b.c", b"Subject: x\n\nhi\n").unwrap();
-        let local = |p: &Prepared| {
-            p.ready
+        let local = |p: &WrapperEntry| {
+            p.converted
                 .decision
                 .local
                 .as_ref()

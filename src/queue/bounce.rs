@@ -3,13 +3,13 @@
 //! report followed by the original message, piped to the MDA as local
 //! delivery does (`transport::mda`).
 
-use super::store::Locked;
+use super::store::LockedEntry;
 use crate::plan::Plan;
 use crate::transport::mda;
 use std::io::{BufReader, Cursor, Read};
 
 /// Pipe a bounce for `entry` into the MDA, addressed to the local user.
-pub fn return_to_sender(plan: &Plan, entry: &Locked, why: &str) -> Result<(), String> {
+pub fn return_to_sender(plan: &Plan, entry: &LockedEntry, why: &str) -> Result<(), String> {
     let Some(template) = &plan.mda else {
         return Err("no mda configured".into());
     };

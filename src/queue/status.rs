@@ -37,7 +37,7 @@ pub fn status(plan: &Plan) -> Result<QueueStatus, Failure> {
             ..QueueStatus::default()
         });
     }
-    let spool = super::store::Spool::open(&dir)?;
+    let spool = super::store::QueueDir::open(&dir)?;
     Ok(QueueStatus {
         queued: spool.ids().len(),
         failed: spool.failed_infos().len(),

@@ -86,12 +86,12 @@ pub fn cache(data: &[u8]) {
 /// The queue entry decoder (`msg/ID`: the "ESMTPQ1" line and the JSON
 /// metadata line) and the `.state` JSON.
 pub fn queue(data: &[u8]) {
-    use esmtp::queue::store::{decode_header, Meta, State};
+    use esmtp::queue::store::{decode_header, DeliveryHistory, Meta};
     let len = data.len() as u64;
     if let Ok((meta, offset)) = decode_header(&mut &data[..], len) {
         assert_eq!(offset.checked_add(meta.size), Some(len), "size not checked");
     }
-    let _ = serde_json::from_slice::<State>(data);
+    let _ = serde_json::from_slice::<DeliveryHistory>(data);
     let _ = serde_json::from_slice::<Meta>(data);
 }
 
@@ -182,8 +182,12 @@ pub fn legacy(data: &[u8]) {
     let Ok(cmd) = std::str::from_utf8(cmd) else {
         return;
     };
-    let _ =
-        esmtp::queue::legacy::prepare(legacy_plan(), cmd, mail, esmtp::cli::convert_wrapper_entry);
+    let _ = esmtp::queue::legacy::wrapper_entry(
+        legacy_plan(),
+        cmd,
+        mail,
+        esmtp::cli::convert_wrapper_entry,
+    );
 }
 
 /// Two identities, a local MDA, a forced sender and a qualify domain: the

@@ -139,7 +139,7 @@ pub fn run_queue(args: &QueueArgs, convert: EntryConverter) -> Result<(), Failur
             flush_status(&flush_with(&plan, &session, &opts)?)
         }
         QueueAction::Remove { ids } => {
-            let spool = queue::store::Spool::open(&queue::queue_dir(&plan)?)?;
+            let spool = queue::store::QueueDir::open(&queue::queue_dir(&plan)?)?;
             let mut missing = Vec::new();
             for id in ids {
                 if !spool.remove_id(id)? {

@@ -187,7 +187,7 @@ const CACHE_SEEDS: &[&str] = &[
 ];
 
 fn write_seeds() {
-    use esmtp::queue::store::{Meta, Spool, State};
+    use esmtp::queue::store::{DeliveryHistory, Meta, QueueDir};
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/valid");
     let dir = root().join("corpus/cache");
     std::fs::create_dir_all(&dir).unwrap();
@@ -201,7 +201,7 @@ fn write_seeds() {
     let dir = root().join("corpus/queue");
     std::fs::create_dir_all(&dir).unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let spool = Spool::open(tmp.path()).unwrap();
+    let spool = QueueDir::open(tmp.path()).unwrap();
     let entries: [(&str, Meta, &[u8]); 2] = [
         (
             "plain",
@@ -241,7 +241,7 @@ fn write_seeds() {
         let bytes = std::fs::read(tmp.path().join("msg").join(&id)).unwrap();
         std::fs::write(dir.join(format!("seed-{name}")), bytes).unwrap();
     }
-    let state = State {
+    let state = DeliveryHistory {
         attempts: 3,
         last_attempt: Some(1_700_000_100),
         next_attempt: 1_700_000_340,

@@ -190,7 +190,7 @@ fn disk_full_submission_fails_with_75_and_leaves_nothing() {
     // A small one still fits.
     let out = s.sendmail(&["bob@example.net"], &message(2));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let s = esmtp::queue::store::Spool::open(&spool).unwrap();
+    let s = esmtp::queue::store::QueueDir::open(&spool).unwrap();
     assert_eq!(s.ids().len(), 1);
 }
 
@@ -200,7 +200,7 @@ fn assert_spool_complete(spool: &Path, body_of: impl Fn(&str) -> Vec<u8>) -> usi
     if !spool.join("msg").is_dir() {
         return 0; // killed before the queue was even created
     }
-    let s = esmtp::queue::store::Spool::open(spool).unwrap();
+    let s = esmtp::queue::store::QueueDir::open(spool).unwrap();
     let mut n = 0;
     for id in s.ids() {
         let (meta, data) = s.read_entry(&id).unwrap();

@@ -9,7 +9,7 @@
 //! without killing the test.
 
 use esmtp::plan::{Plan, QueueMode};
-use esmtp::queue::{self, store::Spool};
+use esmtp::queue::{self, store::QueueDir};
 use esmtp::transport::{Envelope, MessageOptions};
 use std::fs;
 use std::io::Cursor;
@@ -51,7 +51,7 @@ fn helper_process() {
     };
     let root = std::path::PathBuf::from(std::env::var("ESMTP_QUEUE_ROOT").unwrap());
     let plan = plan_at(&root);
-    let spool = Spool::open(&root).unwrap();
+    let spool = QueueDir::open(&root).unwrap();
     let start: u64 = std::env::var("ESMTP_QUEUE_START")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -115,7 +115,7 @@ fn helper(mode: &str, root: &Path, start: u64) -> Command {
 fn kill_9_during_submission_leaves_only_complete_entries() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("q");
-    let spool = Spool::open(&root).unwrap();
+    let spool = QueueDir::open(&root).unwrap();
     let mut debris_seen = 0;
     for round in 0..40u64 {
         let mut child = helper("store-forever", &root, round * 1_000_000)
@@ -159,7 +159,7 @@ fn kill_9_during_submission_leaves_only_complete_entries() {
 fn file_size_limit_fails_with_75_and_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("q");
-    let spool = Spool::open(&root).unwrap();
+    let spool = QueueDir::open(&root).unwrap();
     let exe = std::env::current_exe().unwrap();
     // 200 blocks of 512 bytes: the 1 MB message cannot be written.
     let status = Command::new("sh")

@@ -7,7 +7,7 @@
 use crate::support;
 
 use esmtp::plan::{Plan, QueueMode, Template, TemplatePart};
-use esmtp::queue::{self, legacy, store::Spool, FlushOptions, Submitted};
+use esmtp::queue::{self, legacy, store::QueueDir, FlushOptions, Submitted};
 use esmtp::transport::{Envelope, MessageOptions, SessionOptions};
 use std::collections::BTreeMap;
 use std::fs;
@@ -266,7 +266,7 @@ fn submission_with_the_server_up_is_delivered_at_once() {
     let sink = Sink::start(port, &tmp.path().join("sink"), &[]);
     assert_eq!(submit(&plan, 0).unwrap(), Submitted::Delivered);
     assert_each_once(&sink, 1);
-    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    let spool = QueueDir::open(&queue::queue_dir(&plan).unwrap()).unwrap();
     assert!(spool.ids().is_empty());
     assert_eq!(fs::read_dir(spool.root().join("tmp")).unwrap().count(), 0);
 }
@@ -308,7 +308,7 @@ fn refused_at_submission_is_reported_and_not_kept() {
     let err = submit(&plan, 0).unwrap_err();
     assert!(!err.is_temporary(), "{err:?}");
     assert_ne!(err.status, 0);
-    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    let spool = QueueDir::open(&queue::queue_dir(&plan).unwrap()).unwrap();
     assert!(spool.ids().is_empty());
     assert!(spool.failed_infos().is_empty());
 }
@@ -325,7 +325,7 @@ fn temporary_refusal_keeps_it_queued_with_the_reason() {
         }
         other => panic!("{other:?}"),
     }
-    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    let spool = QueueDir::open(&queue::queue_dir(&plan).unwrap()).unwrap();
     let infos = spool.infos();
     assert_eq!(infos.len(), 1);
     assert_eq!(infos[0].state.attempts, 1);
@@ -344,7 +344,7 @@ fn refused_during_flush_goes_back_to_the_sender_through_the_mda() {
     // Without an MDA: kept in failed/ and listed.
     let r = flush_now(&plan, None);
     assert_eq!(r.failed, 2, "{r:?}");
-    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    let spool = QueueDir::open(&queue::queue_dir(&plan).unwrap()).unwrap();
     assert!(spool.ids().is_empty());
     assert_eq!(spool.failed_infos().len(), 2);
 
@@ -363,7 +363,7 @@ fn refused_during_flush_goes_back_to_the_sender_through_the_mda() {
     plan2.identities[0].relay.port = port;
     let r = flush_now(&plan2, None);
     assert_eq!(r.failed, 1, "{r:?}");
-    let spool2 = Spool::open(&queue::queue_dir(&plan2).unwrap()).unwrap();
+    let spool2 = QueueDir::open(&queue::queue_dir(&plan2).unwrap()).unwrap();
     assert!(spool2.ids().is_empty() && spool2.failed_infos().is_empty());
     let bounce = fs::read_to_string(&mailbox).unwrap();
     assert!(
@@ -381,7 +381,7 @@ fn past_its_lifetime_a_message_is_given_up() {
     let mut plan = plan(tmp.path(), port);
     assert!(matches!(submit(&plan, 0), Ok(Submitted::Queued(_))));
     // Make the entry old.
-    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    let spool = QueueDir::open(&queue::queue_dir(&plan).unwrap()).unwrap();
     let id = spool.ids().remove(0);
     spool
         .backdate(&id, esmtp::queue::store::now() - 7200)
@@ -453,7 +453,7 @@ fn kill_9_during_flush_loses_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let port = free_port();
     let plan = plan(tmp.path(), port);
-    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    let spool = QueueDir::open(&queue::queue_dir(&plan).unwrap()).unwrap();
     let n = 150;
     for i in 0..n {
         let m = message(i);
@@ -533,7 +533,7 @@ fn background_mode_delivers_from_a_detached_process() {
         Ok(Submitted::Queued(why)) => assert!(why.contains("in the background"), "{why}"),
         other => panic!("{other:?}"),
     }
-    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    let spool = QueueDir::open(&queue::queue_dir(&plan).unwrap()).unwrap();
     for _ in 0..100 {
         if spool.ids().is_empty() && sink.messages().len() == 1 {
             break;
@@ -556,7 +556,7 @@ fn a_burst_of_background_submissions_shares_connections() {
     for i in 0..n {
         assert!(matches!(submit(&plan, i), Ok(Submitted::Queued(_))));
     }
-    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    let spool = QueueDir::open(&queue::queue_dir(&plan).unwrap()).unwrap();
     for _ in 0..200 {
         if spool.ids().is_empty() && sink.messages().len() >= n {
             break;

@@ -6,7 +6,7 @@
 use crate::support;
 
 use esmtp::plan::Plan;
-use esmtp::queue::{self, store::Spool, Submitted};
+use esmtp::queue::{self, store::QueueDir, Submitted};
 use esmtp::transport::{Envelope, MessageOptions, SessionOptions};
 use std::collections::BTreeMap;
 use std::fs;
@@ -142,7 +142,7 @@ fn deferred_recipient_stays_queued_and_goes_later() {
         Ok(Submitted::Queued(why)) => assert!(why.contains("451"), "{why}"),
         other => panic!("{other:?}"),
     }
-    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    let spool = QueueDir::open(&queue::queue_dir(&plan).unwrap()).unwrap();
     let infos = spool.infos();
     assert_eq!(infos.len(), 1);
     assert!(infos[0]
@@ -214,7 +214,7 @@ fn flush_reconnects_when_the_server_drops_the_connection() {
     assert_eq!((report.delivered, report.failed), (3, 1), "{report:?}");
     let got = exim.wait_for_messages(3);
     assert!(got.iter().all(|r| r.return_path != "drop@example.org"));
-    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    let spool = QueueDir::open(&queue::queue_dir(&plan).unwrap()).unwrap();
     assert!(spool.ids().is_empty());
     assert_eq!(spool.failed_infos().len(), 1);
 }
@@ -232,7 +232,7 @@ fn a_rejected_login_keeps_the_message_queued_until_the_password_is_fixed() {
         Ok(Submitted::Queued(why)) => assert!(why.contains("535"), "{why}"),
         other => panic!("a wrong password must not lose the mail: {other:?}"),
     }
-    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    let spool = QueueDir::open(&queue::queue_dir(&plan).unwrap()).unwrap();
     assert_eq!(spool.infos().len(), 1);
     // The user fixes the password and flushes: it goes out.
     plan.identities[0].secret = Some(esmtp::plan::SecretSource::Password(

@@ -4,7 +4,7 @@
 use crate::support;
 
 use esmtp::plan::{Plan, QueueMode};
-use esmtp::queue::store::{Meta, Spool, State};
+use esmtp::queue::store::{DeliveryHistory, Meta, QueueDir};
 use esmtp::queue::{self, legacy};
 use esmtp::transport::{Envelope, MessageOptions};
 use std::fs;
@@ -28,7 +28,7 @@ fn message(i: usize, size: usize) -> Vec<u8> {
 }
 
 fn store(plan: &Plan, i: usize, size: usize) -> String {
-    let spool = Spool::open(&queue::queue_dir(plan).unwrap()).unwrap();
+    let spool = QueueDir::open(&queue::queue_dir(plan).unwrap()).unwrap();
     let msg = message(i, size);
     let entry = queue::store_message(
         &spool,
@@ -49,7 +49,7 @@ fn stored_entry_is_complete_and_private() {
     let id = store(&plan, 1, 3000);
     let root = tmp.path().join("q");
     let entry = root.join("msg").join(&id);
-    let spool = Spool::open(&root).unwrap();
+    let spool = QueueDir::open(&root).unwrap();
     let (meta, data) = spool.read_entry(&id).unwrap();
     assert_eq!(data, message(1, 3000));
     assert_eq!(meta.sender, "sender1@example.org");
@@ -104,7 +104,7 @@ fn listing_shows_entries_and_says_when_empty() {
     let a = store(&plan, 1, 100);
     let b = store(&plan, 2, 20000);
     // A failed attempt shows its error and the next attempt.
-    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    let spool = QueueDir::open(&queue::queue_dir(&plan).unwrap()).unwrap();
     let mut e = spool.lock(&b).unwrap().unwrap();
     e.record_failure("connection refused", esmtp::queue::store::now())
         .unwrap();
@@ -133,7 +133,7 @@ fn a_locked_entry_is_not_handed_out_twice() {
     let tmp = tempfile::tempdir().unwrap();
     let plan = plan_in(tmp.path());
     let id = store(&plan, 1, 100);
-    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    let spool = QueueDir::open(&queue::queue_dir(&plan).unwrap()).unwrap();
     let first = spool.lock(&id).unwrap();
     assert!(first.is_some());
     // Another open file description (as another process would have) is refused.
@@ -147,10 +147,10 @@ fn a_locked_entry_is_not_handed_out_twice() {
 
 #[test]
 fn backoff_grows_and_is_capped() {
-    assert_eq!(State::backoff_secs(1), 60);
-    assert_eq!(State::backoff_secs(2), 120);
-    assert_eq!(State::backoff_secs(3), 240);
-    assert_eq!(State::backoff_secs(20), 3600);
+    assert_eq!(DeliveryHistory::backoff_secs(1), 60);
+    assert_eq!(DeliveryHistory::backoff_secs(2), 120);
+    assert_eq!(DeliveryHistory::backoff_secs(3), 240);
+    assert_eq!(DeliveryHistory::backoff_secs(20), 3600);
 }
 
 #[test]
@@ -158,7 +158,7 @@ fn debris_in_tmp_is_cleaned_only_when_unlocked() {
     let tmp = tempfile::tempdir().unwrap();
     let plan = plan_in(tmp.path());
     let root = queue::queue_dir(&plan).unwrap();
-    let spool = Spool::open(&root).unwrap();
+    let spool = QueueDir::open(&root).unwrap();
     // A half-written entry whose writer died (pid 999999 does not exist).
     let dead = root.join("tmp").join("dead-1.p999999");
     fs::write(&dead, b"half a mess").unwrap();
@@ -238,7 +238,7 @@ fn disk_full_fails_with_75_and_leaves_nothing() {
     plan.queue.mode = QueueMode::Enabled;
     plan.queue.dir = Some(mnt.join("q").to_string_lossy().into_owned());
     let root = queue::queue_dir(&plan).unwrap();
-    let spool = Spool::open(&root).unwrap();
+    let spool = QueueDir::open(&root).unwrap();
     let big = message(1, 600 * 1024);
     let err = queue::store_message(
         &spool,
@@ -301,7 +301,7 @@ fn wrapper_queue_is_imported() {
         "{text}"
     );
 
-    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    let spool = QueueDir::open(&queue::queue_dir(&plan).unwrap()).unwrap();
     assert_eq!(
         legacy::import(&spool, &plan, &wrapper_import(&wq)).unwrap(),
         2
@@ -343,7 +343,7 @@ fn abandoned_wrapper_entry_is_kept_but_never_sent() {
         .unwrap()
         .set_modified(old)
         .unwrap();
-    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    let spool = QueueDir::open(&queue::queue_dir(&plan).unwrap()).unwrap();
     assert_eq!(
         legacy::import(&spool, &plan, &wrapper_import(&wq)).unwrap(),
         1
@@ -369,7 +369,7 @@ fn abandoned_wrapper_entry_is_kept_but_never_sent() {
 fn a_message_shorter_than_announced_is_not_stored() {
     let tmp = tempfile::tempdir().unwrap();
     let plan = plan_in(tmp.path());
-    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    let spool = QueueDir::open(&queue::queue_dir(&plan).unwrap()).unwrap();
     let msg = message(1, 3000);
     let opts = MessageOptions {
         size: Some(msg.len() as u64 + 100),
@@ -403,7 +403,7 @@ fn wrapper_local_recipients_go_through_the_mda() {
         b"Subject: cron output\n\nhello\n",
     );
     write_wrapper_entry(&wq, "Local002", "root", b"Subject: local only\n\nhi\n");
-    let spool = Spool::open(&queue::queue_dir(&plan).unwrap()).unwrap();
+    let spool = QueueDir::open(&queue::queue_dir(&plan).unwrap()).unwrap();
     assert_eq!(
         legacy::import(&spool, &plan, &wrapper_import(&wq)).unwrap(),
         2
@@ -447,7 +447,7 @@ fn an_entry_claiming_an_impossible_size_is_bad_data_not_a_crash() {
     let mut raw = fs::read(&entry).unwrap();
     raw[8..28].copy_from_slice(format!("{:020}", u64::MAX).as_bytes());
     fs::write(&entry, &raw).unwrap();
-    let spool = Spool::open(&root).unwrap();
+    let spool = QueueDir::open(&root).unwrap();
     let err = spool.read_entry(&id).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
 }
@@ -461,7 +461,7 @@ fn control_files_are_never_followed() {
     let tmp = tempfile::tempdir().unwrap();
     let plan = plan_in(tmp.path());
     let root = queue::queue_dir(&plan).unwrap();
-    let spool = Spool::open(&root).unwrap();
+    let spool = QueueDir::open(&root).unwrap();
     // Own files work as before.
     assert!(spool.background_guard().unwrap().is_some());
     assert!(!spool.take_rescan());

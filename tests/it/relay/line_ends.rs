@@ -278,7 +278,7 @@ fn an_entry_stored_by_an_older_esmtp_is_cleaned_on_the_way_out() {
     // stored it) is made clean by the transport itself.
     check_path(1000, |port, msg| {
         let env = relay_env(port, "queue enabled\nqueue_dir \"@DIR@/queue\"\n");
-        let spool = esmtp::queue::store::Spool::open(&env.path("queue")).unwrap();
+        let spool = esmtp::queue::store::QueueDir::open(&env.path("queue")).unwrap();
         let meta = esmtp::queue::store::Meta {
             sender: "sender@example.org".into(),
             recipients: vec!["bob@example.net".into()],
