@@ -7,6 +7,7 @@
 //! may contain `:` and keywords ("NAME" mode). The quirks of 1.2 are
 //! accepted as the user meant and reported as diagnostics.
 
+use super::codes::Code;
 use super::diag::{DiagList, Diagnostic, Span};
 use super::keywords::{self, Key, Word};
 use super::mask::Mask;
@@ -312,9 +313,9 @@ impl<'s> Lexer<'s> {
                     let inner = &self.src[start + 1..end - 1];
                     let lines = inner.matches('\n').count();
                     if lines > 0 {
-                        self.diagnostics.push_with("W016", || {
+                        self.diagnostics.push_with(Code::W016, || {
                             Diagnostic::new(
-                                "W016",
+                                Code::W016,
                                 format!("quoted string runs over {} line end(s)", lines),
                             )
                             .primary(Span::new(start, end), "the string starts here and ends at the next quote")
@@ -338,7 +339,7 @@ impl<'s> Lexer<'s> {
                     self.unclosed_quotes.push(start);
                     self.diagnostics.push(
                         Diagnostic::new(
-                            "W017",
+                            Code::W017,
                             "quote is never closed: it is read as part of a bare word",
                         )
                         .primary(Span::new(start, start + 1), "no matching quote after this")
@@ -413,7 +414,7 @@ impl<'s> Lexer<'s> {
         }
         if text.len() > 1 && text.ends_with('\\') && !text.ends_with("\\\\") {
             self.diagnostics.push(
-                Diagnostic::new("C105", "a backslash ends this word")
+                Diagnostic::new(Code::C105, "a backslash ends this word")
                     .primary(Span::new(bare - 1, bare), "taken as part of the value")
                     .help("esmtp 1.2 reads this backslash into the value too; remove it unless it is meant"),
             );
@@ -504,7 +505,7 @@ impl<'s> Lexer<'s> {
         }
         if out.contains(&0) {
             self.diagnostics.push(
-                Diagnostic::new("E009", "NUL byte in a value")
+                Diagnostic::new(Code::E009, "NUL byte in a value")
                     .primary(span, "contains a NUL byte")
                     .help("a configuration file is text; remove the NUL byte"),
             );
@@ -521,12 +522,15 @@ impl<'s> Lexer<'s> {
                 }
                 if escaped && std::str::from_utf8(b).is_ok() {
                     self.diagnostics.push(
-                        Diagnostic::new("E009", "this value decodes to bytes that are not UTF-8")
-                            .primary(span, "escape sequences here produce invalid UTF-8"),
+                        Diagnostic::new(
+                            Code::E009,
+                            "this value decodes to bytes that are not UTF-8",
+                        )
+                        .primary(span, "escape sequences here produce invalid UTF-8"),
                     );
                 } else {
                     self.diagnostics.push(
-                        Diagnostic::new("E009", "this value is not valid UTF-8")
+                        Diagnostic::new(Code::E009, "this value is not valid UTF-8")
                             .primary(span, "contains bytes that are not UTF-8")
                             .help("save the file as UTF-8"),
                     );
@@ -564,7 +568,7 @@ impl Lexer<'_> {
                     if span.end == self.src.len() {
                         self.diagnostics.push(
                             Diagnostic::new(
-                                "C102",
+                                Code::C102,
                                 "comment on the last line without a final newline",
                             )
                             .primary(
@@ -582,8 +586,8 @@ impl Lexer<'_> {
                     return Some(Ok(tok));
                 }
                 Ok(Raw::Punct) => {
-                    self.diagnostics.push_with("C103", || {
-                        Diagnostic::new("C103", "stray punctuation is ignored")
+                    self.diagnostics.push_with(Code::C103, || {
+                        Diagnostic::new(Code::C103, "stray punctuation is ignored")
                             .primary(
                                 Span::new(start, span.end),
                                 "ignored (esmtp 1.2 echoes it to standard output)",

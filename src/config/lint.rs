@@ -1,5 +1,8 @@
-//! Static policy lints over the lowered configuration (issue 2 §5).
+//! Policy lints over the lowered configuration: secrets in files others can
+//! read, credentials sent in clear, hosts and programs that look wrong,
+//! settings without effect, and the TLS client certificate of the live file.
 
+use super::codes::Code;
 use super::diag::{DiagList, Diagnostic, Span};
 use super::keywords::Key;
 use super::lower::{Lowered, Options};
@@ -39,7 +42,7 @@ fn no_starttls_statement(
     };
     Some(
         Diagnostic::new(
-            "W025",
+            Code::W025,
             format!("{name} has a password but no `starttls` statement"),
         )
         .primary(secret, label)
@@ -135,7 +138,7 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
         if let Some((addr, span)) = &sec.address {
             if !looks_like_address(addr) {
                 out.push(
-                    Diagnostic::new("W008", format!("identity `{addr}` is not an e-mail address"))
+                    Diagnostic::new(Code::W008, format!("identity `{addr}` is not an e-mail address"))
                         .primary(*span, "`-f` can never select this identity")
                         .help("write the sender address it stands for, such as `identity \"john@example.org\"`"),
                 );
@@ -143,7 +146,7 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
         }
         if !sec.values.contains_key(&Key::Hostname) {
             let mut d = Diagnostic::new(
-                "W009",
+                Code::W009,
                 format!("{name} has no hostname: it relays to localhost:25"),
             );
             if let Some(a) = anchor {
@@ -157,7 +160,7 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
             let h = &id.relay.host;
             if h.is_empty() || h.chars().any(|c| c.is_whitespace() || c == '@' || c == '/') {
                 out.push(
-                    Diagnostic::new("W019", format!("`{h}` does not look like a host name"))
+                    Diagnostic::new(Code::W019, format!("`{h}` does not look like a host name"))
                         .primary(*span, "sending will fail to connect"),
                 );
             }
@@ -170,7 +173,7 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
                 has_password.get_or_insert(*span);
                 if p.is_empty() {
                     out.push(
-                        Diagnostic::new("W007", "empty password")
+                        Diagnostic::new(Code::W007, "empty password")
                             .primary(*span, "servers almost always refuse an empty secret")
                             .help(
                                 "remove `username` and `password` if no authentication is wanted",
@@ -184,7 +187,7 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
                 has_password.get_or_insert(*span);
                 if id.tls == TlsPolicy::Disabled {
                     out.push(
-                        Diagnostic::new("W018", "`certificate_passphrase` with TLS disabled")
+                        Diagnostic::new(Code::W018, "`certificate_passphrase` with TLS disabled")
                             .primary(*span, "never used: this identity does not use TLS")
                             .help("add `starttls required`"),
                     );
@@ -195,10 +198,13 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
             if id.tls == TlsPolicy::Disabled && !is_loopback(&id.relay.host) {
                 match sec.values.get(&Key::Starttls) {
                     Some(t) if id.tls_explicit => out.push(
-                        Diagnostic::new("W005", format!("{name} sends its password in clear text"))
-                            .primary(s, format!("sent unencrypted to {}", id.relay))
-                            .secondary(*t, "TLS disabled here")
-                            .help("write `starttls required` in place of `starttls disabled`"),
+                        Diagnostic::new(
+                            Code::W005,
+                            format!("{name} sends its password in clear text"),
+                        )
+                        .primary(s, format!("sent unencrypted to {}", id.relay))
+                        .secondary(*t, "TLS disabled here")
+                        .help("write `starttls required` in place of `starttls disabled`"),
                     ),
                     _ => {
                         if let Some(d) = no_starttls_statement(&name, id, s) {
@@ -209,7 +215,7 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
             }
         }
         if id.relay.port == 465 && matches!(id.tls, TlsPolicy::Enabled | TlsPolicy::Required) {
-            let mut d = Diagnostic::new("W010", "STARTTLS on port 465, the implicit-TLS port");
+            let mut d = Diagnostic::new(Code::W010, "STARTTLS on port 465, the implicit-TLS port");
             if let Some(t) = sec.values.get(&Key::Starttls) {
                 d = d.primary(*t, "the server expects TLS from the first byte");
             }
@@ -223,7 +229,7 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
                 if user_span.is_none() || secret_span.is_none() {
                     out.push(
                         Diagnostic::new(
-                            "W015",
+                            Code::W015,
                             format!("`auth {}` without credentials", mech.config_name()),
                         )
                         .primary(*span, "nothing to authenticate with")
@@ -233,7 +239,7 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
                     && matches!(id.secret, Some(SecretSource::Password(_)))
                 {
                     out.push(
-                        Diagnostic::new("W015", "`auth xoauth2` with a fixed password")
+                        Diagnostic::new(Code::W015, "`auth xoauth2` with a fixed password")
                             .primary(*span, "OAuth 2 access tokens expire within hours")
                             .help("fetch the token with `passwordeval \"COMMAND\"`"),
                     );
@@ -255,7 +261,7 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
                 if let (Some(cmd), Some(span)) = (cmd, sec.values.get(&key)) {
                     if let Some(prog) = program_found(cmd) {
                         out.push(
-                            Diagnostic::new("W014", format!("program `{prog}` not found"))
+                            Diagnostic::new(Code::W014, format!("program `{prog}` not found"))
                                 .primary(*span, format!("`{}` runs it", key.name()))
                                 .help("install it, or give its full path"),
                         );
@@ -268,7 +274,7 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
     if let Some(mda) = &l.plan.mda {
         let span = l.globals.get(&Key::Mda).copied();
         if !mda.parts.contains(&TemplatePart::Recipients) {
-            let mut d = Diagnostic::new("W011", "`mda` without `%T`");
+            let mut d = Diagnostic::new(Code::W011, "`mda` without `%T`");
             if let Some(s) = span {
                 d = d.primary(s, "the MDA is not told the recipients");
             }
@@ -280,7 +286,7 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
         if opts.lint_programs {
             if let (Some(prog), Some(s)) = (program_found(&mda.source.replace('%', "")), span) {
                 out.push(
-                    Diagnostic::new("W014", format!("program `{prog}` not found"))
+                    Diagnostic::new(Code::W014, format!("program `{prog}` not found"))
                         .primary(s, "`mda` runs it")
                         .help("install it, or give its full path"),
                 );
@@ -288,7 +294,7 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
         }
     }
     if l.plan.force_mda.is_some() && l.plan.mda.is_none() {
-        let mut d = Diagnostic::new("W012", "`force_mda` without `mda`");
+        let mut d = Diagnostic::new(Code::W012, "`force_mda` without `mda`");
         if let Some(s) = l.globals.get(&Key::ForceMda) {
             d = d.primary(*s, "every message goes to the MDA, but none is set");
         }
@@ -297,7 +303,7 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
     if let Some(span) = has_password {
         if opts.system_file {
             out.push(
-                Diagnostic::new("W004", "password in /etc/esmtprc")
+                Diagnostic::new(Code::W004, "password in /etc/esmtprc")
                     .primary(span, "every user of this machine can read it")
                     .help("move credentials to each user's ~/.esmtprc (mode 0600)"),
             );
@@ -305,7 +311,7 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
             if mode & 0o044 != 0 {
                 out.push(
                     Diagnostic::new(
-                        "W003",
+                        Code::W003,
                         format!(
                             "password in a file that others can read (mode {:04o})",
                             mode & 0o7777
@@ -348,7 +354,7 @@ pub fn client_certificates(l: &Lowered, check: super::lower::CertCheck) -> DiagL
             .copied()
             .or(sec.address.as_ref().map(|a| a.1));
         let mut d = Diagnostic::new(
-            "E016",
+            Code::E016,
             format!("the TLS client certificate cannot be used: {problem}"),
         );
         if let Some(span) = span {

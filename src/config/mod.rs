@@ -7,7 +7,7 @@
 //! command line).
 
 pub mod ast;
-
+pub mod codes;
 pub mod diag;
 pub mod dump;
 pub mod keywords;
@@ -24,12 +24,13 @@ pub use lower::Options;
 
 use crate::exit::Failure;
 use crate::plan::Plan;
+use codes::Code;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The errors that concern one identity's smarthost only (SPEC §2.3): the
 /// file still compiles, with that identity marked unusable.
-pub const IDENTITY_ERROR_CODES: &[&str] = &["E005", "E015", "E016"];
+pub const IDENTITY_ERROR_CODES: &[Code] = &[Code::E005, Code::E015, Code::E016];
 
 /// Files larger than this are refused unparsed (E011).
 pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
@@ -153,7 +154,7 @@ pub fn compile(name: &str, bytes: &[u8], options: &Options) -> Compilation {
             text: String::new(),
             plan: None,
             diagnostics: vec![Diagnostic::new(
-                "E011",
+                Code::E011,
                 format!(
                     "file too large: {} bytes, the limit is {} bytes",
                     bytes.len(),

@@ -8,6 +8,7 @@
 //! [`MAX_GARBAGE_TOKENS`] words that belong to no statement.
 
 use super::ast::Stmt;
+use super::codes::Code;
 use super::diag::{DiagList, Diagnostic, Span};
 use super::keywords::{self, Key};
 use super::lexer::{Lexer, RawSource, Tok};
@@ -23,7 +24,7 @@ mod generated {
 
 /// Token kinds remembered for error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
+pub enum TokenClass {
     Key(Key),
     Force,
     Eq,
@@ -34,7 +35,7 @@ pub enum Class {
 /// A token remembered for error messages: start, end (the file is at most
 /// [`super::MAX_FILE_BYTES`], so offsets fit in 32 bits), kind.
 #[derive(Debug, Clone, Copy)]
-pub struct Seen(u32, u32, Class);
+pub struct SeenToken(u32, u32, TokenClass);
 
 /// Syntax errors after which the rest of a file is not read.
 pub const MAX_SYNTAX_ERRORS: usize = 500;
@@ -45,22 +46,22 @@ pub const MAX_GARBAGE_TOKENS: usize = 5000;
 
 /// What the grammar's actions hand over: each statement as it is reduced,
 /// each error after the parser recovered from it.
-pub trait Sink {
+pub trait StatementSink {
     fn statement(&self, s: Stmt);
     fn error(&self, e: Recovery);
 }
 
 /// One syntax error, split by line, kept until the end of the file for
 /// its message (which quotes the masked source, complete only then).
-struct Part {
+struct LineSyntaxError {
     error: ParseError<usize, Tok, std::convert::Infallible>,
     dropped_end: Option<usize>,
 }
 
 /// State shared by the token stream, the grammar's actions and [`parse`].
-struct Ctx<'s, 'o> {
+struct ParseState<'s, 'o> {
     src: &'s str,
-    seen: RefCell<Vec<Seen>>,
+    seen: RefCell<Vec<SeenToken>>,
     /// Starts of quotes never closed (W017).
     unclosed: RefCell<Vec<usize>>,
     /// The source with the secrets read so far masked (`None`: none yet).
@@ -68,21 +69,21 @@ struct Ctx<'s, 'o> {
     /// Recoveries seen (before splitting by line).
     recoveries: Cell<usize>,
     /// Errors kept for a message.
-    parts: RefCell<Vec<Part>>,
+    parts: RefCell<Vec<LineSyntaxError>>,
     /// Regions whose statements are dropped (sorted by start).
     poisoned: RefCell<Vec<Span>>,
     lower: RefCell<Lowerer<'s, 'o>>,
     ends: LineEnds<'s>,
 }
 
-impl Ctx<'_, '_> {
+impl ParseState<'_, '_> {
     fn mask(&self, m: &mask::Mask) {
         let mut masked = self.masked.borrow_mut();
         mask::apply(masked.get_or_insert_with(|| self.src.to_string()), m);
     }
 }
 
-impl Sink for Ctx<'_, '_> {
+impl StatementSink for ParseState<'_, '_> {
     fn statement(&self, s: Stmt) {
         let start = match &s {
             Stmt::Set { span, .. } | Stmt::Default { span } => span.start,
@@ -118,9 +119,9 @@ impl Sink for Ctx<'_, '_> {
     }
 }
 
-struct Recorder<'s, 'c, 'o> {
+struct TokenRecorder<'s, 'c, 'o> {
     lexer: Lexer<'s>,
-    ctx: &'c Ctx<'s, 'o>,
+    state: &'c ParseState<'s, 'o>,
     /// Where reading stopped, and after what.
     stopped_at: Option<(usize, String)>,
     /// Tokens since the last one that starts a statement.
@@ -128,7 +129,7 @@ struct Recorder<'s, 'c, 'o> {
     garbage: usize,
 }
 
-impl Iterator for Recorder<'_, '_, '_> {
+impl Iterator for TokenRecorder<'_, '_, '_> {
     type Item = Result<(usize, Tok, usize), std::convert::Infallible>;
     fn next(&mut self) -> Option<Self::Item> {
         if self.stopped_at.is_some() {
@@ -136,10 +137,10 @@ impl Iterator for Recorder<'_, '_, '_> {
         }
         let item = self.lexer.next()?;
         if let Some(m) = self.lexer.mask.take() {
-            self.ctx.mask(&m);
+            self.state.mask(&m);
         }
-        if self.lexer.unclosed_quotes.len() > self.ctx.unclosed.borrow().len() {
-            *self.ctx.unclosed.borrow_mut() = self.lexer.unclosed_quotes.clone();
+        if self.lexer.unclosed_quotes.len() > self.state.unclosed.borrow().len() {
+            *self.state.unclosed.borrow_mut() = self.lexer.unclosed_quotes.clone();
         }
         let Ok((l, t, r)) = &item else {
             return Some(item);
@@ -150,7 +151,7 @@ impl Iterator for Recorder<'_, '_, '_> {
         if self.since_start > 3 {
             self.garbage += 1;
         }
-        if self.ctx.recoveries.get().max(self.lexer.stray_lines) > MAX_SYNTAX_ERRORS {
+        if self.state.recoveries.get().max(self.lexer.stray_lines) > MAX_SYNTAX_ERRORS {
             self.stopped_at = Some((*l, format!("{MAX_SYNTAX_ERRORS} syntax errors")));
             return None;
         }
@@ -162,21 +163,21 @@ impl Iterator for Recorder<'_, '_, '_> {
             return None;
         }
         let class = match t {
-            Tok::Key(k) => Class::Key(*k),
-            Tok::Force => Class::Force,
-            Tok::Sender => Class::Key(Key::ForceSender),
-            Tok::ReversePath => Class::Key(Key::ForceReversePath),
-            Tok::Eq => Class::Eq,
+            Tok::Key(k) => TokenClass::Key(*k),
+            Tok::Force => TokenClass::Force,
+            Tok::Sender => TokenClass::Key(Key::ForceSender),
+            Tok::ReversePath => TokenClass::Key(Key::ForceReversePath),
+            Tok::Eq => TokenClass::Eq,
             Tok::Str(_) | Tok::Number(_) | Tok::Enabled | Tok::Disabled | Tok::Required => {
-                Class::Value
+                TokenClass::Value
             }
-            Tok::Default => Class::Other,
+            Tok::Default => TokenClass::Other,
         };
-        if class != Class::Eq {
-            self.ctx
+        if class != TokenClass::Eq {
+            self.state
                 .seen
                 .borrow_mut()
-                .push(Seen(*l as u32, *r as u32, class));
+                .push(SeenToken(*l as u32, *r as u32, class));
         }
         Some(item)
     }
@@ -191,7 +192,7 @@ pub fn parse_and_lower<'s>(
     orig: RawSource<'s>,
     opts: &Options,
 ) -> (Lowered, DiagList, Option<String>) {
-    let ctx = Ctx {
+    let state = ParseState {
         src,
         seen: RefCell::new(Vec::new()),
         unclosed: RefCell::new(Vec::new()),
@@ -202,17 +203,17 @@ pub fn parse_and_lower<'s>(
         lower: RefCell::new(Lowerer::new(src, opts)),
         ends: LineEnds::new(src),
     };
-    let mut rec = Recorder {
+    let mut rec = TokenRecorder {
         lexer: Lexer::with_source(src, orig),
-        ctx: &ctx,
+        state: &state,
         stopped_at: None,
         since_start: 0,
         garbage: 0,
     };
     let parser = generated::esmtprc::FileParser::new();
-    let result = parser.parse(&ctx as &dyn Sink, &mut rec);
+    let result = parser.parse(&state as &dyn StatementSink, &mut rec);
     if let Err(e) = result {
-        ctx.error(ErrorRecovery {
+        state.error(ErrorRecovery {
             error: e,
             dropped_tokens: Vec::new(),
         });
@@ -220,7 +221,7 @@ pub fn parse_and_lower<'s>(
     let stopped_at = rec.stopped_at.take();
     let lexical = std::mem::take(&mut rec.lexer.diagnostics);
     drop(rec);
-    let Ctx {
+    let ParseState {
         seen,
         masked,
         parts,
@@ -228,7 +229,7 @@ pub fn parse_and_lower<'s>(
         lower,
         unclosed,
         ..
-    } = ctx;
+    } = state;
     let (seen, masked, parts, poisoned, unclosed) = (
         seen.into_inner(),
         masked.into_inner(),
@@ -258,7 +259,7 @@ pub fn parse_and_lower<'s>(
     if let Some((at, after)) = stopped_at {
         out.push(
             Diagnostic::new(
-                "E014",
+                Code::E014,
                 format!("too many errors: stopped reading after {after}"),
             )
             .primary(Span::new(at, at), "the rest of the file was not read")
@@ -279,16 +280,16 @@ pub type Recovery = ErrorRecovery<usize, Tok, std::convert::Infallible>;
 
 /// The parser skips words up to the next keyword, possibly over several
 /// lines; a skipped line of its own is an independent error.
-fn split_by_line(src: &str, e: Recovery) -> Vec<Part> {
+fn split_by_line(src: &str, e: Recovery) -> Vec<LineSyntaxError> {
     let mut out = Vec::new();
     if !matches!(e.error, ParseError::UnrecognizedToken { .. }) {
-        out.push(Part {
+        out.push(LineSyntaxError {
             error: e.error,
             dropped_end: e.dropped_tokens.iter().map(|t| t.2).max(),
         });
         return out;
     }
-    let mut head = Part {
+    let mut head = LineSyntaxError {
         error: e.error,
         dropped_end: None,
     };
@@ -299,7 +300,7 @@ fn split_by_line(src: &str, e: Recovery) -> Vec<Part> {
     for t in e.dropped_tokens {
         let (l, _, r) = &t;
         if src[prev_end.min(*l)..*l].contains('\n') {
-            let next = Part {
+            let next = LineSyntaxError {
                 error: ParseError::UnrecognizedToken {
                     token: t.clone(),
                     expected: Vec::new(),
@@ -316,7 +317,7 @@ fn split_by_line(src: &str, e: Recovery) -> Vec<Part> {
 }
 
 /// The last token that ends at or before `pos`.
-fn before(seen: &[Seen], pos: usize) -> Option<(usize, usize, Class)> {
+fn before(seen: &[SeenToken], pos: usize) -> Option<(usize, usize, TokenClass)> {
     let i = seen.partition_point(|t| (t.0 as usize) < pos);
     if i == 0 {
         None
@@ -327,10 +328,10 @@ fn before(seen: &[Seen], pos: usize) -> Option<(usize, usize, Class)> {
 }
 
 /// The keyword a value was expected for: the last keyword before `pos`.
-fn keyword_before(seen: &[Seen], pos: usize) -> Option<(Span, Key)> {
+fn keyword_before(seen: &[SeenToken], pos: usize) -> Option<(Span, Key)> {
     let i = seen.partition_point(|t| (t.0 as usize) < pos);
     seen[..i].iter().rev().take(3).find_map(|t| match t.2 {
-        Class::Key(k) => Some((Span::new(t.0 as usize, t.1 as usize), k)),
+        TokenClass::Key(k) => Some((Span::new(t.0 as usize, t.1 as usize), k)),
         _ => None,
     })
 }
@@ -424,10 +425,10 @@ fn describe(shown: &str, orig: &str, l: usize, tok: &Tok, r: usize) -> String {
 fn syntax_diagnostic(
     shown: &str,
     orig: &str,
-    seen: &[Seen],
+    seen: &[SeenToken],
     unclosed: &[usize],
     ends: &LineEnds,
-    e: &Part,
+    e: &LineSyntaxError,
 ) -> (Diagnostic, Option<Span>) {
     let src = shown;
     let dropped_end = e.dropped_end;
@@ -443,7 +444,7 @@ fn syntax_diagnostic(
         let end = ends.at(qs);
         let text = bounded(src[qs..end].trim_end(), 200);
         let quote = &text[..1];
-        let d = Diagnostic::new("E013", "unterminated quoted string")
+        let d = Diagnostic::new(Code::E013, "unterminated quoted string")
             .primary(Span::new(qs, qs + 1), "this quote is never closed")
             .secondary(p.span, "so this is read as a new word")
             .help(format!("close it: `{text}{quote}`"));
@@ -453,7 +454,7 @@ fn syntax_diagnostic(
         p.span.start,
         dropped_end.unwrap_or(p.span.end).max(p.span.end),
     );
-    if d.code == "E001" && d.message.contains("after the value of") {
+    if d.code == Code::E001 && d.message.contains("after the value of") {
         poison.end = poison.end.max(ends.at(p.span.start));
     }
     (d, Some(poison))
@@ -486,8 +487,8 @@ fn no_value_help(k: Key) -> String {
 /// (for the one-line formats), with a label on that keyword and a help.
 /// `src` is the masked source: a keyword read as a password is not masked
 /// (it is not secret text the user typed), a word typed there is.
-fn swallowed(src: &str, seen: &[Seen], pos: usize, d: Diagnostic) -> Diagnostic {
-    let Some((ps, pe, Class::Value)) = before(seen, pos) else {
+fn swallowed(src: &str, seen: &[SeenToken], pos: usize, d: Diagnostic) -> Diagnostic {
+    let Some((ps, pe, TokenClass::Value)) = before(seen, pos) else {
         return d;
     };
     if src[ps.min(pos)..pos].contains('\n') {
@@ -520,7 +521,12 @@ fn swallowed(src: &str, seen: &[Seen], pos: usize, d: Diagnostic) -> Diagnostic 
     .help(no_value_help(k))
 }
 
-fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Diagnostic {
+fn syntax_diagnostic_inner(
+    src: &str,
+    orig: &str,
+    seen: &[SeenToken],
+    e: &LineSyntaxError,
+) -> Diagnostic {
     let dropped_end = e.dropped_end;
     match &e.error {
         ParseError::UnrecognizedToken {
@@ -535,7 +541,7 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
             let wants_force = expected.iter().any(|x| x == "\"sender\"");
             if wants_force {
                 return Diagnostic::new(
-                    "E001",
+                    Code::E001,
                     format!(
                         "`force` must be followed by `sender` or `reverse_path`, found {}",
                         describe(tok)
@@ -556,7 +562,7 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
                 if is_value_word {
                     let word = bounded(&src[l..r], 60);
                     let mut d = Diagnostic::new(
-                        "E004",
+                        Code::E004,
                         format!(
                             "{} cannot be the value of `{kname}` unquoted",
                             describe(tok)
@@ -569,7 +575,7 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
                     }
                     return d;
                 }
-                let mut d = Diagnostic::new("E002", format!("missing value for `{kname}`"))
+                let mut d = Diagnostic::new(Code::E002, format!("missing value for `{kname}`"))
                     .primary(
                         kw.map(|k| k.0).unwrap_or(span),
                         "this keyword needs a value",
@@ -587,10 +593,12 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
                     let rest_end = dropped_end.unwrap_or(r).max(r);
                     let rest = src[l..rest_end].split('\n').next().unwrap_or("");
                     let rest = bounded(rest, 200);
-                    let d =
-                        Diagnostic::new("E001", format!("`{word}` is not a statement by itself"))
-                            .primary(span, "expected a keyword")
-                            .help(format!("write `force {rest}`"));
+                    let d = Diagnostic::new(
+                        Code::E001,
+                        format!("`{word}` is not a statement by itself"),
+                    )
+                    .primary(span, "expected a keyword")
+                    .help(format!("write `force {rest}`"));
                     swallowed(src, seen, l, d)
                 }
                 Tok::Str(_) | Tok::Number(_) => {
@@ -602,17 +610,17 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
                     };
                     if let Some(k) = suggestion {
                         let fixed = k.rsplit(' ').next().unwrap_or(k);
-                        return Diagnostic::new("E001", format!("unknown keyword `{word}`"))
+                        return Diagnostic::new(Code::E001, format!("unknown keyword `{word}`"))
                             .primary(span, "not a keyword")
                             .help(format!("did you mean `{fixed}`?"));
                     }
                     // Extra words after a value on the same line: an unquoted command.
-                    if let Some((ps, pe, Class::Value)) = before(seen, l) {
+                    if let Some((ps, pe, TokenClass::Value)) = before(seen, l) {
                         if !src[ps.min(l)..l].contains('\n') {
                             if let Some((ks, k)) = keyword_before(seen, ps) {
                                 if src[ks.end..ps].contains('\n') {
                                     return Diagnostic::new(
-                                        "E002",
+                                        Code::E002,
                                         format!("missing value for `{}`", k.name()),
                                     )
                                     .primary(ks, "this keyword has no value on its line")
@@ -629,7 +637,7 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
                                     None => whole,
                                 };
                                 let d = Diagnostic::new(
-                                    "E001",
+                                    Code::E001,
                                     format!(
                                         "unexpected `{word}` after the value of `{}`",
                                         k.name()
@@ -645,7 +653,7 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
                             }
                         }
                     }
-                    Diagnostic::new("E001", format!("expected a keyword, found {}", describe(tok)))
+                    Diagnostic::new(Code::E001, format!("expected a keyword, found {}", describe(tok)))
                         .primary(span, "not a keyword")
                         .help("statements start with a keyword such as `hostname`, `identity` or `mda`; see `man esmtprc`")
                 }
@@ -654,7 +662,7 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
                     src,
                     seen,
                     l,
-                    Diagnostic::new("E001", "unexpected `=`")
+                    Diagnostic::new(Code::E001, "unexpected `=`")
                         .primary(span, "`=` may only follow a keyword, once")
                         .help("remove it"),
                 ),
@@ -662,7 +670,7 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
                     src,
                     seen,
                     l,
-                    Diagnostic::new("E001", format!("unexpected {}", describe(tok)))
+                    Diagnostic::new(Code::E001, format!("unexpected {}", describe(tok)))
                         .primary(span, "expected a statement here"),
                 ),
             }
@@ -674,7 +682,7 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
             if wants_value {
                 if let Some((ks, k)) = kw {
                     return Diagnostic::new(
-                        "E002",
+                        Code::E002,
                         format!("missing value for `{}` at end of file", k.name()),
                     )
                     .primary(ks, "this keyword needs a value")
@@ -683,19 +691,19 @@ fn syntax_diagnostic_inner(src: &str, orig: &str, seen: &[Seen], e: &Part) -> Di
             }
             let at = location.min(src.len());
             if expected.iter().any(|x| x == "\"sender\"") {
-                return Diagnostic::new("E001", "`force` at the end of the file")
+                return Diagnostic::new(Code::E001, "`force` at the end of the file")
                     .primary(Span::new(at, at), "expected `sender` or `reverse_path`")
                     .help("write `force sender ADDRESS` or `force reverse_path ADDRESS`");
             }
-            Diagnostic::new("E001", "unexpected end of file").primary(
+            Diagnostic::new(Code::E001, "unexpected end of file").primary(
                 Span::new(at, at),
                 "the file ends in the middle of a statement",
             )
         }
-        ParseError::InvalidToken { location } => Diagnostic::new("E001", "invalid token")
+        ParseError::InvalidToken { location } => Diagnostic::new(Code::E001, "invalid token")
             .primary(Span::new(*location, *location), "here"),
         ParseError::ExtraToken { token: (l, tok, r) } => Diagnostic::new(
-            "E001",
+            Code::E001,
             format!("unexpected {}", describe(src, orig, *l, tok, *r)),
         )
         .primary(Span::new(*l, *r), "here"),

@@ -2,12 +2,13 @@
 //! format GitHub code scanning (and other code-scanning tools) take.
 //!
 //! One run for all checked files. The rules are the whole diagnostic code
-//! registry ([`diag::CODES`]) with its titles and `--explain` texts, so a
+//! registry ([`codes::REGISTRY`]) with its titles and `--explain` texts, so a
 //! result's rule carries its help; results point at their file with a
 //! line/column region (columns counted in Unicode code points, as
 //! [`diag::line_col`] counts them, and said so in `columnKind`).
 
-use super::diag::{self, Diagnostic, Label, Severity};
+use super::codes;
+use super::diag::{Diagnostic, Label, Severity};
 use super::snippet::LineTable;
 use serde_json::{json, Value};
 
@@ -34,31 +35,8 @@ fn level(severity: Severity) -> &'static str {
     }
 }
 
-/// The level a code has by default, as [`Diagnostic::new`] assigns it.
-fn default_level(code: &str) -> &'static str {
-    if code.starts_with('E') {
-        "error"
-    } else {
-        "warning"
-    }
-}
-
-/// A rule name from a title: "`default` given more than once" becomes
-/// "default-given-more-than-once".
-fn rule_name(title: &str) -> String {
-    let mut name = String::new();
-    for c in title.chars() {
-        if c.is_ascii_alphanumeric() {
-            name.push(c.to_ascii_lowercase());
-        } else if !name.is_empty() && !name.ends_with('-') {
-            name.push('-');
-        }
-    }
-    name.trim_end_matches('-').to_string()
-}
-
 fn rules() -> Vec<Value> {
-    diag::CODES
+    codes::REGISTRY
         .iter()
         .map(|c| {
             let help = format!(
@@ -67,11 +45,11 @@ fn rules() -> Vec<Value> {
             );
             json!({
                 "id": c.code,
-                "name": rule_name(c.title),
+                "name": c.name,
                 "shortDescription": { "text": c.title },
                 "fullDescription": { "text": c.explain },
                 "help": { "text": help, "markdown": help },
-                "defaultConfiguration": { "level": default_level(c.code) },
+                "defaultConfiguration": { "level": level(c.class.severity()) },
             })
         })
         .collect()
@@ -147,14 +125,12 @@ fn message(d: &Diagnostic) -> String {
 
 fn result(file: &File, lines: &LineTable, index: usize, d: &Diagnostic) -> Value {
     let mut r = json!({
-        "ruleId": d.code,
+        "ruleId": d.code.as_str(),
         "level": level(d.severity),
         "message": { "text": message(d) },
         "locations": [ { "physicalLocation": physical(file, lines, index, d.primary.as_ref()) } ],
     });
-    if let Some(i) = diag::CODES.iter().position(|c| c.code == d.code) {
-        r["ruleIndex"] = json!(i);
-    }
+    r["ruleIndex"] = json!(d.code as usize);
     if !d.secondary.is_empty() {
         let related: Vec<Value> = d
             .secondary
@@ -227,6 +203,8 @@ pub fn log(files: &[File]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::codes::Code;
+    use crate::config::diag;
 
     #[test]
     fn uris_are_references_with_only_unreserved_bytes() {
@@ -237,23 +215,9 @@ mod tests {
     }
 
     #[test]
-    fn rule_names_are_kebab_case() {
-        assert_eq!(rule_name("syntax error"), "syntax-error");
-        assert_eq!(
-            rule_name("`default` given more than once"),
-            "default-given-more-than-once"
-        );
-        assert_eq!(rule_name("mda without %T"), "mda-without-t");
-        for c in diag::CODES {
-            let n = rule_name(c.title);
-            assert!(!n.is_empty() && !n.starts_with('-'), "{}: {n}", c.code);
-        }
-    }
-
-    #[test]
     fn results_point_at_lines_and_code_point_columns() {
         let text = "helo \"é\"\nbad\n";
-        let d = Diagnostic::new("E001", "unknown keyword `bad`")
+        let d = Diagnostic::new(Code::E001, "unknown keyword `bad`")
             .primary(diag::Span::new(10, 13), "not a keyword");
         let f = File {
             name: "rc",

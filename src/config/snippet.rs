@@ -141,7 +141,7 @@ pub struct Snippet<'n> {
 
 /// A line of the file to show: its start and the label ends on it.
 #[derive(Debug, Default)]
-struct Wanted {
+struct ShownLine {
     start: usize,
     points: Vec<usize>,
 }
@@ -155,14 +155,14 @@ impl<'n> Snippet<'n> {
         table: &LineTable,
         spans: &[Span],
     ) -> (Snippet<'n>, Vec<Range<usize>>) {
-        let mut wanted: BTreeMap<usize, Wanted> = BTreeMap::new();
+        let mut wanted: BTreeMap<usize, ShownLine> = BTreeMap::new();
         fn want(
-            wanted: &mut BTreeMap<usize, Wanted>,
+            wanted: &mut BTreeMap<usize, ShownLine>,
             line: usize,
             start: usize,
             point: Option<usize>,
         ) {
-            let w = wanted.entry(line).or_insert_with(|| Wanted {
+            let w = wanted.entry(line).or_insert_with(|| ShownLine {
                 start,
                 points: Vec::new(),
             });
@@ -251,7 +251,7 @@ impl<'n> Snippet<'n> {
         src: &str,
         table: &LineTable,
         line: usize,
-        w: &Wanted,
+        w: &ShownLine,
         map: &mut Vec<(usize, usize)>,
     ) {
         let start = w.start.min(src.len());

@@ -50,7 +50,7 @@ pub fn config(data: &[u8]) {
     let _ = config::diag::to_json(&c.text, &c.diagnostics);
     let _ = c.render_errors();
     for d in &c.diagnostics {
-        let _ = config::diag::explain(d.code);
+        let _ = config::codes::explain(d.code.as_str());
     }
     if let Some(plan) = &c.plan {
         let _ = config::dump::text(&c.name, plan);

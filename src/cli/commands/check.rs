@@ -2,6 +2,7 @@
 //! exit statuses (0 clean, 1 problems found, 2 usage or I/O problems) and
 //! the human, short, JSON, GitHub and SARIF outputs.
 
+use crate::config::codes::{self, Code};
 use crate::config::diag::{self, Diagnostic};
 use crate::config::{
     self, compile, locate, read_source, sarif, Compilation, Options, Origin, SYSTEM_RC,
@@ -146,7 +147,7 @@ fn check_one(
     if perms && user_live {
         if let Err(msg) = config::check_user_file(path) {
             extra.push(
-                Diagnostic::new("E012", msg)
+                Diagnostic::new(Code::E012, msg)
                     .help("sending refuses this file (status 78); use --no-permission-lints for a copy that is not the live file"),
             );
         }
@@ -173,12 +174,12 @@ fn is_live(path: &Path) -> bool {
 pub fn run_check(args: &CheckArgs) -> Result<(), Failure> {
     if let Some(code) = &args.explain {
         if code.eq_ignore_ascii_case("list") {
-            for c in diag::CODES {
+            for c in codes::REGISTRY {
                 println!("{}  {}", c.code, c.title);
             }
             return Ok(());
         }
-        return match diag::explain(code) {
+        return match codes::explain(code) {
             Some(text) => {
                 print!("{text}");
                 Ok(())

@@ -19,7 +19,7 @@ fn codes(src: &str) -> Vec<&'static str> {
     config::compile("t", src.as_bytes(), &opts)
         .diagnostics
         .iter()
-        .map(|d| d.code)
+        .map(|d| d.code.as_str())
         .collect()
 }
 

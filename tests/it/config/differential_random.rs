@@ -200,7 +200,7 @@ fn random_files_get_the_same_verdict_as_esmtp_1_2() {
                                     ..Options::default()
                                 },
                             );
-                            let codes = c.diagnostics.iter().map(|d| d.code).collect();
+                            let codes = c.diagnostics.iter().map(|d| d.code.as_str()).collect();
                             (
                                 s.clone(),
                                 original_accepts(p, scratch),

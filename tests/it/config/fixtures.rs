@@ -5,7 +5,7 @@
 //! they compile with that identity marked unusable; invalid ones do not
 //! compile.
 
-use esmtp::config::{self, diag, dump, Options};
+use esmtp::config::{self, codes, diag, dump, Options};
 use std::path::{Path, PathBuf};
 
 fn fixtures(dir: &str) -> Vec<PathBuf> {
@@ -79,7 +79,7 @@ fn unusable_fixtures_compile_with_errors_and_unusable_identities() {
             assert!(
                 c.diagnostics
                     .iter()
-                    .any(|d| d.is_error() && d.code == u.code && d.message == u.message),
+                    .any(|d| d.is_error() && d.code.as_str() == u.code && d.message == u.message),
                 "{name}: {u:?}"
             );
         }
@@ -145,7 +145,7 @@ fn invalid_fixtures_report_errors() {
         assert!(c.errors() > 0, "{name} has no error");
         for d in &c.diagnostics {
             assert!(
-                diag::code_info(d.code).is_some(),
+                codes::explain(d.code.as_str()).is_some(),
                 "{name}: {} has no explanation",
                 d.code
             );

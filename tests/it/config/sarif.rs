@@ -7,7 +7,7 @@
 
 use crate::support;
 
-use esmtp::config::{self, diag, sarif};
+use esmtp::config::{self, codes, sarif};
 use serde_json::Value;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -168,9 +168,9 @@ fn every_fixture_gives_a_valid_sarif_log_that_agrees_with_the_json_report() {
     // result's rule is the one its index names, with the same level.
     let run = &log["runs"][0];
     let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
-    assert_eq!(rules.len(), diag::CODES.len());
-    for (rule, info) in rules.iter().zip(diag::CODES) {
-        assert_eq!(rule["id"], info.code);
+    assert_eq!(rules.len(), codes::REGISTRY.len());
+    for (rule, info) in rules.iter().zip(codes::REGISTRY) {
+        assert_eq!(rule["id"], info.code.as_str());
         assert_eq!(rule["shortDescription"]["text"], info.title);
         assert!(rule["help"]["text"]
             .as_str()

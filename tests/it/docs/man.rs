@@ -1,8 +1,10 @@
 //! The man pages against the single definitions they document: every
 //! esmtprc keyword (with its aliases and choice values) must be in
 //! esmtprc(5), extensions in its EXTENSIONS section; and both pages must
-//! render without warnings.
+//! render without warnings; every diagnostic code they cite is
+//! in the code registry, with the class the page gives it.
 
+use esmtp::config::codes::{Class, Code};
 use esmtp::config::keywords::{Scope, ValueType, KEYWORDS};
 use std::path::Path;
 use std::process::Command;
@@ -116,4 +118,38 @@ fn man_pages_render_without_warnings() {
             "{page}: mandoc lint:\n{text}"
         );
     }
+}
+
+/// Every diagnostic code the pages cite (`E020`, `W025`) is in the
+/// registry, and the page calls an error an error and a warning a warning.
+#[test]
+fn every_code_cited_is_in_the_registry() {
+    let mut cited = 0;
+    for name in ["esmtp.1", "esmtprc.5"] {
+        let page = plain(&man(name));
+        for line in page.lines() {
+            let words = line.split(|c: char| !c.is_ascii_alphanumeric());
+            for word in words.filter(|w| is_code(w)) {
+                let code = Code::parse(word).unwrap_or_else(|| panic!("{name}: {word}"));
+                let said = if line.contains("error") {
+                    Some(Class::Error)
+                } else if line.contains("warn") {
+                    Some(Class::Warning)
+                } else {
+                    None
+                };
+                if let Some(class) = said {
+                    assert_eq!(code.class(), class, "{name}: {line}");
+                }
+                cited += 1;
+            }
+        }
+    }
+    assert!(cited >= 3, "{cited}");
+}
+
+/// `E020`, `W001`, `C101`: a letter of the registry and three digits.
+fn is_code(word: &str) -> bool {
+    let b = word.as_bytes();
+    b.len() == 4 && matches!(b[0], b'E' | b'W' | b'C') && b[1..].iter().all(u8::is_ascii_digit)
 }
