@@ -61,14 +61,11 @@ fn identity_value(id: &Identity, key: Key) -> Option<String> {
         Key::MessageId => if id.message_id { "enabled" } else { "disabled" }.into(),
         Key::Timeout => id.timeout_secs.to_string(),
         Key::Auth => id.auth.map(|a| a.config_name()).unwrap_or("-").into(),
-        Key::TlsFingerprint => {
-            let fp = id.tls_files.as_ref().and_then(|f| f.fingerprint);
-            fp.map(|f| fingerprint_text(&f))
-                .unwrap_or_else(|| "-".into())
-        }
-        Key::TlsTrustFile => opt(id.tls_files.as_ref().and_then(|f| f.trust_file.as_deref())),
-        Key::TlsCertFile => opt(id.tls_files.as_ref().and_then(|f| f.cert_file.as_deref())),
-        Key::TlsKeyFile => opt(id.tls_files.as_ref().and_then(|f| f.key_file.as_deref())),
+        // Shown only when set: unset, ~/.authenticate and the CAs decide.
+        Key::TlsFingerprint => fingerprint_text(&id.tls_files.as_ref()?.fingerprint?),
+        Key::TlsTrustFile => q(id.tls_files.as_ref()?.trust_file.as_deref()?),
+        Key::TlsCertFile => q(id.tls_files.as_ref()?.cert_file.as_deref()?),
+        Key::TlsKeyFile => q(id.tls_files.as_ref()?.key_file.as_deref()?),
         _ => return None,
     })
 }

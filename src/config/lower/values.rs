@@ -190,7 +190,11 @@ impl<'s, 'o> Lowerer<'s, 'o> {
         let ok = v.text.starts_with('/') || (v.text.starts_with("~/") && v.text.len() > 2);
         if !ok {
             let name = keywords::keyword(key).name;
-            self.diags.push(
+            let d = if v.text == "~/" || v.text.is_empty() {
+                Diagnostic::new(Code::E023, format!("`{name}` names no file"))
+                    .primary(v.span, "a directory, not a file")
+                    .help(format!("write `{name} ~/PATH/TO/FILE` or a path from /"))
+            } else {
                 Diagnostic::new(
                     Code::E023,
                     format!("`{}` is not an absolute or ~/ path", shown(&v.text)),
@@ -202,8 +206,9 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                 .help(format!(
                     "write `{name} ~/{}` or a path from /",
                     v.text.trim_start_matches("./")
-                )),
-            );
+                ))
+            };
+            self.diags.push(d);
             return;
         }
         let files = self
