@@ -383,7 +383,7 @@ pub static KEYWORDS: &[Keyword] = &[
         value: ValueType::Fingerprint,
         scope: Scope::Identity,
         default: "",
-        doc: "Trust exactly the server certificate with this SHA-256 fingerprint, whoever signed it, in place of CA and host name checks (msmtp's format; `esmtp probe` prints it).",
+        doc: "Trust exactly the server certificate with this SHA-256 fingerprint, whoever signed it, in place of the CA, host name and date checks (msmtp's format).",
         extension: true,
         name_mode: true,
     },

@@ -394,3 +394,45 @@ fn tls_cert_file_and_tls_key_file_present_the_client_certificate() {
     );
     assert_eq!(exim.commands().len(), before);
 }
+
+#[test]
+fn check_reports_a_tls_cert_file_that_cannot_be_used() {
+    let user = User::new();
+    let home = user.home.path();
+    let other = tempfile::tempdir().unwrap();
+    let pki = Pki::new(other.path(), "check");
+    let (cert, key) = pki.issue("me", "me", "", true);
+    private(&home.join("tls/me.pem"), &cert);
+    private(&home.join("tls/me.key"), &key);
+    let rc = home.join(".esmtprc");
+    fs::write(
+        &rc,
+        "identity me@example.org\nhostname mail.example.org\nstarttls required\n\
+         tls_cert_file ~/tls/me.pem\ntls_key_file ~/tls/me.key\n",
+    )
+    .unwrap();
+    fs::set_permissions(&rc, fs::Permissions::from_mode(0o600)).unwrap();
+    let check = || {
+        Command::new(env!("CARGO_BIN_EXE_esmtp"))
+            .arg("check")
+            .env("HOME", home)
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_CACHE_HOME")
+            .output()
+            .expect("esmtp check")
+    };
+    let out = check();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("E016"), "{text}");
+
+    fs::set_permissions(home.join("tls/me.key"), fs::Permissions::from_mode(0o644)).unwrap();
+    let out = check();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("E016"), "{text}");
+    assert!(text.contains("me.key has mode 0644"), "{text}");
+    assert!(text.contains("fix the tls_cert_file"), "{text}");
+}
