@@ -159,7 +159,7 @@ registry! {
     W017: Warning, "unmatched-quote", "unmatched quote",
         "A quote that is never closed is not a quote for esmtp 1.2: it becomes part of a bare word. Add the closing quote.";
     W018: Warning, "setting-without-effect", "setting without effect",
-        "The setting can have no effect: `certificate_passphrase` decrypts the TLS client key, but the identity has `starttls disabled` (the default), so no TLS session is ever made.";
+        "The setting can have no effect: `certificate_passphrase` decrypts the TLS client key, but the identity has `starttls disabled` (the default), so no TLS session is ever made. The same holds for `tls_fingerprint`, `tls_trust_file`, `tls_cert_file` and `tls_key_file` without TLS; `tls_trust_file` is not used when `tls_fingerprint` is given (the fingerprint replaces the CA check), and `tls_key_file` is not used without `tls_cert_file`.";
     W019: Warning, "suspicious-host-name", "suspicious host name",
         "The host name is empty or contains characters that no host name has (blanks, `@`, `/`). Sending will fail to connect.";
     W020: Warning, "identity-declared-more-than-once", "identity declared more than once",
