@@ -113,6 +113,12 @@ fn rc(user: &User, port: u16, starttls: &str, extra: &str) -> std::path::PathBuf
     ))
 }
 
+/// Send the test message through an identity on `port` with `starttls`
+/// and `extra` statements.
+fn send(user: &User, port: u16, starttls: &str, extra: &str) -> Run {
+    user.send_msg(&rc(user, port, starttls, extra), &[])
+}
+
 fn private(path: &Path, from: &Path) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::copy(from, path).unwrap();
@@ -144,26 +150,20 @@ fn a_self_signed_server_with_the_pinned_fingerprint_gets_the_mail() {
     let fp = self_signed(&exim);
     // No ~/.authenticate: the system's roots would refuse this certificate.
     let user = User::new();
-    let run = user.send_msg(
-        &rc(
-            &user,
-            exim.port(),
-            "required",
-            &format!("tls_fingerprint SHA256:{fp}\n"),
-        ),
-        &[],
+    let run = send(
+        &user,
+        exim.port(),
+        "required",
+        &format!("tls_fingerprint SHA256:{fp}\n"),
     );
     assert_delivered(&exim, &run);
     // msmtp's form, without the SHA256: prefix, in lower case.
     let user = User::new();
-    let run = user.send_msg(
-        &rc(
-            &user,
-            exim.port(),
-            "required",
-            &format!("tls_fingerprint {}\n", fp.to_lowercase()),
-        ),
-        &[],
+    let run = send(
+        &user,
+        exim.port(),
+        "required",
+        &format!("tls_fingerprint {}\n", fp.to_lowercase()),
     );
     assert_eq!(run.code, Some(0), "{run:?}");
     exim.wait_for_messages(2);
@@ -174,27 +174,21 @@ fn implicit_tls_honours_the_pin_too() {
     let exim = Exim::start();
     let fp = served_fingerprint(exim.tls_port(), false).expect("certificate");
     let user = User::new();
-    let run = user.send_msg(
-        &rc(
-            &user,
-            exim.tls_port(),
-            "implicit",
-            &format!("tls_fingerprint SHA256:{fp}\n"),
-        ),
-        &[],
+    let run = send(
+        &user,
+        exim.tls_port(),
+        "implicit",
+        &format!("tls_fingerprint SHA256:{fp}\n"),
     );
     assert_delivered(&exim, &run);
 
     let user = User::new();
     let wrong = format!("SHA256:{}", ["00"; 32].join(":"));
-    let run = user.send_msg(
-        &rc(
-            &user,
-            exim.tls_port(),
-            "implicit",
-            &format!("tls_fingerprint {wrong}\n"),
-        ),
-        &[],
+    let run = send(
+        &user,
+        exim.tls_port(),
+        "implicit",
+        &format!("tls_fingerprint {wrong}\n"),
     );
     assert_eq!(run.code, Some(69), "{run:?}");
     assert!(run.stderr.contains(&wrong), "{}", run.stderr);
@@ -208,14 +202,11 @@ fn a_wrong_fingerprint_is_refused_even_from_a_trusted_ca() {
     // The CA is trusted: without the pin this would be delivered.
     user.trust(exim.ca_pem());
     let wrong = format!("SHA256:{}", ["AB"; 32].join(":"));
-    let run = user.send_msg(
-        &rc(
-            &user,
-            exim.port(),
-            "required",
-            &format!("tls_fingerprint {wrong}\n"),
-        ),
-        &[],
+    let run = send(
+        &user,
+        exim.port(),
+        "required",
+        &format!("tls_fingerprint {wrong}\n"),
     );
     assert_refused(&exim, &run);
     assert!(run.stderr.contains(&wrong), "{}", run.stderr);
@@ -226,14 +217,11 @@ fn a_wrong_fingerprint_is_refused_even_from_a_trusted_ca() {
     );
     assert!(run.stderr.contains("tls_fingerprint"), "{}", run.stderr);
     // `starttls enabled` does not fall back to plain text on a mismatch.
-    let run = user.send_msg(
-        &rc(
-            &user,
-            exim.port(),
-            "enabled",
-            &format!("tls_fingerprint {wrong}\n"),
-        ),
-        &[],
+    let run = send(
+        &user,
+        exim.port(),
+        "enabled",
+        &format!("tls_fingerprint {wrong}\n"),
     );
     assert_refused(&exim, &run);
 }
@@ -284,14 +272,11 @@ fn tls_trust_file_replaces_authenticate() {
     // ~/.authenticate trusts another CA; the identity's own file is used.
     user.trust(&stranger.ca_cert);
     private(&user.home.path().join("certs/home-ca.pem"), exim.ca_pem());
-    let run = user.send_msg(
-        &rc(
-            &user,
-            exim.port(),
-            "required",
-            "tls_trust_file ~/certs/home-ca.pem\n",
-        ),
-        &[],
+    let run = send(
+        &user,
+        exim.port(),
+        "required",
+        "tls_trust_file ~/certs/home-ca.pem\n",
     );
     assert_delivered(&exim, &run);
 }
@@ -306,14 +291,11 @@ fn tls_trust_file_with_the_wrong_ca_is_refused() {
     user.trust(exim.ca_pem());
     let file = user.home.path().join("certs/other-ca.pem");
     private(&file, &stranger.ca_cert);
-    let run = user.send_msg(
-        &rc(
-            &user,
-            exim.port(),
-            "required",
-            &format!("tls_trust_file {}\n", file.display()),
-        ),
-        &[],
+    let run = send(
+        &user,
+        exim.port(),
+        "required",
+        &format!("tls_trust_file {}\n", file.display()),
     );
     assert_refused(&exim, &run);
     assert!(
@@ -333,14 +315,11 @@ fn tls_files_others_can_read_are_refused_like_authenticate() {
     let file = user.home.path().join("certs/home-ca.pem");
     private(&file, exim.ca_pem());
     fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
-    let run = user.send_msg(
-        &rc(
-            &user,
-            exim.port(),
-            "required",
-            "tls_trust_file ~/certs/home-ca.pem\n",
-        ),
-        &[],
+    let run = send(
+        &user,
+        exim.port(),
+        "required",
+        "tls_trust_file ~/certs/home-ca.pem\n",
     );
     assert_eq!(run.code, Some(77), "{run:?}");
     assert!(run.stderr.contains("has mode 0644"), "{}", run.stderr);
@@ -360,14 +339,11 @@ fn tls_cert_file_and_tls_key_file_present_the_client_certificate() {
     let home = user.home.path();
     private(&home.join("tls/me.pem"), &cert);
     private(&home.join("tls/me.key"), &key);
-    let run = user.send_msg(
-        &rc(
-            &user,
-            exim.port(),
-            "required",
-            "tls_cert_file ~/tls/me.pem\ntls_key_file ~/tls/me.key\n",
-        ),
-        &[],
+    let run = send(
+        &user,
+        exim.port(),
+        "required",
+        "tls_cert_file ~/tls/me.pem\ntls_key_file ~/tls/me.key\n",
     );
     assert_delivered(&exim, &run);
     let cmds = exim.commands().join("\n");
@@ -377,14 +353,11 @@ fn tls_cert_file_and_tls_key_file_present_the_client_certificate() {
     // names the file; nothing reaches the server).
     fs::set_permissions(home.join("tls/me.key"), fs::Permissions::from_mode(0o640)).unwrap();
     let before = exim.commands().len();
-    let run = user.send_msg(
-        &rc(
-            &user,
-            exim.port(),
-            "required",
-            "tls_cert_file ~/tls/me.pem\ntls_key_file ~/tls/me.key\n",
-        ),
-        &[],
+    let run = send(
+        &user,
+        exim.port(),
+        "required",
+        "tls_cert_file ~/tls/me.pem\ntls_key_file ~/tls/me.key\n",
     );
     assert_eq!(run.code, Some(78), "{run:?}");
     assert!(
