@@ -85,6 +85,43 @@ fn read_checked(path: &Path) -> Result<Vec<u8>, Failure> {
         .map_err(|e| Failure::new(exit::NOPERM, format!("cannot read {}: {e}", path.display())))
 }
 
+/// Read a file of public certificates the identity names (`tls_trust_file`,
+/// a `tls_cert_file` beside its own `tls_key_file`): anyone may read it
+/// (msmtp users point at /etc/ssl/certs/ca-certificates.crt), but only its
+/// owner, the user or root, may change it: whoever can write a trust file
+/// can make esmtp trust any server.
+fn read_public(path: &Path) -> Result<Vec<u8>, Failure> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(path)
+        .map_err(|e| Failure::new(exit::NOPERM, format!("cannot read {}: {e}", path.display())))?;
+    let mode = meta.mode() & 0o7777;
+    let me = crate::owned::euid();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(Failure::new(
+            exit::NOPERM,
+            format!(
+                "{} belongs to user id {}, not to you or root; whoever owns it decides \
+                 which servers esmtp trusts",
+                path.display(),
+                meta.uid()
+            ),
+        ));
+    }
+    if mode & 0o022 != 0 {
+        return Err(Failure::new(
+            exit::NOPERM,
+            format!(
+                "{} has mode {mode:04o}: group or others may change it, and so decide which \
+                 servers esmtp trusts (chmod go-w {})",
+                path.display(),
+                path.display()
+            ),
+        ));
+    }
+    fs::read(path)
+        .map_err(|e| Failure::new(exit::NOPERM, format!("cannot read {}: {e}", path.display())))
+}
+
 fn add_pem_certs(roots: &mut RootCertStore, path: &Path, pem: &[u8]) -> Result<usize, Failure> {
     let mut n = 0;
     for cert in CertificateDer::pem_slice_iter(pem) {
@@ -158,7 +195,13 @@ fn load_client_identity(
     key_path: &Path,
     passphrase: Option<&Secret>,
 ) -> Result<ClientIdentity, Failure> {
-    let pem = read_checked(path)?;
+    // A file that holds the key is private; a certificate beside its own
+    // key file is public, like a trust file.
+    let pem = if key_path == path {
+        read_checked(path)?
+    } else {
+        read_public(path)?
+    };
     let key_pem;
     let (pem_k, path_k) = if key_path == path {
         (&pem, path)
@@ -366,7 +409,7 @@ pub(crate) fn setup(identity: &Identity) -> Result<TlsSetup, Failure> {
         (None, Some(file)) => {
             let file = expand(file)?;
             let mut roots = RootCertStore::empty();
-            let pem = read_checked(&file)?;
+            let pem = read_public(&file)?;
             if add_pem_certs(&mut roots, &file, &pem)? == 0 {
                 return Err(Failure::config(format!(
                     "{} (tls_trust_file) holds no certificate",

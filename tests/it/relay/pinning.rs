@@ -308,8 +308,11 @@ fn tls_trust_file_with_the_wrong_ca_is_refused() {
     );
 }
 
+/// A trust file holds public certificates: readable by all is fine (msmtp
+/// users name /etc/ssl/certs/ca-certificates.crt, mode 0644), but one that
+/// group or others may change would let them choose whom esmtp trusts.
 #[test]
-fn tls_files_others_can_read_are_refused_like_authenticate() {
+fn a_trust_file_others_can_read_is_used_one_they_can_change_is_refused() {
     let exim = Exim::start();
     let user = User::new();
     let file = user.home.path().join("certs/home-ca.pem");
@@ -321,9 +324,37 @@ fn tls_files_others_can_read_are_refused_like_authenticate() {
         "required",
         "tls_trust_file ~/certs/home-ca.pem\n",
     );
+    assert_delivered(&exim, &run);
+
+    let exim = Exim::start();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o664)).unwrap();
+    let run = send(
+        &user,
+        exim.port(),
+        "required",
+        "tls_trust_file ~/certs/home-ca.pem\n",
+    );
     assert_eq!(run.code, Some(77), "{run:?}");
-    assert!(run.stderr.contains("has mode 0644"), "{}", run.stderr);
-    assert!(run.stderr.contains("chmod 600"), "{}", run.stderr);
+    assert!(run.stderr.contains("has mode 0664"), "{}", run.stderr);
+    assert!(run.stderr.contains("chmod go-w"), "{}", run.stderr);
+    assert!(exim.commands().is_empty());
+
+    // Another user's file, even read-only, is theirs to change.
+    let exim = Exim::start();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::chown(&file, Some(65534), None).unwrap();
+    let run = send(
+        &user,
+        exim.port(),
+        "required",
+        "tls_trust_file ~/certs/home-ca.pem\n",
+    );
+    assert_eq!(run.code, Some(77), "{run:?}");
+    assert!(
+        run.stderr.contains("belongs to user id 65534"),
+        "{}",
+        run.stderr
+    );
     assert!(exim.commands().is_empty());
 }
 
