@@ -260,6 +260,11 @@ pub struct Identity {
     pub timeout_secs: u64,
     /// Insist on one AUTH mechanism (extension `auth`).
     pub auth: Option<AuthMech>,
+    /// Per-identity TLS trust and client files (extensions
+    /// `tls_fingerprint`, `tls_trust_file`, `tls_cert_file`, `tls_key_file`).
+    /// Paths are kept as written (absolute or `~/`) and read only when TLS
+    /// is used, like `~/.authenticate`. Boxed: most identities have none.
+    pub tls_files: Option<Box<TlsFiles>>,
     /// Set when an error in the file concerns this identity's smarthost:
     /// sending through it fails with this reason, nothing else does.
     /// (Boxed: rare, and a plan may hold many identities.)
@@ -289,9 +294,31 @@ impl Identity {
             message_id: true,
             timeout_secs: Self::DEFAULT_TIMEOUT_SECS,
             auth: None,
+            tls_files: None,
             unusable: None,
         }
     }
+}
+
+/// `tls_fingerprint`, `tls_trust_file`, `tls_cert_file`, `tls_key_file`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TlsFiles {
+    /// SHA-256 of the server's end-entity certificate: when set, it replaces
+    /// the CA chain and host name checks (as msmtp's `tls_fingerprint`).
+    pub fingerprint: Option<[u8; 32]>,
+    /// CA bundle trusted in place of `~/.authenticate/ca.pem`.
+    pub trust_file: Option<String>,
+    /// Client certificate in place of `~/.authenticate/.../smtp-starttls.pem`.
+    pub cert_file: Option<String>,
+    /// Its private key, when not in `cert_file`.
+    pub key_file: Option<String>,
+}
+
+/// A SHA-256 fingerprint as msmtp and `openssl x509 -fingerprint` write it,
+/// with esmtp's `SHA256:` prefix: `SHA256:AB:CD:...`.
+pub fn fingerprint_text(fp: &[u8]) -> String {
+    let hex: Vec<String> = fp.iter().map(|b| format!("{b:02X}")).collect();
+    format!("SHA256:{}", hex.join(":"))
 }
 
 /// Where the smarthost is.

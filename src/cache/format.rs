@@ -32,7 +32,8 @@ use std::path::PathBuf;
 /// rebuilt program never trusts a file written by another build.
 /// 2: `Identity::tls_explicit`.
 /// 3: user names and secrets as bytes (`Octets`), `Identity::unusable`.
-pub const FORMAT_VERSION: u32 = 3;
+/// 4: `Identity::tls_files` (tls_fingerprint, tls_trust_file, tls_cert_file, tls_key_file).
+pub const FORMAT_VERSION: u32 = 4;
 pub(super) const MAGIC: &[u8; 8] = b"ESMTPPC\0";
 /// magic + format + header length + header check.
 pub(super) const PREFIX_LEN: usize = 8 + 4 + 4 + 8;

@@ -1,7 +1,9 @@
 //! `esmtp dump`: the resolved plan as text or JSON, secrets redacted.
 
 use super::keywords::{Key, Scope, KEYWORDS};
-use crate::plan::{escape_bytes, Identity, Octets, Plan, QueueMode, SecretSource, Template};
+use crate::plan::{
+    escape_bytes, fingerprint_text, Identity, Octets, Plan, QueueMode, SecretSource, Template,
+};
 
 fn q(s: &str) -> String {
     format!("\"{}\"", s.escape_debug())
@@ -59,6 +61,11 @@ fn identity_value(id: &Identity, key: Key) -> Option<String> {
         Key::MessageId => if id.message_id { "enabled" } else { "disabled" }.into(),
         Key::Timeout => id.timeout_secs.to_string(),
         Key::Auth => id.auth.map(|a| a.config_name()).unwrap_or("-").into(),
+        // Shown only when set: unset, ~/.authenticate and the CAs decide.
+        Key::TlsFingerprint => fingerprint_text(&id.tls_files.as_ref()?.fingerprint?),
+        Key::TlsTrustFile => q(id.tls_files.as_ref()?.trust_file.as_deref()?),
+        Key::TlsCertFile => q(id.tls_files.as_ref()?.cert_file.as_deref()?),
+        Key::TlsKeyFile => q(id.tls_files.as_ref()?.key_file.as_deref()?),
         _ => return None,
     })
 }

@@ -32,6 +32,10 @@ pub enum Key {
     Queue,
     QueueDir,
     QueueLifetime,
+    TlsFingerprint,
+    TlsTrustFile,
+    TlsCertFile,
+    TlsKeyFile,
 }
 
 /// The kind of value a keyword takes.
@@ -65,6 +69,8 @@ pub enum ValueType {
     Duration,
     /// A file system path.
     Path,
+    /// A certificate's SHA-256 fingerprint, `SHA256:` and colon-separated hex.
+    Fingerprint,
 }
 
 impl ValueType {
@@ -84,6 +90,7 @@ impl ValueType {
             ValueType::Seconds => "SECONDS".into(),
             ValueType::Duration => "DURATION".into(),
             ValueType::Path => "PATH".into(),
+            ValueType::Fingerprint => "SHA256:XX:XX:...".into(),
         }
     }
 }
@@ -369,6 +376,50 @@ pub static KEYWORDS: &[Keyword] = &[
         extension: true,
         name_mode: false,
     },
+    Keyword {
+        key: Key::TlsFingerprint,
+        name: "tls_fingerprint",
+        aliases: &[],
+        value: ValueType::Fingerprint,
+        scope: Scope::Identity,
+        default: "",
+        doc: "Trust exactly the server certificate with this SHA-256 fingerprint, whoever signed it, in place of the CA, host name and date checks (msmtp's format).",
+        extension: true,
+        name_mode: true,
+    },
+    Keyword {
+        key: Key::TlsTrustFile,
+        name: "tls_trust_file",
+        aliases: &[],
+        value: ValueType::Path,
+        scope: Scope::Identity,
+        default: "~/.authenticate/ca.pem",
+        doc: "PEM file of the CAs trusted for this identity, in place of ~/.authenticate (absolute or ~/ path; mode 0600).",
+        extension: true,
+        name_mode: true,
+    },
+    Keyword {
+        key: Key::TlsCertFile,
+        name: "tls_cert_file",
+        aliases: &[],
+        value: ValueType::Path,
+        scope: Scope::Identity,
+        default: "~/.authenticate/private/smtp-starttls.pem",
+        doc: "PEM file of the TLS client certificate for this identity, in place of ~/.authenticate (absolute or ~/ path; mode 0600).",
+        extension: true,
+        name_mode: true,
+    },
+    Keyword {
+        key: Key::TlsKeyFile,
+        name: "tls_key_file",
+        aliases: &[],
+        value: ValueType::Path,
+        scope: Scope::Identity,
+        default: "the tls_cert_file",
+        doc: "PEM file of the client certificate's private key, when not in tls_cert_file (absolute or ~/ path; mode 0600).",
+        extension: true,
+        name_mode: true,
+    },
 ];
 
 /// The table entry of a key.
@@ -525,6 +576,10 @@ mod tests {
             Key::Queue,
             Key::QueueDir,
             Key::QueueLifetime,
+            Key::TlsFingerprint,
+            Key::TlsTrustFile,
+            Key::TlsCertFile,
+            Key::TlsKeyFile,
         ];
         for k in all {
             assert_eq!(KEYWORDS.iter().filter(|e| e.key == k).count(), 1, "{k:?}");

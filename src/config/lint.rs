@@ -194,6 +194,44 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
                 }
             }
         }
+        if let Some(files) = &id.tls_files {
+            for key in [
+                Key::TlsFingerprint,
+                Key::TlsTrustFile,
+                Key::TlsCertFile,
+                Key::TlsKeyFile,
+            ] {
+                let Some(span) = sec.values.get(&key) else {
+                    continue;
+                };
+                if id.tls == TlsPolicy::Disabled {
+                    let mut d =
+                        Diagnostic::new(Code::W018, format!("`{}` with TLS disabled", key.name()))
+                            .primary(*span, "never used: this identity does not use TLS");
+                    if let Some(t) = sec.values.get(&Key::Starttls) {
+                        d = d.secondary(*t, "TLS disabled here");
+                    }
+                    out.push(d.help("write `starttls required`"));
+                } else if key == Key::TlsKeyFile && files.cert_file.is_none() {
+                    out.push(
+                        Diagnostic::new(Code::W018, "`tls_key_file` without `tls_cert_file`")
+                            .primary(
+                                *span,
+                                "never used: there is no client certificate to go with it",
+                            )
+                            .help("add `tls_cert_file FILE` with the certificate of this key"),
+                    );
+                } else if key == Key::TlsTrustFile && files.fingerprint.is_some() {
+                    let mut d =
+                        Diagnostic::new(Code::W018, "`tls_trust_file` with `tls_fingerprint`")
+                            .primary(*span, "never used: the fingerprint replaces the CA check");
+                    if let Some(f) = sec.values.get(&Key::TlsFingerprint) {
+                        d = d.secondary(*f, "the server is trusted by this fingerprint");
+                    }
+                    out.push(d.help("remove one of them"));
+                }
+            }
+        }
         if let (Some(_), Some(s)) = (user_span, secret_span) {
             if id.tls == TlsPolicy::Disabled && !is_loopback(&id.relay.host) {
                 match sec.values.get(&Key::Starttls) {
@@ -343,12 +381,14 @@ pub fn client_certificates(l: &Lowered, check: super::lower::CertCheck) -> DiagL
         if id.tls == TlsPolicy::Disabled || id.unusable.is_some() {
             continue;
         }
-        let Some(problem) = check(&id.relay.host, id.certificate_passphrase.as_ref()) else {
+        let Some(problem) = check(id) else {
             continue;
         };
         let span = sec
             .values
-            .get(&Key::CertificatePassphrase)
+            .get(&Key::TlsCertFile)
+            .or(sec.values.get(&Key::TlsKeyFile))
+            .or(sec.values.get(&Key::CertificatePassphrase))
             .or(sec.values.get(&Key::Starttls))
             .or(sec.values.get(&Key::Hostname))
             .copied()
@@ -363,7 +403,12 @@ pub fn client_certificates(l: &Lowered, check: super::lower::CertCheck) -> DiagL
                 format!("TLS to {} presents this certificate", id.relay),
             );
         }
-        out.push(d.help("fix the file in ~/.authenticate (or remove it to send without a client certificate); sending through this identity fails until then"));
+        let help = if id.tls_files.as_ref().is_some_and(|f| f.cert_file.is_some()) {
+            "fix the tls_cert_file (or tls_key_file); sending through this identity fails until then"
+        } else {
+            "fix the file in ~/.authenticate (or remove it to send without a client certificate); sending through this identity fails until then"
+        };
+        out.push(d.help(help));
     }
     out
 }

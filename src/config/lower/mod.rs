@@ -38,7 +38,7 @@ pub struct Options {
 }
 
 /// See [`Options::client_certs`].
-pub type CertCheck = fn(&str, Option<&crate::plan::Secret>) -> Option<String>;
+pub type CertCheck = fn(&Identity) -> Option<String>;
 
 /// One identity (or the unnamed section) while lowering.
 #[derive(Debug)]

@@ -136,8 +136,92 @@ impl<'s, 'o> Lowerer<'s, 'o> {
             Key::MessageId => self.message_id(v),
             Key::Timeout => self.timeout(v),
             Key::Auth => self.auth(v),
+            Key::TlsFingerprint => self.fingerprint(v),
+            Key::TlsTrustFile | Key::TlsCertFile | Key::TlsKeyFile => self.tls_path(key, v),
             _ => {}
         }
+    }
+
+    /// `tls_fingerprint`: the SHA-256 fingerprint of the server certificate.
+    fn fingerprint(&mut self, v: &Value) {
+        match parse_fingerprint(&v.text) {
+            Ok(fp) => {
+                self.cur()
+                    .identity
+                    .tls_files
+                    .get_or_insert_with(Default::default)
+                    .fingerprint = Some(fp)
+            }
+            Err(e) => {
+                let (label, help) = match e {
+                    FingerprintError::Weak(kind) => (
+                        format!("a {kind} fingerprint; only SHA-256 is accepted"),
+                        format!(
+                            "{kind} no longer protects against a forged certificate; write the SHA-256 fingerprint, from `{FINGERPRINT_HOWTO}`"
+                        ),
+                    ),
+                    FingerprintError::NoColons(fixed) => (
+                        "hex digits without the colons".to_string(),
+                        format!("write `tls_fingerprint {fixed}`"),
+                    ),
+                    FingerprintError::Malformed(why) => (
+                        why,
+                        format!(
+                            "write `tls_fingerprint SHA256:` and 32 pairs of hex digits separated by colons, from `{FINGERPRINT_HOWTO}`"
+                        ),
+                    ),
+                };
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::E022,
+                        format!("`{}` is not a SHA-256 fingerprint", shown(&v.text)),
+                    )
+                    .primary(v.span, label)
+                    .help(help),
+                );
+            }
+        }
+    }
+
+    /// `tls_trust_file`, `tls_cert_file`, `tls_key_file`: an absolute or
+    /// `~/` path (there is no directory a relative path could be taken
+    /// from: esmtp is run from anywhere).
+    fn tls_path(&mut self, key: Key, v: &Value) {
+        let ok = v.text.starts_with('/') || (v.text.starts_with("~/") && v.text.len() > 2);
+        if !ok {
+            let name = keywords::keyword(key).name;
+            let d = if v.text == "~/" || v.text.is_empty() {
+                Diagnostic::new(Code::E023, format!("`{name}` names no file"))
+                    .primary(v.span, "a directory, not a file")
+                    .help(format!("write `{name} ~/PATH/TO/FILE` or a path from /"))
+            } else {
+                Diagnostic::new(
+                    Code::E023,
+                    format!("`{}` is not an absolute or ~/ path", shown(&v.text)),
+                )
+                .primary(
+                    v.span,
+                    "esmtp runs from any directory: a relative path has no meaning",
+                )
+                .help(format!(
+                    "write `{name} ~/{}` or a path from /",
+                    v.text.trim_start_matches("./")
+                ))
+            };
+            self.diags.push(d);
+            return;
+        }
+        let files = self
+            .cur()
+            .identity
+            .tls_files
+            .get_or_insert_with(Default::default);
+        let slot = match key {
+            Key::TlsTrustFile => &mut files.trust_file,
+            Key::TlsCertFile => &mut files.cert_file,
+            _ => &mut files.key_file,
+        };
+        *slot = Some(v.text.clone());
     }
 
     /// `password` or `passwordeval`: the identity's secret (one source).
@@ -436,6 +520,78 @@ pub fn resolve_port(p: &str) -> Result<u16, String> {
     Err(format!("unknown service name `{p}`"))
 }
 
+/// How to get a server's SHA-256 fingerprint, for help texts.
+const FINGERPRINT_HOWTO: &str = "openssl s_client -connect HOST:PORT -starttls smtp </dev/null | openssl x509 -noout -fingerprint -sha256";
+
+/// Why a `tls_fingerprint` value was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FingerprintError {
+    /// A SHA-1 or MD5 fingerprint (msmtp still accepts them).
+    Weak(&'static str),
+    /// 64 hex digits without colons: the value to write instead.
+    NoColons(String),
+    Malformed(String),
+}
+
+/// A SHA-256 fingerprint as msmtp takes it (32 colon-separated pairs of hex
+/// digits), optionally after `SHA256:` (any case), as `esmtp probe` and
+/// `ssh-keygen`-style tools print it.
+pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], FingerprintError> {
+    let (prefix, body) = match text.split_once(':') {
+        Some((p, rest)) if p.len() > 2 && p.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+            (Some(p.to_ascii_uppercase()), rest)
+        }
+        _ => (None, text),
+    };
+    match prefix.as_deref() {
+        None | Some("SHA256") | Some("SHA-256") => {}
+        Some("SHA1") | Some("SHA-1") => return Err(FingerprintError::Weak("SHA-1")),
+        Some("MD5") => return Err(FingerprintError::Weak("MD5")),
+        Some(other) => {
+            return Err(FingerprintError::Malformed(format!(
+                "unknown fingerprint type `{}`",
+                shown(other)
+            )))
+        }
+    }
+    if !body.contains(':') && body.len() == 64 && body.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let pairs: Vec<String> = body
+            .as_bytes()
+            .chunks(2)
+            .map(|c| String::from_utf8_lossy(c).to_ascii_uppercase())
+            .collect();
+        return Err(FingerprintError::NoColons(format!(
+            "SHA256:{}",
+            pairs.join(":")
+        )));
+    }
+    let parts: Vec<&str> = body.split(':').collect();
+    let mut bytes = Vec::with_capacity(32);
+    for p in &parts {
+        if p.len() != 2 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(FingerprintError::Malformed(format!(
+                "`{}` is not a pair of hex digits",
+                shown(p)
+            )));
+        }
+        bytes.push(
+            u8::from_str_radix(p, 16).map_err(|e| FingerprintError::Malformed(e.to_string()))?,
+        );
+    }
+    match (bytes.len(), prefix.is_some()) {
+        (32, _) => {
+            let mut fp = [0u8; 32];
+            fp.copy_from_slice(&bytes);
+            Ok(fp)
+        }
+        (20, false) => Err(FingerprintError::Weak("SHA-1")),
+        (16, false) => Err(FingerprintError::Weak("MD5")),
+        (n, _) => Err(FingerprintError::Malformed(format!(
+            "{n} bytes; a SHA-256 fingerprint has 32"
+        ))),
+    }
+}
+
 /// Seconds, or a number with an s/m/h/d suffix.
 pub fn parse_duration(text: &str) -> Option<u64> {
     let t = text.trim();
@@ -472,6 +628,47 @@ mod tests {
         assert!(parse_hostport("a:").is_err());
         assert!(parse_hostport("127.0.0.1:x:y").is_err());
         assert!(parse_hostport("host:25:25").is_err());
+    }
+
+    #[test]
+    fn fingerprints() {
+        let hex: Vec<String> = (0u8..32).map(|b| format!("{b:02x}")).collect();
+        let want: Vec<u8> = (0u8..32).collect();
+        let bare = hex.join(":");
+        assert_eq!(
+            parse_fingerprint(&bare).map(|f| f.to_vec()),
+            Ok(want.clone())
+        );
+        let prefixed = format!("SHA256:{}", bare.to_uppercase());
+        assert_eq!(parse_fingerprint(&prefixed).map(|f| f.to_vec()), Ok(want));
+        assert_eq!(
+            parse_fingerprint(&hex[..20].join(":")),
+            Err(FingerprintError::Weak("SHA-1"))
+        );
+        assert_eq!(
+            parse_fingerprint(&hex[..16].join(":")),
+            Err(FingerprintError::Weak("MD5"))
+        );
+        assert_eq!(
+            parse_fingerprint(&format!("MD5:{}", hex[..16].join(":"))),
+            Err(FingerprintError::Weak("MD5"))
+        );
+        assert!(matches!(
+            parse_fingerprint(&hex.concat()),
+            Err(FingerprintError::NoColons(f)) if f == crate::plan::fingerprint_text(&(0u8..32).collect::<Vec<_>>())
+        ));
+        assert!(matches!(
+            parse_fingerprint("SHA256:zz"),
+            Err(FingerprintError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_fingerprint(&hex[..31].join(":")),
+            Err(FingerprintError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_fingerprint(""),
+            Err(FingerprintError::Malformed(_))
+        ));
     }
 
     #[test]

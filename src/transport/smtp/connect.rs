@@ -152,10 +152,7 @@ impl Connection {
         // configuration (78), found before anything is sent.
         let mut early_tls = match identity.tls {
             TlsPolicy::Disabled => None,
-            _ => Some(tls::setup(
-                &relay.host,
-                identity.certificate_passphrase.as_ref(),
-            )?),
+            _ => Some(tls::setup(identity)?),
         };
 
         if verbose {
@@ -182,7 +179,7 @@ impl Connection {
             }
             let setup = match early_tls.take() {
                 Some(s) => s,
-                None => tls::setup(&relay.host, identity.certificate_passphrase.as_ref())?,
+                None => tls::setup(identity)?,
             };
             let handshake = handshake(&wire, &setup, &relay.host, &server, timeout, false);
             rt.block_on(handshake)?;
@@ -231,9 +228,11 @@ impl Connection {
             TlsPolicy::Disabled | TlsPolicy::Implicit => {}
             TlsPolicy::Enabled | TlsPolicy::Required => {
                 if self.caps.starttls {
-                    let setup = match early_tls.take().map(Ok).unwrap_or_else(|| {
-                        tls::setup(&relay.host, identity.certificate_passphrase.as_ref())
-                    }) {
+                    let setup = match early_tls
+                        .take()
+                        .map(Ok)
+                        .unwrap_or_else(|| tls::setup(identity))
+                    {
                         Ok(s) => s,
                         Err(f) => {
                             self.abort();

@@ -6,11 +6,19 @@
 //! `~/.authenticate/private/smtp-starttls.pem`. The directory must be 0700
 //! and every file we read 0600; anything looser is refused, naming the file
 //! and its mode.
+//!
+//! An identity may name its own files instead (`tls_trust_file`,
+//! `tls_cert_file`, `tls_key_file`: each file 0600, `~/` expanded), and may
+//! pin the server's certificate by its SHA-256 fingerprint
+//! (`tls_fingerprint`): then that certificate is trusted whoever signed it,
+//! and no CA, name or date check is made (as msmtp does).
+
+mod pinned;
 
 pub mod anchors;
 
 use crate::exit::{self, Failure};
-use crate::plan::Secret;
+use crate::plan::{Identity, Secret, TlsFiles};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
@@ -25,6 +33,8 @@ pub(crate) enum TrustSource {
     File(PathBuf),
     Dir(PathBuf),
     System,
+    /// `tls_fingerprint`: only the certificate with this SHA-256.
+    Pinned([u8; 32]),
 }
 
 impl std::fmt::Display for TrustSource {
@@ -33,6 +43,11 @@ impl std::fmt::Display for TrustSource {
             TrustSource::File(p) => write!(f, "the CA bundle {}", p.display()),
             TrustSource::Dir(p) => write!(f, "the CA directory {}", p.display()),
             TrustSource::System => f.write_str("the system's trusted roots"),
+            TrustSource::Pinned(fp) => write!(
+                f,
+                "the pinned fingerprint {}",
+                crate::plan::fingerprint_text(fp)
+            ),
         }
     }
 }
@@ -66,6 +81,43 @@ fn check_mode(path: &Path, dir: bool) -> Result<(), Failure> {
 
 fn read_checked(path: &Path) -> Result<Vec<u8>, Failure> {
     check_mode(path, false)?;
+    fs::read(path)
+        .map_err(|e| Failure::new(exit::NOPERM, format!("cannot read {}: {e}", path.display())))
+}
+
+/// Read a file of public certificates the identity names (`tls_trust_file`,
+/// a `tls_cert_file` beside its own `tls_key_file`): anyone may read it
+/// (msmtp users point at /etc/ssl/certs/ca-certificates.crt), but only its
+/// owner, the user or root, may change it: whoever can write a trust file
+/// can make esmtp trust any server.
+fn read_public(path: &Path) -> Result<Vec<u8>, Failure> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(path)
+        .map_err(|e| Failure::new(exit::NOPERM, format!("cannot read {}: {e}", path.display())))?;
+    let mode = meta.mode() & 0o7777;
+    let me = crate::owned::euid();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(Failure::new(
+            exit::NOPERM,
+            format!(
+                "{} belongs to user id {}, not to you or root; whoever owns it decides \
+                 which servers esmtp trusts",
+                path.display(),
+                meta.uid()
+            ),
+        ));
+    }
+    if mode & 0o022 != 0 {
+        return Err(Failure::new(
+            exit::NOPERM,
+            format!(
+                "{} has mode {mode:04o}: group or others may change it, and so decide which \
+                 servers esmtp trusts (chmod go-w {})",
+                path.display(),
+                path.display()
+            ),
+        ));
+    }
     fs::read(path)
         .map_err(|e| Failure::new(exit::NOPERM, format!("cannot read {}: {e}", path.display())))
 }
@@ -140,9 +192,23 @@ type ClientIdentity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
 fn load_client_identity(
     path: &Path,
+    key_path: &Path,
     passphrase: Option<&Secret>,
 ) -> Result<ClientIdentity, Failure> {
-    let pem = read_checked(path)?;
+    // A file that holds the key is private; a certificate beside its own
+    // key file is public, like a trust file.
+    let pem = if key_path == path {
+        read_checked(path)?
+    } else {
+        read_public(path)?
+    };
+    let key_pem;
+    let (pem_k, path_k) = if key_path == path {
+        (&pem, path)
+    } else {
+        key_pem = read_checked(key_path)?;
+        (&key_pem, key_path)
+    };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()
         .map_err(|e| Failure::config(format!("{}: bad PEM: {e}", path.display())))?;
@@ -152,13 +218,13 @@ fn load_client_identity(
             path.display()
         )));
     }
-    let text = String::from_utf8_lossy(&pem);
+    let text = String::from_utf8_lossy(pem_k);
     if text.contains("Proc-Type: 4,ENCRYPTED") {
         return Err(Failure::config(format!(
             "{}: the private key is encrypted in OpenSSL's legacy format, which is not \
              supported; convert it to PKCS#8, keeping the passphrase: \
              openssl pkcs8 -topk8 -in OLD -out NEW",
-            path.display()
+            path_k.display()
         )));
     }
     if let Some(block) = pem_block(&text, "ENCRYPTED PRIVATE KEY") {
@@ -166,19 +232,20 @@ fn load_client_identity(
             return Err(Failure::config(format!(
                 "{}: the private key is encrypted but the identity has no \
                  certificate_passphrase",
-                path.display()
+                path_k.display()
             )));
         };
         let key = decrypt_pkcs8(block, passphrase).map_err(|why| {
             Failure::config(format!(
                 "{}: cannot decrypt the private key with certificate_passphrase: {why}",
-                path.display()
+                path_k.display()
             ))
         })?;
         return Ok((certs, key));
     }
-    let key = PrivateKeyDer::from_pem_slice(&pem)
-        .map_err(|e| Failure::config(format!("{}: no usable private key: {e}", path.display())))?;
+    let key = PrivateKeyDer::from_pem_slice(pem_k).map_err(|e| {
+        Failure::config(format!("{}: no usable private key: {e}", path_k.display()))
+    })?;
     Ok((certs, key))
 }
 
@@ -226,51 +293,149 @@ fn client_cert_path(auth_dir: Option<&Path>, host: &str) -> Option<PathBuf> {
 /// Read the client certificate and key at `path` (its directory 0700, the
 /// file 0600, the key decrypted with `passphrase`). It belongs to the
 /// identity's configuration, so every problem is a configuration error (78).
-fn client_identity(path: &Path, passphrase: Option<&Secret>) -> Result<ClientIdentity, Failure> {
-    let load = || {
-        if let Some(private) = path.parent() {
-            check_mode(private, true)?;
+fn client_identity(
+    cert: &ClientCert,
+    passphrase: Option<&Secret>,
+) -> Result<ClientIdentity, Failure> {
+    let load = || match cert {
+        ClientCert::Authenticate(path) => {
+            if let Some(private) = path.parent() {
+                check_mode(private, true)?;
+            }
+            load_client_identity(path, path, passphrase)
         }
-        load_client_identity(path, passphrase)
+        ClientCert::Files { cert, key } => load_client_identity(cert, key, passphrase),
     };
     load().map_err(|f| Failure::config(f.message))
 }
 
-/// The problem, if any, with the client certificate TLS to `host` would
-/// present (what `esmtp check` reports for the live configuration; sending
-/// fails on it with status 78 before connecting).
-pub fn client_certificate_problem(host: &str, passphrase: Option<&Secret>) -> Option<String> {
-    let auth_dir = authenticate_dir().filter(|d| d.exists());
-    let path = client_cert_path(auth_dir.as_deref(), host)?;
-    client_identity(&path, passphrase).err().map(|f| f.message)
+/// Where the client certificate of an identity comes from.
+enum ClientCert {
+    /// `~/.authenticate/.../smtp-starttls.pem` (certificate and key).
+    Authenticate(PathBuf),
+    /// `tls_cert_file`, and `tls_key_file` or the same file.
+    Files { cert: PathBuf, key: PathBuf },
 }
 
-/// Build the client configuration for `host`. Reads `~/.authenticate` only
-/// now, when TLS is actually used (before connecting, so that a client
-/// certificate that cannot be used stops the submission before anything is
-/// sent).
-pub(crate) fn setup(host: &str, passphrase: Option<&Secret>) -> Result<TlsSetup, Failure> {
-    let auth_dir = authenticate_dir();
-    let auth_dir = auth_dir.filter(|d| d.exists());
+impl ClientCert {
+    fn path(&self) -> &Path {
+        match self {
+            ClientCert::Authenticate(p) => p,
+            ClientCert::Files { cert, .. } => cert,
+        }
+    }
+}
+
+/// A path of `tls_trust_file`, `tls_cert_file` or `tls_key_file`: absolute,
+/// or `~/` and the home directory (the compiler accepts nothing else).
+fn expand(path: &str) -> Result<PathBuf, Failure> {
+    match path.strip_prefix("~/") {
+        Some(rest) => dirs::home_dir()
+            .map(|h| h.join(rest))
+            .ok_or_else(|| Failure::config(format!("cannot expand {path}: no home directory"))),
+        None => Ok(PathBuf::from(path)),
+    }
+}
+
+/// The client certificate TLS to `host` presents for an identity with
+/// these files, if any.
+fn client_cert(
+    files: Option<&TlsFiles>,
+    auth_dir: Option<&Path>,
+    host: &str,
+) -> Result<Option<ClientCert>, Failure> {
+    if let Some(cert) = files.and_then(|f| f.cert_file.as_deref()) {
+        let cert = expand(cert)?;
+        let key = match files.and_then(|f| f.key_file.as_deref()) {
+            Some(k) => expand(k)?,
+            None => cert.clone(),
+        };
+        return Ok(Some(ClientCert::Files { cert, key }));
+    }
+    Ok(client_cert_path(auth_dir, host).map(ClientCert::Authenticate))
+}
+
+/// The problem, if any, with the client certificate TLS would present for
+/// `identity` (what `esmtp check` reports for the live configuration;
+/// sending fails on it with status 78 before connecting).
+pub fn client_certificate_problem(identity: &Identity) -> Option<String> {
+    let files = identity.tls_files.as_deref();
+    let auth_dir = authenticate_dir().filter(|d| d.exists());
+    let cert = match client_cert(files, auth_dir.as_deref(), &identity.relay.host) {
+        Ok(c) => c?,
+        Err(f) => return Some(f.message),
+    };
+    client_identity(&cert, identity.certificate_passphrase.as_ref())
+        .err()
+        .map(|f| f.message)
+}
+
+/// Build the client configuration for TLS to the identity's smarthost.
+/// Reads `~/.authenticate` (or the identity's own files) only now, when TLS
+/// is actually used (before connecting, so that a client certificate that
+/// cannot be used stops the submission before anything is sent).
+pub(crate) fn setup(identity: &Identity) -> Result<TlsSetup, Failure> {
+    let host = identity.relay.host.as_str();
+    let files = identity.tls_files.as_deref();
+    let own = |f: fn(&TlsFiles) -> bool| files.is_some_and(f);
+    let pinned = files.and_then(|f| f.fingerprint);
+    let trust_given = pinned.is_some() || own(|f| f.trust_file.is_some());
+    let cert_given = own(|f| f.cert_file.is_some());
+    // ~/.authenticate is read (and its mode checked) only for what the
+    // identity does not name itself.
+    let auth_dir = if trust_given && cert_given {
+        None
+    } else {
+        authenticate_dir().filter(|d| d.exists())
+    };
     if let Some(dir) = &auth_dir {
         check_mode(dir, true)?;
     }
-    let (roots, trust) = load_roots(auth_dir.as_deref())?;
-
-    let client_cert = client_cert_path(auth_dir.as_deref(), host);
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| Failure::software(format!("TLS setup failed: {e}")))?
-        .with_root_certificates(roots);
-    let config = match &client_cert {
-        Some(path) => {
-            let (certs, key) = client_identity(path, passphrase)?;
+        .map_err(|e| Failure::software(format!("TLS setup failed: {e}")))?;
+    let (builder, trust) = match (pinned, files.and_then(|f| f.trust_file.as_deref())) {
+        (Some(fp), _) => (
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(pinned::PinnedServer::new(
+                    fp,
+                    provider.signature_verification_algorithms,
+                ))),
+            TrustSource::Pinned(fp),
+        ),
+        (None, Some(file)) => {
+            let file = expand(file)?;
+            let mut roots = RootCertStore::empty();
+            let pem = read_public(&file)?;
+            if add_pem_certs(&mut roots, &file, &pem)? == 0 {
+                return Err(Failure::config(format!(
+                    "{} (tls_trust_file) holds no certificate",
+                    file.display()
+                )));
+            }
+            (
+                builder.with_root_certificates(roots),
+                TrustSource::File(file),
+            )
+        }
+        (None, None) => {
+            let (roots, trust) = load_roots(auth_dir.as_deref())?;
+            (builder.with_root_certificates(roots), trust)
+        }
+    };
+
+    let client = client_cert(files, auth_dir.as_deref(), host)?;
+    let passphrase = identity.certificate_passphrase.as_ref();
+    let config = match &client {
+        Some(cert) => {
+            let (certs, key) = client_identity(cert, passphrase)?;
             builder.with_client_auth_cert(certs, key).map_err(|e| {
                 Failure::config(format!(
                     "{}: unusable client certificate: {e}",
-                    path.display()
+                    cert.path().display()
                 ))
             })?
         }
@@ -279,7 +444,7 @@ pub(crate) fn setup(host: &str, passphrase: Option<&Secret>) -> Result<TlsSetup,
     Ok(TlsSetup {
         config: Arc::new(config),
         trust,
-        client_cert,
+        client_cert: client.map(|c| c.path().to_path_buf()),
     })
 }
 
@@ -300,6 +465,17 @@ pub(crate) fn describe_handshake_error(
     let mut source: Option<&(dyn std::error::Error + 'static)> = err.get_ref().map(|e| e as _);
     while let Some(e) = source {
         if let Some(rustls::Error::InvalidCertificate(cert)) = e.downcast_ref::<rustls::Error>() {
+            if let Some(m) = pinned::mismatch(cert) {
+                return (
+                    true,
+                    format!(
+                        "the certificate of {server} is not the one tls_fingerprint pins: \
+                         it has {}, tls_fingerprint expects {}",
+                        crate::plan::fingerprint_text(&m.presented),
+                        crate::plan::fingerprint_text(&m.expected)
+                    ),
+                );
+            }
             let what = match cert {
                 rustls::CertificateError::UnknownIssuer => {
                     format!("it is not signed by a CA in {trust}")

@@ -33,6 +33,11 @@ const EXCEPTIONS: &[(&str, &str)] = &[
     ),
     // Extensions (SPEC §2.4): 1.2 does not know the keywords.
     ("valid/extensions.esmtprc", "extension keywords (C001)"),
+    ("valid/tls-pinning.esmtprc", "extension keywords (C001)"),
+    (
+        "valid/tls-files-unused.esmtprc",
+        "extension keywords (C001)",
+    ),
     // Issue 13 §7: 1.2 sends them, which lets the file inject commands.
     (
         "invalid/wire-injection.esmtprc",

@@ -184,6 +184,7 @@ const CACHE_SEEDS: &[&str] = &[
     "starttls-values",
     "quoted-identity",
     "single-identity-no-statement",
+    "tls-pinning",
 ];
 
 fn write_seeds() {

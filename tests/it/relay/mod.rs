@@ -6,5 +6,6 @@ mod hooks;
 mod hostile;
 mod line_ends;
 mod netns;
+mod pinning;
 mod smtp;
 mod tls;
