@@ -368,6 +368,11 @@ fn plain_address(b: &[u8]) -> Option<&str> {
     ok.then_some(t)
 }
 
+/// An IPv6 address as msmtp's `host` may hold it.
+fn ipv6(b: &[u8]) -> Option<std::net::Ipv6Addr> {
+    std::str::from_utf8(b).ok()?.parse().ok()
+}
+
 /// The settings of one account, the last of each command winning, in the
 /// order each command first appears.
 fn effective(settings: &[Setting]) -> Vec<Setting> {
@@ -502,7 +507,9 @@ fn account_body(settings: &[Setting], masked: bool) -> Result<String, ImportErro
                             && h.bytes()
                                 .all(|c| c.is_ascii_alphanumeric() || b".-_".contains(&c))
                     })
-                    .ok_or_else(|| err(s.line, "`host` takes a host name or an IPv4 address"))?;
+                    .map(str::to_string)
+                    .or_else(|| ipv6(&s.arg).map(|a| format!("[{a}]")))
+                    .ok_or_else(|| err(s.line, "`host` takes a host name or an IP address"))?;
                 let port = match get("port") {
                     Some(p) => number(p, 65535)?,
                     None if tls && !starttls => 465,
@@ -519,8 +526,9 @@ fn account_body(settings: &[Setting], masked: bool) -> Result<String, ImportErro
             "from" if plain_address(&s.arg).is_none() => {
                 let _ = writeln!(
                     b,
-                    "# msmtp `from {}`: no equivalent, esmtp matches one exact address (no wildcards or substitutions)",
-                    shown(&s.arg)
+                    "# msmtp `from {}` (line {}): no equivalent, esmtp matches one exact address (no wildcards or substitutions)",
+                    shown(&s.arg),
+                    s.line
                 );
             }
             "user" if auth_off => {
@@ -553,8 +561,9 @@ fn account_body(settings: &[Setting], masked: bool) -> Result<String, ImportErro
                     m => {
                         let _ = writeln!(
                             b,
-                            "# msmtp `auth {}`: esmtp does not know this mechanism; it chooses the strongest offered",
-                            shown(m.as_bytes())
+                            "# msmtp `auth {}` (line {}): esmtp does not know this mechanism; it chooses the strongest offered",
+                            shown(m.as_bytes()),
+                            s.line
                         );
                     }
                 }
@@ -638,6 +647,8 @@ mod tests {
         assert_eq!(e.line, 3);
         assert!(!e.message.contains("secret"));
         assert_eq!(convert(b"host h\n", "f").unwrap_err().line, 1);
+        let v6 = convert(b"account a\nhost ::1\nport 2525\n", "f").unwrap();
+        assert!(v6.contains("hostname [::1]:2525\n"), "{v6}");
         assert_eq!(convert(b"account a : z\n", "f").unwrap_err().line, 1);
         let e = convert(b"account a\ntls maybe-secret\n", "f").unwrap_err();
         assert!(!e.message.contains("maybe"));
