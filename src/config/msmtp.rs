@@ -383,6 +383,9 @@ fn effective(settings: &[Setting]) -> Vec<Setting> {
             None => out.push(s.clone()),
         }
     }
+    // An empty argument unsets these (msmtp stores NULL).
+    const UNSET_BY_EMPTY: &[&str] = &["host", "from", "user", "password", "passwordeval", "domain"];
+    out.retain(|s| !(s.arg.is_empty() && UNSET_BY_EMPTY.contains(&s.cmd.as_str())));
     out
 }
 
@@ -540,6 +543,14 @@ fn account_body(settings: &[Setting], masked: bool) -> Result<String, ImportErro
             "user" => {
                 let _ = writeln!(b, "username {}", quoted(&s.arg));
             }
+            "passwordeval" if get("password").is_some() => {
+                let _ =
+                    writeln!(
+                    b,
+                    "# msmtp `passwordeval {}`: not used, msmtp runs it only without `password`",
+                    if masked { "********".to_string() } else { shown(&s.arg) }
+                );
+            }
             "password" => {
                 let _ = writeln!(b, "password {}", secret(&s.arg));
             }
@@ -647,6 +658,24 @@ mod tests {
         assert_eq!(e.line, 3);
         assert!(!e.message.contains("secret"));
         assert_eq!(convert(b"host h\n", "f").unwrap_err().line, 1);
+        let both = convert(
+            b"account a\nhost h\nfrom a@b\npasswordeval x\npassword p\npassword\n",
+            "f",
+        )
+        .unwrap();
+        assert!(
+            both.contains("passwordeval \"x\"") && !both.contains("password \""),
+            "{both}"
+        );
+        let both = convert(
+            b"account a\nhost h\nfrom a@b\npasswordeval x\npassword p\n",
+            "f",
+        )
+        .unwrap();
+        assert!(
+            both.contains("password \"p\"\n") && !both.contains("passwordeval \""),
+            "{both}"
+        );
         let v6 = convert(b"account a\nhost ::1\nport 2525\n", "f").unwrap();
         assert!(v6.contains("hostname [::1]:2525\n"), "{v6}");
         assert_eq!(convert(b"account a : z\n", "f").unwrap_err().line, 1);

@@ -63,12 +63,21 @@ pub fn run_import(args: &ImportArgs) -> Result<(), Failure> {
             format!("import msmtp: cannot read {}: {e}", path.display()),
         )
     };
-    let file = std::fs::File::open(&path).map_err(unreadable)?;
-    if file.metadata().is_ok_and(|m| m.is_dir()) {
-        return Err(Failure::new(
+    // Only a regular file (a FIFO or a device could block or never end);
+    // checked before opening, which would block on a FIFO, and again on
+    // what was opened.
+    let not_file = || {
+        Failure::new(
             crate::exit::NOINPUT,
-            format!("import msmtp: {} is a directory", path.display()),
-        ));
+            format!("import msmtp: {} is not a regular file", path.display()),
+        )
+    };
+    if !std::fs::metadata(&path).map_err(unreadable)?.is_file() {
+        return Err(not_file());
+    }
+    let file = std::fs::File::open(&path).map_err(unreadable)?;
+    if !file.metadata().map_err(unreadable)?.is_file() {
+        return Err(not_file());
     }
     let mut src = Vec::new();
     file.take(msmtp::MAX_FILE + 1)

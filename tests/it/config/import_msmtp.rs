@@ -312,6 +312,19 @@ fn missing_file_is_66_and_bad_syntax_is_65_with_file_and_line() {
         support::describe(&missing)
     );
     assert!(missing.stdout.is_empty());
+    // A directory and a FIFO (which would block a reader) are refused.
+    let dir_arg = esmtp(dir.path(), &["import", "msmtp", "."]);
+    assert_eq!(
+        dir_arg.status.code(),
+        Some(66),
+        "{}",
+        support::describe(&dir_arg)
+    );
+    let fifo = dir.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let out = esmtp(dir.path(), &["import", "msmtp", "fifo"]);
+    assert_eq!(out.status.code(), Some(66), "{}", support::describe(&out));
     // No file given and no msmtprc at msmtp's places: 66 too.
     let none = esmtp(dir.path(), &["import", "msmtp"]);
     assert_eq!(none.status.code(), Some(66), "{}", support::describe(&none));
