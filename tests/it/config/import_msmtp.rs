@@ -12,13 +12,18 @@ use support::FakeServer;
 
 /// Run the binary in `dir` with HOME there.
 fn esmtp(dir: &Path, args: &[&str]) -> Output {
+    esmtp_with(dir, args, Stdio::null())
+}
+
+/// [`esmtp`] with this standard input.
+fn esmtp_with(dir: &Path, args: &[&str], stdin: Stdio) -> Output {
     Command::new(env!("CARGO_BIN_EXE_esmtp"))
         .args(args)
         .current_dir(dir)
         .env("HOME", dir)
         .env_remove("XDG_CONFIG_HOME")
         .env("XDG_CACHE_HOME", dir.join("cache"))
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .output()
         .expect("run esmtp")
 }
@@ -263,20 +268,17 @@ fn converted_file_sends_with_the_right_user_password_and_sender() {
     let out = convert_and_check(dir.path(), &msmtprc);
     let msg = dir.path().join("msg");
     fs::write(&msg, b"From: alice@example.org\nSubject: hi\n\nbody\n").unwrap();
-    let send = Command::new(env!("CARGO_BIN_EXE_esmtp"))
-        .args([
+    let send = esmtp_with(
+        dir.path(),
+        &[
             "-C",
             "esmtprc",
             "-f",
             "alice@example.org",
             "bob@example.net",
-        ])
-        .current_dir(dir.path())
-        .env("HOME", dir.path())
-        .env("XDG_CACHE_HOME", dir.path().join("cache"))
-        .stdin(fs::File::open(&msg).unwrap())
-        .output()
-        .expect("run esmtp");
+        ],
+        fs::File::open(&msg).unwrap().into(),
+    );
     assert_eq!(
         send.status.code(),
         Some(0),
