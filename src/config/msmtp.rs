@@ -32,6 +32,8 @@ pub struct ImportError {
 enum Map {
     /// Handled by the converter itself (host, port, from, auth, tls...).
     Special,
+    /// The same value (quoted, bytes kept) under this esmtprc keyword.
+    Keyword(&'static str),
     /// No esmtp equivalent: a comment with this reason.
     None(&'static str),
     /// Its value must not be shown even in a comment.
@@ -39,7 +41,8 @@ enum Map {
 }
 
 /// Every msmtp 1.8 command and what it becomes. The tls_* entries become
-/// real keywords once esmtprc has them (one line each).
+/// real keywords once esmtprc has them: `Map::Keyword("tls_fingerprint")`
+/// and so on, one line each.
 const COMMANDS: &[(&str, Map)] = &[
     ("host", Map::Special),
     ("port", Map::Special),
@@ -51,7 +54,7 @@ const COMMANDS: &[(&str, Map)] = &[
     ("tls", Map::Special),
     ("tls_starttls", Map::Special),
     ("timeout", Map::Special),
-    ("domain", Map::Special),
+    ("domain", Map::Keyword("helo")),
     (
         "tls_fingerprint",
         Map::None("esmtp has no certificate pinning yet"),
@@ -481,6 +484,10 @@ fn account_body(settings: &[Setting], masked: bool) -> Result<String, ImportErro
     for s in settings {
         match command(&s.cmd) {
             Some(Map::Special) => {}
+            Some(Map::Keyword(keyword)) => {
+                let _ = writeln!(b, "{keyword} {}", quoted(&s.arg));
+                continue;
+            }
             Some(Map::None(why)) => {
                 let _ = writeln!(
                     b,
@@ -596,9 +603,6 @@ fn account_body(settings: &[Setting], masked: bool) -> Result<String, ImportErro
                 } else {
                     let _ = writeln!(b, "timeout {}", number(s, 86_400)?);
                 }
-            }
-            "domain" => {
-                let _ = writeln!(b, "helo {}", quoted(&s.arg));
             }
             _ => {}
         }
