@@ -195,6 +195,8 @@ struct Account {
 fn parse(src: &[u8]) -> Result<Vec<Account>, ImportError> {
     let mut defaults: Vec<Setting> = Vec::new();
     let mut accounts: Vec<Account> = Vec::new();
+    // Account name -> its index (a file may hold many accounts).
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     // Where settings go: None before any section, Some(None) defaults,
     // Some(Some(i)) the account i.
     let mut current: Option<Option<usize>> = None;
@@ -223,19 +225,24 @@ fn parse(src: &[u8]) -> Result<Vec<Account>, ImportError> {
             }
             "account" => {
                 let (name, parents) = account_line(&arg, line)?;
-                if accounts.iter().any(|a| a.name == name) {
+                if index.contains_key(&name) {
                     return Err(err(line, format!("account {name} was already defined")));
                 }
                 let mut settings = defaults.clone();
                 for p in &parents {
-                    match accounts.iter().find(|a| &a.name == p) {
-                        Some(a) => settings.extend(a.settings.iter().cloned()),
+                    match index.get(p) {
+                        Some(&a) => {
+                            for s in &accounts[a].settings {
+                                merge(&mut settings, s.clone());
+                            }
+                        }
                         None => {
                             return Err(err(line, format!("account {p} is not (yet) defined")));
                         }
                     }
                 }
                 let alias_of = (parents.len() == 1).then(|| parents[0].clone());
+                index.insert(name.clone(), accounts.len());
                 accounts.push(Account {
                     name,
                     line,
@@ -256,10 +263,10 @@ fn parse(src: &[u8]) -> Result<Vec<Account>, ImportError> {
                             "a setting before any `defaults` or `account` line",
                         ));
                     }
-                    Some(None) => defaults.push(setting),
+                    Some(None) => merge(&mut defaults, setting),
                     Some(Some(i)) => {
                         accounts[i].alias_of = None;
-                        accounts[i].settings.push(setting);
+                        merge(&mut accounts[i].settings, setting);
                     }
                 }
             }
@@ -376,16 +383,19 @@ fn ipv6(b: &[u8]) -> Option<std::net::Ipv6Addr> {
     std::str::from_utf8(b).ok()?.parse().ok()
 }
 
-/// The settings of one account, the last of each command winning, in the
-/// order each command first appears.
-fn effective(settings: &[Setting]) -> Vec<Setting> {
-    let mut out: Vec<Setting> = Vec::new();
-    for s in settings {
-        match out.iter_mut().find(|o| o.cmd == s.cmd) {
-            Some(o) => *o = s.clone(),
-            None => out.push(s.clone()),
-        }
+/// Add `s` to a list that holds each command once, in the order each
+/// first appears, the last value winning: inheritance copies at most one
+/// entry per known command, however many parents and accounts a file has.
+fn merge(list: &mut Vec<Setting>, s: Setting) {
+    match list.iter_mut().find(|o| o.cmd == s.cmd) {
+        Some(o) => *o = s,
+        None => list.push(s),
     }
+}
+
+/// The settings of one account that are set.
+fn effective(settings: &[Setting]) -> Vec<Setting> {
+    let mut out = settings.to_vec();
     // An empty argument unsets these (msmtp stores NULL).
     const UNSET_BY_EMPTY: &[&str] = &["host", "from", "user", "password", "passwordeval", "domain"];
     out.retain(|s| !(s.arg.is_empty() && UNSET_BY_EMPTY.contains(&s.cmd.as_str())));
@@ -411,7 +421,13 @@ pub fn convert(src: &[u8], name: &str) -> Result<String, ImportError> {
         .find(|a| a.name == "default")
         .and_then(|a| a.alias_of.clone());
     let mut blocks: Vec<(bool, String)> = Vec::new();
-    let mut used: Vec<String> = Vec::new();
+    // The addresses taken, domain in lower case (esmtp compares domains
+    // without case).
+    let mut used: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let key = |a: &str| match a.rsplit_once('@') {
+        Some((local, domain)) => format!("{local}@{}", domain.to_ascii_lowercase()),
+        None => a.to_string(),
+    };
     for acc in &accounts {
         if acc.name == "default" && default_alias.is_some() {
             continue;
@@ -421,9 +437,7 @@ pub fn convert(src: &[u8], name: &str) -> Result<String, ImportError> {
         let settings = effective(&acc.settings);
         let from = settings.iter().find(|s| s.cmd == "from");
         let plain = from.and_then(|f| plain_address(&f.arg)).map(str::to_string);
-        let taken = plain
-            .as_ref()
-            .is_some_and(|a| used.iter().any(|u| u.eq_ignore_ascii_case(a)));
+        let taken = plain.as_ref().is_some_and(|a| used.contains(&key(a)));
         let address = plain.filter(|_| !taken);
         let mut block = String::new();
         let _ = writeln!(
@@ -434,7 +448,7 @@ pub fn convert(src: &[u8], name: &str) -> Result<String, ImportError> {
         );
         let top = address.is_none();
         if let Some(a) = &address {
-            used.push(a.clone());
+            used.insert(key(a));
             let _ = writeln!(block, "identity {a}");
         } else if is_default {
             block.push_str("# no `from` esmtp can select by: these settings are the unnamed identity, used when no identity matches\n");
@@ -653,6 +667,29 @@ mod tests {
         assert!(
             out.contains("identity b@x\nstarttls required\nhostname h:587\ndefault\n"),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn many_accounts_and_parents_stay_linear() {
+        // Each account inherits the previous one four times: copying every
+        // inherited line would double the list each time.
+        let mut src = b"defaults\nhost h\naccount a0\nfrom a0@x\n".to_vec();
+        for i in 1..20_000 {
+            let p = i - 1;
+            src.extend_from_slice(
+                format!("account a{i} : a{p}, a{p}, a{p}, a{p}\nfrom a{i}@x\n").as_bytes(),
+            );
+        }
+        let t = std::time::Instant::now();
+        let out = convert(&src, "f").unwrap();
+        assert!(out.contains("identity a19999@x\nhostname h:25\n"));
+        // Generous for a debug build on a loaded machine; quadratic or
+        // exponential work takes minutes or never ends.
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            t.elapsed()
         );
     }
 
