@@ -18,6 +18,9 @@ use std::fmt::Write as _;
 const MAX_LINE: usize = 4095;
 /// Largest msmtprc read (far above any real one).
 pub const MAX_FILE: u64 = 1 << 20;
+/// Largest esmtprc written: inherited comments repeat in every account,
+/// so a small hostile file could otherwise ask for gigabytes.
+const MAX_OUTPUT: usize = 16 << 20;
 
 /// A syntax error in the msmtprc: its line and what is wrong. The message
 /// never holds a value (a value may be a secret).
@@ -421,6 +424,7 @@ pub fn convert(src: &[u8], name: &str) -> Result<String, ImportError> {
         .find(|a| a.name == "default")
         .and_then(|a| a.alias_of.clone());
     let mut blocks: Vec<(bool, String)> = Vec::new();
+    let mut total = 0usize;
     // The addresses taken, domain in lower case (esmtp compares domains
     // without case).
     let mut used: std::collections::HashSet<String> = std::collections::HashSet::new();
@@ -469,6 +473,16 @@ pub fn convert(src: &[u8], name: &str) -> Result<String, ImportError> {
             if is_default && !top {
                 block.push_str("default\n");
             }
+        }
+        total += block.len();
+        if total > MAX_OUTPUT {
+            return Err(err(
+                acc.line,
+                format!(
+                    "the converted esmtprc would exceed {} MiB",
+                    MAX_OUTPUT >> 20
+                ),
+            ));
         }
         blocks.push((top && is_default, block));
     }
@@ -690,6 +704,35 @@ mod tests {
             t.elapsed() < std::time::Duration::from_secs(20),
             "{:?}",
             t.elapsed()
+        );
+    }
+
+    #[test]
+    fn output_is_bounded() {
+        let mut src = b"defaults\n".to_vec();
+        // Ten long unsupported settings, repeated in each of 500 accounts
+        // (20 MB of comments from a 50 KB file).
+        for cmd in [
+            "aliases",
+            "logfile",
+            "syslog",
+            "dsn_notify",
+            "dsn_return",
+            "tls_crl_file",
+        ]
+        .iter()
+        .chain(&["source_ip", "proxy_host", "socket", "ntlmdomain"])
+        {
+            src.extend_from_slice(format!("{cmd} {}\n", "x".repeat(4000)).as_bytes());
+        }
+        for i in 0..500 {
+            src.extend_from_slice(format!("account a{i}\n").as_bytes());
+        }
+        let result = convert(&src, "f");
+        assert!(
+            matches!(&result, Err(e) if e.message.contains("MiB")),
+            "{:?}",
+            result.map(|o| o.len())
         );
     }
 
