@@ -425,13 +425,9 @@ pub fn convert(src: &[u8], name: &str) -> Result<String, ImportError> {
         .and_then(|a| a.alias_of.clone());
     let mut blocks: Vec<(bool, String)> = Vec::new();
     let mut total = 0usize;
-    // The addresses taken, domain in lower case (esmtp compares domains
-    // without case).
+    // The addresses taken, compared as esmtp compares identities.
     let mut used: std::collections::HashSet<String> = std::collections::HashSet::new();
-    let key = |a: &str| match a.rsplit_once('@') {
-        Some((local, domain)) => format!("{local}@{}", domain.to_ascii_lowercase()),
-        None => a.to_string(),
-    };
+    let key = crate::address::normalized;
     for acc in &accounts {
         if acc.name == "default" && default_alias.is_some() {
             continue;
