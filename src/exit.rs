@@ -8,6 +8,8 @@ pub const OK: u8 = 0;
 pub const USAGE: u8 = 64;
 /// Bad message data (`-t` without headers, no recipients found).
 pub const DATAERR: u8 = 65;
+/// Input file missing or unreadable (`esmtp import msmtp FILE`).
+pub const NOINPUT: u8 = 66;
 /// Recipient refused.
 pub const NOUSER: u8 = 67;
 /// Server unreachable.

@@ -28,11 +28,17 @@ _esmtp() {
             esmtp,dump)
                 cmd="esmtp__subcmd__dump"
                 ;;
+            esmtp,import)
+                cmd="esmtp__subcmd__import"
+                ;;
             esmtp,queue)
                 cmd="esmtp__subcmd__queue"
                 ;;
             esmtp,route)
                 cmd="esmtp__subcmd__route"
+                ;;
+            esmtp__subcmd__import,msmtp)
+                cmd="esmtp__subcmd__import__subcmd__msmtp"
                 ;;
             esmtp__subcmd__queue,flush)
                 cmd="esmtp__subcmd__queue__subcmd__flush"
@@ -53,7 +59,7 @@ _esmtp() {
 
     case "${cmd}" in
         esmtp)
-            opts="-r -f -F -t -C -v -X -N -R -V -B -b -I -q -i -A -c -d -e -G -h -L -M -m -n -O -o -p -s -T --help --version check dump route queue compile completions"
+            opts="-r -f -F -t -C -v -X -N -R -V -B -b -I -q -i -A -c -d -e -G -h -L -M -m -n -O -o -p -s -T --help --version check dump route queue compile completions import"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -211,6 +217,34 @@ _esmtp() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        esmtp__subcmd__import)
+            opts="-h --help msmtp"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        esmtp__subcmd__import__subcmd__msmtp)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

@@ -15,6 +15,7 @@ pub mod lexer;
 pub mod lint;
 pub mod lower;
 pub mod mask;
+pub mod msmtp;
 mod parse;
 pub mod sarif;
 pub mod snippet;

@@ -7,6 +7,7 @@ pub mod check;
 pub mod compile;
 pub mod completions;
 pub mod dump;
+pub mod import;
 pub mod queue;
 pub mod route;
 
@@ -14,10 +15,18 @@ use crate::exit::Failure;
 use clap::{ArgMatches, Command};
 
 /// The subcommands of `esmtp` (recognised only as its first argument).
-pub const SUBCOMMANDS: &[&str] = &["check", "dump", "route", "queue", "compile", "completions"];
+pub const SUBCOMMANDS: &[&str] = &[
+    "check",
+    "dump",
+    "route",
+    "queue",
+    "compile",
+    "completions",
+    "import",
+];
 
 /// Every subcommand's clap command, in the order of [`SUBCOMMANDS`].
-pub fn subcommand_commands() -> [Command; 6] {
+pub fn subcommand_commands() -> [Command; 7] {
     [
         check::check_command(),
         dump::dump_command(),
@@ -25,6 +34,7 @@ pub fn subcommand_commands() -> [Command; 6] {
         queue::queue_command(),
         compile::compile_command(),
         completions::completions_command(),
+        import::import_command(),
     ]
 }
 
@@ -37,6 +47,7 @@ pub enum Subcommand {
     Queue(queue::QueueArgs),
     Compile(compile::CompileArgs),
     Completions(completions::CompletionsArgs),
+    Import(import::ImportArgs),
 }
 
 impl Subcommand {
@@ -52,6 +63,10 @@ impl Subcommand {
             ),
             "compile" => Subcommand::Compile(compile::CompileArgs::from_matches(m)),
             "completions" => Subcommand::Completions(completions::CompletionsArgs::from_matches(m)),
+            "import" => Subcommand::Import(
+                import::ImportArgs::from_matches(m)
+                    .ok_or_else(|| Failure::usage("esmtp import: msmtp [FILE]"))?,
+            ),
             other => return Err(Failure::usage(format!("unknown subcommand {other}"))),
         })
     }
@@ -65,6 +80,7 @@ impl Subcommand {
             Subcommand::Queue(args) => queue::run_queue(args, super::convert_wrapper_entry),
             Subcommand::Compile(args) => compile::run_compile(args),
             Subcommand::Completions(args) => completions::run_completions(args),
+            Subcommand::Import(args) => import::run_import(args),
         }
     }
 }

@@ -8,7 +8,9 @@
 mod finish;
 mod values;
 
-pub use values::{parse_duration, parse_hostport, resolve_port};
+pub use values::{
+    parse_duration, parse_fingerprint, parse_hostport, resolve_port, FingerprintError,
+};
 
 use super::ast::{Stmt, Value, ValueKind};
 use super::codes::Code;

@@ -6,6 +6,7 @@ mod compile;
 mod differential;
 mod differential_random;
 mod fixtures;
+mod import_msmtp;
 mod locate;
 mod props;
 mod sarif;
