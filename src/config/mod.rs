@@ -6,6 +6,7 @@
 //! `check` and `dump` commands that print the results belong to the
 //! command line).
 
+pub mod aliases;
 pub mod ast;
 pub mod codes;
 pub mod diag;
@@ -83,6 +84,9 @@ pub struct Compilation {
     pub diagnostics: Vec<Diagnostic>,
     pub omitted_errors: usize,
     pub omitted_warnings: usize,
+    /// The file of `aliases FILE`, compiled with this one: its own name,
+    /// text and diagnostics (spans point into it).
+    pub aliases_file: Option<aliases::AliasesFile>,
 }
 
 impl Compilation {
@@ -107,6 +111,16 @@ impl Compilation {
         let total = self.errors();
         if total > errs.len() {
             s.push_str(&format!("... and {} more errors\n", total - errs.len()));
+        }
+        if let Some(a) = &self.aliases_file {
+            let errs: Vec<Diagnostic> = a
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .take(diag_cap())
+                .cloned()
+                .collect();
+            s.push_str(&diag::render_human(&a.name, &a.text, &errs));
         }
         s
     }
@@ -164,6 +178,7 @@ pub fn compile(name: &str, bytes: &[u8], options: &Options) -> Compilation {
             .help("is this the right file? a configuration file is a few lines of text")],
             omitted_errors: 0,
             omitted_warnings: 0,
+            aliases_file: None,
         };
     }
     let (text, orig) = lexer::RawSource::decode(bytes);
@@ -201,6 +216,7 @@ pub fn compile(name: &str, bytes: &[u8], options: &Options) -> Compilation {
         diagnostics,
         omitted_errors,
         omitted_warnings,
+        aliases_file: lowered.aliases_file.take(),
     }
 }
 
