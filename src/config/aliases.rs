@@ -107,6 +107,8 @@ struct Entry {
     name: String,
     span: Span,
     targets: Vec<(String, Span)>,
+    /// An address of it was refused (already reported).
+    refused: bool,
 }
 
 /// Parse the text; the table is meaningful only without errors.
@@ -125,7 +127,11 @@ pub fn parse(text: &str) -> (Table, Vec<Diagnostic>) {
         }
         if body.starts_with([' ', '\t']) {
             match entries.last_mut() {
-                Some(e) => targets(body, start, &mut e.targets, &mut diags),
+                Some(e) => {
+                    let before = diags.len();
+                    targets(body, start, &mut e.targets, &mut diags);
+                    e.refused |= diags.len() > before;
+                }
                 None => diags.push(
                     Diagnostic::new(Code::E025, "continuation line with no entry before it")
                         .primary(Span::new(start, start + body.len()), "starts with a blank")
@@ -142,6 +148,7 @@ pub fn parse(text: &str) -> (Table, Vec<Diagnostic>) {
             );
             continue;
         };
+        let rest_at = start + name.len() + 1;
         let lead = name.len() - name.trim_start().len();
         let span = Span::new(start + lead, start + lead + name.trim().len());
         let name = name.trim();
@@ -165,13 +172,11 @@ pub fn parse(text: &str) -> (Table, Vec<Diagnostic>) {
             name: name.to_ascii_lowercase(),
             span,
             targets: Vec::new(),
+            refused: false,
         };
-        targets(
-            rest,
-            start + name.len() + lead + 1,
-            &mut e.targets,
-            &mut diags,
-        );
+        let before = diags.len();
+        targets(rest, rest_at, &mut e.targets, &mut diags);
+        e.refused = diags.len() > before;
         entries.push(e);
     }
     // Each name once: the first wins, the others are reported.
@@ -187,7 +192,7 @@ pub fn parse(text: &str) -> (Table, Vec<Diagnostic>) {
             );
             continue;
         }
-        if e.targets.is_empty() {
+        if e.targets.is_empty() && !e.refused {
             diags.push(
                 Diagnostic::new(Code::E025, format!("alias `{}` has no address", e.name))
                     .primary(e.span, "expected `name: address, ...`"),
@@ -269,7 +274,7 @@ fn check_expansions(
         let mut stack = vec![e.name.as_str()];
         let mut count = 0usize;
         if let Err(msg) = walk(entries, index, e, &mut stack, &mut count) {
-            diags.push(msg);
+            diags.push(*msg);
             return;
         }
     }
@@ -281,7 +286,7 @@ fn walk<'a>(
     e: &'a Entry,
     stack: &mut Vec<&'a str>,
     count: &mut usize,
-) -> Result<(), Diagnostic> {
+) -> Result<(), Box<Diagnostic>> {
     for (t, span) in &e.targets {
         if t.contains('@') {
             *count += 1;
@@ -293,23 +298,25 @@ fn walk<'a>(
                     if let Some(p) = stack.iter().position(|n| *n == next.name) {
                         let mut cycle: Vec<&str> = stack[p..].to_vec();
                         cycle.push(next.name.as_str());
-                        return Err(Diagnostic::new(
+                        return Err(Box::new(Diagnostic::new(
                             Code::E026,
                             format!("alias loop: {}", cycle.join(" -> ")),
                         )
                         .primary(*span, format!("`{}` leads back to `{}`", e.name, next.name))
                         .secondary(next.span, "the loop starts here")
-                        .help("a message to any of these names would never reach an address; end the chain at an address with @domain or a name that is not an alias"));
+                        .help("a message to any of these names would never reach an address; end the chain at an address with @domain or a name that is not an alias")));
                     }
                     if stack.len() >= MAX_DEPTH {
-                        return Err(Diagnostic::new(
-                            Code::E026,
-                            format!(
-                                "aliases nested more than {MAX_DEPTH} deep: {}",
-                                stack.join(" -> ")
-                            ),
-                        )
-                        .primary(*span, "too deep"));
+                        return Err(Box::new(
+                            Diagnostic::new(
+                                Code::E026,
+                                format!(
+                                    "aliases nested more than {MAX_DEPTH} deep: {}",
+                                    stack.join(" -> ")
+                                ),
+                            )
+                            .primary(*span, "too deep"),
+                        ));
                     }
                     stack.push(next.name.as_str());
                     walk(entries, index, next, stack, count)?;
@@ -319,14 +326,16 @@ fn walk<'a>(
             }
         }
         if *count > MAX_EXPANSION {
-            return Err(Diagnostic::new(
-                Code::E026,
-                format!(
-                    "alias `{}` expands to more than {MAX_EXPANSION} addresses",
-                    stack[0]
-                ),
-            )
-            .primary(*span, "the limit is reached here"));
+            return Err(Box::new(
+                Diagnostic::new(
+                    Code::E026,
+                    format!(
+                        "alias `{}` expands to more than {MAX_EXPANSION} addresses",
+                        stack[0]
+                    ),
+                )
+                .primary(*span, "the limit is reached here"),
+            ));
         }
     }
     Ok(())
@@ -437,10 +446,19 @@ mod tests {
         assert_eq!(&text[s.start..s.end], "a");
         let text = "ok: x@y.org\nbroken line\nq: <bad address@>\n";
         let (_, d) = parse(text);
-        // The line, the address, and `q` left with no address.
-        assert_eq!(d.len(), 3);
+        // The line and the address.
+        assert_eq!(d.len(), 2);
         let s = d[0].primary.as_ref().unwrap().span;
         assert_eq!(&text[s.start..s.end], "broken line");
+    }
+
+    #[test]
+    fn spans_with_blanks_around_the_name() {
+        let text = "root \t:  a@b.org,  bad<\n";
+        let (_, d) = parse(text);
+        assert_eq!(d.len(), 1);
+        let s = d[0].primary.as_ref().unwrap().span;
+        assert_eq!(&text[s.start..s.end], "bad<");
     }
 
     #[test]

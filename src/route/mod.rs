@@ -238,12 +238,11 @@ fn expand_aliases(plan: &Plan, sub: &Submission) -> Result<Expanded, Failure> {
     Ok((out, aliased))
 }
 
+/// Remote recipients, local ones, and what aliases replaced.
+type Split = (Vec<String>, Vec<String>, Vec<(String, Vec<String>)>);
+
 /// Split into (remote, local), without duplicates, in order.
-fn split_recipients(
-    plan: &Plan,
-    id: &Identity,
-    sub: &Submission,
-) -> Result<(Vec<String>, Vec<String>, Vec<(String, Vec<String>)>), Failure> {
+fn split_recipients(plan: &Plan, id: &Identity, sub: &Submission) -> Result<Split, Failure> {
     let (mut remote, mut local) = (Vec::new(), Vec::new());
     let mut seen = HashSet::new();
     let (recipients, aliased) = expand_aliases(plan, sub)?;

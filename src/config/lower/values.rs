@@ -70,11 +70,10 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                 self.plan_mda = Some(t);
             }
             Key::ForceMda => self.force_mda = Some(v.text.clone()),
-            Key::Aliases => {
-                if self.file_path(key, v) {
-                    self.aliases = Some((v.text.clone(), v.span));
-                }
+            Key::Aliases if self.file_path(key, v) => {
+                self.aliases = Some((v.text.clone(), v.span));
             }
+            Key::Aliases => {}
             Key::Queue => {
                 let mode = match (v.kind, v.text.as_str()) {
                     (ValueKind::Disabled, _) => Some(QueueMode::Disabled),
