@@ -245,6 +245,9 @@ pub struct Aliases {
     pub entries: Vec<(String, Vec<String>)>,
     /// `default:`: the catch-all for names not listed.
     pub default: Option<Vec<String>>,
+    /// SHA-256 of the bytes compiled: the cache records the file only when
+    /// it still holds them (an edit while compiling must not be missed).
+    pub sha256: [u8; 32],
 }
 
 impl Aliases {

@@ -312,10 +312,17 @@ impl<'a> PlanLoader<'a> {
         self.store.check_dir(true)?;
         let settle = self.store.settle;
         let src = source.record(settle).map_err(|f| f.message)?;
-        let deps = validity::dependencies(plan)
+        let deps: Vec<_> = validity::dependencies(plan)
             .iter()
             .map(|d| dependency_record(d, settle))
             .collect();
+        // The aliases file changed between its compilation and now: a
+        // record of the new bytes would keep the old table valid.
+        if let (Some(a), Some(rec)) = (&plan.aliases, deps.last()) {
+            if rec.sha256 != a.sha256 {
+                return Err(format!("{} changed while compiling", a.resolved));
+            }
+        }
         let bytes = encode(plan, program, src, deps)?;
         self.store.write_atomic(cache, &bytes)
     }

@@ -17,6 +17,7 @@
 use super::codes::Code;
 use super::diag::{Diagnostic, Span};
 use crate::plan::Aliases;
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
@@ -68,6 +69,7 @@ pub fn load(path: &str) -> Result<(Option<Aliases>, AliasesFile), String> {
         resolved: name.clone(),
         entries: table.entries,
         default: table.default,
+        sha256: Sha256::digest(&bytes).into(),
     });
     Ok((
         table,
