@@ -100,30 +100,31 @@ impl Compilation {
     }
     /// Errors rendered as text (for the sending path).
     pub fn render_errors(&self) -> String {
-        let errs: Vec<Diagnostic> = self
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .take(diag_cap())
-            .cloned()
-            .collect();
+        let errs = shown_errors(&self.diagnostics);
         let mut s = diag::render_human(&self.name, &self.text, &errs);
         let total = self.errors();
         if total > errs.len() {
             s.push_str(&format!("... and {} more errors\n", total - errs.len()));
         }
         if let Some(a) = &self.aliases_file {
-            let errs: Vec<Diagnostic> = a
-                .diagnostics
-                .iter()
-                .filter(|d| d.is_error())
-                .take(diag_cap())
-                .cloned()
-                .collect();
-            s.push_str(&diag::render_human(&a.name, &a.text, &errs));
+            s.push_str(&diag::render_human(
+                &a.name,
+                &a.text,
+                &shown_errors(&a.diagnostics),
+            ));
         }
         s
     }
+}
+
+/// The errors among `diagnostics` that are shown, at most [`diag_cap`].
+fn shown_errors(diagnostics: &[Diagnostic]) -> Vec<Diagnostic> {
+    diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .take(diag_cap())
+        .cloned()
+        .collect()
 }
 
 /// When there are more than `cap` diagnostics (sorted by position), put
