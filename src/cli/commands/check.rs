@@ -413,29 +413,28 @@ pub fn run_newaliases(config: Option<&Path>) -> Result<(), Failure> {
         ));
         status = CHECK_PROBLEMS;
     }
-    match (&comp.aliases_file, &comp.plan) {
-        (Some(a), plan) => {
-            out.push_str(&diag::render_human(&a.name, &a.text, &a.diagnostics));
-            let errors = a.diagnostics.iter().filter(|d| d.is_error()).count();
-            match plan.as_ref().and_then(|p| p.aliases.as_ref()) {
-                Some(t) if errors == 0 => out.push_str(&format!(
-                    "{}: {} aliases{}, ok\n",
-                    a.name,
-                    t.entries.len(),
-                    if t.default.is_some() {
-                        " and default"
-                    } else {
-                        ""
-                    }
-                )),
-                _ => out.push_str(&format!(
-                    "{}: {errors} error{}\n",
-                    a.name,
-                    if errors == 1 { "" } else { "s" }
-                )),
-            }
-        }
-        (None, _) => {}
+    if let Some(a) = &comp.aliases_file {
+        out.push_str(&diag::render_human(&a.name, &a.text, &a.diagnostics));
+        let errors = a.diagnostics.iter().filter(|d| d.is_error()).count();
+        let table = comp.plan.as_ref().and_then(|p| p.aliases.as_ref());
+        out.push_str(&match table {
+            Some(t) => format!(
+                "{}: {} aliases{}, ok\n",
+                a.name,
+                t.entries.len(),
+                if t.default.is_some() {
+                    " and default"
+                } else {
+                    ""
+                }
+            ),
+            None if errors == 0 => format!("{}: ok\n", a.name),
+            None => format!(
+                "{}: {errors} error{}\n",
+                a.name,
+                if errors == 1 { "" } else { "s" }
+            ),
+        });
     }
     let _ = std::io::stdout().write_all(out.as_bytes());
     match status {
