@@ -230,6 +230,35 @@ pub struct Plan {
     pub force_mda: Option<String>,
     /// Durable queue settings (extension).
     pub queue: QueueSettings,
+    /// `aliases FILE`: the compiled aliases file (extension, msmtp's keyword).
+    pub aliases: Option<Aliases>,
+}
+
+/// A compiled aliases file (`/etc/aliases` format, msmtp's `aliases`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Aliases {
+    /// The file as written in the configuration (absolute or `~/`).
+    pub path: String,
+    /// The file it names, `~/` expanded (a dependency of the cached plan).
+    pub resolved: String,
+    /// Sorted by name (lowercase: names match without case), unique.
+    pub entries: Vec<(String, Vec<String>)>,
+    /// `default:`: the catch-all for names not listed.
+    pub default: Option<Vec<String>>,
+    /// SHA-256 of the bytes compiled: the cache records the file only when
+    /// it still holds them (an edit while compiling must not be missed).
+    pub sha256: [u8; 32],
+}
+
+impl Aliases {
+    /// The addresses `name` stands for, when it is listed.
+    pub fn get(&self, name: &str) -> Option<&[String]> {
+        let key = name.to_ascii_lowercase();
+        self.entries
+            .binary_search_by(|(n, _)| n.as_str().cmp(&key))
+            .ok()
+            .map(|i| self.entries[i].1.as_slice())
+    }
 }
 
 /// One identity (or the unnamed section).
@@ -547,6 +576,7 @@ impl Plan {
             mda: None,
             force_mda: None,
             queue: QueueSettings::default(),
+            aliases: None,
         }
     }
 

@@ -18,7 +18,7 @@ use super::{selected, sender_keys, Loaded, Scope};
 use crate::address::index_key;
 use crate::owned::private::checksum;
 use crate::owned::stamp::{Build, Program};
-use crate::plan::{Identity, Plan, QueueSettings, Template};
+use crate::plan::{Aliases, Identity, Plan, QueueSettings, Template};
 use serde::{Deserialize, Serialize};
 use siphasher::sip128::SipHasher13;
 use std::borrow::Cow;
@@ -33,7 +33,8 @@ use std::path::PathBuf;
 /// 2: `Identity::tls_explicit`.
 /// 3: user names and secrets as bytes (`Octets`), `Identity::unusable`.
 /// 4: `Identity::tls_files` (tls_fingerprint, tls_trust_file, tls_cert_file, tls_key_file).
-pub const FORMAT_VERSION: u32 = 4;
+/// 5: `Globals::aliases` (the compiled aliases file, a dependency).
+pub const FORMAT_VERSION: u32 = 5;
 pub(super) const MAGIC: &[u8; 8] = b"ESMTPPC\0";
 /// magic + format + header length + header check.
 pub(super) const PREFIX_LEN: usize = 8 + 4 + 4 + 8;
@@ -48,6 +49,7 @@ pub(super) struct Globals {
     pub(super) mda: Option<Template>,
     pub(super) force_mda: Option<String>,
     pub(super) queue: QueueSettings,
+    pub(super) aliases: Option<Aliases>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,6 +108,7 @@ pub(super) fn encode(
         mda: plan.mda.clone(),
         force_mda: plan.force_mda.clone(),
         queue: plan.queue.clone(),
+        aliases: plan.aliases.clone(),
     };
     let mut header = Header {
         program,
@@ -264,6 +267,7 @@ pub(super) fn globals_plan(
         mda: g.mda.clone(),
         force_mda: g.force_mda.clone(),
         queue: g.queue.clone(),
+        aliases: g.aliases.clone(),
     }
 }
 

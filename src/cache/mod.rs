@@ -28,7 +28,7 @@ use format::{encode, read_plan};
 pub use format::{fuzzing, FORMAT_VERSION};
 use std::path::{Path, PathBuf};
 pub use store::PlanStore;
-use validity::{dependency_record, validate, Invalid, Source, DEPENDENCIES};
+use validity::{dependency_record, validate, Invalid, Source};
 
 // ───────────────────────────── public API ─────────────────────────────
 
@@ -186,6 +186,7 @@ fn reduce(plan: Plan, want: Scope<'_>) -> Loaded {
         mda,
         force_mda,
         queue,
+        aliases,
     } = plan;
     for (i, id) in all.into_iter().enumerate() {
         if selected(i, def, id.address.as_deref(), &keys) {
@@ -203,6 +204,7 @@ fn reduce(plan: Plan, want: Scope<'_>) -> Loaded {
             mda,
             force_mda,
             queue,
+            aliases,
         },
         numbers,
         total,
@@ -310,10 +312,17 @@ impl<'a> PlanLoader<'a> {
         self.store.check_dir(true)?;
         let settle = self.store.settle;
         let src = source.record(settle).map_err(|f| f.message)?;
-        let deps = DEPENDENCIES
+        let deps: Vec<_> = validity::dependencies(plan)
             .iter()
-            .map(|d| dependency_record(Path::new(d), settle))
+            .map(|d| dependency_record(d, settle))
             .collect();
+        // The aliases file changed between its compilation and now: a
+        // record of the new bytes would keep the old table valid.
+        if let (Some(a), Some(rec)) = (&plan.aliases, deps.last()) {
+            if rec.sha256 != a.sha256 {
+                return Err(format!("{} changed while compiling", a.resolved));
+            }
+        }
         let bytes = encode(plan, program, src, deps)?;
         self.store.write_atomic(cache, &bytes)
     }

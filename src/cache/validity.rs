@@ -34,6 +34,16 @@ use std::time::{Duration, SystemTime};
 /// names in `hostname host:service` are resolved at compile time from the
 /// services database.
 pub(super) const DEPENDENCIES: &[&str] = &[crate::sys::SERVICES_DB];
+/// Every file a plan depends on: [`DEPENDENCIES`], then the aliases file
+/// it was compiled with (`aliases FILE`), whose edits take effect at once.
+pub(super) fn dependencies(plan: &crate::plan::Plan) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = DEPENDENCIES.iter().map(PathBuf::from).collect();
+    if let Some(a) = &plan.aliases {
+        v.push(PathBuf::from(&a.resolved));
+    }
+    v
+}
+
 /// The compiler refuses larger files unread (E011); read one byte more.
 pub(super) const MAX_SOURCE_BYTES: u64 = config::MAX_FILE_BYTES as u64;
 
@@ -185,7 +195,10 @@ pub(super) fn validate(
         restamp = header.source.stamp != Some(source.stamp)
             || source.stamp.settled_before(source.read_start, settle);
     }
-    let wanted: Vec<&str> = DEPENDENCIES.to_vec();
+    let mut wanted: Vec<&str> = DEPENDENCIES.to_vec();
+    if let Some(a) = &header.globals.aliases {
+        wanted.push(&a.resolved);
+    }
     if header.deps.len() != wanted.len()
         || header
             .deps

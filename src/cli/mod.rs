@@ -41,8 +41,10 @@ pub enum Action {
         config: Option<PathBuf>,
         session: SessionOptions,
     },
-    /// `newaliases`, `-bi`, `-I`: nothing to do.
-    Nothing,
+    /// `newaliases`, `-bi`, `-I`: check the aliases file of `aliases FILE`.
+    CheckAliases {
+        config: Option<PathBuf>,
+    },
     /// Help or version text for standard output.
     Print(String),
     /// An `esmtp` subcommand.
@@ -355,12 +357,18 @@ mod tests {
             parse_as("deliver", &[]),
             Ok(Action::FlushQueue { .. })
         ));
-        assert!(matches!(parse_as("newaliases", &[]), Ok(Action::Nothing)));
+        assert!(matches!(
+            parse_as("newaliases", &[]),
+            Ok(Action::CheckAliases { .. })
+        ));
         assert!(matches!(
             parse_as("sendmail", &["-bi"]),
-            Ok(Action::Nothing)
+            Ok(Action::CheckAliases { .. })
         ));
-        assert!(matches!(parse_as("sendmail", &["-I"]), Ok(Action::Nothing)));
+        assert!(matches!(
+            parse_as("sendmail", &["-I"]),
+            Ok(Action::CheckAliases { .. })
+        ));
         assert!(usage_error(&["-bs"]).contains("-bs"));
         assert!(usage_error(&["-bd"]).contains("daemon"));
         assert!(usage_error(&["-bz"]).contains("-bz"));

@@ -63,7 +63,7 @@ pub fn resolve(name: &str, m: &dyn Typed) -> Result<Action, Failure> {
         mode = Mode::Flush;
     }
     match mode {
-        Mode::Nothing => return Ok(Action::Nothing),
+        Mode::Nothing => return Ok(Action::CheckAliases { config }),
         Mode::List => return Ok(Action::ListQueue { config }),
         Mode::Flush => return Ok(Action::FlushQueue { config, session }),
         Mode::Submit => {}

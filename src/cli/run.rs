@@ -28,7 +28,9 @@ fn dispatch(action: Action) -> Result<(), Failure> {
             let plan = cache::load_plan(config.as_deref(), session.verbose)?;
             queue::flush(&plan, &session, convert_wrapper_entry)
         }
-        Action::Nothing => Ok(()),
+        Action::CheckAliases { config } => {
+            super::commands::check::run_newaliases(config.as_deref())
+        }
         Action::Print(text) => {
             let _ = io::stdout().write_all(text.as_bytes());
             Ok(())

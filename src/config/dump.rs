@@ -123,6 +123,20 @@ pub fn text(name: &str, plan: &Plan) -> String {
         opt(plan.force_mda.as_deref()),
         width = width + 2
     ));
+    out.push_str(&format!(
+        "{:width$}{}\n",
+        "aliases",
+        match &plan.aliases {
+            Some(a) => format!(
+                "{} ({} names{})",
+                q(&a.path),
+                a.entries.len(),
+                if a.default.is_some() { ", default" } else { "" }
+            ),
+            None => "-".to_string(),
+        },
+        width = width + 2
+    ));
     let mode = match plan.queue.mode {
         QueueMode::Disabled => "disabled",
         QueueMode::Enabled => "enabled",

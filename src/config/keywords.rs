@@ -34,6 +34,7 @@ pub enum Key {
     QueueLifetime,
     TlsFingerprint,
     TlsTrustFile,
+    Aliases,
     TlsCertFile,
     TlsKeyFile,
 }
@@ -388,6 +389,17 @@ pub static KEYWORDS: &[Keyword] = &[
         name_mode: true,
     },
     Keyword {
+        key: Key::Aliases,
+        name: "aliases",
+        aliases: &[],
+        value: ValueType::Path,
+        scope: Scope::Global,
+        default: "",
+        doc: "Aliases file in the /etc/aliases format (msmtp's keyword): recipients without @domain are replaced by what it lists for them (`default:` for names not listed), recursively; absolute or ~/ path.",
+        extension: true,
+        name_mode: true,
+    },
+    Keyword {
         key: Key::TlsTrustFile,
         name: "tls_trust_file",
         aliases: &[],
@@ -578,6 +590,7 @@ mod tests {
             Key::QueueLifetime,
             Key::TlsFingerprint,
             Key::TlsTrustFile,
+            Key::Aliases,
             Key::TlsCertFile,
             Key::TlsKeyFile,
         ];

@@ -6,6 +6,7 @@
 //! `check` and `dump` commands that print the results belong to the
 //! command line).
 
+pub mod aliases;
 pub mod ast;
 pub mod codes;
 pub mod diag;
@@ -84,6 +85,9 @@ pub struct Compilation {
     pub diagnostics: Vec<Diagnostic>,
     pub omitted_errors: usize,
     pub omitted_warnings: usize,
+    /// The file of `aliases FILE`, compiled with this one: its own name,
+    /// text and diagnostics (spans point into it).
+    pub aliases_file: Option<aliases::AliasesFile>,
 }
 
 impl Compilation {
@@ -97,20 +101,31 @@ impl Compilation {
     }
     /// Errors rendered as text (for the sending path).
     pub fn render_errors(&self) -> String {
-        let errs: Vec<Diagnostic> = self
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .take(diag_cap())
-            .cloned()
-            .collect();
+        let errs = shown_errors(&self.diagnostics);
         let mut s = diag::render_human(&self.name, &self.text, &errs);
         let total = self.errors();
         if total > errs.len() {
             s.push_str(&format!("... and {} more errors\n", total - errs.len()));
         }
+        if let Some(a) = &self.aliases_file {
+            s.push_str(&diag::render_human(
+                &a.name,
+                &a.text,
+                &shown_errors(&a.diagnostics),
+            ));
+        }
         s
     }
+}
+
+/// The errors among `diagnostics` that are shown, at most [`diag_cap`].
+fn shown_errors(diagnostics: &[Diagnostic]) -> Vec<Diagnostic> {
+    diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .take(diag_cap())
+        .cloned()
+        .collect()
 }
 
 /// When there are more than `cap` diagnostics (sorted by position), put
@@ -165,6 +180,7 @@ pub fn compile(name: &str, bytes: &[u8], options: &Options) -> Compilation {
             .help("is this the right file? a configuration file is a few lines of text")],
             omitted_errors: 0,
             omitted_warnings: 0,
+            aliases_file: None,
         };
     }
     let (text, orig) = lexer::RawSource::decode(bytes);
@@ -202,6 +218,7 @@ pub fn compile(name: &str, bytes: &[u8], options: &Options) -> Compilation {
         diagnostics,
         omitted_errors,
         omitted_warnings,
+        aliases_file: lowered.aliases_file.take(),
     }
 }
 

@@ -17,6 +17,8 @@ use std::fmt;
 pub enum Source {
     CommandLine,
     Header,
+    /// What `aliases FILE` replaced a recipient with.
+    Aliases,
 }
 
 impl Source {
@@ -24,6 +26,7 @@ impl Source {
         match self {
             Source::CommandLine => USAGE,
             Source::Header => DATAERR,
+            Source::Aliases => CONFIG,
         }
     }
 }
@@ -87,6 +90,9 @@ pub struct Decision {
     /// Recipients for the identity's smarthost, in one transaction.
     pub remote: Vec<String>,
     pub local: Option<Local>,
+    /// `aliases FILE`: each recipient replaced, with what it became
+    /// (`root -> admin@example.org`), in order.
+    pub aliased: Vec<(String, Vec<String>)>,
 }
 
 /// Decide where the message goes.
@@ -156,7 +162,7 @@ pub fn route(plan: &Plan, sub: &Submission) -> Result<Decision, Failure> {
         None => None,
     };
 
-    let (remote, local) = split_recipients(plan, id, sub)?;
+    let (remote, local, aliased) = split_recipients(plan, id, sub)?;
     if remote.is_empty() && local.is_empty() {
         return Err(Failure::new(DATAERR, "no recipients"));
     }
@@ -188,34 +194,75 @@ pub fn route(plan: &Plan, sub: &Submission) -> Result<Decision, Failure> {
         message_id: id.message_id,
         remote,
         local,
+        aliased,
     })
 }
 
-/// Split into (remote, local), without duplicates, in order.
-fn split_recipients(
-    plan: &Plan,
-    id: &Identity,
-    sub: &Submission,
-) -> Result<(Vec<String>, Vec<String>), Failure> {
-    let (mut remote, mut local) = (Vec::new(), Vec::new());
-    let mut seen = HashSet::new();
+/// The recipients after `aliases FILE`: a name without `@` replaced by
+/// what the file lists for it (checked as a local name first), with what
+/// was replaced.
+type Expanded = (Vec<(String, Source)>, Vec<(String, Vec<String>)>);
+
+fn expand_aliases(plan: &Plan, sub: &Submission) -> Result<Expanded, Failure> {
+    let mut out = Vec::with_capacity(sub.recipients.len());
+    let mut aliased = Vec::new();
     for r in &sub.recipients {
-        let bad = |e: String| {
+        let table = match &plan.aliases {
+            Some(t) if !r.addr.contains('@') => t,
+            _ => {
+                out.push((r.addr.clone(), r.source));
+                continue;
+            }
+        };
+        check_local(&r.addr).map_err(|e| {
             Failure::new(
                 r.source.status(),
                 format!("invalid recipient address {:?}: {e}", r.addr),
             )
+        })?;
+        let got = crate::config::aliases::expand(table, &r.addr).map_err(|e| {
+            Failure::new(
+                CONFIG,
+                format!(
+                    "recipient {}: {e} (in the aliases file {})",
+                    r.addr, table.resolved
+                ),
+            )
+        })?;
+        if got.len() != 1 || got[0] != r.addr {
+            aliased.push((r.addr.clone(), got.clone()));
+        }
+        // What the aliases file wrote is configuration: its faults are 78.
+        out.extend(got.into_iter().map(|a| (a, Source::Aliases)));
+    }
+    Ok((out, aliased))
+}
+
+/// Remote recipients, local ones, and what aliases replaced.
+type Split = (Vec<String>, Vec<String>, Vec<(String, Vec<String>)>);
+
+/// Split into (remote, local), without duplicates, in order.
+fn split_recipients(plan: &Plan, id: &Identity, sub: &Submission) -> Result<Split, Failure> {
+    let (mut remote, mut local) = (Vec::new(), Vec::new());
+    let mut seen = HashSet::new();
+    let (recipients, aliased) = expand_aliases(plan, sub)?;
+    for (addr, source) in &recipients {
+        let bad = |e: String| {
+            Failure::new(
+                source.status(),
+                format!("invalid recipient address {addr:?}: {e}"),
+            )
         };
-        if r.addr.contains('@') {
-            check_remote(&r.addr).map_err(bad)?;
-            if seen.insert(r.addr.clone()) && plan.force_mda.is_none() {
-                remote.push(r.addr.clone());
+        if addr.contains('@') {
+            check_remote(addr).map_err(bad)?;
+            if seen.insert(addr.clone()) && plan.force_mda.is_none() {
+                remote.push(addr.clone());
             }
         } else {
-            check_local(&r.addr).map_err(bad)?;
+            check_local(addr).map_err(bad)?;
             let (addr, is_remote) = match &id.qualifydomain {
-                Some(domain) => (format!("{}@{domain}", r.addr), true),
-                None => (r.addr.clone(), false),
+                Some(domain) => (format!("{addr}@{domain}"), true),
+                None => (addr.clone(), false),
             };
             if seen.insert(addr.clone()) && plan.force_mda.is_none() {
                 if is_remote {
@@ -232,7 +279,7 @@ fn split_recipients(
             .map_err(|e| Failure::new(CONFIG, format!("invalid force_mda user {user:?}: {e}")))?;
         local = vec![user.clone()];
     }
-    Ok((remote, local))
+    Ok((remote, local, aliased))
 }
 
 /// The identity whose address equals `addr` (local part exact, domain
@@ -412,6 +459,9 @@ pub fn describe(plan: &Plan, d: &Decision) -> String {
     out.push_str(&format!("envelope sender: {sender}\n"));
     if let Some(s) = &d.sender_header {
         out.push_str(&format!("Sender: {s}\n"));
+    }
+    for (name, to) in &d.aliased {
+        out.push_str(&format!("alias: {name} -> {}\n", to.join(", ")));
     }
     if !d.remote.is_empty() {
         let how = match plan.queue.mode {

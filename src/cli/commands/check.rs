@@ -278,7 +278,12 @@ pub fn run_check(args: &CheckArgs) -> Result<(), Failure> {
                     out.push_str(&format!("{}: cached plan: {c}\n", r.comp.name));
                 }
             }
-            "sarif" => sarif_files.push((r, shown.to_vec(), omitted)),
+            "sarif" => sarif_files.push((
+                r.comp.name.as_str(),
+                r.comp.text.as_str(),
+                shown.to_vec(),
+                omitted,
+            )),
             _ => {
                 if color {
                     out.push_str(&diag::render_human_color(&r.comp.name, &r.comp.text, shown));
@@ -308,6 +313,49 @@ pub fn run_check(args: &CheckArgs) -> Result<(), Failure> {
         if (errors > 0 || (deny && warnings > 0)) && status == 0 {
             status = CHECK_PROBLEMS;
         }
+        // The aliases file, compiled with this one: its own diagnostics,
+        // with spans in it (its errors are also an error at `aliases`).
+        if let Some(a) = r
+            .comp
+            .aliases_file
+            .as_ref()
+            .filter(|a| !a.diagnostics.is_empty())
+        {
+            let shown = &a.diagnostics[..a.diagnostics.len().min(cap)];
+            let omitted = a.diagnostics.len() - shown.len();
+            let errors = a.diagnostics.iter().filter(|d| d.is_error()).count();
+            let warnings = a.diagnostics.len() - errors;
+            match format {
+                "json" => json_files.push(serde_json::json!({
+                    "file": a.name,
+                    "errors": errors,
+                    "warnings": warnings,
+                    "omitted": omitted,
+                    "diagnostics": diag::to_json(&a.text, shown),
+                })),
+                "github" => out.push_str(&diag::render_github(&a.name, &a.text, shown)),
+                "short" => out.push_str(&diag::render_short(&a.name, &a.text, shown)),
+                "sarif" => sarif_files.push((&a.name, &a.text, shown.to_vec(), omitted)),
+                _ => {
+                    if color {
+                        out.push_str(&diag::render_human_color(&a.name, &a.text, shown));
+                    } else {
+                        out.push_str(&diag::render_human(&a.name, &a.text, shown));
+                    }
+                    out.push_str(&format!(
+                        "{}: {} error{}, {} warning{}\n",
+                        a.name,
+                        errors,
+                        if errors == 1 { "" } else { "s" },
+                        warnings,
+                        if warnings == 1 { "" } else { "s" }
+                    ));
+                }
+            }
+            if deny && warnings > 0 && status == 0 {
+                status = CHECK_PROBLEMS;
+            }
+        }
     }
     if format == "json" {
         let doc = serde_json::json!({ "files": json_files });
@@ -317,9 +365,9 @@ pub fn run_check(args: &CheckArgs) -> Result<(), Failure> {
     if format == "sarif" {
         let files: Vec<sarif::File> = sarif_files
             .iter()
-            .map(|(r, shown, omitted)| sarif::File {
-                name: &r.comp.name,
-                text: &r.comp.text,
+            .map(|(name, text, shown, omitted)| sarif::File {
+                name,
+                text,
                 diagnostics: shown,
                 omitted: *omitted,
             })
@@ -338,5 +386,59 @@ pub fn run_check(args: &CheckArgs) -> Result<(), Failure> {
     match status {
         0 => Ok(()),
         status => Err(Failure::reported(status)),
+    }
+}
+
+/// `newaliases`, `-bi`, `-I`: compile the configuration sendmail mode
+/// reads and report on the file of its `aliases` statement. Exit 0 when it
+/// is fine (or there is none, silently), [`CHECK_PROBLEMS`] with its
+/// errors otherwise.
+pub fn run_newaliases(config: Option<&Path>) -> Result<(), Failure> {
+    let origin = locate(config)?;
+    // No configuration or no `aliases`: nothing to check, and nothing said
+    // (package scripts run `newaliases` on any machine, as with Postfix).
+    let Some(path) = origin.path() else {
+        return Ok(());
+    };
+    let bytes =
+        read_source(path).map_err(|e| Failure::config(format!("{}: {e}", path.display())))?;
+    let comp = compile(&path.display().to_string(), &bytes, &Options::default());
+    let mut out = String::new();
+    let mut status = 0;
+    if comp.errors() > 0 {
+        out.push_str(&diag::render_human(
+            &comp.name,
+            &comp.text,
+            &comp.diagnostics,
+        ));
+        status = CHECK_PROBLEMS;
+    }
+    if let Some(a) = &comp.aliases_file {
+        out.push_str(&diag::render_human(&a.name, &a.text, &a.diagnostics));
+        let errors = a.diagnostics.iter().filter(|d| d.is_error()).count();
+        let table = comp.plan.as_ref().and_then(|p| p.aliases.as_ref());
+        out.push_str(&match table {
+            Some(t) => format!(
+                "{}: {} aliases{}, ok\n",
+                a.name,
+                t.entries.len(),
+                if t.default.is_some() {
+                    " and default"
+                } else {
+                    ""
+                }
+            ),
+            None if errors == 0 => format!("{}: ok\n", a.name),
+            None => format!(
+                "{}: {errors} error{}\n",
+                a.name,
+                if errors == 1 { "" } else { "s" }
+            ),
+        });
+    }
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    match status {
+        0 => Ok(()),
+        s => Err(Failure::reported(s)),
     }
 }

@@ -249,12 +249,42 @@ impl<'s, 'o> Lowerer<'s, 'o> {
             .copied()
             .flatten()
             .unwrap_or(0);
+        let mut aliases_file = None;
+        let mut aliases = None;
+        if let Some((path, span)) = &self.aliases {
+            match crate::config::aliases::load(path) {
+                Err(e) => self.diags.push(
+                    Diagnostic::new(Code::E024, e)
+                        .primary(*span, "the aliases file")
+                        .help("`aliases` names a readable regular file in the /etc/aliases format"),
+                ),
+                Ok((table, report)) => {
+                    let errors = report.diagnostics.iter().filter(|d| d.is_error()).count();
+                    if errors > 0 {
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::E025,
+                                format!("{errors} error(s) in the aliases file {}", report.name),
+                            )
+                            .primary(*span, "this file")
+                            .help(format!(
+                                "`newaliases` or `esmtp check` shows them in {}",
+                                report.name
+                            )),
+                        );
+                    }
+                    aliases = table;
+                    aliases_file = Some(report);
+                }
+            }
+        }
         let plan = Plan {
             identities,
             default_identity,
             mda: self.plan_mda,
             force_mda: self.force_mda,
             queue: self.queue,
+            aliases,
         };
         (
             Lowered {
@@ -264,6 +294,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                 plan_index,
                 globals: self.globals,
                 plan,
+                aliases_file,
             },
             self.diags,
         )

@@ -125,6 +125,8 @@ pub struct Lowered {
     pub plan_index: Vec<Option<usize>>,
     pub globals: HashMap<Key, Span>,
     pub plan: Plan,
+    /// The aliases file's own report (its diagnostics point into it).
+    pub aliases_file: Option<super::aliases::AliasesFile>,
 }
 
 /// Lowers statements one at a time, as the parser hands them over.
@@ -141,6 +143,8 @@ pub struct Lowerer<'s, 'o> {
     default_mark: Option<(usize, Span)>,
     plan_mda: Option<Template>,
     force_mda: Option<String>,
+    /// `aliases FILE`: the value and where it was written.
+    aliases: Option<(String, Span)>,
     queue: QueueSettings,
     /// More than [`MAX_IDENTITIES`] identities: the rest is not lowered.
     stopped: bool,
@@ -173,6 +177,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
             default_mark: None,
             plan_mda: None,
             force_mda: None,
+            aliases: None,
             queue: QueueSettings::default(),
             stopped: false,
         }

@@ -70,6 +70,10 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                 self.plan_mda = Some(t);
             }
             Key::ForceMda => self.force_mda = Some(v.text.clone()),
+            Key::Aliases if self.file_path(key, v) => {
+                self.aliases = Some((v.text.clone(), v.span));
+            }
+            Key::Aliases => {}
             Key::Queue => {
                 let mode = match (v.kind, v.text.as_str()) {
                     (ValueKind::Disabled, _) => Some(QueueMode::Disabled),
@@ -187,6 +191,24 @@ impl<'s, 'o> Lowerer<'s, 'o> {
     /// `~/` path (there is no directory a relative path could be taken
     /// from: esmtp is run from anywhere).
     fn tls_path(&mut self, key: Key, v: &Value) {
+        if !self.file_path(key, v) {
+            return;
+        }
+        let files = self
+            .cur()
+            .identity
+            .tls_files
+            .get_or_insert_with(Default::default);
+        let slot = match key {
+            Key::TlsTrustFile => &mut files.trust_file,
+            Key::TlsCertFile => &mut files.cert_file,
+            _ => &mut files.key_file,
+        };
+        *slot = Some(v.text.clone());
+    }
+
+    /// A file setting's value is an absolute or `~/` path (else E023).
+    fn file_path(&mut self, key: Key, v: &Value) -> bool {
         let ok = v.text.starts_with('/') || (v.text.starts_with("~/") && v.text.len() > 2);
         if !ok {
             let name = keywords::keyword(key).name;
@@ -209,19 +231,8 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                 ))
             };
             self.diags.push(d);
-            return;
         }
-        let files = self
-            .cur()
-            .identity
-            .tls_files
-            .get_or_insert_with(Default::default);
-        let slot = match key {
-            Key::TlsTrustFile => &mut files.trust_file,
-            Key::TlsCertFile => &mut files.cert_file,
-            _ => &mut files.key_file,
-        };
-        *slot = Some(v.text.clone());
+        ok
     }
 
     /// `password` or `passwordeval`: the identity's secret (one source).

@@ -100,7 +100,7 @@ fn usage_errors_are_64_with_one_line() {
 }
 
 #[test]
-fn newaliases_and_bi_do_nothing() {
+fn newaliases_and_bi_without_aliases_say_nothing() {
     let env = Env::with_recorder("");
     for (name, args) in [
         ("newaliases", &[][..]),

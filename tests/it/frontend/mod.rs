@@ -1,5 +1,6 @@
 //! The sendmail command line: options, message handling, MDA delivery, queueing and relaying through the binary.
 
+mod aliases;
 mod cli;
 mod differential;
 mod mda;
