@@ -77,7 +77,7 @@ const COMMANDS: &[(&str, Map)] = &[
         "tls_min_dh_prime_bits",
         Map::None("esmtp's TLS library has no finite-field DH"),
     ),
-    ("aliases", Map::None("esmtp has no aliases file")),
+    ("aliases", Map::Special),
     ("logfile", Map::None("esmtp has no delivery log")),
     (
         "logfile_time_format",
@@ -413,6 +413,39 @@ pub fn convert(src: &[u8], name: &str) -> Result<String, ImportError> {
         .iter()
         .find(|a| a.name == "default")
         .and_then(|a| a.alias_of.clone());
+    // esmtp has one aliases file for all identities: the default account's
+    // (else the first account's), written once at the top.
+    let aliases = accounts
+        .iter()
+        .find(|a| a.name == "default" || default_alias.as_deref() == Some(a.name.as_str()))
+        .or(accounts.first())
+        .and_then(|a| {
+            effective(&a.settings)
+                .into_iter()
+                .find(|s| s.cmd == "aliases")
+        })
+        .map(|s| s.arg)
+        .filter(|p| p.starts_with(b"/") || p.starts_with(b"~/"));
+    // Written as a statement only when esmtp can use the file as it is, so
+    // that the result passes `esmtp check`; otherwise a comment says why.
+    let chosen = aliases.clone();
+    let aliases = aliases.filter(|path| {
+        let text = String::from_utf8_lossy(path);
+        let why = match super::aliases::load(&text) {
+            Ok((Some(_), _)) => return true,
+            Ok((None, file)) => format!(
+                "{} has entries esmtp cannot use; `esmtp check` shows them once you add `aliases {}`",
+                file.name,
+                quoted(path)
+            ),
+            Err(e) => e,
+        };
+        let _ = writeln!(out, "# msmtp `aliases {}`: not converted: {why}", shown(path));
+        false
+    });
+    if let Some(path) = &aliases {
+        let _ = writeln!(out, "aliases {}", quoted(path));
+    }
     let mut blocks: Vec<(bool, String)> = Vec::new();
     let mut total = 0usize;
     // The addresses taken, compared as esmtp compares identities.
@@ -449,7 +482,11 @@ pub fn convert(src: &[u8], name: &str) -> Result<String, ImportError> {
                 "# not converted: esmtp selects an identity by one exact address, and this account has none (see its `from`)\n"
             });
         }
-        let body = account_body(&settings, top && !is_default)?;
+        let body = account_body(
+            &settings,
+            top && !is_default,
+            chosen.as_deref().map(|c| (c, aliases.is_some())),
+        )?;
         if top && !is_default {
             for l in body.lines() {
                 let _ = writeln!(block, "#   {}", l.trim_start_matches("# "));
@@ -482,7 +519,11 @@ pub fn convert(src: &[u8], name: &str) -> Result<String, ImportError> {
 
 /// The esmtprc statements (and comments) of one account's settings;
 /// `masked`: they will be shown as comments, so no secret goes in.
-fn account_body(settings: &[Setting], masked: bool) -> Result<String, ImportError> {
+fn account_body(
+    settings: &[Setting],
+    masked: bool,
+    aliases: Option<(&[u8], bool)>,
+) -> Result<String, ImportError> {
     let secret = |v: &[u8]| {
         if masked {
             "********".to_string()
@@ -655,6 +696,23 @@ fn account_body(settings: &[Setting], masked: bool) -> Result<String, ImportErro
                         s.line
                     );
                 }
+            }
+            "aliases" => {
+                let why = if aliases == Some((s.arg.as_slice(), true)) {
+                    "the `aliases` line at the top (one file for all identities in esmtp)"
+                } else if aliases == Some((s.arg.as_slice(), false)) {
+                    "not converted: see the comment at the top"
+                } else if s.arg.starts_with(b"/") || s.arg.starts_with(b"~/") {
+                    "no equivalent, esmtp has one aliases file for all identities (the `aliases` line at the top)"
+                } else {
+                    "no equivalent, esmtp needs an absolute or ~/ path (it runs from any directory)"
+                };
+                let _ = writeln!(
+                    b,
+                    "# msmtp `aliases {}` (line {}): {why}",
+                    shown(&s.arg),
+                    s.line
+                );
             }
             "timeout" => {
                 if s.arg == b"off" {

@@ -182,7 +182,7 @@ fn tls_off_says_starttls_disabled_and_port_25() {
 
 const UNSUPPORTED: &str = "\
 defaults
-aliases /etc/aliases
+aliases /nonexistent/aliases
 syslog LOG_MAIL
 dsn_notify failure,delay
 dsn_return headers
@@ -209,7 +209,7 @@ fn unsupported_settings_become_comments_without_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let out = convert_and_check(dir.path(), UNSUPPORTED.as_bytes());
     for what in [
-        "# msmtp `aliases /etc/aliases` (line 2): no equivalent",
+        "# msmtp `aliases /nonexistent/aliases`: not converted: cannot read the aliases file",
         "# msmtp `syslog LOG_MAIL`",
         "# msmtp `dsn_notify failure,delay`",
         "# msmtp `tls_fingerprint 00:11:22",
@@ -403,6 +403,7 @@ fn tls_settings_carry_over_where_esmtprc_can_say_them() {
          tls_trust_file system\ntls_cert_file /etc/ssl/me.pem\n"
     );
     let out = convert_and_check(dir.path(), rc.as_bytes());
+    assert!(!out.contains("\naliases "), "{out}");
     assert!(
         out.contains(&format!("\ntls_fingerprint \"{pin}\"\n")),
         "{out}"
@@ -419,6 +420,32 @@ fn tls_settings_carry_over_where_esmtprc_can_say_them() {
     );
     assert!(
         out.contains("\ntls_cert_file \"/etc/ssl/me.pem\"\n"),
+        "{out}"
+    );
+}
+
+/// msmtp names an aliases file per account; esmtp has one for all
+/// identities: the default account's, written once at the top when esmtp
+/// can use it as it is.
+#[test]
+fn the_aliases_file_becomes_the_one_global_statement() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("aliases");
+    std::fs::write(&file, "root: admin@example.org\ndefault: me@example.org\n").unwrap();
+    let rc = format!(
+        "defaults\naliases {}\naccount home\nhost mail.example.org\nfrom me@example.org\n\
+         account other\nhost mail.example.net\nfrom you@example.net\naliases /elsewhere\n\
+         account default : home\n",
+        file.display()
+    );
+    let out = convert_and_check(dir.path(), rc.as_bytes());
+    assert_eq!(out.matches("\naliases ").count(), 1, "{out}");
+    assert!(
+        out.contains(&format!("\naliases \"{}\"\n", file.display())),
+        "{out}"
+    );
+    assert!(
+        out.contains("`aliases /elsewhere` (line 9): no equivalent, esmtp has one aliases file"),
         "{out}"
     );
 }
