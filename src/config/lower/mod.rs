@@ -9,7 +9,7 @@ mod finish;
 mod values;
 
 pub use values::{
-    parse_duration, parse_fingerprint, parse_hostport, resolve_port, FingerprintError,
+    is_file_path, parse_duration, parse_fingerprint, parse_hostport, resolve_port, FingerprintError,
 };
 
 use super::ast::{Stmt, Value, ValueKind};

@@ -209,7 +209,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
 
     /// A file setting's value is an absolute or `~/` path (else E023).
     fn file_path(&mut self, key: Key, v: &Value) -> bool {
-        let ok = v.text.starts_with('/') || (v.text.starts_with("~/") && v.text.len() > 2);
+        let ok = is_file_path(v.text.as_bytes());
         if !ok {
             let name = keywords::keyword(key).name;
             let d = if v.text == "~/" || v.text.is_empty() {
@@ -533,6 +533,12 @@ pub fn resolve_port(p: &str) -> Result<u16, String> {
 
 /// How to get a server's SHA-256 fingerprint, for help texts.
 const FINGERPRINT_HOWTO: &str = "openssl s_client -connect HOST:PORT -starttls smtp </dev/null | openssl x509 -noout -fingerprint -sha256";
+
+/// What file settings (`tls_*_file`, `aliases`) accept: an absolute path,
+/// or one under `~/` that names something below it.
+pub fn is_file_path(text: &[u8]) -> bool {
+    text.starts_with(b"/") || (text.starts_with(b"~/") && text.len() > 2)
+}
 
 /// Why a `tls_fingerprint` value was refused.
 #[derive(Debug, PartialEq, Eq)]
