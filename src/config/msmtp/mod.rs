@@ -235,7 +235,7 @@ fn account_body(
     let auth_off = matches!(get("auth"), Some(s) if s.arg == b"off");
     for s in settings {
         match command(&s.cmd) {
-            Some(Map::Special) => {}
+            Some(Map::Special(..)) => {}
             Some(Map::Keyword(keyword)) => {
                 let _ = writeln!(b, "{keyword} {}", quoted(&s.arg));
                 continue;

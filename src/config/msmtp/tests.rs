@@ -103,3 +103,59 @@ fn errors_carry_the_line_and_no_value() {
     let e = convert(b"account a\ntls maybe-secret\n", "f").unwrap_err();
     assert!(!e.message.contains("maybe"));
 }
+
+/// Every esmtprc keyword the table names is one the compiler knows, and the
+/// README text of a converted command names it.
+#[test]
+fn the_table_names_real_keywords() {
+    use crate::config::keywords::lookup;
+    for (name, map) in commands::COMMANDS {
+        match map {
+            Map::Keyword(k) => assert!(lookup(k).is_some(), "{name}: `{k}` is no esmtprc keyword"),
+            Map::Special(text, keywords) => {
+                for k in *keywords {
+                    assert!(lookup(k).is_some(), "{name}: `{k}` is no esmtprc keyword");
+                    assert!(
+                        text.contains(&format!("`{k}")),
+                        "{name}: {text:?} does not name `{k}`"
+                    );
+                }
+            }
+            Map::None(_) | Map::Secret(_) => {}
+        }
+    }
+}
+
+/// The README's "Moving from msmtp" tables are the ones made from the
+/// command tables (`ESMTP_WRITE_README=1 cargo test --lib msmtp` rewrites
+/// them after a change to the tables).
+#[test]
+fn readme_tables_are_generated() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    let mut expected = readme.clone();
+    for (name, table) in [
+        ("msmtp-options", commands::readme_options()),
+        ("msmtp-commands", commands::readme_table()),
+    ] {
+        let begin = format!("<!-- {name}: generated from src/config/msmtp/commands.rs -->\n");
+        let end = format!("<!-- end of {name} -->");
+        let at = expected
+            .find(&begin)
+            .unwrap_or_else(|| panic!("README lacks {begin}"))
+            + begin.len();
+        let to = at
+            + expected[at..]
+                .find(&end)
+                .unwrap_or_else(|| panic!("README lacks {end}"));
+        expected.replace_range(at..to, &table);
+    }
+    if expected != readme && std::env::var_os("ESMTP_WRITE_README").is_some() {
+        std::fs::write(path, &expected).unwrap();
+        return;
+    }
+    assert!(
+        expected == readme,
+        "README's msmtp tables differ from src/config/msmtp/commands.rs; run ESMTP_WRITE_README=1 cargo test --lib msmtp"
+    );
+}
