@@ -226,6 +226,7 @@ pub(super) const AUTH_KNOWN: &[&str] = &["plain", "login", "cram-md5", "ntlm", "
 
 /// The README's "Moving from msmtp" table of msmtprc commands, made from
 /// [`COMMANDS`] (a test keeps the README equal to it).
+#[cfg(test)]
 pub(super) fn readme_table() -> String {
     let mut out = String::from("| msmtprc | esmtprc |\n|---|---|\n");
     for (name, map) in COMMANDS {
@@ -246,6 +247,7 @@ pub(super) fn command(name: &str) -> Option<Map> {
 /// msmtp's command-line options and modes, and what an esmtp user types
 /// instead. Every msmtprc command is also an msmtp `--option`; those are in
 /// [`COMMANDS`] (esmtp takes them from its file only).
+#[cfg(test)]
 pub(super) const OPTIONS: &[(&str, &str)] = &[
     (
         "msmtp [-t] RECIPIENT...",
@@ -290,6 +292,7 @@ pub(super) const OPTIONS: &[(&str, &str)] = &[
 ];
 
 /// The README's table of [`OPTIONS`].
+#[cfg(test)]
 pub(super) fn readme_options() -> String {
     let mut out = String::from("| msmtp | esmtp |\n|---|---|\n");
     for (msmtp, esmtp) in OPTIONS {
