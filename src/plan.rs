@@ -248,6 +248,11 @@ pub struct Aliases {
     /// SHA-256 of the bytes compiled: the cache records the file only when
     /// it still holds them (an edit while compiling must not be missed).
     pub sha256: [u8; 32],
+    /// Set when the file cannot be used (unreadable, or errors in it): an
+    /// error that waits for use, like an unusable identity's. A message
+    /// with a recipient without `@` fails with this reason (78); mail to
+    /// full addresses still goes. Such a plan is never cached.
+    pub unusable: Option<String>,
 }
 
 impl Aliases {

@@ -316,6 +316,11 @@ impl<'a> PlanLoader<'a> {
             .iter()
             .map(|d| dependency_record(d, settle))
             .collect();
+        // An unusable aliases file is recompiled every time: its record
+        // (missing, a link, unreadable) could not prove it unchanged.
+        if let Some(why) = plan.aliases.as_ref().and_then(|a| a.unusable.as_ref()) {
+            return Err(format!("the aliases file cannot be used ({why})"));
+        }
         // The aliases file changed between its compilation and now: a
         // record of the new bytes would keep the old table valid.
         if let (Some(a), Some(rec)) = (&plan.aliases, deps.last()) {

@@ -70,6 +70,7 @@ pub fn load(path: &str) -> Result<(Option<Aliases>, AliasesFile), String> {
         entries: table.entries,
         default: table.default,
         sha256: Sha256::digest(&bytes).into(),
+        unusable: None,
     });
     Ok((
         table,

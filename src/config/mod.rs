@@ -30,9 +30,12 @@ use codes::Code;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// The errors that concern one identity's smarthost only (SPEC §2.3): the
-/// file still compiles, with that identity marked unusable.
-pub const IDENTITY_ERROR_CODES: &[Code] = &[Code::E005, Code::E015, Code::E016];
+/// The errors that wait for use (SPEC §2.3): those that concern one
+/// identity's smarthost (the file still compiles, with that identity marked
+/// unusable) and those of the aliases file (only mail to local names
+/// fails).
+pub const WAITING_ERROR_CODES: &[Code] =
+    &[Code::E005, Code::E015, Code::E016, Code::E024, Code::E025];
 
 /// Files larger than this are refused unparsed (E011).
 pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;

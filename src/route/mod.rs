@@ -214,6 +214,15 @@ fn expand_aliases(plan: &Plan, sub: &Submission) -> Result<Expanded, Failure> {
                 continue;
             }
         };
+        if let Some(why) = &table.unusable {
+            return Err(Failure::new(
+                CONFIG,
+                format!(
+                    "recipient {}: local names are looked up in the aliases file {}, which cannot be used: {why}",
+                    r.addr, table.resolved
+                ),
+            ));
+        }
         check_local(&r.addr).map_err(|e| {
             Failure::new(
                 r.source.status(),

@@ -252,28 +252,42 @@ impl<'s, 'o> Lowerer<'s, 'o> {
         let mut aliases_file = None;
         let mut aliases = None;
         if let Some((path, span)) = &self.aliases {
+            // Errors of the aliases file wait for use (SPEC §2.3): `check`
+            // reports them, the plan compiles with the file marked unusable,
+            // and only a message to a local name fails.
+            let unusable = |reason: String| crate::plan::Aliases {
+                path: path.clone(),
+                resolved: crate::config::aliases::resolve(path)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| path.clone()),
+                unusable: Some(reason),
+                ..Default::default()
+            };
             match crate::config::aliases::load(path) {
-                Err(e) => self.diags.push(
-                    Diagnostic::new(Code::E024, e)
-                        .primary(*span, "the aliases file")
-                        .help("`aliases` names a readable regular file in the /etc/aliases format"),
-                ),
+                Err(e) => {
+                    aliases = Some(unusable(e.clone()));
+                    self.identity_errors.push(
+                        Diagnostic::new(Code::E024, e)
+                            .primary(*span, "the aliases file")
+                            .help("`aliases` names a readable regular file in the /etc/aliases format"),
+                    );
+                }
                 Ok((table, report)) => {
                     let errors = report.diagnostics.iter().filter(|d| d.is_error()).count();
                     if errors > 0 {
-                        self.diags.push(
-                            Diagnostic::new(
-                                Code::E025,
-                                format!("{errors} error(s) in the aliases file {}", report.name),
-                            )
-                            .primary(*span, "this file")
-                            .help(format!(
-                                "`newaliases` or `esmtp check` shows them in {}",
-                                report.name
-                            )),
+                        let what = format!("{errors} error(s) in the aliases file {}", report.name);
+                        aliases = Some(unusable(first_error(&report, errors)));
+                        self.identity_errors.push(
+                            Diagnostic::new(Code::E025, what)
+                                .primary(*span, "this file")
+                                .help(format!(
+                                    "`newaliases` or `esmtp check` shows them in {}",
+                                    report.name
+                                )),
                         );
+                    } else {
+                        aliases = table;
                     }
-                    aliases = table;
                     aliases_file = Some(report);
                 }
             }
@@ -299,4 +313,23 @@ impl<'s, 'o> Lowerer<'s, 'o> {
             self.diags,
         )
     }
+}
+
+/// The first error of an aliases file, with its line, for the message of a
+/// submission that needs the file.
+fn first_error(report: &crate::config::aliases::AliasesFile, errors: usize) -> String {
+    let Some(d) = report.diagnostics.iter().find(|d| d.is_error()) else {
+        return format!("errors in {}", report.name);
+    };
+    let line = d.primary.as_ref().map_or(0, |l| {
+        report.text[..l.span.start.min(report.text.len())]
+            .matches('\n')
+            .count()
+            + 1
+    });
+    let more = match errors {
+        0 | 1 => String::new(),
+        n => format!(" and {} more error(s)", n - 1),
+    };
+    format!("{} (line {line}){more}; `newaliases` shows them", d.message)
 }

@@ -85,7 +85,7 @@ fn unusable_fixtures_compile_with_errors_and_unusable_identities() {
         }
         for d in c.diagnostics.iter().filter(|d| d.is_error()) {
             assert!(
-                config::IDENTITY_ERROR_CODES.contains(&d.code),
+                config::WAITING_ERROR_CODES.contains(&d.code),
                 "{name}: {} is not an identity error",
                 d.code
             );

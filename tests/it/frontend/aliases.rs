@@ -95,7 +95,7 @@ fn default_catches_names_not_listed_but_not_addresses() {
 }
 
 #[test]
-fn a_loop_is_a_configuration_error_and_nothing_is_sent() {
+fn a_loop_is_an_error_that_waits_for_a_local_name() {
     let exim = Exim::start();
     let env = env_with(
         exim.port(),
@@ -117,6 +117,46 @@ fn a_loop_is_a_configuration_error_and_nothing_is_sent() {
     assert!(!env.exists("args"));
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(exim.accepted(), 0);
+    // An error that waits for use (as esmtp 1.2's do): mail to full
+    // addresses, which never looks at the aliases file, still goes ...
+    let o = env.sendmail(
+        &["-f", "git@example.org", "bob@example.net"],
+        b"Subject: patch\n\nx\n",
+    );
+    assert_status(&o, 0);
+    assert_eq!(exim.wait_for_messages(1)[0].envelope_to, "bob@example.net");
+    // ... and `check` still fails on the file, pointing into it.
+    let rc = env.rc().display().to_string();
+    let o = env.esmtp(&["check", &rc], b"");
+    assert_status(&o, 1);
+    let out = stdout(&o) + &stderr(&o);
+    assert!(out.contains("E025") && out.contains("E026"), "{out}");
+}
+
+#[test]
+fn a_missing_aliases_file_fails_only_local_names() {
+    let exim = Exim::start();
+    let env = env_with(exim.port(), "root: admin@example.org\n");
+    std::fs::remove_file(env.path("aliases")).unwrap();
+    let o = env.sendmail(&["-f", "cron@example.org", "root"], CRON);
+    assert_status(&o, 78);
+    let err = stderr(&o);
+    assert!(
+        err.contains("recipient root:") && err.contains("cannot read the aliases file"),
+        "{err}"
+    );
+    let o = env.sendmail(
+        &["-f", "git@example.org", "bob@example.net"],
+        b"Subject: patch\n\nx\n",
+    );
+    assert_status(&o, 0);
+    assert_eq!(exim.wait_for_messages(1)[0].envelope_to, "bob@example.net");
+    // Never cached while unusable: the file's return takes effect at once.
+    env.write("aliases", "root: admin@example.org\n", 0o644);
+    let o = env.sendmail(&["-f", "cron@example.org", "root"], CRON);
+    assert_status(&o, 0);
+    let got = exim.wait_for_messages(2);
+    assert!(got.iter().any(|m| m.envelope_to == "admin@example.org"));
 }
 
 #[test]

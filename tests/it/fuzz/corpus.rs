@@ -136,7 +136,7 @@ fn legacy_corpus() {
 /// still decode, so that a format change cannot leave the fuzzer starting
 /// from files the decoder refuses at the first byte. With
 /// `ESMTP_FUZZ_WRITE_SEEDS=1` they are written again first (after a format
-/// change: `ESMTP_FUZZ_WRITE_SEEDS=1 cargo test --test fuzz_corpus seeds`).
+/// change: `ESMTP_FUZZ_WRITE_SEEDS=1 cargo test --test it fuzz::corpus`).
 #[test]
 fn binary_seeds_are_current() {
     if std::env::var_os("ESMTP_FUZZ_WRITE_SEEDS").is_some() {
