@@ -246,6 +246,10 @@ mod tests {
         ] {
             assert_eq!(ascii_domain(bad), Err(IdnaError), "{bad:?}");
         }
+        // UTS 46 maps the fullwidth ＠ (U+FF20) to `@` and the fullwidth
+        // full stop to `.`: the deny list keeps an `@` out of a domain.
+        assert_eq!(ascii_domain("ü＠evil.example"), Err(IdnaError));
+        assert_eq!(ascii_domain("ü。example").unwrap(), "xn--tda.example");
         let long = format!("{}.example", "ü".repeat(70));
         assert_eq!(ascii_domain(&long), Err(IdnaError));
     }

@@ -270,7 +270,8 @@ fn without_smtputf8_a_utf8_local_part_fails_before_mail() {
     // The sessions reached EHLO and ended without a MAIL command.
     assert!(commands(&exim).is_empty(), "{}", exim.log());
     assert_eq!(exim.accepted(), 0);
-    let connections = exim.log().matches("SMTP connection from").count();
+    // Logged as each connection is accepted, before the greeting.
+    let connections = exim.log().matches("(TCP/IP connection count").count();
     assert_eq!(connections, 2, "{}", exim.log());
 }
 
