@@ -463,6 +463,30 @@ fn invalid_idna_in_the_configuration() {
     assert!(shown.contains("E061"), "{shown}");
     let out = user.send(&rc, &["-f", "ok@example.org", "bob@example.net"], SIMPLE);
     assert_eq!(out.status.code(), Some(78), "{}", text(&out.stderr));
+    // In the aliases file: the address and its place in that file.
+    let aliases = user.dir.path().join("aliases");
+    fs::write(
+        &aliases,
+        "root: admin@bücher.example
+ops: ops@-bücher.example
+",
+    )
+    .unwrap();
+    let rc = user.rc(&format!(
+        "aliases {}
+",
+        aliases.display()
+    ));
+    let check = user.run(&["check", rc.to_str().unwrap()]);
+    let shown = text(&check.stdout) + &text(&check.stderr);
+    assert!(!check.status.success(), "{shown}");
+    assert!(
+        shown.contains("E025")
+            && shown.contains("ops@-bücher.example")
+            && shown.contains("ASCII form"),
+        "{shown}"
+    );
+    assert!(!shown.contains("admin@bücher.example"), "{shown}");
 }
 
 /// With the queue on, the server's extensions are known only at delivery:
