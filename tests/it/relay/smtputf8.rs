@@ -118,23 +118,30 @@ fn describe(out: &Output, exim: &Exim) -> String {
     )
 }
 
+/// Exim with or without SMTPUTF8 and one message sent to it through
+/// `identity` with `args`, successfully: Exim and the commands it logged.
+fn sent(smtputf8: bool, identity: &str, args: &[&str]) -> (Exim, Vec<String>) {
+    let exim = exim(smtputf8);
+    let user = User::new();
+    let rc = relay_rc(&user, identity, exim.port(), "");
+    let out = user.send(&rc, args, SIMPLE);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out, &exim));
+    let seen = commands(&exim);
+    (exim, seen)
+}
+
 #[test]
 fn with_smtputf8_utf8_addresses_go_as_they_are() {
-    let exim = exim(true);
-    let user = User::new();
-    let rc = relay_rc(&user, "jörg@bücher.example", exim.port(), "");
-    let out = user.send(
-        &rc,
+    let (exim, seen) = sent(
+        true,
+        "jörg@bücher.example",
         &[
             "-f",
             "jörg@bücher.example",
             "ана@пример.испытание",
             "bob@例え.テスト",
         ],
-        SIMPLE,
     );
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out, &exim));
-    let seen = commands(&exim);
     assert!(
         seen[0].starts_with("MAIL MAIL FROM:<jörg@bücher.example>")
             && seen[0].contains(" SMTPUTF8"),
@@ -201,21 +208,16 @@ fn with_smtputf8_ascii_mail_does_not_ask_for_it() {
 
 #[test]
 fn without_smtputf8_domains_go_as_a_labels() {
-    let exim = exim(false);
-    let user = User::new();
-    let rc = relay_rc(&user, "user@bücher.example", exim.port(), "");
-    let out = user.send(
-        &rc,
+    let (exim, seen) = sent(
+        false,
+        "user@bücher.example",
         &[
             "-f",
             "user@bücher.example",
             "bob@例え.テスト",
             "carol@example.net",
         ],
-        SIMPLE,
     );
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out, &exim));
-    let seen = commands(&exim);
     assert_eq!(seen.len(), 3, "one MAIL, two RCPT expected: {seen:?}");
     assert!(
         seen[0].starts_with(&format!("MAIL MAIL FROM:<user@{BUCHER_A}>"))
