@@ -430,6 +430,51 @@ mod tests {
         }
     }
 
+    /// Added headers carry A-labels whenever the local part is ASCII; a
+    /// local part that is not is kept and reported (it needs SMTPUTF8).
+    #[test]
+    fn added_header_addresses_prefer_ascii() {
+        let ascii = |s: &str| header_address(s).0;
+        assert_eq!(ascii("u@bücher.example"), "u@xn--bcher-kva.example");
+        assert_eq!(
+            ascii("Jörg Müller <u@Bücher.example>"),
+            "Jörg Müller <u@xn--bcher-kva.example>"
+        );
+        assert_eq!(ascii("u@example.org"), "u@example.org");
+        assert_eq!(header_address("root"), ("root".into(), None));
+        assert_eq!(
+            header_address("Jörg <jörg@bücher.example>"),
+            (
+                "Jörg <jörg@bücher.example>".into(),
+                Some("jörg@bücher.example".into())
+            )
+        );
+        let plan = {
+            let mut p = Plan::empty();
+            p.identities[0].relay.host = "h".into();
+            p
+        };
+        let mut send = send(Some("Jörg <u@bücher.example>"), &["a@b.c"]);
+        send.full_name = Some("Jörg Müller".into());
+        let headers = message::Headers::default();
+        let r = route_and_render(&plan, &send, &headers, |_| {}).unwrap();
+        let head = String::from_utf8(r.head).unwrap();
+        assert!(
+            head.contains("From: =?UTF-8?B?SsO2cmcgTcO8bGxlcg==?= <u@xn--bcher-kva.example>\r\n"),
+            "{head}"
+        );
+        assert_eq!(r.international, International::default());
+        let send = self::send(Some("jörg@example.org"), &["a@b.c"]);
+        let r = route_and_render(&plan, &send, &headers, |_| {}).unwrap();
+        assert_eq!(
+            r.international,
+            International {
+                utf8_headers: true,
+                utf8_added_header: Some("jörg@example.org".into()),
+            }
+        );
+    }
+
     /// Whenever the login is not looked up, routing gives the same decision
     /// as with the real name.
     #[test]
