@@ -135,6 +135,46 @@ fn message_id(hostname: &str) -> String {
 pub struct Prepared {
     pub decision: route::Decision,
     pub spool: Spooled,
+    pub international: International,
+}
+
+/// What the header block asks of SMTPUTF8 (see [`MessageOptions`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct International {
+    /// The header block holds UTF-8 text.
+    pub utf8_headers: bool,
+    /// An added header holds an address whose local part is not ASCII.
+    pub utf8_added_header: Option<String>,
+}
+
+/// A header block ready to go, and what it asks of SMTPUTF8.
+struct Rendered {
+    decision: route::Decision,
+    head: Vec<u8>,
+    international: International,
+}
+
+/// An address as esmtp writes it into a header it adds (`From:`,
+/// `Sender:`; `text` may be `Name <addr>`): with the domain as A-labels
+/// when the local part is ASCII, so that any server can take it;
+/// otherwise as written, and the address is returned: the message then
+/// needs SMTPUTF8.
+fn header_address(text: &str) -> (String, Option<String>) {
+    let addr = crate::address::bare(text);
+    match crate::address::ascii_address(addr) {
+        Ok(std::borrow::Cow::Owned(ascii)) => {
+            // `bare` returns a part of `text`: put the ASCII form in its place.
+            let start = (addr.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+            match (text.get(..start), text.get(start + addr.len()..)) {
+                (Some(before), Some(after)) => (format!("{before}{ascii}{after}"), None),
+                _ => (ascii, None),
+            }
+        }
+        Ok(std::borrow::Cow::Borrowed(_)) => (text.to_string(), None),
+        Err(crate::address::NotAscii::LocalPart) => (text.to_string(), Some(addr.to_string())),
+        // Routing has refused such a domain already.
+        Err(crate::address::NotAscii::Domain(_)) => (text.to_string(), None),
+    }
 }
 
 /// Route a submission and normalise its message: the headers the policy
@@ -148,9 +188,13 @@ pub fn prepare(
     input: &mut dyn BufRead,
     routed: impl FnOnce(&route::Decision),
 ) -> Result<Prepared, Failure> {
-    let (decision, head) = route_and_render(plan, send, headers, routed)?;
-    let spool = Spooled::write(&head, &headers.body_prefix, input)?;
-    Ok(Prepared { decision, spool })
+    let r = route_and_render(plan, send, headers, routed)?;
+    let spool = Spooled::write(&r.head, &headers.body_prefix, input)?;
+    Ok(Prepared {
+        decision: r.decision,
+        spool,
+        international: r.international,
+    })
 }
 
 /// Route a submission and render its header block with the policy's
@@ -160,24 +204,44 @@ fn route_and_render(
     send: &Request,
     headers: &message::Headers,
     routed: impl FnOnce(&route::Decision),
-) -> Result<(route::Decision, Vec<u8>), Failure> {
+) -> Result<Rendered, Failure> {
     let (decision, hostname) = decide(plan, send, headers)?;
     routed(&decision);
+    let mut utf8_added_header = None;
+    let sender = decision.sender_header.as_deref().map(|s| {
+        let (text, utf8) = header_address(s);
+        utf8_added_header = utf8_added_header.take().or(utf8);
+        text
+    });
+    let mut from = decision.from.clone();
+    if !headers.has("From") {
+        let (addr, utf8) = header_address(&from.addr);
+        from.addr = addr;
+        utf8_added_header = utf8_added_header.take().or(utf8);
+    }
     let policy = HeaderPolicy {
         remove_bcc: send.extract,
-        sender: decision.sender_header.clone(),
+        sender,
         // The clock, the time zone and randomness only for what is added.
         date: if headers.has("Date") {
             String::new()
         } else {
             chrono::Local::now().to_rfc2822()
         },
-        from: decision.from.clone(),
+        from,
         message_id: (decision.message_id && !headers.has("Message-ID"))
             .then(|| message_id(&hostname)),
     };
     let head = message::render_headers(headers, &policy);
-    Ok((decision, head))
+    let international = International {
+        utf8_headers: !head.is_ascii() && std::str::from_utf8(&head).is_ok(),
+        utf8_added_header,
+    };
+    Ok(Rendered {
+        decision,
+        head,
+        international,
+    })
 }
 
 /// The SMTP envelope of a decision's remote part.
@@ -188,20 +252,34 @@ pub fn envelope(decision: &route::Decision) -> Envelope {
     }
 }
 
-/// The per-message SMTP options for a spooled message.
-pub fn spooled_options(send: &Request, spool: &Spooled) -> MessageOptions {
-    message_options(send, spool.eight_bit, spool.size, false)
+/// The per-message SMTP options for a prepared message.
+pub fn spooled_options(send: &Request, ready: &Prepared) -> MessageOptions {
+    message_options(
+        send,
+        &ready.international,
+        ready.spool.eight_bit,
+        ready.spool.size,
+        false,
+    )
 }
 
 /// The per-message SMTP options: the command line's DSN and body type,
 /// and what is known of the content (see [`MessageOptions::streamed`]).
-fn message_options(send: &Request, eight_bit: bool, size: u64, streamed: bool) -> MessageOptions {
+fn message_options(
+    send: &Request,
+    international: &International,
+    eight_bit: bool,
+    size: u64,
+    streamed: bool,
+) -> MessageOptions {
     MessageOptions {
         dsn: send.dsn.clone(),
         body_type: send.body_type,
         eight_bit,
         size: Some(size),
         streamed,
+        utf8_headers: international.utf8_headers,
+        utf8_added_header: international.utf8_added_header.clone(),
     }
 }
 
@@ -218,7 +296,11 @@ pub fn submit(send: &Request, convert: EntryConverter) -> Result<(), Failure> {
     // index is safe to hand to queue::submit).
     let selector = selector(send, &headers);
     let plan = cache::load_plan_for(send.config.as_deref(), verbose, selector.as_deref())?.plan;
-    let (decision, head) = route_and_render(&plan, send, &headers, |d| {
+    let Rendered {
+        decision,
+        head,
+        international,
+    } = route_and_render(&plan, send, &headers, |d| {
         if verbose {
             let _ = io::stdout().write_all(route::describe(&plan, d).as_bytes());
         }
@@ -258,7 +340,7 @@ pub fn submit(send: &Request, convert: EntryConverter) -> Result<(), Failure> {
         return transport::relay(
             identity()?,
             &envelope(&decision),
-            &message_options(send, false, size, true),
+            &message_options(send, &international, false, size, true),
             &send.session,
             &mut message,
         );
@@ -270,7 +352,7 @@ pub fn submit(send: &Request, convert: EntryConverter) -> Result<(), Failure> {
         failures.push(f);
     } else if !decision.remote.is_empty() {
         let envelope = envelope(&decision);
-        let options = spooled_options(send, &spool);
+        let options = message_options(send, &international, spool.eight_bit, spool.size, false);
         let result = if plan.queue.mode == QueueMode::Disabled {
             identity().and_then(|identity| {
                 transport::relay(
@@ -346,6 +428,51 @@ mod tests {
             recipients: rcpts.iter().map(|r| r.to_string()).collect(),
             ..Request::default()
         }
+    }
+
+    /// Added headers carry A-labels whenever the local part is ASCII; a
+    /// local part that is not is kept and reported (it needs SMTPUTF8).
+    #[test]
+    fn added_header_addresses_prefer_ascii() {
+        let ascii = |s: &str| header_address(s).0;
+        assert_eq!(ascii("u@bücher.example"), "u@xn--bcher-kva.example");
+        assert_eq!(
+            ascii("Jörg Müller <u@Bücher.example>"),
+            "Jörg Müller <u@xn--bcher-kva.example>"
+        );
+        assert_eq!(ascii("u@example.org"), "u@example.org");
+        assert_eq!(header_address("root"), ("root".into(), None));
+        assert_eq!(
+            header_address("Jörg <jörg@bücher.example>"),
+            (
+                "Jörg <jörg@bücher.example>".into(),
+                Some("jörg@bücher.example".into())
+            )
+        );
+        let plan = {
+            let mut p = Plan::empty();
+            p.identities[0].relay.host = "h".into();
+            p
+        };
+        let mut send = send(Some("Jörg <u@bücher.example>"), &["a@b.c"]);
+        send.full_name = Some("Jörg Müller".into());
+        let headers = message::Headers::default();
+        let r = route_and_render(&plan, &send, &headers, |_| {}).unwrap();
+        let head = String::from_utf8(r.head).unwrap();
+        assert!(
+            head.contains("From: =?UTF-8?B?SsO2cmcgTcO8bGxlcg==?= <u@xn--bcher-kva.example>\r\n"),
+            "{head}"
+        );
+        assert_eq!(r.international, International::default());
+        let send = self::send(Some("jörg@example.org"), &["a@b.c"]);
+        let r = route_and_render(&plan, &send, &headers, |_| {}).unwrap();
+        assert_eq!(
+            r.international,
+            International {
+                utf8_headers: true,
+                utf8_added_header: Some("jörg@example.org".into()),
+            }
+        );
     }
 
     /// Whenever the login is not looked up, routing gives the same decision

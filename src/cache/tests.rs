@@ -268,3 +268,23 @@ fn abandoned_temporary_files_are_removed_by_the_next_writer() {
     assert!(!old.exists());
     assert!(young.exists());
 }
+
+/// A cached plan is reduced by the sender's index key: an identity
+/// written with a Unicode domain is found from its A-label and the
+/// reverse (the key compares A-labels), from the cache as from the source.
+#[test]
+fn selection_finds_either_form_of_a_domain() {
+    let src = "a@x.org h1 25\nu@bücher.example h2 26\nv@xn--r8jz45g.xn--zckzah h3 27\n";
+    let (_t, store, origin) = setup(src);
+    for _ in 0..2 {
+        for (sender, n, host) in [
+            ("u@XN--BCHER-KVA.example", 1, "h2"),
+            ("Jörg <u@Bücher.example>", 1, "h2"),
+            ("v@例え.テスト", 2, "h3"),
+        ] {
+            let sel = load(&store, &origin, Scope::Sender(Some(sender)));
+            assert_eq!(sel.numbers, vec![0, n], "{sender}");
+            assert_eq!(sel.plan.identities[1].relay.host, host, "{sender}");
+        }
+    }
+}

@@ -249,7 +249,9 @@ fn targets(text: &str, base: usize, out: &mut Vec<(String, Span)>, diags: &mut V
 
 /// A coarse check of a target; routing checks each address again in full.
 fn check_target(t: &str) -> Result<(), &'static str> {
-    if t.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    if t.chars()
+        .any(|c| c.is_control() || c.is_whitespace() || crate::address::is_line_separator(c))
+    {
         return Err("it holds a blank or a control character");
     }
     if t.starts_with('-') {
@@ -261,6 +263,9 @@ fn check_target(t: &str) -> Result<(), &'static str> {
     if let Some((local, domain)) = t.rsplit_once('@') {
         if local.is_empty() || domain.is_empty() {
             return Err("the part before or after @ is empty");
+        }
+        if crate::address::ascii_domain(domain).is_err() {
+            return Err("its domain has no ASCII form (IDNA): a character no domain name may hold, a hyphen at the start or end of a label, or a label too long");
         }
     }
     Ok(())

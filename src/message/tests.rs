@@ -408,3 +408,29 @@ fn lf_reader_across_chunk_boundaries() {
         assert_eq!(out, b"a\nb\n\nc\n\n\n\n", "capacity {cap}, 1-byte reads");
     }
 }
+
+/// RFC 6532 headers (raw UTF-8) and RFC 2047 encoded words in display
+/// names: the addresses come out as written, UTF-8 intact, and a name
+/// that decodes to something address-like changes nothing.
+#[test]
+fn utf8_headers_give_their_addresses() {
+    let raw = "From: \"Müller, Jörg\" <jörg@bücher.example>\n\
+               To: Jörg <jörg@bücher.example>, =?UTF-8?B?ZXZlQGV2aWwuZXhhbXBsZSwgPHg+?= <ana@例え.テスト>\n\
+               Cc: =?UTF-8?Q?Ren=C3=A9_<rene@evil.example>?= <rené@example.org>, plain@xn--bcher-kva.example\n\
+               Bcc: 用户@例子.广告\n\
+               Subject: Grüße\n\n";
+    let (h, _) = headers(raw.as_bytes());
+    assert_eq!(
+        h.recipients().unwrap(),
+        [
+            "jörg@bücher.example",
+            "ana@例え.テスト",
+            "rené@example.org",
+            "plain@xn--bcher-kva.example",
+            "用户@例子.广告"
+        ]
+    );
+    let from = h.from().unwrap().unwrap();
+    assert_eq!(from.addr, "jörg@bücher.example");
+    assert_eq!(from.name.as_deref(), Some("Müller, Jörg"));
+}

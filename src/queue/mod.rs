@@ -157,6 +157,8 @@ pub fn meta_for(
         envid: options.dsn.envid.clone(),
         body_type: options.body_type,
         eight_bit: options.eight_bit,
+        utf8_headers: options.utf8_headers,
+        utf8_added_header: options.utf8_added_header.clone(),
         size: 0,
     }
 }
@@ -243,6 +245,8 @@ fn options_of(meta: &Meta) -> MessageOptions {
         eight_bit: meta.eight_bit,
         streamed: false,
         size: Some(meta.size),
+        utf8_headers: meta.utf8_headers,
+        utf8_added_header: meta.utf8_added_header.clone(),
     }
 }
 

@@ -157,6 +157,12 @@ pub fn route(plan: &Plan, sub: &Submission) -> Result<Decision, Failure> {
                     format!("force sender gives {s:?}, which holds a control character"),
                 ));
             }
+            if let Err(e) = check_header_address(bare(&s)) {
+                return Err(Failure::new(
+                    CONFIG,
+                    format!("force sender gives {s:?}: {e}"),
+                ));
+            }
             Some(s)
         }
         None => None,
@@ -336,9 +342,7 @@ const LEADING_DASH: &str =
 /// a dot-atom or a quoted string, no blanks or controls outside quotes,
 /// never `<` or `>`, never a leading `-`.
 pub fn check_remote(addr: &str) -> Result<(), String> {
-    if addr.chars().any(char::is_control) {
-        return Err("it contains a control character (CR, LF, NUL or similar)".into());
-    }
+    check_characters(addr)?;
     if addr.starts_with('-') {
         return Err(LEADING_DASH.into());
     }
@@ -362,6 +366,11 @@ pub fn check_remote(addr: &str) -> Result<(), String> {
     };
     if !domain_ok {
         return Err(format!("{domain:?} is not a domain"));
+    }
+    // A domain that is not ASCII must have an A-label form: a server
+    // without SMTPUTF8 gets that form, and identities are matched by it.
+    if let Err(e) = crate::address::ascii_domain(domain) {
+        return Err(format!("{domain:?}: {e}"));
     }
     if local.is_empty() {
         return Err("the part before @ is empty".into());
@@ -406,9 +415,7 @@ pub fn check_local(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("it is empty".into());
     }
-    if name.chars().any(char::is_control) {
-        return Err("it contains a control character (CR, LF, NUL or similar)".into());
-    }
+    check_characters(name)?;
     if name.starts_with('-') {
         return Err("a local name may not start with '-'".into());
     }
@@ -416,6 +423,30 @@ pub fn check_local(name: &str) -> Result<(), String> {
         return Err("a local name may not contain '/'".into());
     }
     Ok(())
+}
+
+/// No control character (C0, DEL, C1) and no Unicode line or paragraph
+/// separator: UTF-8 in an address opens no way to end a line.
+fn check_characters(addr: &str) -> Result<(), String> {
+    if addr.chars().any(char::is_control) {
+        return Err("it contains a control character (CR, LF, NUL or similar)".into());
+    }
+    if addr.chars().any(crate::address::is_line_separator) {
+        return Err("it contains a Unicode line or paragraph separator (U+2028, U+2029)".into());
+    }
+    Ok(())
+}
+
+/// An address written into a header: no line separator, and a domain
+/// that has an A-label form.
+fn check_header_address(addr: &str) -> Result<(), String> {
+    check_characters(addr)?;
+    match addr.rsplit_once('@') {
+        Some((_, domain)) => crate::address::ascii_domain(domain)
+            .map(drop)
+            .map_err(|e| format!("{domain:?}: {e}")),
+        None => Ok(()),
+    }
 }
 
 /// A reverse path: empty (null sender), a remote address, or a local name.

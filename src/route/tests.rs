@@ -311,3 +311,34 @@ fn deterministic() {
     assert_eq!(describe(&p, &a), describe(&p, &route(&p, &s).unwrap()));
     assert!(describe(&p, &a).contains("remote via queue, then smtp localhost:25"));
 }
+
+#[test]
+fn international_addresses_route_and_select() {
+    let mut p = Plan::empty();
+    let mut id = Identity::new(Some("jörg@xn--bcher-kva.example".into()));
+    id.relay.host = "bücher".into();
+    id.qualifydomain = Some("例え.テスト".into());
+    p.identities.push(id);
+    let d = route(
+        &p,
+        &sub(
+            Some("jörg@BÜCHER.example"),
+            &["root", "ана@пример.испытание"],
+        ),
+    )
+    .unwrap();
+    assert_eq!(d.identity, 1);
+    assert_eq!(d.selected_by, SelectedBy::Sender);
+    // Addresses stay as written: the transport picks the form per server.
+    assert_eq!(d.envelope_sender, "jörg@BÜCHER.example");
+    assert_eq!(d.remote, ["root@例え.テスト", "ана@пример.испытание"]);
+    for (bad, why) in [
+        ("a@-bücher.example", "IDNA"),
+        ("a@bü\u{2028}cher.example", "U+2028"),
+        ("a\u{85}b@example.org", "control"),
+    ] {
+        let e = route(&p, &sub(Some("x@example.org"), &[bad])).unwrap_err();
+        assert_eq!(e.status, USAGE, "{bad:?}");
+        assert!(e.message.contains(why), "{bad:?}: {}", e.message);
+    }
+}

@@ -63,6 +63,15 @@ pub struct MessageOptions {
     /// is declared whenever the server offers it, and `size` counts the
     /// bytes before line ends are made CRLF.
     pub streamed: bool,
+    /// The header block holds UTF-8 (RFC 6532 headers): SMTPUTF8 is
+    /// requested when the server offers it; without it the headers go as
+    /// 8-bit text, as they always did.
+    pub utf8_headers: bool,
+    /// An address esmtp wrote into a header it added (From:, Sender:)
+    /// whose local part is not ASCII: the message cannot go to a server
+    /// without SMTPUTF8 (its domain part is written as A-labels whenever
+    /// the local part is ASCII, so that only this case needs it).
+    pub utf8_added_header: Option<String>,
 }
 
 /// Per-run options shown to the user.

@@ -8,6 +8,7 @@
 //! `artifacts/<target>/` through the same functions without the fuzzer.
 //! See ARCHITECTURE.md ("Fuzzing") for how to run them.
 
+use esmtp::address;
 use esmtp::config::{self, Options};
 use esmtp::message::Mailbox;
 use esmtp::message::{self, HeaderPolicy};
@@ -146,10 +147,38 @@ pub fn addresses(data: &[u8]) {
     if let Ok(list) = message::parse_address_list(text) {
         for m in &list {
             let _ = message::format_mailbox(m);
+            international(&m.addr);
+        }
+        for pair in list.windows(2) {
+            let (a, b) = (&pair[0].addr, &pair[1].addr);
+            let same = address::same(a, b);
+            assert_eq!(same, address::normalized(a) == address::normalized(b));
+            if same {
+                assert_eq!(address::index_key(a), address::index_key(b));
+            }
         }
     }
+    international(text);
     let _ = esmtp::cli::parse_recipient_arg(text);
     let _ = esmtp::cli::parse_sender(text);
+}
+
+/// The conversion of an address for a server without SMTPUTF8 (IDNA):
+/// what it gives is ASCII and the same address; an address routing
+/// accepts always has an ASCII domain.
+fn international(addr: &str) {
+    use esmtp::address;
+    match address::ascii_address(addr) {
+        Ok(ascii) => {
+            assert!(ascii.is_ascii(), "{addr:?} -> {ascii:?}");
+            assert!(address::same(addr, &ascii), "{addr:?} -> {ascii:?}");
+            assert_eq!(address::index_key(addr), address::index_key(&ascii));
+        }
+        Err(address::NotAscii::LocalPart) => assert!(!addr.is_ascii()),
+        Err(address::NotAscii::Domain(_)) => {
+            assert!(esmtp::route::check_remote(addr).is_err(), "{addr:?}")
+        }
+    }
 }
 
 /// The command line: NUL-separated arguments, the first one argv[0]

@@ -267,7 +267,9 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                     return;
                 }
                 self.check_value_kind(Key::Identity, value);
-                self.check_wire_text(Key::Identity, value);
+                if self.check_wire_text(Key::Identity, value) {
+                    self.check_international(Key::Identity, value);
+                }
                 self.sections
                     .push(Section::new(Some((value.text.clone(), value.span))));
             }
@@ -365,6 +367,56 @@ impl<'s, 'o> Lowerer<'s, 'o> {
         false
     }
 
+    /// An address or domain of the configuration may be UTF-8 (SMTPUTF8,
+    /// IDNA), but its domain needs an ASCII form (E060) and it holds no
+    /// Unicode line separator (E061). False when the value is refused.
+    fn check_international(&mut self, key: Key, v: &Value) -> bool {
+        let domain = match key {
+            Key::Qualifydomain => v.text.as_str(),
+            Key::Identity | Key::ForceSender | Key::ForceReversePath => {
+                match crate::address::bare(&v.text).rsplit_once('@') {
+                    Some((_, domain)) => domain,
+                    None => "",
+                }
+            }
+            _ => return true,
+        };
+        if v.text.is_ascii() {
+            return true;
+        }
+        let name = key.name();
+        if v.text.chars().any(crate::address::is_line_separator) {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::E061,
+                    format!("Unicode line separator (U+2028 or U+2029) in the value of `{name}`"),
+                )
+                .primary(
+                    v.span,
+                    "this value is written into headers and SMTP commands",
+                )
+                .help("remove it: some programs end a line there"),
+            );
+            return false;
+        }
+        // A template's placeholder (`%u`) is not part of a domain.
+        if domain.contains('%') {
+            return true;
+        }
+        let Err(e) = crate::address::ascii_domain(domain) else {
+            return true;
+        };
+        self.diags.push(
+            Diagnostic::new(
+                Code::E060,
+                format!("the domain `{}` in `{name}` has no ASCII form", shown(domain)),
+            )
+            .primary(v.span, e.to_string())
+            .help("correct the domain, or write its A-label (`xn--...`) form as its registry shows it"),
+        );
+        false
+    }
+
     fn set(&mut self, key: Key, key_span: Span, v: &Value, span: Span) {
         let kw = keywords::keyword(key);
         if kw.extension && self.opts.compat {
@@ -373,7 +425,10 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                     .primary(key_span, "esmtp 1.2 reports a syntax error here"),
             );
         }
-        if !self.check_value_kind(key, v) || !self.check_wire_text(key, v) {
+        if !self.check_value_kind(key, v)
+            || !self.check_wire_text(key, v)
+            || !self.check_international(key, v)
+        {
             return;
         }
         let cur_idx = self.sections.len() - 1;

@@ -41,6 +41,13 @@ pub struct Meta {
     pub body_type: Option<BodyType>,
     #[serde(default)]
     pub eight_bit: bool,
+    /// See `MessageOptions::utf8_headers` (absent when false, so that
+    /// entries of ASCII mail keep their bytes).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub utf8_headers: bool,
+    /// See `MessageOptions::utf8_added_header`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utf8_added_header: Option<String>,
     /// Size of the message in bytes (kept in the entry's first line).
     #[serde(skip)]
     pub size: u64,
@@ -80,9 +87,15 @@ impl Default for Meta {
             envid: None,
             body_type: None,
             eight_bit: false,
+            utf8_headers: false,
+            utf8_added_header: None,
             size: 0,
         }
     }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn bad_data(why: String) -> io::Error {

@@ -11,10 +11,9 @@ use std::io::Read;
 
 /// Reject what would break the command line or smuggle another command.
 fn check_address(what: &str, addr: &str) -> Result<(), Failure> {
-    if addr
-        .bytes()
-        .any(|b| b < 0x20 || b == 0x7f || b == b'<' || b == b'>')
-    {
+    let bad =
+        |c: char| c.is_control() || c == '<' || c == '>' || crate::address::is_line_separator(c);
+    if addr.chars().any(bad) {
         return Err(Failure::new(
             exit::DATAERR,
             format!("{what} address {addr:?} contains characters that cannot go into SMTP"),
@@ -73,7 +72,9 @@ impl Connection {
             )));
         }
         check_envelope(envelope)?;
-        let (mail, notify) = self.mail_command(envelope, options)?;
+        let (envelope, smtputf8) = self.wire_envelope(envelope, options)?;
+        let envelope = &envelope;
+        let (mail, notify) = self.mail_command(envelope, options, smtputf8)?;
         let rcpt_lines: Vec<String> = envelope
             .recipients
             .iter()
@@ -102,6 +103,7 @@ impl Connection {
         &self,
         envelope: &Envelope,
         options: &MessageOptions,
+        smtputf8: bool,
     ) -> Result<(String, Option<String>), Failure> {
         let caps = &self.caps;
         if let (Some(size), Some(limit @ 1..)) = (options.size, caps.size) {
@@ -136,25 +138,71 @@ impl Connection {
                 mail.push_str(&format!(" ENVID={}", xtext(envid)));
             }
         }
-        let all_addrs = std::iter::once(&envelope.sender).chain(&envelope.recipients);
-        if all_addrs.clone().any(|a| !a.is_ascii()) {
-            if caps.smtputf8 {
-                mail.push_str(" SMTPUTF8");
-            } else {
-                return Err(Failure::new(
-                    exit::DATAERR,
-                    format!(
-                        "an address is not ASCII and {} does not offer SMTPUTF8",
-                        self.server
-                    ),
-                ));
-            }
+        if smtputf8 {
+            mail.push_str(" SMTPUTF8");
         }
         let notify = match (&dsn.notify, use_dsn) {
             (Some(n), true) => Some(n.to_string()),
             _ => None,
         };
         Ok((mail, notify))
+    }
+
+    /// The envelope as it goes on the wire, and whether MAIL FROM carries
+    /// SMTPUTF8 (RFC 6531). SMTPUTF8 is used when the server offers it and
+    /// the message needs it: an envelope address that is not ASCII, a
+    /// header esmtp added with such an address, or UTF-8 in the header
+    /// block; the addresses then go as written. Without it every domain
+    /// goes as A-labels (IDNA), and an address whose local part is not
+    /// ASCII fails the message before MAIL FROM (65: no conversion can
+    /// carry it).
+    fn wire_envelope<'e>(
+        &self,
+        envelope: &'e Envelope,
+        options: &MessageOptions,
+    ) -> Result<(std::borrow::Cow<'e, Envelope>, bool), Failure> {
+        use std::borrow::Cow;
+        let all = || std::iter::once(&envelope.sender).chain(&envelope.recipients);
+        let utf8_envelope = all().any(|a| !a.is_ascii());
+        let needed = utf8_envelope || options.utf8_added_header.is_some() || options.utf8_headers;
+        if self.caps.smtputf8 && needed {
+            return Ok((Cow::Borrowed(envelope), true));
+        }
+        let lacks = |what: &str, addr: &str| {
+            Failure::new(
+                exit::DATAERR,
+                format!(
+                    "{} does not offer SMTPUTF8, so the {what} <{addr}> cannot be sent: \
+                     its local part is not ASCII and has no ASCII form; nothing was sent \
+                     (use an ASCII address, or a server that offers SMTPUTF8)",
+                    self.server
+                ),
+            )
+        };
+        if let Some(addr) = &options.utf8_added_header {
+            return Err(lacks(
+                "address esmtp writes into the From:/Sender: header",
+                addr,
+            ));
+        }
+        if !utf8_envelope {
+            return Ok((Cow::Borrowed(envelope), false));
+        }
+        let convert = |what: &str, addr: &str| match crate::address::ascii_address(addr) {
+            Ok(a) => Ok(a.into_owned()),
+            Err(crate::address::NotAscii::LocalPart) => Err(lacks(what, addr)),
+            Err(crate::address::NotAscii::Domain(e)) => Err(Failure::new(
+                exit::DATAERR,
+                format!("the {what} <{addr}> cannot be sent: {e}; nothing was sent"),
+            )),
+        };
+        let sender = convert("sender address", &envelope.sender)?;
+        let recipients = envelope
+            .recipients
+            .iter()
+            .map(|r| convert("recipient address", r))
+            .collect::<Result<_, _>>()?;
+        Ok((Cow::Owned(Envelope { sender, recipients }), false))
     }
 
     /// ` BODY=7BIT` or ` BODY=8BITMIME` when the server offers 8BITMIME; a

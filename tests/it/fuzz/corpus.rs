@@ -203,7 +203,7 @@ fn write_seeds() {
     std::fs::create_dir_all(&dir).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let spool = QueueDir::open(tmp.path()).unwrap();
-    let entries: [(&str, Meta, &[u8]); 2] = [
+    let entries: [(&str, Meta, &[u8]); 3] = [
         (
             "plain",
             Meta {
@@ -230,9 +230,26 @@ fn write_seeds() {
                 envid: Some("id+2B1".into()),
                 body_type: Some("8BITMIME".parse().unwrap()),
                 eight_bit: true,
+                utf8_headers: false,
+                utf8_added_header: None,
                 size: 0,
             },
             "Subject: \u{e9}t\u{e9}\r\n\r\n\u{e9}\r\n".as_bytes(),
+        ),
+        (
+            "utf8",
+            Meta {
+                version: 1,
+                created: 1_700_000_000,
+                identity: Some("jörg@bücher.example".into()),
+                sender: "jörg@bücher.example".into(),
+                recipients: vec!["ана@пример.испытание".into()],
+                eight_bit: true,
+                utf8_headers: true,
+                utf8_added_header: Some("jörg@bücher.example".into()),
+                ..Meta::default()
+            },
+            "Subject: Gr\u{fc}\u{df}e\r\n\r\nbody\r\n".as_bytes(),
         ),
     ];
     for (name, meta, msg) in entries {

@@ -8,4 +8,5 @@ mod line_ends;
 mod netns;
 mod pinning;
 mod smtp;
+mod smtputf8;
 mod tls;

@@ -34,6 +34,9 @@ pub struct EximOptions {
     pub cert_name: String,
     /// Advertise PIPELINING.
     pub pipelining: bool,
+    /// Advertise SMTPUTF8 (`smtputf8_advertise_hosts`; Debian's Exim is
+    /// built with I18N).
+    pub smtputf8: bool,
 }
 
 impl Default for EximOptions {
@@ -47,6 +50,7 @@ impl Default for EximOptions {
             verify_client_certs: false,
             cert_name: "localhost".into(),
             pipelining: true,
+            smtputf8: true,
         }
     }
 }
@@ -414,6 +418,7 @@ accept_8bitmime = {eightbit}
 message_size_limit = {size}
 auth_advertise_hosts = {authhosts}
 pipelining_advertise_hosts = {pipelining}
+smtputf8_advertise_hosts = {smtputf8}
 host_lookup =
 rfc1413_hosts =
 acl_smtp_mail = acl_mail
@@ -467,5 +472,6 @@ begin authenticators
         size = o.size_limit,
         authhosts = yes(o.auth),
         pipelining = yes(o.pipelining),
+        smtputf8 = yes(o.smtputf8),
     )
 }

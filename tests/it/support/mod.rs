@@ -9,7 +9,7 @@
 //! What it offers (all on by default, see [`EximOptions`]): STARTTLS on the
 //! plain port, a `tls_on_connect_ports` listener, AUTH PLAIN, LOGIN,
 //! CRAM-MD5, NTLM (`spa`) and XOAUTH2 for [`USER`]/[`PASSWORD`]/[`TOKEN`],
-//! DSN, 8BITMIME, SIZE, PIPELINING. Recipients whose local part starts with `refuse`
+//! DSN, 8BITMIME, SIZE, PIPELINING, SMTPUTF8. Recipients whose local part starts with `refuse`
 //! get 550, with `defer` 451; a message from `drop@...` is refused (550)
 //! after its data and the connection dropped, one from `defer@...` deferred
 //! (451) after its data. Every MAIL and RCPT command is
