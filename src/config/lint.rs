@@ -204,6 +204,11 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
                 let Some(span) = sec.values.get(&key) else {
                     continue;
                 };
+                // An `oauth2` identity's token endpoint trusts it too.
+                let oauth2 = matches!(id.secret, Some(SecretSource::OAuth2(_)));
+                if key == Key::TlsTrustFile && oauth2 {
+                    continue;
+                }
                 if id.tls == TlsPolicy::Disabled {
                     let mut d =
                         Diagnostic::new(Code::W018, format!("`{}` with TLS disabled", key.name()))

@@ -448,6 +448,47 @@ pub(crate) fn setup(identity: &Identity) -> Result<TlsSetup, Failure> {
     })
 }
 
+/// The PEM files of the CAs an identity trusts besides the system's, for
+/// HTTPS to its OAuth 2 endpoints: its `tls_trust_file`, else
+/// `~/.authenticate/ca.pem` or the files of `~/.authenticate/ca/` (the same
+/// files, read with the same checks, as for its smarthost). A pinned
+/// `tls_fingerprint` concerns the smarthost only.
+pub(crate) fn extra_trust_pems(identity: &Identity) -> Result<Vec<(PathBuf, Vec<u8>)>, Failure> {
+    if let Some(file) = identity
+        .tls_files
+        .as_deref()
+        .and_then(|f| f.trust_file.as_deref())
+    {
+        let file = expand(file)?;
+        let pem = read_public(&file)?;
+        return Ok(vec![(file, pem)]);
+    }
+    let Some(dir) = authenticate_dir().filter(|d| d.exists()) else {
+        return Ok(Vec::new());
+    };
+    check_mode(&dir, true)?;
+    let file = dir.join("ca.pem");
+    if file.exists() {
+        let pem = read_checked(&file)?;
+        return Ok(vec![(file, pem)]);
+    }
+    let cadir = dir.join("ca");
+    if !cadir.is_dir() {
+        return Ok(Vec::new());
+    }
+    check_mode(&cadir, true)?;
+    let mut entries: Vec<PathBuf> = fs::read_dir(&cadir)
+        .map_err(|e| Failure::config(format!("cannot read {}: {e}", cadir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    entries.sort();
+    entries
+        .into_iter()
+        .map(|p| read_checked(&p).map(|pem| (p, pem)))
+        .collect()
+}
+
 pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, Failure> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     ServerName::try_from(bare.to_string())
