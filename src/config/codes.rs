@@ -171,7 +171,7 @@ registry! {
     W014: Warning, "program-not-found", "program not found",
         "The first word of a command (`preconnect`, `postconnect`, `passwordeval`, `mda`) names a program that is not on PATH or not executable. It is looked up when the file is checked; it may exist on the machine the file is meant for.";
     W015: Warning, "auth-setting-that-cannot-work", "auth setting that cannot work",
-        "`auth` restricts the mechanism, but the identity has no user name or no secret; `auth xoauth2` needs an access token, normally from `passwordeval`.";
+        "`auth` restricts the mechanism, but the identity has no user name or no secret; `auth xoauth2` needs an access token, from `oauth2` (esmtp's own token store) or `passwordeval`.";
     W016: Warning, "quoted-string-over-several-lines", "quoted string over several lines",
         "A quoted value ends only at the next quote of the same kind, even several lines later. This usually means a closing quote is missing.";
     W017: Warning, "unmatched-quote", "unmatched quote",

@@ -284,7 +284,7 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
                     out.push(
                         Diagnostic::new(Code::W015, "`auth xoauth2` with a fixed password")
                             .primary(*span, "OAuth 2 access tokens expire within hours")
-                            .help("fetch the token with `passwordeval \"COMMAND\"`"),
+                            .help("let esmtp get the token (`oauth2`), or fetch it with `passwordeval \"COMMAND\"`"),
                     );
                 }
             }

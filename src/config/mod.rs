@@ -32,7 +32,17 @@ use std::path::{Path, PathBuf};
 
 /// The errors that concern one identity's smarthost only (SPEC §2.3): the
 /// file still compiles, with that identity marked unusable.
-pub const IDENTITY_ERROR_CODES: &[Code] = &[Code::E005, Code::E015, Code::E016];
+pub const IDENTITY_ERROR_CODES: &[Code] = &[
+    Code::E005,
+    Code::E015,
+    Code::E016,
+    Code::E030,
+    Code::E031,
+    Code::E032,
+    Code::E033,
+    Code::E034,
+    Code::E035,
+];
 
 /// Files larger than this are refused unparsed (E011).
 pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;

@@ -453,7 +453,7 @@ pub(crate) fn setup(identity: &Identity) -> Result<TlsSetup, Failure> {
 /// `~/.authenticate/ca.pem` or the files of `~/.authenticate/ca/` (the same
 /// files, read with the same checks, as for its smarthost). A pinned
 /// `tls_fingerprint` concerns the smarthost only.
-pub(crate) fn extra_trust_pems(identity: &Identity) -> Result<Vec<(PathBuf, Vec<u8>)>, Failure> {
+fn extra_trust_pems(identity: &Identity) -> Result<Vec<(PathBuf, Vec<u8>)>, Failure> {
     if let Some(file) = identity
         .tls_files
         .as_deref()
@@ -487,6 +487,30 @@ pub(crate) fn extra_trust_pems(identity: &Identity) -> Result<Vec<(PathBuf, Vec<
         .into_iter()
         .map(|p| read_checked(&p).map(|pem| (p, pem)))
         .collect()
+}
+
+/// The client configuration for HTTPS to an identity's OAuth 2 endpoints:
+/// the system's roots (from the same cache as SMTP) plus the identity's own
+/// CAs ([`extra_trust_pems`]), the ring provider, no client certificate.
+pub(crate) fn endpoint_config(identity: &Identity) -> Result<Arc<ClientConfig>, Failure> {
+    let mut roots = RootCertStore::empty();
+    roots.extend(anchors::system_trust_anchors());
+    for (path, pem) in extra_trust_pems(identity)? {
+        add_pem_certs(&mut roots, &path, &pem)?;
+    }
+    if roots.is_empty() {
+        return Err(Failure::config(
+            "no trusted CA certificates for the OAuth 2 endpoint: the system has none \
+             and the identity names none (tls_trust_file, ~/.authenticate/ca.pem)",
+        ));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Failure::software(format!("TLS setup failed: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, Failure> {

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Per-message cost of the built-in OAuth 2 token source with a cached
+access token, against a password submission, interleaved (each round runs
+every case once, in turn, so load drift moves all alike).
+
+  python3 tests/bench/oauth.py [target/release/esmtp]     # N=300 rounds
+
+Cases, each a 2 KB message relayed to Postfix's smtp-sink on loopback with
+AUTH PLAIN (`esmtp -f SENDER RCPT < msg`, cached plan):
+  password  `username` and `password` in the file;
+  oauth2    `oauth2 custom` with a stored access token good for a day: the
+            token file is read, no HTTP request (the token URL points at a
+            closed port, so a request would fail the run);
+  none      no AUTH at all, for scale.
+The issue's target: oauth2 within 10 % of password (median).
+"""
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def timed(build, argv, env, stdin_path, devnull):
+    fd = os.open(stdin_path, os.O_RDONLY)
+    actions = [(os.POSIX_SPAWN_DUP2, fd, 0), (os.POSIX_SPAWN_DUP2, devnull, 1),
+               (os.POSIX_SPAWN_DUP2, devnull, 2)]
+    start = time.perf_counter_ns()
+    pid = os.posix_spawn(build, argv, env, file_actions=actions)
+    _, status = os.waitpid(pid, 0)
+    took = (time.perf_counter_ns() - start) / 1e6
+    os.close(fd)
+    if status != 0:
+        sys.exit(f"{argv} failed: wait status {status}")
+    return took
+
+
+def main():
+    build = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
+                            os.path.join(ROOT, "target/release/esmtp"))
+    rounds = int(os.environ.get("N", "300"))
+    work = tempfile.mkdtemp(prefix="esmtp-bench-oauth-")
+    port, closed = free_port(), free_port()
+    msg = os.path.join(work, "msg")
+    with open(msg, "w") as f:
+        f.write("From: me@example.org\nTo: you@example.com\nSubject: bench\n\n")
+        f.write(("x" * 71 + "\n") * 27)
+    sink = subprocess.Popen(["smtp-sink", "-u", "nobody", f"127.0.0.1:{port}", "1000"],
+                            stderr=subprocess.DEVNULL)
+    head = f"identity me@example.org\nhostname 127.0.0.1:{port}\n"
+    cases = {
+        "password": head + "username me\npassword secret\nauth plain\n",
+        "oauth2": head + ("oauth2 custom\noauth2_client_id bench\nauth plain\n"
+                          f"oauth2_token_url http://127.0.0.1:{closed}/token\n"),
+        "none": head,
+    }
+    envs = {}
+    for name, rc in cases.items():
+        home = os.path.join(work, name)
+        os.makedirs(home, mode=0o700)
+        path = os.path.join(home, ".esmtprc")
+        with open(path, "w") as f:
+            f.write(rc)
+        os.chmod(path, 0o600)
+        envs[name] = {"HOME": home, "PATH": "/usr/bin:/bin"}
+    store = os.path.join(work, "oauth2", ".local/share/esmtp/oauth2")
+    os.makedirs(store, mode=0o700)
+    os.chmod(os.path.dirname(store), 0o700)
+    token = os.path.join(store, "me@example.org_127.0.0.1.json")
+    with open(token, "w") as f:
+        json.dump({"refresh_token": "r", "access_token": "a" * 200,
+                   "expires_at": int(time.time()) + 86400, "scope": "smtp",
+                   "token_url": "x"}, f)
+    os.chmod(token, 0o600)
+    argv = [build, "-f", "me@example.org", "you@example.com"]
+    times = {n: [] for n in cases}
+    with open(os.devnull, "w") as dn:
+        devnull = dn.fileno()
+        try:
+            for name in cases:  # warm the plan caches
+                timed(build, argv, envs[name], msg, devnull)
+            for _ in range(rounds):
+                for name in cases:
+                    times[name].append(timed(build, argv, envs[name], msg, devnull))
+        finally:
+            sink.terminate()
+            sink.wait()
+            subprocess.run(["rm", "-rf", work])
+    base = statistics.median(times["password"])
+    for name in cases:
+        med = statistics.median(times[name])
+        print(f"{name:9} median {med:6.3f} ms  min {min(times[name]):6.3f} ms  "
+              f"{med / base:5.3f}x password")
+
+
+if __name__ == "__main__":
+    main()
