@@ -155,16 +155,8 @@ fn load_roots(auth_dir: Option<&Path>) -> Result<(RootCertStore, TrustSource), F
         }
         let cadir = dir.join("ca");
         if cadir.is_dir() {
-            check_mode(&cadir, true)?;
-            let mut entries: Vec<PathBuf> = fs::read_dir(&cadir)
-                .map_err(|e| Failure::config(format!("cannot read {}: {e}", cadir.display())))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file())
-                .collect();
-            entries.sort();
             let mut n = 0;
-            for path in entries {
-                let pem = read_checked(&path)?;
+            for (path, pem) in ca_dir_files(&cadir)? {
                 n += add_pem_certs(&mut roots, &path, &pem)?;
             }
             if n == 0 {
@@ -476,8 +468,14 @@ fn extra_trust_pems(identity: &Identity) -> Result<Vec<(PathBuf, Vec<u8>)>, Fail
     if !cadir.is_dir() {
         return Ok(Vec::new());
     }
-    check_mode(&cadir, true)?;
-    let mut entries: Vec<PathBuf> = fs::read_dir(&cadir)
+    ca_dir_files(&cadir)
+}
+
+/// The files of `~/.authenticate/ca/` (0700), each read with its mode
+/// checked (0600), in name order.
+fn ca_dir_files(cadir: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>, Failure> {
+    check_mode(cadir, true)?;
+    let mut entries: Vec<PathBuf> = fs::read_dir(cadir)
         .map_err(|e| Failure::config(format!("cannot read {}: {e}", cadir.display())))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file())
