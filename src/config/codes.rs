@@ -132,15 +132,15 @@ registry! {
         "Aliases are expanded recursively: `root: admin` and `admin: bob@example.org` send root's mail to bob@example.org. A chain that comes back to a name already on it (`a: b`, `b: a`) would never end, so it is an error of the file, reported with the whole chain; so is a chain more than 16 aliases deep or a name that expands to more than 1000 addresses. The configuration does not compile until it is fixed (status 78; nothing is sent).";
     E030: Error, "oauth2-beside-a-password", "oauth2 beside a password",
         "`oauth2` makes esmtp get the secret itself: an OAuth 2 access token from its own token store (filled once by `esmtp oauth authorize`, refreshed at the provider's token endpoint when it is about to expire). A `password` or `passwordeval` in the same identity would be a second source of the secret. Remove it. This error concerns only its identity: sending through it fails with status 78 before connecting.";
-    E031: Error, "oauth2-endpoint-not-https", "OAuth 2 endpoint not https",
+    E031: Error, "oauth2-endpoint-not-https", "oauth2 endpoint not https",
         "`oauth2_auth_url`, `oauth2_token_url` and `oauth2_device_url` take an `https://` URL: the token endpoint receives the refresh token and answers with the access token, which anyone on the way of a plain connection could read and use. `http://` is accepted only for this machine (127.0.0.1, ::1, localhost), for a local test server or a proxy you run. A URL with a user name or password in it is refused. This error concerns only its identity.";
-    E032: Error, "oauth2-custom-without-token-url", "oauth2 custom without a token URL",
+    E032: Error, "oauth2-custom-without-a-token-url", "oauth2 custom without a token URL",
         "`oauth2 custom` has no built-in endpoints: `oauth2_token_url` is required (the access token is fetched and refreshed there); `oauth2_auth_url` is needed for `esmtp oauth authorize`, `oauth2_device_url` for `esmtp oauth authorize --device`, and `oauth2_scope` names the scopes to ask for. `oauth2 google` and `oauth2 microsoft` carry the providers' published endpoints and SMTP scopes. This error concerns only its identity.";
-    E033: Error, "oauth2-without-client-id", "oauth2 without a client id",
+    E033: Error, "oauth2-without-a-client-id", "oauth2 without a client id",
         "An OAuth 2 provider gives tokens only to a registered application, named by its client id: register one (Google Cloud console, Microsoft Entra admin center) or use one you already have, and write `oauth2_client_id ID` (and `oauth2_client_secret SECRET` when the provider gave the application a secret). This error concerns only its identity.";
     E034: Error, "oauth2-with-a-password-mechanism", "oauth2 with a password mechanism",
         "`oauth2` gives an access token, which only a token mechanism can send: XOAUTH2 (what Gmail and Outlook.com speak), or OAUTHBEARER (RFC 7628) where this esmtp speaks it. `auth plain`, `login`, `cram-md5` and `ntlm` need a password. Remove `auth` (`oauth2` implies `auth xoauth2`), or name a token mechanism. This error concerns only its identity.";
-    E035: Error, "oauth2-client-secret-given-twice", "OAuth 2 client secret given twice",
+    E035: Error, "oauth2-client-secret-given-twice", "oauth2 client secret given twice",
         "`oauth2_client_secret` gives the client secret in the file, `oauth2_client_secret_eval` runs a command that prints it: one identity can use only one of them. This error concerns only its identity.";
     W001: Warning, "setting-given-twice", "setting given twice",
         "A statement given twice in one identity (or a global one given twice in the file): the last one wins, as in esmtp 1.2. Usually the first was meant to be deleted, or an `identity` line is missing between them.";
@@ -186,7 +186,7 @@ registry! {
         "A name appears twice in the aliases file (names are compared without regard to case). The first entry is used, as msmtp does; merge the two lines into one: `name: a, b`.";
     W025: Warning, "password-without-a-starttls-statement", "password without a `starttls` statement",
         "The identity authenticates to a server on another machine and has no `starttls` statement, so the connection is not encrypted. esmtp then never uses a mechanism that shows the password to anyone on the way (PLAIN, LOGIN, XOAUTH2), as Postfix's client does by default (`noplaintext`): sending fails before anything secret is sent, unless the server offers CRAM-MD5 or NTLM. esmtp 1.2 sent the password in clear here. Write `starttls required` (the server must offer STARTTLS; `starttls implicit` on port 465), or `starttls disabled` to accept sending the password in clear.";
-    W030: Warning, "oauth2-setting-without-oauth2", "OAuth 2 setting without oauth2",
+    W030: Warning, "oauth2-setting-without-oauth2", "oauth2 setting without oauth2",
         "`oauth2_client_id`, `oauth2_client_secret`, `oauth2_client_secret_eval`, `oauth2_auth_url`, `oauth2_token_url`, `oauth2_device_url` and `oauth2_scope` are used only by an identity with an `oauth2` statement (`oauth2 google`, `oauth2 microsoft` or `oauth2 custom`). Add it, or remove the setting.";
     C001: CompatReport, "extension-keyword", "extension keyword",
         "The keyword is an extension of this esmtp; esmtp 1.2 rejects the file with a syntax error. Shown by `check --compat` so that a file can be kept valid for both.";
