@@ -147,6 +147,13 @@ fn authorize_then_cached_token_then_refresh_with_rotation() {
         1,
         "the new token is cached"
     );
+    // The -X transcript masks the AUTH line (the token).
+    let transcript = env.path("transcript");
+    let out = send(&env, &["-X", transcript.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let x = std::fs::read_to_string(&transcript).expect("transcript");
+    assert!(x.contains("AUTH XOAUTH2"), "{x}");
+    no_secret("-X", &x);
 
     // status shows what is stored, nothing secret; dump and check neither.
     let out = env.esmtp(
@@ -307,4 +314,64 @@ fn check_refuses_plain_http_off_loopback_and_a_password_beside_oauth2() {
     );
     let out = ok.esmtp(&["check", &rc(&ok)], b"");
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+}
+
+/// A token endpoint that answers too much, or nothing: bounded (64 KiB, the
+/// identity's `timeout`), temporary (75), nothing sent. Plain http is
+/// allowed on loopback, so a hostile endpoint needs no TLS.
+#[test]
+fn a_hostile_token_endpoint_is_bounded() {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    let exim = Exim::start();
+    for (name, flood) in [("flood", true), ("silent", false)] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            if flood {
+                let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n");
+                let chunk = [b'x'; 8192];
+                while c.write_all(&chunk).is_ok() {}
+            } else {
+                // Holds the connection open, says nothing, until esmtp
+                // gives up and closes it.
+                let _ = c.read(&mut buf);
+            }
+        });
+        let env = Env::new(&format!(
+            "identity {ME}\nhostname 127.0.0.1:{}\ntimeout 2\noauth2 custom\n\
+             oauth2_client_id x\noauth2_token_url http://127.0.0.1:{port}/token\n",
+            exim.port()
+        ));
+        // A stored refresh token, its access token expired.
+        let dir = env.path("xdg-data/esmtp/oauth2");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let file = dir.join("alice@example.org_127.0.0.1.json");
+        std::fs::write(
+            &file,
+            r#"{"refresh_token":"1//REFRESHMARKER","access_token":"ya29.OLDMARKER","expires_at":1}"#,
+        )
+        .unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let start = std::time::Instant::now();
+        let out = send(&env, &[]);
+        let took = start.elapsed();
+        assert_eq!(code(&out), 75, "{name}: {}", stderr(&out));
+        assert!(
+            took < std::time::Duration::from_secs(30),
+            "{name}: {took:?}"
+        );
+        no_secret(name, &stderr(&out));
+        let stored = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            stored.contains("REFRESHMARKER"),
+            "{name}: refresh token kept"
+        );
+        server.join().unwrap();
+    }
+    assert_eq!(exim.accepted(), 0);
 }
