@@ -31,6 +31,9 @@ _esmtp() {
             esmtp,import)
                 cmd="esmtp__subcmd__import"
                 ;;
+            esmtp,oauth)
+                cmd="esmtp__subcmd__oauth"
+                ;;
             esmtp,queue)
                 cmd="esmtp__subcmd__queue"
                 ;;
@@ -39,6 +42,15 @@ _esmtp() {
                 ;;
             esmtp__subcmd__import,msmtp)
                 cmd="esmtp__subcmd__import__subcmd__msmtp"
+                ;;
+            esmtp__subcmd__oauth,authorize)
+                cmd="esmtp__subcmd__oauth__subcmd__authorize"
+                ;;
+            esmtp__subcmd__oauth,revoke)
+                cmd="esmtp__subcmd__oauth__subcmd__revoke"
+                ;;
+            esmtp__subcmd__oauth,status)
+                cmd="esmtp__subcmd__oauth__subcmd__status"
                 ;;
             esmtp__subcmd__queue,flush)
                 cmd="esmtp__subcmd__queue__subcmd__flush"
@@ -59,7 +71,7 @@ _esmtp() {
 
     case "${cmd}" in
         esmtp)
-            opts="-r -f -F -t -C -v -X -N -R -V -B -b -I -q -i -A -c -d -e -G -h -L -M -m -n -O -o -p -s -T --help --version check dump route queue compile completions import"
+            opts="-r -f -F -t -C -v -X -N -R -V -B -b -I -q -i -A -c -d -e -G -h -L -M -m -n -O -o -p -s -T --help --version check dump route queue compile completions import oauth"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -245,6 +257,98 @@ _esmtp() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        esmtp__subcmd__oauth)
+            opts="-C -h --config --help authorize status revoke"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        esmtp__subcmd__oauth__subcmd__authorize)
+            opts="-h -C --device --help --config"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        esmtp__subcmd__oauth__subcmd__revoke)
+            opts="-h -C --help --config"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        esmtp__subcmd__oauth__subcmd__status)
+            opts="-h -C --format --help --config"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

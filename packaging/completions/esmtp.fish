@@ -62,6 +62,7 @@ complete -c esmtp -n "__fish_esmtp_needs_command" -a "queue" -d 'Inspect and del
 complete -c esmtp -n "__fish_esmtp_needs_command" -a "compile" -d 'Compile the configuration and store the compiled plan in the cache'
 complete -c esmtp -n "__fish_esmtp_needs_command" -a "completions" -d 'Print a shell completion script (bash, zsh or fish)'
 complete -c esmtp -n "__fish_esmtp_needs_command" -a "import" -d 'Convert another program\'s configuration to esmtprc'
+complete -c esmtp -n "__fish_esmtp_needs_command" -a "oauth" -d 'Authorize esmtp with an OAuth 2 provider, show or delete the stored tokens'
 complete -c esmtp -n "__fish_esmtp_using_subcommand check" -l format -d 'Output: human (rustc-style), short (one line each), json, github (Actions annotations), sarif (SARIF 2.1.0, for code scanning)' -r -f -a "human\t''
 short\t''
 json\t''
@@ -107,3 +108,17 @@ complete -c esmtp -n "__fish_esmtp_using_subcommand completions" -s h -l help -d
 complete -c esmtp -n "__fish_esmtp_using_subcommand import; and not __fish_seen_subcommand_from msmtp" -s h -l help -d 'Print help'
 complete -c esmtp -n "__fish_esmtp_using_subcommand import; and not __fish_seen_subcommand_from msmtp" -f -a "msmtp" -d 'Print the esmtprc equivalent of an msmtprc on standard output'
 complete -c esmtp -n "__fish_esmtp_using_subcommand import; and __fish_seen_subcommand_from msmtp" -s h -l help -d 'Print help'
+complete -c esmtp -n "__fish_esmtp_using_subcommand oauth; and not __fish_seen_subcommand_from authorize status revoke" -s C -l config -d 'Configuration file (default ~/.esmtprc, then /etc/esmtprc)' -r -F
+complete -c esmtp -n "__fish_esmtp_using_subcommand oauth; and not __fish_seen_subcommand_from authorize status revoke" -s h -l help -d 'Print help'
+complete -c esmtp -n "__fish_esmtp_using_subcommand oauth; and not __fish_seen_subcommand_from authorize status revoke" -f -a "authorize" -d 'Log in with the provider once and store the tokens'
+complete -c esmtp -n "__fish_esmtp_using_subcommand oauth; and not __fish_seen_subcommand_from authorize status revoke" -f -a "status" -d 'Show whether tokens are stored, when the access token expires, the scopes'
+complete -c esmtp -n "__fish_esmtp_using_subcommand oauth; and not __fish_seen_subcommand_from authorize status revoke" -f -a "revoke" -d 'Delete the stored tokens'
+complete -c esmtp -n "__fish_esmtp_using_subcommand oauth; and __fish_seen_subcommand_from authorize" -s C -l config -d 'Configuration file (default ~/.esmtprc, then /etc/esmtprc)' -r -F
+complete -c esmtp -n "__fish_esmtp_using_subcommand oauth; and __fish_seen_subcommand_from authorize" -l device -d 'Device flow: print a URL and a code to enter on any device'
+complete -c esmtp -n "__fish_esmtp_using_subcommand oauth; and __fish_seen_subcommand_from authorize" -s h -l help -d 'Print help'
+complete -c esmtp -n "__fish_esmtp_using_subcommand oauth; and __fish_seen_subcommand_from status" -l format -d 'Output format' -r -f -a "text\t''
+json\t''"
+complete -c esmtp -n "__fish_esmtp_using_subcommand oauth; and __fish_seen_subcommand_from status" -s C -l config -d 'Configuration file (default ~/.esmtprc, then /etc/esmtprc)' -r -F
+complete -c esmtp -n "__fish_esmtp_using_subcommand oauth; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c esmtp -n "__fish_esmtp_using_subcommand oauth; and __fish_seen_subcommand_from revoke" -s C -l config -d 'Configuration file (default ~/.esmtprc, then /etc/esmtprc)' -r -F
+complete -c esmtp -n "__fish_esmtp_using_subcommand oauth; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help'

@@ -37,7 +37,8 @@ use std::path::PathBuf;
 /// 6: `Aliases::unusable` (an aliases file's errors wait for use).
 /// 7: the address index key compares domains by their A-labels (IDNA), so
 ///    `u@bücher.example` and `u@xn--bcher-kva.example` share a bucket.
-pub const FORMAT_VERSION: u32 = 7;
+/// 8: `SecretSource::OAuth2` (oauth2 and its settings).
+pub const FORMAT_VERSION: u32 = 8;
 pub(super) const MAGIC: &[u8; 8] = b"ESMTPPC\0";
 /// magic + format + header length + header check.
 pub(super) const PREFIX_LEN: usize = 8 + 4 + 4 + 8;

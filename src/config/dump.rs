@@ -2,7 +2,8 @@
 
 use super::keywords::{Key, Scope, KEYWORDS};
 use crate::plan::{
-    escape_bytes, fingerprint_text, Identity, Octets, Plan, QueueMode, SecretSource, Template,
+    escape_bytes, fingerprint_text, ClientSecret, Identity, OAuth2, Octets, Plan, QueueMode,
+    SecretSource, Template,
 };
 
 fn q(s: &str) -> String {
@@ -26,6 +27,13 @@ fn octets(o: Option<&Octets>) -> String {
 
 fn tmpl(t: Option<&Template>) -> String {
     opt(t.map(|t| t.source.as_str()))
+}
+
+fn oauth2(id: &Identity) -> Option<&OAuth2> {
+    match &id.secret {
+        Some(SecretSource::OAuth2(o)) => Some(o),
+        _ => None,
+    }
 }
 
 fn identity_value(id: &Identity, key: Key) -> Option<String> {
@@ -66,6 +74,22 @@ fn identity_value(id: &Identity, key: Key) -> Option<String> {
         Key::TlsTrustFile => q(id.tls_files.as_ref()?.trust_file.as_deref()?),
         Key::TlsCertFile => q(id.tls_files.as_ref()?.cert_file.as_deref()?),
         Key::TlsKeyFile => q(id.tls_files.as_ref()?.key_file.as_deref()?),
+        // Shown only for an `oauth2` identity, with the provider's
+        // endpoints filled in; the client secret redacted like a password.
+        Key::Oauth2 => oauth2(id)?.provider.as_str().into(),
+        Key::Oauth2ClientId => q(&oauth2(id)?.client_id),
+        Key::Oauth2ClientSecret => match &oauth2(id)?.client_secret {
+            Some(ClientSecret::Value(s)) => q(&s.to_string()),
+            _ => return None,
+        },
+        Key::Oauth2ClientSecretEval => match &oauth2(id)?.client_secret {
+            Some(ClientSecret::Eval(c)) => q(c),
+            _ => return None,
+        },
+        Key::Oauth2AuthUrl => opt(oauth2(id)?.auth_url.as_deref()),
+        Key::Oauth2TokenUrl => q(&oauth2(id)?.token_url),
+        Key::Oauth2DeviceUrl => opt(oauth2(id)?.device_url.as_deref()),
+        Key::Oauth2Scope => q(&oauth2(id)?.scope),
         _ => return None,
     })
 }
@@ -84,7 +108,16 @@ pub fn text(name: &str, plan: &Plan) -> String {
         "default identity: #{} {}\n",
         plan.default_identity, def_name
     ));
-    let width = KEYWORDS.iter().map(|k| k.name.len()).max().unwrap_or(20) + 2;
+    // The column of the values: that of the longest keyword of esmtp 1.2
+    // (`certificate_passphrase`); a longer name pushes its value one blank
+    // further, so that adding a keyword does not move every line.
+    let width = KEYWORDS
+        .iter()
+        .filter(|k| !k.extension)
+        .map(|k| k.name.len())
+        .max()
+        .unwrap_or(20)
+        + 2;
     for (i, id) in plan.identities.iter().enumerate() {
         out.push('\n');
         match &id.address {
@@ -106,6 +139,7 @@ pub fn text(name: &str, plan: &Plan) -> String {
         }
         for kw in KEYWORDS.iter().filter(|k| k.scope == Scope::Identity) {
             if let Some(v) = identity_value(id, kw.key) {
+                let width = width.max(kw.name.len() + 1);
                 out.push_str(&format!("  {:width$}{}\n", kw.name, v));
             }
         }

@@ -37,6 +37,14 @@ pub enum Key {
     Aliases,
     TlsCertFile,
     TlsKeyFile,
+    Oauth2,
+    Oauth2ClientId,
+    Oauth2ClientSecret,
+    Oauth2ClientSecretEval,
+    Oauth2AuthUrl,
+    Oauth2TokenUrl,
+    Oauth2DeviceUrl,
+    Oauth2Scope,
 }
 
 /// The kind of value a keyword takes.
@@ -72,6 +80,8 @@ pub enum ValueType {
     Path,
     /// A certificate's SHA-256 fingerprint, `SHA256:` and colon-separated hex.
     Fingerprint,
+    /// An `https://` URL (`http://` only to a loopback host).
+    Url,
 }
 
 impl ValueType {
@@ -92,6 +102,7 @@ impl ValueType {
             ValueType::Duration => "DURATION".into(),
             ValueType::Path => "PATH".into(),
             ValueType::Fingerprint => "SHA256:XX:XX:...".into(),
+            ValueType::Url => "URL".into(),
         }
     }
 }
@@ -132,6 +143,7 @@ const TLS_WORDS: &[&str] = &["disabled", "enabled", "required", "implicit"];
 const SWITCH_WORDS: &[&str] = &["enabled", "disabled"];
 const AUTH_WORDS: &[&str] = &["plain", "login", "cram-md5", "ntlm", "xoauth2"];
 const QUEUE_WORDS: &[&str] = &["disabled", "enabled", "background"];
+const OAUTH2_WORDS: &[&str] = &["google", "microsoft", "custom"];
 
 /// Every keyword, in documentation order.
 pub static KEYWORDS: &[Keyword] = &[
@@ -432,6 +444,94 @@ pub static KEYWORDS: &[Keyword] = &[
         extension: true,
         name_mode: true,
     },
+    Keyword {
+        key: Key::Oauth2,
+        name: "oauth2",
+        aliases: &[],
+        value: ValueType::Choice(OAUTH2_WORDS),
+        scope: Scope::Identity,
+        default: "",
+        doc: "Get the AUTH secret from esmtp's own OAuth 2 token store (authorize once with `esmtp oauth authorize`): the provider's endpoints and scope (`google`, `microsoft`), or those given by the oauth2_*_url settings (`custom`); implies `auth xoauth2` and `username` the identity's address; instead of password.",
+        extension: true,
+        name_mode: false,
+    },
+    Keyword {
+        key: Key::Oauth2ClientId,
+        name: "oauth2_client_id",
+        aliases: &[],
+        value: ValueType::Text,
+        scope: Scope::Identity,
+        default: "",
+        doc: "The OAuth 2 client id of the application registered with the provider (required with oauth2).",
+        extension: true,
+        name_mode: true,
+    },
+    Keyword {
+        key: Key::Oauth2ClientSecret,
+        name: "oauth2_client_secret",
+        aliases: &[],
+        value: ValueType::Secret,
+        scope: Scope::Identity,
+        default: "",
+        doc: "The OAuth 2 client secret, when the provider gave the application one.",
+        extension: true,
+        name_mode: true,
+    },
+    Keyword {
+        key: Key::Oauth2ClientSecretEval,
+        name: "oauth2_client_secret_eval",
+        aliases: &[],
+        value: ValueType::Command,
+        scope: Scope::Identity,
+        default: "",
+        doc: "Shell command whose first output line is the OAuth 2 client secret; instead of oauth2_client_secret.",
+        extension: true,
+        name_mode: false,
+    },
+    Keyword {
+        key: Key::Oauth2AuthUrl,
+        name: "oauth2_auth_url",
+        aliases: &[],
+        value: ValueType::Url,
+        scope: Scope::Identity,
+        default: "the provider's",
+        doc: "Authorization endpoint (https; http only on loopback), for `oauth2 custom`.",
+        extension: true,
+        name_mode: true,
+    },
+    Keyword {
+        key: Key::Oauth2TokenUrl,
+        name: "oauth2_token_url",
+        aliases: &[],
+        value: ValueType::Url,
+        scope: Scope::Identity,
+        default: "the provider's",
+        doc: "Token endpoint (https; http only on loopback); required with `oauth2 custom`.",
+        extension: true,
+        name_mode: true,
+    },
+    Keyword {
+        key: Key::Oauth2DeviceUrl,
+        name: "oauth2_device_url",
+        aliases: &[],
+        value: ValueType::Url,
+        scope: Scope::Identity,
+        default: "the provider's",
+        doc: "Device authorization endpoint (https; http only on loopback), for `esmtp oauth authorize --device` with `oauth2 custom`.",
+        extension: true,
+        name_mode: true,
+    },
+    Keyword {
+        key: Key::Oauth2Scope,
+        name: "oauth2_scope",
+        aliases: &[],
+        value: ValueType::Text,
+        scope: Scope::Identity,
+        default: "the provider's",
+        doc: "Scopes asked for, separated by blanks (quote the value), for `oauth2 custom`.",
+        extension: true,
+        name_mode: false,
+    },
 ];
 
 /// The table entry of a key.
@@ -501,7 +601,11 @@ pub enum Word {
 /// recognises them only where a statement starts.
 pub fn lookup(word: &str) -> Option<(Word, bool)> {
     // Fast rejection of values (host names, addresses, paths).
-    if word.len() > 22 || !word.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+    if word.len() > 25
+        || !word
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
+    {
         return None;
     }
     let w = match word {
@@ -593,6 +697,14 @@ mod tests {
             Key::Aliases,
             Key::TlsCertFile,
             Key::TlsKeyFile,
+            Key::Oauth2,
+            Key::Oauth2ClientId,
+            Key::Oauth2ClientSecret,
+            Key::Oauth2ClientSecretEval,
+            Key::Oauth2AuthUrl,
+            Key::Oauth2TokenUrl,
+            Key::Oauth2DeviceUrl,
+            Key::Oauth2Scope,
         ];
         for k in all {
             assert_eq!(KEYWORDS.iter().filter(|e| e.key == k).count(), 1, "{k:?}");
@@ -607,7 +719,14 @@ mod tests {
             .filter(|k| k.is_secret())
             .map(|k| k.key)
             .collect();
-        assert_eq!(secret, [Key::Password, Key::CertificatePassphrase]);
+        assert_eq!(
+            secret,
+            [
+                Key::Password,
+                Key::CertificatePassphrase,
+                Key::Oauth2ClientSecret
+            ]
+        );
         assert!(!Key::Username.is_secret() && !Key::Passwordeval.is_secret());
     }
 

@@ -204,6 +204,11 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
                 let Some(span) = sec.values.get(&key) else {
                     continue;
                 };
+                // An `oauth2` identity's token endpoint trusts it too.
+                let oauth2 = matches!(id.secret, Some(SecretSource::OAuth2(_)));
+                if key == Key::TlsTrustFile && oauth2 {
+                    continue;
+                }
                 if id.tls == TlsPolicy::Disabled {
                     let mut d =
                         Diagnostic::new(Code::W018, format!("`{}` with TLS disabled", key.name()))
@@ -279,7 +284,7 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
                     out.push(
                         Diagnostic::new(Code::W015, "`auth xoauth2` with a fixed password")
                             .primary(*span, "OAuth 2 access tokens expire within hours")
-                            .help("fetch the token with `passwordeval \"COMMAND\"`"),
+                            .help("let esmtp get the token (`oauth2`), or fetch it with `passwordeval \"COMMAND\"`"),
                     );
                 }
             }

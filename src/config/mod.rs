@@ -34,8 +34,19 @@ use std::path::{Path, PathBuf};
 /// identity's smarthost (the file still compiles, with that identity marked
 /// unusable) and those of the aliases file (only mail to local names
 /// fails).
-pub const WAITING_ERROR_CODES: &[Code] =
-    &[Code::E005, Code::E015, Code::E016, Code::E024, Code::E025];
+pub const WAITING_ERROR_CODES: &[Code] = &[
+    Code::E005,
+    Code::E015,
+    Code::E016,
+    Code::E024,
+    Code::E025,
+    Code::E030,
+    Code::E031,
+    Code::E032,
+    Code::E033,
+    Code::E034,
+    Code::E035,
+];
 
 /// Files larger than this are refused unparsed (E011).
 pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;

@@ -488,14 +488,19 @@ pub fn run_hook(what: &str, command: &str, timeout: Duration, after: &str) -> Re
 /// thrown away. The command must succeed; running out of time is status
 /// 75, anything else 78. No message ever quotes what it printed.
 pub fn password_eval(command: &str, timeout: Duration) -> Result<Vec<u8>, Failure> {
-    const WHAT: &str = "passwordeval";
+    secret_eval("passwordeval", command, timeout)
+}
+
+/// [`password_eval`] for any setting that runs a command printing a
+/// secret (`what` names it in messages: `oauth2_client_secret_eval`).
+pub fn secret_eval(what: &str, command: &str, timeout: Duration) -> Result<Vec<u8>, Failure> {
     let f = match run(command, timeout, true) {
         Ok(f) => f,
-        Err(Unfinished::TimedOut) => return Err(timed_out(WHAT, command, timeout, "")),
+        Err(Unfinished::TimedOut) => return Err(timed_out(what, command, timeout, "")),
         Err(Unfinished::Spawn(e) | Unfinished::Io(e)) => {
             return Err(Failure::new(
                 CONFIG,
-                format!("cannot run the {WHAT} command `{command}`: {e}"),
+                format!("cannot run the {what} command `{command}`: {e}"),
             ))
         }
     };
@@ -503,7 +508,7 @@ pub fn password_eval(command: &str, timeout: Duration) -> Result<Vec<u8>, Failur
         return Err(Failure::new(
             CONFIG,
             format!(
-                "the {WHAT} command `{command}` failed with {}",
+                "the {what} command `{command}` failed with {}",
                 how(f.status)
             ),
         ));
@@ -514,7 +519,7 @@ pub fn password_eval(command: &str, timeout: Duration) -> Result<Vec<u8>, Failur
             return Err(Failure::new(
                 CONFIG,
                 format!(
-                    "the {WHAT} command `{command}` printed no line end within its first {} KiB",
+                    "the {what} command `{command}` printed no line end within its first {} KiB",
                     OUTPUT_LIMIT / 1024
                 ),
             ))
@@ -524,7 +529,7 @@ pub fn password_eval(command: &str, timeout: Duration) -> Result<Vec<u8>, Failur
     if f.stdout.is_empty() {
         return Err(Failure::new(
             CONFIG,
-            format!("the {WHAT} command `{command}` printed nothing"),
+            format!("the {what} command `{command}` printed nothing"),
         ));
     }
     Ok(line.strip_suffix(b"\r").unwrap_or(line).to_vec())

@@ -20,6 +20,7 @@ mod auth;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hooks;
+pub mod oauth;
 pub mod reply;
 mod shown;
 pub mod smtp;

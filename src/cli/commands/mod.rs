@@ -8,6 +8,7 @@ pub mod compile;
 pub mod completions;
 pub mod dump;
 pub mod import;
+pub mod oauth;
 pub mod queue;
 pub mod route;
 
@@ -23,10 +24,11 @@ pub const SUBCOMMANDS: &[&str] = &[
     "compile",
     "completions",
     "import",
+    "oauth",
 ];
 
 /// Every subcommand's clap command, in the order of [`SUBCOMMANDS`].
-pub fn subcommand_commands() -> [Command; 7] {
+pub fn subcommand_commands() -> [Command; 8] {
     [
         check::check_command(),
         dump::dump_command(),
@@ -35,6 +37,7 @@ pub fn subcommand_commands() -> [Command; 7] {
         compile::compile_command(),
         completions::completions_command(),
         import::import_command(),
+        oauth::oauth_command(),
     ]
 }
 
@@ -48,6 +51,7 @@ pub enum Subcommand {
     Compile(compile::CompileArgs),
     Completions(completions::CompletionsArgs),
     Import(import::ImportArgs),
+    OAuth(oauth::OAuthArgs),
 }
 
 impl Subcommand {
@@ -67,6 +71,10 @@ impl Subcommand {
                 import::ImportArgs::from_matches(m)
                     .ok_or_else(|| Failure::usage("esmtp import: msmtp [FILE]"))?,
             ),
+            "oauth" => Subcommand::OAuth(
+                oauth::OAuthArgs::from_matches(m)
+                    .ok_or_else(|| Failure::usage("esmtp oauth: authorize, status or revoke"))?,
+            ),
             other => return Err(Failure::usage(format!("unknown subcommand {other}"))),
         })
     }
@@ -81,6 +89,7 @@ impl Subcommand {
             Subcommand::Compile(args) => compile::run_compile(args),
             Subcommand::Completions(args) => completions::run_completions(args),
             Subcommand::Import(args) => import::run_import(args),
+            Subcommand::OAuth(args) => oauth::run_oauth(args),
         }
     }
 }

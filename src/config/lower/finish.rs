@@ -217,6 +217,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
         self.port_465_implicit_tls();
         self.duplicates();
         self.identities_without_statements();
+        self.oauth2_sections();
         self.half_credentials();
         // Which sections the plan keeps: the unnamed one only when it holds
         // per-identity statements or there is no identity at all.

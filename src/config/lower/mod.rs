@@ -6,6 +6,7 @@
 //! plan.
 
 mod finish;
+mod oauth2;
 mod values;
 
 pub use values::{
@@ -61,6 +62,8 @@ pub struct Section {
     /// they concern (a later good statement of the same key cures them) and
     /// where they point (the line is counted once, at the end).
     pub errors: Vec<(Key, usize, Unusable)>,
+    /// The `oauth2*` statements, until the end of the file.
+    pub oauth2: Option<oauth2::OAuth2Draft>,
 }
 
 impl Section {
@@ -71,8 +74,15 @@ impl Section {
             .values
             .get(&Key::Password)
             .or(self.values.get(&Key::Passwordeval))
-            .copied();
-        (self.values.get(&Key::Username).copied(), secret)
+            .copied()
+            .or(self.oauth2_span());
+        // `oauth2` logs in as the identity's address by default.
+        let user = self
+            .values
+            .get(&Key::Username)
+            .copied()
+            .or(self.oauth2_span().filter(|_| self.address.is_some()));
+        (user, secret)
     }
 
     fn new(address: Option<(String, Span)>) -> Self {
@@ -86,6 +96,7 @@ impl Section {
             own_statements: 0,
             tls_given: false,
             errors: Vec::new(),
+            oauth2: None,
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::plan::{
     AuthMech, Octets, QueueMode, Relay, Secret, SecretSource, Template, TemplatePart, TlsPolicy,
 };
 
-fn bad_choice(key: Key, v: &Value, help: Option<String>) -> Diagnostic {
+pub(super) fn bad_choice(key: Key, v: &Value, help: Option<String>) -> Diagnostic {
     let kw = keywords::keyword(key);
     let words = match kw.value {
         ValueType::Choice(w) => w,
@@ -142,6 +142,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
             Key::Auth => self.auth(v),
             Key::TlsFingerprint => self.fingerprint(v),
             Key::TlsTrustFile | Key::TlsCertFile | Key::TlsKeyFile => self.tls_path(key, v),
+            k if super::oauth2::OAUTH2_KEYS.contains(&k) => self.oauth2_value(k, v),
             _ => {}
         }
     }

@@ -1,7 +1,8 @@
 //! AUTH on an open session: which mechanism may go over this connection
 //! (credentials never go in clear to another machine by a mechanism that
 //! reveals them unless the file says `starttls disabled` itself), the
-//! secret (`password` or `passwordeval`), and the SASL dialogue.
+//! secret (`password`, `passwordeval` or the `oauth2` token store), and
+//! the SASL dialogue.
 
 use super::super::auth;
 use super::super::hooks;
@@ -62,6 +63,9 @@ pub(super) fn secret(identity: &Identity) -> Result<Vec<u8>, Failure> {
         None => Ok(Vec::new()),
         Some(SecretSource::Password(s)) => Ok(s.expose().to_vec()),
         Some(SecretSource::Eval(command)) => hooks::password_eval(command, hook_timeout(identity)),
+        Some(SecretSource::OAuth2(oauth)) => {
+            super::super::oauth::access_token(identity, oauth, hook_timeout(identity))
+        }
     }
 }
 

@@ -155,16 +155,8 @@ fn load_roots(auth_dir: Option<&Path>) -> Result<(RootCertStore, TrustSource), F
         }
         let cadir = dir.join("ca");
         if cadir.is_dir() {
-            check_mode(&cadir, true)?;
-            let mut entries: Vec<PathBuf> = fs::read_dir(&cadir)
-                .map_err(|e| Failure::config(format!("cannot read {}: {e}", cadir.display())))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file())
-                .collect();
-            entries.sort();
             let mut n = 0;
-            for path in entries {
-                let pem = read_checked(&path)?;
+            for (path, pem) in ca_dir_files(&cadir)? {
                 n += add_pem_certs(&mut roots, &path, &pem)?;
             }
             if n == 0 {
@@ -446,6 +438,77 @@ pub(crate) fn setup(identity: &Identity) -> Result<TlsSetup, Failure> {
         trust,
         client_cert: client.map(|c| c.path().to_path_buf()),
     })
+}
+
+/// The PEM files of the CAs an identity trusts besides the system's, for
+/// HTTPS to its OAuth 2 endpoints: its `tls_trust_file`, else
+/// `~/.authenticate/ca.pem` or the files of `~/.authenticate/ca/` (the same
+/// files, read with the same checks, as for its smarthost). A pinned
+/// `tls_fingerprint` concerns the smarthost only.
+fn extra_trust_pems(identity: &Identity) -> Result<Vec<(PathBuf, Vec<u8>)>, Failure> {
+    if let Some(file) = identity
+        .tls_files
+        .as_deref()
+        .and_then(|f| f.trust_file.as_deref())
+    {
+        let file = expand(file)?;
+        let pem = read_public(&file)?;
+        return Ok(vec![(file, pem)]);
+    }
+    let Some(dir) = authenticate_dir().filter(|d| d.exists()) else {
+        return Ok(Vec::new());
+    };
+    check_mode(&dir, true)?;
+    let file = dir.join("ca.pem");
+    if file.exists() {
+        let pem = read_checked(&file)?;
+        return Ok(vec![(file, pem)]);
+    }
+    let cadir = dir.join("ca");
+    if !cadir.is_dir() {
+        return Ok(Vec::new());
+    }
+    ca_dir_files(&cadir)
+}
+
+/// The files of `~/.authenticate/ca/` (0700), each read with its mode
+/// checked (0600), in name order.
+fn ca_dir_files(cadir: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>, Failure> {
+    check_mode(cadir, true)?;
+    let mut entries: Vec<PathBuf> = fs::read_dir(cadir)
+        .map_err(|e| Failure::config(format!("cannot read {}: {e}", cadir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    entries.sort();
+    entries
+        .into_iter()
+        .map(|p| read_checked(&p).map(|pem| (p, pem)))
+        .collect()
+}
+
+/// The client configuration for HTTPS to an identity's OAuth 2 endpoints:
+/// the system's roots (from the same cache as SMTP) plus the identity's own
+/// CAs ([`extra_trust_pems`]), the ring provider, no client certificate.
+pub(crate) fn endpoint_config(identity: &Identity) -> Result<Arc<ClientConfig>, Failure> {
+    let mut roots = RootCertStore::empty();
+    roots.extend(anchors::system_trust_anchors());
+    for (path, pem) in extra_trust_pems(identity)? {
+        add_pem_certs(&mut roots, &path, &pem)?;
+    }
+    if roots.is_empty() {
+        return Err(Failure::config(
+            "no trusted CA certificates for the OAuth 2 endpoint: the system has none \
+             and the identity names none (tls_trust_file, ~/.authenticate/ca.pem)",
+        ));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Failure::software(format!("TLS setup failed: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, Failure> {

@@ -34,6 +34,11 @@ const EXCEPTIONS: &[(&str, &str)] = &[
     // Extensions (SPEC §2.4): 1.2 does not know the keywords.
     ("valid/extensions.esmtprc", "extension keywords (C001)"),
     ("valid/tls-pinning.esmtprc", "extension keywords (C001)"),
+    ("valid/oauth2.esmtprc", "extension keywords (C001)"),
+    (
+        "unusable/oauth2-errors.esmtprc",
+        "extension keywords (C001)",
+    ),
     (
         "valid/tls-files-unused.esmtprc",
         "extension keywords (C001)",

@@ -185,6 +185,7 @@ const CACHE_SEEDS: &[&str] = &[
     "quoted-identity",
     "single-identity-no-statement",
     "tls-pinning",
+    "oauth2",
 ];
 
 fn write_seeds() {

@@ -6,6 +6,7 @@ mod hooks;
 mod hostile;
 mod line_ends;
 mod netns;
+mod oauth;
 mod pinning;
 mod smtp;
 mod smtputf8;

@@ -384,9 +384,10 @@ xoauth2:
   driver = plaintext
   public_name = XOAUTH2
   server_prompts = :
-  server_condition = ${if eq{$auth1}{user=@USER@\x01auth=Bearer @TOKEN@\x01\x01}}
+  server_condition = ${if or{{eq{$auth1}{user=@USER@\x01auth=Bearer @TOKEN@\x01\x01}}{and{{exists{@ROOT@/xoauth2-token}}{eq{$auth1}{user=${readfile{@ROOT@/xoauth2-user}{}}\x01auth=Bearer ${readfile{@ROOT@/xoauth2-token}{}}\x01\x01}}}}}}
   server_set_id = @USER@
 "#
+        .replace("@ROOT@", &r.to_string())
         .replace("@USER@", USER)
         .replace("@PASSWORD@", PASSWORD)
         .replace("@TOKEN@", TOKEN)

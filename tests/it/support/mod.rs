@@ -31,6 +31,7 @@ pub mod exim;
 pub mod fake;
 pub mod frontend;
 pub mod hostile;
+pub mod oauth_server;
 pub mod original;
 pub mod pki;
 pub mod plan_files;
