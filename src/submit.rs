@@ -11,10 +11,11 @@ use crate::message::{self, HeaderPolicy, Mailbox, Spooled};
 use crate::plan::{Plan, QueueMode, Template, TemplatePart};
 use crate::queue::legacy::EntryConverter;
 use crate::route::{self, Recipient, Source, Submission};
-use crate::transport::{self, mda, Dsn, Envelope, MessageOptions, SessionOptions};
+use crate::transport::{self, log, mda, Dsn, Envelope, MessageOptions, SessionOptions};
 use crate::{cache, queue, sys};
 use std::io::{self, BufRead, Read, Write};
 use std::path::PathBuf;
+use std::time::Instant;
 
 /// A message submission as the command line (or a stored esmtp-wrapper
 /// entry) describes it: the input of the pipeline.
@@ -135,6 +136,8 @@ fn message_id(hostname: &str) -> String {
 pub struct Prepared {
     pub decision: route::Decision,
     pub spool: Spooled,
+    /// The message's Message-ID (its own or the one added).
+    pub message_id: Option<String>,
 }
 
 /// Route a submission and normalise its message: the headers the policy
@@ -148,19 +151,24 @@ pub fn prepare(
     input: &mut dyn BufRead,
     routed: impl FnOnce(&route::Decision),
 ) -> Result<Prepared, Failure> {
-    let (decision, head) = route_and_render(plan, send, headers, routed)?;
+    let (decision, head, message_id) = route_and_render(plan, send, headers, routed)?;
     let spool = Spooled::write(&head, &headers.body_prefix, input)?;
-    Ok(Prepared { decision, spool })
+    Ok(Prepared {
+        decision,
+        spool,
+        message_id,
+    })
 }
 
 /// Route a submission and render its header block with the policy's
-/// additions and removals; the body is not read yet.
+/// additions and removals; the body is not read yet. Also the message's
+/// Message-ID (its own, or the one added), for the delivery log.
 fn route_and_render(
     plan: &Plan,
     send: &Request,
     headers: &message::Headers,
     routed: impl FnOnce(&route::Decision),
-) -> Result<(route::Decision, Vec<u8>), Failure> {
+) -> Result<(route::Decision, Vec<u8>, Option<String>), Failure> {
     let (decision, hostname) = decide(plan, send, headers)?;
     routed(&decision);
     let policy = HeaderPolicy {
@@ -177,7 +185,8 @@ fn route_and_render(
             .then(|| message_id(&hostname)),
     };
     let head = message::render_headers(headers, &policy);
-    Ok((decision, head))
+    let message_id = headers.value("Message-ID").or(policy.message_id);
+    Ok((decision, head, message_id))
 }
 
 /// The SMTP envelope of a decision's remote part.
@@ -189,19 +198,30 @@ pub fn envelope(decision: &route::Decision) -> Envelope {
 }
 
 /// The per-message SMTP options for a spooled message.
-pub fn spooled_options(send: &Request, spool: &Spooled) -> MessageOptions {
-    message_options(send, spool.eight_bit, spool.size, false)
+pub fn spooled_options(
+    send: &Request,
+    spool: &Spooled,
+    message_id: Option<String>,
+) -> MessageOptions {
+    message_options(send, spool.eight_bit, spool.size, false, message_id)
 }
 
 /// The per-message SMTP options: the command line's DSN and body type,
 /// and what is known of the content (see [`MessageOptions::streamed`]).
-fn message_options(send: &Request, eight_bit: bool, size: u64, streamed: bool) -> MessageOptions {
+fn message_options(
+    send: &Request,
+    eight_bit: bool,
+    size: u64,
+    streamed: bool,
+    message_id: Option<String>,
+) -> MessageOptions {
     MessageOptions {
         dsn: send.dsn.clone(),
         body_type: send.body_type,
         eight_bit,
         size: Some(size),
         streamed,
+        message_id,
     }
 }
 
@@ -218,7 +238,8 @@ pub fn submit(send: &Request, convert: EntryConverter) -> Result<(), Failure> {
     // index is safe to hand to queue::submit).
     let selector = selector(send, &headers);
     let plan = cache::load_plan_for(send.config.as_deref(), verbose, selector.as_deref())?.plan;
-    let (decision, head) = route_and_render(&plan, send, &headers, |d| {
+    let started = Instant::now();
+    let (decision, head, message_id) = route_and_render(&plan, send, &headers, |d| {
         if verbose {
             let _ = io::stdout().write_all(route::describe(&plan, d).as_bytes());
         }
@@ -255,13 +276,29 @@ pub fn submit(send: &Request, convert: EntryConverter) -> Result<(), Failure> {
                 .chain(headers.body_prefix.as_slice())
                 .chain(input),
         );
-        return transport::relay(
-            identity()?,
-            &envelope(&decision),
-            &message_options(send, false, size, true),
+        let identity = identity()?;
+        let envelope = envelope(&decision);
+        let options = message_options(send, false, size, true, message_id);
+        let mut attempt = log::Attempt::default();
+        let result = transport::relay_noted(
+            identity,
+            &envelope,
+            &options,
             &send.session,
             &mut message,
+            &mut attempt,
         );
+        log::smtp(
+            &plan.log,
+            identity,
+            &envelope,
+            &options,
+            None,
+            &attempt,
+            started,
+            result.as_ref().map(|_| ()),
+        );
+        return result;
     }
     let spool = Spooled::write(&head, &headers.body_prefix, &mut input)?;
 
@@ -270,16 +307,29 @@ pub fn submit(send: &Request, convert: EntryConverter) -> Result<(), Failure> {
         failures.push(f);
     } else if !decision.remote.is_empty() {
         let envelope = envelope(&decision);
-        let options = spooled_options(send, &spool);
+        let options = spooled_options(send, &spool, message_id.clone());
         let result = if plan.queue.mode == QueueMode::Disabled {
             identity().and_then(|identity| {
-                transport::relay(
+                let mut attempt = log::Attempt::default();
+                let result = transport::relay_noted(
                     identity,
                     &envelope,
                     &options,
                     &send.session,
                     &mut spool.wire(),
-                )
+                    &mut attempt,
+                );
+                log::smtp(
+                    &plan.log,
+                    identity,
+                    &envelope,
+                    &options,
+                    None,
+                    &attempt,
+                    started,
+                    result.as_ref().map(|_| ()),
+                );
+                result
             })
         } else {
             queue::submit(
@@ -303,7 +353,21 @@ pub fn submit(send: &Request, convert: EntryConverter) -> Result<(), Failure> {
     }
     if let Some(local) = &decision.local {
         let feed = |stdin: &mut std::process::ChildStdin| spool.write_lf(stdin).map(drop);
-        if let Err(f) = mda::deliver_with(&local.command, verbose, feed) {
+        let started = Instant::now();
+        let result = mda::deliver_with(&local.command, verbose, feed);
+        if let (Some(identity), Some(mda)) = (plan.identities.get(decision.identity), &plan.mda) {
+            log::mda(
+                &plan.log,
+                identity,
+                &mda.source,
+                &decision.envelope_sender,
+                &local.recipients,
+                &spooled_options(send, &spool, message_id),
+                started,
+                result.as_ref().map(|_| ()),
+            );
+        }
+        if let Err(f) = result {
             failures.push(f);
         }
     }

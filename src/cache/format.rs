@@ -18,7 +18,7 @@ use super::{selected, sender_keys, Loaded, Scope};
 use crate::address::index_key;
 use crate::owned::private::checksum;
 use crate::owned::stamp::{Build, Program};
-use crate::plan::{Aliases, Identity, Plan, QueueSettings, Template};
+use crate::plan::{Aliases, Identity, LogSettings, Plan, QueueSettings, Template};
 use serde::{Deserialize, Serialize};
 use siphasher::sip128::SipHasher13;
 use std::borrow::Cow;
@@ -34,7 +34,8 @@ use std::path::PathBuf;
 /// 3: user names and secrets as bytes (`Octets`), `Identity::unusable`.
 /// 4: `Identity::tls_files` (tls_fingerprint, tls_trust_file, tls_cert_file, tls_key_file).
 /// 5: `Globals::aliases` (the compiled aliases file, a dependency).
-pub const FORMAT_VERSION: u32 = 5;
+/// 6: `Globals::log`, `Identity::log` (logfile, syslog).
+pub const FORMAT_VERSION: u32 = 6;
 pub(super) const MAGIC: &[u8; 8] = b"ESMTPPC\0";
 /// magic + format + header length + header check.
 pub(super) const PREFIX_LEN: usize = 8 + 4 + 4 + 8;
@@ -50,6 +51,7 @@ pub(super) struct Globals {
     pub(super) force_mda: Option<String>,
     pub(super) queue: QueueSettings,
     pub(super) aliases: Option<Aliases>,
+    pub(super) log: LogSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +111,7 @@ pub(super) fn encode(
         force_mda: plan.force_mda.clone(),
         queue: plan.queue.clone(),
         aliases: plan.aliases.clone(),
+        log: plan.log.clone(),
     };
     let mut header = Header {
         program,
@@ -268,6 +271,7 @@ pub(super) fn globals_plan(
         force_mda: g.force_mda.clone(),
         queue: g.queue.clone(),
         aliases: g.aliases.clone(),
+        log: g.log.clone(),
     }
 }
 

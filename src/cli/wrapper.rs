@@ -29,7 +29,7 @@ pub fn convert_wrapper_entry(plan: &Plan, cmd: &str, mail: &[u8]) -> Result<Conv
         crate::submit::prepare(plan, &send, &headers, &mut input, |_| {}).map_err(|f| f.message)?;
     Ok(Converted {
         envelope: crate::submit::envelope(&ready.decision),
-        options: crate::submit::spooled_options(&send, &ready.spool),
+        options: crate::submit::spooled_options(&send, &ready.spool, ready.message_id.clone()),
         decision: ready.decision,
         message: ready.spool,
     })

@@ -2,7 +2,8 @@
 
 use super::keywords::{Key, Scope, KEYWORDS};
 use crate::plan::{
-    escape_bytes, fingerprint_text, Identity, Octets, Plan, QueueMode, SecretSource, Template,
+    escape_bytes, fingerprint_text, Identity, Octets, Plan, QueueMode, SecretSource, Syslog,
+    Template,
 };
 
 fn q(s: &str) -> String {
@@ -26,6 +27,10 @@ fn octets(o: Option<&Octets>) -> String {
 
 fn tmpl(t: Option<&Template>) -> String {
     opt(t.map(|t| t.source.as_str()))
+}
+
+fn syslog(s: Syslog) -> String {
+    s.into()
 }
 
 fn identity_value(id: &Identity, key: Key) -> Option<String> {
@@ -66,6 +71,9 @@ fn identity_value(id: &Identity, key: Key) -> Option<String> {
         Key::TlsTrustFile => q(id.tls_files.as_ref()?.trust_file.as_deref()?),
         Key::TlsCertFile => q(id.tls_files.as_ref()?.cert_file.as_deref()?),
         Key::TlsKeyFile => q(id.tls_files.as_ref()?.key_file.as_deref()?),
+        // Shown only when the identity sets its own (else the global one).
+        Key::Logfile => q(id.log.as_ref()?.file.as_deref()?),
+        Key::Syslog => syslog(id.log.as_ref()?.syslog?),
         _ => return None,
     })
 }
@@ -157,6 +165,18 @@ pub fn text(name: &str, plan: &Plan) -> String {
         "{:width$}{}s\n",
         "queue_lifetime",
         plan.queue.lifetime_secs,
+        width = width + 2
+    ));
+    out.push_str(&format!(
+        "{:width$}{}\n",
+        "logfile",
+        opt(plan.log.file.as_deref()),
+        width = width + 2
+    ));
+    out.push_str(&format!(
+        "{:width$}{}\n",
+        "syslog",
+        plan.log.syslog.map(syslog).unwrap_or_else(|| "-".into()),
         width = width + 2
     ));
     out

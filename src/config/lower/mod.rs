@@ -17,7 +17,7 @@ use super::codes::Code;
 use super::diag::{shown, DiagList, Diagnostic, Span};
 use super::keywords::{self, Key, Scope, ValueType};
 use super::mask::stars;
-use crate::plan::{Identity, Plan, QueueSettings, Template, Unusable};
+use crate::plan::{Identity, LogSettings, Plan, QueueSettings, Template, Unusable};
 use std::collections::HashMap;
 
 /// Options of one compilation.
@@ -146,6 +146,8 @@ pub struct Lowerer<'s, 'o> {
     /// `aliases FILE`: the value and where it was written.
     aliases: Option<(String, Span)>,
     queue: QueueSettings,
+    /// `logfile`, `syslog` before the first `identity`.
+    log: LogSettings,
     /// More than [`MAX_IDENTITIES`] identities: the rest is not lowered.
     stopped: bool,
 }
@@ -179,6 +181,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
             force_mda: None,
             aliases: None,
             queue: QueueSettings::default(),
+            log: LogSettings::default(),
             stopped: false,
         }
     }
@@ -377,7 +380,10 @@ impl<'s, 'o> Lowerer<'s, 'o> {
             return;
         }
         let cur_idx = self.sections.len() - 1;
-        if kw.scope == Scope::Global {
+        // `logfile` and `syslog` before the first identity are the whole
+        // file's (like msmtp's `defaults`); inside one, that identity's.
+        let global_here = key.global_before_identity() && self.sections.len() == 1;
+        if kw.scope == Scope::Global || global_here {
             if let Some(first) = self.globals_first.get(&key) {
                 let first = *first;
                 self.diags.push_with(Code::W001, || {

@@ -41,6 +41,9 @@ pub struct Meta {
     pub body_type: Option<BodyType>,
     #[serde(default)]
     pub eight_bit: bool,
+    /// The message's Message-ID, for the delivery log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
     /// Size of the message in bytes (kept in the entry's first line).
     #[serde(skip)]
     pub size: u64,
@@ -80,6 +83,7 @@ impl Default for Meta {
             envid: None,
             body_type: None,
             eight_bit: false,
+            message_id: None,
             size: 0,
         }
     }

@@ -72,6 +72,7 @@ impl Connection {
                 self.server
             )));
         }
+        self.settled.take();
         check_envelope(envelope)?;
         let (mail, notify) = self.mail_command(envelope, options)?;
         let rcpt_lines: Vec<String> = envelope
@@ -249,7 +250,7 @@ impl Connection {
             format!(
                 "{} refused the sender <{sender}>: {}",
                 self.server,
-                self.show(reply)
+                self.settle(reply)
             ),
         );
         self.reset_or_abandon(in_data);
@@ -280,7 +281,7 @@ impl Connection {
             }
             if reply.is_negative() {
                 permanent |= !reply.is_transient();
-                refused.push(format!("<{rcpt}>: {}", self.show(&reply)));
+                refused.push(format!("<{rcpt}>: {}", self.settle(&reply)));
             } else if !reply.is_positive() {
                 return Err(self.unexpected(&reply, "RCPT TO"));
             }
@@ -317,7 +318,7 @@ impl Connection {
         if data_reply.is_negative() {
             let f = Failure::new(
                 status_for(&data_reply, exit::SOFTWARE),
-                format!("{} refused DATA: {}", self.server, self.show(&data_reply)),
+                format!("{} refused DATA: {}", self.server, self.settle(&data_reply)),
             );
             self.reset();
             return Err(f);

@@ -230,6 +230,7 @@ fn write_seeds() {
                 envid: Some("id+2B1".into()),
                 body_type: Some("8BITMIME".parse().unwrap()),
                 eight_bit: true,
+                message_id: None,
                 size: 0,
             },
             "Subject: \u{e9}t\u{e9}\r\n\r\n\u{e9}\r\n".as_bytes(),
