@@ -279,10 +279,20 @@ fn recipients(list: &[String]) -> String {
     out
 }
 
+/// Most bytes of the value of `key`.
+fn cap(key: &str) -> usize {
+    if key == "recipients" {
+        // Cut by [`recipients`] at an address, with the count left out.
+        RECIPIENTS_CAP + 64
+    } else {
+        VALUE_CAP
+    }
+}
+
 /// ` key=value`: bare when the value is safe so, else quoted.
 fn field(out: &mut String, key: &str, value: &str) {
     let bare = !value.is_empty()
-        && value.len() <= VALUE_CAP
+        && value.len() <= cap(key)
         && !value
             .chars()
             .any(|c| c == ' ' || c == '\'' || c == '\\' || unsafe_char(c));
@@ -305,14 +315,14 @@ fn unsafe_char(c: char) -> bool {
 }
 
 /// ` key='value'` with `\`, `'` and unsafe characters escaped, at most
-/// [`VALUE_CAP`] bytes of the value.
+/// [`cap`] bytes of the value.
 fn quoted(out: &mut String, key: &str, value: &str) {
     if !out.is_empty() {
         out.push(' ');
     }
     out.push_str(key);
     out.push_str("='");
-    let mut cut = value.len().min(VALUE_CAP);
+    let mut cut = value.len().min(cap(key));
     while !value.is_char_boundary(cut) {
         cut -= 1;
     }
