@@ -48,15 +48,12 @@ pub(super) const COMMANDS: &[(&str, Map)] = &[
         Map::None("esmtp's TLS library has no finite-field DH"),
     ),
     ("aliases", Map::Special),
-    ("logfile", Map::None("esmtp has no delivery log")),
+    ("logfile", Map::Special),
     (
         "logfile_time_format",
-        Map::None("esmtp has no delivery log"),
+        Map::None("esmtp's log file uses msmtp's default time format"),
     ),
-    (
-        "syslog",
-        Map::None("esmtp does not log deliveries to syslog"),
-    ),
+    ("syslog", Map::Special),
     (
         "dsn_notify",
         Map::None("esmtp asks for DSN per message (-N), not in its file"),
