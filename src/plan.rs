@@ -259,6 +259,13 @@ impl LogSettings {
     pub fn is_empty(&self) -> bool {
         self.file.is_none() && self.syslog.is_none()
     }
+    /// The settings in force for `identity`, given the file's `global` ones.
+    pub fn of(global: &LogSettings, identity: &Identity) -> LogSettings {
+        match &identity.log {
+            Some(own) => own.over(global),
+            None => global.clone(),
+        }
+    }
 }
 
 /// `syslog off`, or on with a facility (msmtp's names). Serialized as
@@ -687,10 +694,7 @@ impl Plan {
 
     /// The delivery log settings in force for `identity`.
     pub fn log_for(&self, identity: &Identity) -> LogSettings {
-        match &identity.log {
-            Some(own) => own.over(&self.log),
-            None => self.log.clone(),
-        }
+        LogSettings::of(&self.log, identity)
     }
 
     pub fn default_identity(&self) -> &Identity {

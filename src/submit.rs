@@ -8,7 +8,7 @@
 use crate::exit::{Failure, DATAERR, USAGE};
 use crate::mail_params::BodyType;
 use crate::message::{self, HeaderPolicy, Mailbox, Spooled};
-use crate::plan::{Plan, QueueMode, Template, TemplatePart};
+use crate::plan::{Identity, Plan, QueueMode, Template, TemplatePart};
 use crate::queue::legacy::EntryConverter;
 use crate::route::{self, Recipient, Source, Submission};
 use crate::transport::{self, log, mda, Dsn, Envelope, MessageOptions, SessionOptions};
@@ -225,6 +225,30 @@ fn message_options(
     }
 }
 
+/// Relay one message now (not through the queue) and log the attempt.
+fn relay_logged(
+    plan: &Plan,
+    identity: &Identity,
+    envelope: &Envelope,
+    options: &MessageOptions,
+    session: &SessionOptions,
+    message: &mut dyn Read,
+    started: Instant,
+) -> Result<(), Failure> {
+    let mut attempt = log::Attempt::default();
+    let result =
+        transport::relay_noted(identity, envelope, options, session, message, &mut attempt);
+    log::attempt(
+        &plan.log,
+        identity,
+        &log::Message::sent(envelope, options),
+        log::smtp(identity, &attempt),
+        started,
+        result.as_ref().map(|_| ()),
+    );
+    result
+}
+
 /// sendmail mode: read the message, route it, deliver it. A background
 /// flush started by the queue imports the esmtp-wrapper queue with
 /// `convert`.
@@ -276,29 +300,16 @@ pub fn submit(send: &Request, convert: EntryConverter) -> Result<(), Failure> {
                 .chain(headers.body_prefix.as_slice())
                 .chain(input),
         );
-        let identity = identity()?;
-        let envelope = envelope(&decision);
         let options = message_options(send, false, size, true, message_id);
-        let mut attempt = log::Attempt::default();
-        let result = transport::relay_noted(
-            identity,
-            &envelope,
+        return relay_logged(
+            &plan,
+            identity()?,
+            &envelope(&decision),
             &options,
             &send.session,
             &mut message,
-            &mut attempt,
-        );
-        log::smtp(
-            &plan.log,
-            identity,
-            &envelope,
-            &options,
-            None,
-            &attempt,
             started,
-            result.as_ref().map(|_| ()),
         );
-        return result;
     }
     let spool = Spooled::write(&head, &headers.body_prefix, &mut input)?;
 
@@ -310,26 +321,15 @@ pub fn submit(send: &Request, convert: EntryConverter) -> Result<(), Failure> {
         let options = spooled_options(send, &spool, message_id.clone());
         let result = if plan.queue.mode == QueueMode::Disabled {
             identity().and_then(|identity| {
-                let mut attempt = log::Attempt::default();
-                let result = transport::relay_noted(
+                relay_logged(
+                    &plan,
                     identity,
                     &envelope,
                     &options,
                     &send.session,
                     &mut spool.wire(),
-                    &mut attempt,
-                );
-                log::smtp(
-                    &plan.log,
-                    identity,
-                    &envelope,
-                    &options,
-                    None,
-                    &attempt,
                     started,
-                    result.as_ref().map(|_| ()),
-                );
-                result
+                )
             })
         } else {
             queue::submit(
@@ -356,13 +356,21 @@ pub fn submit(send: &Request, convert: EntryConverter) -> Result<(), Failure> {
         let started = Instant::now();
         let result = mda::deliver_with(&local.command, verbose, feed);
         if let (Some(identity), Some(mda)) = (plan.identities.get(decision.identity), &plan.mda) {
-            log::mda(
+            let message = log::Message {
+                sender: &decision.envelope_sender,
+                recipients: &local.recipients,
+                size: Some(spool.size),
+                message_id: message_id.as_deref(),
+                queue_id: None,
+            };
+            let via = log::Via::Mda {
+                command: &mda.source,
+            };
+            log::attempt(
                 &plan.log,
                 identity,
-                &mda.source,
-                &decision.envelope_sender,
-                &local.recipients,
-                &spooled_options(send, &spool, message_id),
+                &message,
+                via,
                 started,
                 result.as_ref().map(|_| ()),
             );

@@ -261,14 +261,18 @@ pub(crate) fn log_entry(
     started: std::time::Instant,
     result: &Result<(), Failure>,
 ) {
-    log::smtp_message(
+    let message = log::Message {
+        sender: &entry.meta.sender,
+        recipients: &entry.meta.recipients,
+        size: Some(entry.meta.size),
+        message_id: entry.meta.message_id.as_deref(),
+        queue_id: Some(entry.id()),
+    };
+    log::attempt(
         &plan.log,
         identity,
-        (&entry.meta.sender, &entry.meta.recipients),
-        Some(entry.meta.size),
-        entry.meta.message_id.as_deref(),
-        Some(entry.id()),
-        attempt,
+        &message,
+        log::smtp(identity, attempt),
         started,
         result.as_ref().map(|_| ()),
     );

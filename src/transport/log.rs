@@ -68,103 +68,65 @@ const VALUE_CAP: usize = 1024;
 /// Most bytes of the recipient list.
 const RECIPIENTS_CAP: usize = 4096;
 
-/// Log an SMTP attempt of `identity` (with the file's global settings
-/// `global`): its envelope, the message's size and Message-ID from
-/// `options`, what the session did, the time since `started`.
-#[allow(clippy::too_many_arguments)]
-pub fn smtp(
+/// The message of an attempt, as the log names it.
+pub struct Message<'a> {
+    pub sender: &'a str,
+    pub recipients: &'a [String],
+    pub size: Option<u64>,
+    pub message_id: Option<&'a str>,
+    pub queue_id: Option<&'a str>,
+}
+
+impl<'a> Message<'a> {
+    /// A message sent now (not from the queue): its envelope, and its
+    /// size and Message-ID from `options`.
+    pub fn sent(envelope: &'a Envelope, options: &'a MessageOptions) -> Message<'a> {
+        Message {
+            sender: &envelope.sender,
+            recipients: &envelope.recipients,
+            size: options.size,
+            message_id: options.message_id.as_deref(),
+            queue_id: None,
+        }
+    }
+}
+
+/// Log an attempt at `message` by `identity` (with the file's global
+/// settings `global`), how it went (`via`), the time since `started`.
+/// Nothing is done (not even the settings looked up) for a success when
+/// no log is set.
+pub fn attempt(
     global: &LogSettings,
     identity: &Identity,
-    envelope: &Envelope,
-    options: &MessageOptions,
-    queue_id: Option<&str>,
-    attempt: &Attempt,
+    message: &Message<'_>,
+    via: Via<'_>,
     started: Instant,
     result: Result<(), &Failure>,
 ) {
-    smtp_message(
-        global,
-        identity,
-        (&envelope.sender, &envelope.recipients),
-        options.size,
-        options.message_id.as_deref(),
-        queue_id,
+    if result.is_ok() && identity.log.is_none() && global.is_empty() {
+        return;
+    }
+    let entry = Entry {
+        identity: identity.address.as_deref(),
+        queue_id: message.queue_id,
+        via,
+        from: message.sender,
+        recipients: message.recipients,
+        size: message.size,
+        message_id: message.message_id,
+        duration: started.elapsed(),
+        result,
+    };
+    record(&LogSettings::of(global, identity), &entry);
+}
+
+/// How `identity`'s SMTP attempt went, as [`attempt`] takes it.
+pub fn smtp<'a>(identity: &'a Identity, attempt: &'a Attempt) -> Via<'a> {
+    Via::Smtp {
+        relay: &identity.relay,
+        user: identity.username.as_ref(),
         attempt,
-        started,
-        result,
-    )
-}
-
-/// [`smtp`] with the envelope, size and Message-ID given one by one (a
-/// queued entry's).
-#[allow(clippy::too_many_arguments)]
-pub fn smtp_message(
-    global: &LogSettings,
-    identity: &Identity,
-    (sender, recipients): (&str, &[String]),
-    size: Option<u64>,
-    message_id: Option<&str>,
-    queue_id: Option<&str>,
-    attempt: &Attempt,
-    started: Instant,
-    result: Result<(), &Failure>,
-) {
-    if result.is_ok() && identity.log.is_none() && global.is_empty() {
-        return;
     }
-    let entry = Entry {
-        identity: identity.address.as_deref(),
-        queue_id,
-        via: Via::Smtp {
-            relay: &identity.relay,
-            user: identity.username.as_ref(),
-            attempt,
-        },
-        from: sender,
-        recipients,
-        size,
-        message_id,
-        duration: started.elapsed(),
-        result,
-    };
-    record(&settings_of(global, identity), &entry);
-}
-
-/// The settings in force for `identity`.
-fn settings_of(global: &LogSettings, identity: &Identity) -> LogSettings {
-    match &identity.log {
-        Some(own) => own.over(global),
-        None => global.clone(),
-    }
-}
-
-/// Log an MDA delivery of `identity`'s message (see [`smtp`]).
-#[allow(clippy::too_many_arguments)]
-pub fn mda(
-    global: &LogSettings,
-    identity: &Identity,
-    command: &str,
-    sender: &str,
-    recipients: &[String],
-    options: &MessageOptions,
-    started: Instant,
-    result: Result<(), &Failure>,
-) {
-    if result.is_ok() && identity.log.is_none() && global.is_empty() {
-        return;
-    }
-    let entry = Entry {
-        identity: identity.address.as_deref(),
-        queue_id: None,
-        via: Via::Mda { command },
-        from: sender,
-        recipients,
-        size: options.size,
-        message_id: options.message_id.as_deref(),
-        duration: started.elapsed(),
-        result,
-    };
-    record(&settings_of(global, identity), &entry);
 }
 
 /// Log one attempt where `settings` say; with none, a failure of a process

@@ -653,15 +653,21 @@ fn syslog_gets_the_configured_facility_and_the_severity_of_the_result() {
     exim.wait_for_messages(1);
 }
 
+/// Send message `<ID@x>` to bob with the esmtprc `rc_text` (`{port}` an
+/// unreachable port) under `syslogd`, expecting `status`.
+fn run_with(syslogd: &Syslogd, user: &User, rc_text: &str, id: &str, status: i32) {
+    let rc = user.rc(&rc_text.replace("{port}", &support::free_port().to_string()));
+    let args = ["-C", rc.to_str().unwrap(), "bob@example.net"];
+    let out = syslogd.run(user, &args, &message(&format!("<{id}@x>")));
+    assert_eq!(code(&out), Some(status), "{}", support::describe(&out));
+}
+
 #[test]
 fn without_a_terminal_a_failure_goes_to_syslog_by_default() {
     let syslogd = Syslogd::start();
     let user = User::new();
-    let rc = user.rc(&format!("hostname 127.0.0.1:{}\n", support::free_port()));
-    let rc = rc.to_str().unwrap();
     // No logfile, no syslog, no terminal: the failure is not silent.
-    let out = syslogd.run(&user, &["-C", rc, "bob@example.net"], &message("<d1@x>"));
-    assert_eq!(code(&out), Some(69), "{}", support::describe(&out));
+    run_with(&syslogd, &user, "hostname 127.0.0.1:{port}\n", "d1", 69);
     let lines = syslogd.lines(1);
     assert_eq!(lines.len(), 1, "{lines:?}");
     let (prio, fields) = syslog_line(&lines[0]);
@@ -670,35 +676,20 @@ fn without_a_terminal_a_failure_goes_to_syslog_by_default() {
         fields.contains(&("messageid".into(), "<d1@x>".into())),
         "{fields:?}"
     );
-
     // `syslog off` says no, even for failures.
-    let rc = user.rc(&format!(
-        "syslog off\nhostname 127.0.0.1:{}\n",
-        support::free_port()
-    ));
-    let out = syslogd.run(
+    run_with(
+        &syslogd,
         &user,
-        &["-C", rc.to_str().unwrap(), "bob@example.net"],
-        &message("<d2@x>"),
+        "syslog off\nhostname 127.0.0.1:{port}\n",
+        "d2",
+        69,
     );
-    assert_eq!(code(&out), Some(69));
     // A success is not logged by default; a later failure shows the
     // daemon was listening all along.
     let exim = Exim::start();
-    let rc = user.rc(&format!("hostname localhost:{}\n", exim.port()));
-    let out = syslogd.run(
-        &user,
-        &["-C", rc.to_str().unwrap(), "bob@example.net"],
-        &message("<d3@x>"),
-    );
-    assert_eq!(code(&out), Some(0), "{}", support::describe(&out));
-    let rc = user.rc(&format!("hostname 127.0.0.1:{}\n", support::free_port()));
-    let out = syslogd.run(
-        &user,
-        &["-C", rc.to_str().unwrap(), "bob@example.net"],
-        &message("<d4@x>"),
-    );
-    assert_eq!(code(&out), Some(69));
+    let rc = format!("hostname localhost:{}\n", exim.port());
+    run_with(&syslogd, &user, &rc, "d3", 0);
+    run_with(&syslogd, &user, "hostname 127.0.0.1:{port}\n", "d4", 69);
     let lines = syslogd.lines(2);
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(lines[1].contains("messageid=<d4@x>"), "{lines:?}");
