@@ -251,8 +251,16 @@ fn relay_logged(
 
 /// sendmail mode: read the message, route it, deliver it. A background
 /// flush started by the queue imports the esmtp-wrapper queue with
-/// `convert`.
+/// `convert`. A failure before any delivery attempt (the configuration,
+/// the message) of a process without a terminal still goes to syslog.
 pub fn submit(send: &Request, convert: EntryConverter) -> Result<(), Failure> {
+    submit_message(send, convert).inspect_err(|f| {
+        let sender = send.sender.as_ref().map(|m| m.addr.as_str());
+        log::unattempted(f, sender.unwrap_or(""), &send.recipients);
+    })
+}
+
+fn submit_message(send: &Request, convert: EntryConverter) -> Result<(), Failure> {
     let verbose = send.session.verbose;
     let stdin = io::stdin();
     let mut input = stdin.lock();

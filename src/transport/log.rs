@@ -129,9 +129,36 @@ pub fn smtp<'a>(identity: &'a Identity, attempt: &'a Attempt) -> Via<'a> {
     }
 }
 
+/// A failed attempt has been logged by this process.
+static FAILURE_LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A submission failed before any attempt was logged (a configuration
+/// error, a message that cannot be sent, a failure the log could not
+/// see): without a terminal to show it on, it goes to syslog (LOG_MAIL),
+/// so that a failure is never silent.
+pub fn unattempted(f: &Failure, sender: &str, recipients: &[String]) {
+    use std::sync::atomic::Ordering;
+    if FAILURE_LOGGED.load(Ordering::Relaxed) || has_terminal() {
+        return;
+    }
+    let mut line = String::new();
+    field(
+        &mut line,
+        "from",
+        if sender.is_empty() { "<>" } else { sender },
+    );
+    field(&mut line, "recipients", &self::recipients(recipients));
+    quoted(&mut line, "errormsg", &f.message);
+    field(&mut line, "exitcode", exitcode_name(f.status));
+    to_syslog(Facility::Mail, true, &line);
+}
+
 /// Log one attempt where `settings` say; with none, a failure of a process
 /// without a terminal goes to syslog.
 pub fn record(settings: &LogSettings, entry: &Entry<'_>) {
+    if entry.result.is_err() {
+        FAILURE_LOGGED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let syslog = match settings.syslog {
         Some(Syslog::On(f)) => Some(f),
         Some(Syslog::Off) => None,

@@ -690,8 +690,24 @@ fn without_a_terminal_a_failure_goes_to_syslog_by_default() {
     let rc = format!("hostname localhost:{}\n", exim.port());
     run_with(&syslogd, &user, &rc, "d3", 0);
     run_with(&syslogd, &user, "hostname 127.0.0.1:{port}\n", "d4", 69);
-    let lines = syslogd.lines(2);
-    assert_eq!(lines.len(), 2, "{lines:?}");
+    // A failure before any attempt (an identity the configuration makes
+    // unusable: 78) is not silent either.
+    run_with(
+        &syslogd,
+        &user,
+        "hostname h.example:{port}\nusername u\n",
+        "d5",
+        78,
+    );
+    let lines = syslogd.lines(3);
+    assert_eq!(lines.len(), 3, "{lines:?}");
     assert!(lines[1].contains("messageid=<d4@x>"), "{lines:?}");
+    let (prio, fields) = syslog_line(&lines[2]);
+    assert_eq!(prio, "mail.err");
+    assert!(
+        fields.contains(&("exitcode".into(), "EX_CONFIG".into()))
+            && fields.contains(&("recipients".into(), "bob@example.net".into())),
+        "{fields:?}"
+    );
     exim.wait_for_messages(1);
 }
