@@ -390,7 +390,11 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                     Diagnostic::new(Code::W001, format!("`{}` given twice", kw.name))
                         .primary(span, "this one wins")
                         .secondary(first, "first given here")
-                        .note(format!("`{}` is global: it applies to the whole file, whichever identity it appears in", kw.name))
+                        .note(if global_here {
+                            format!("`{}` before the first `identity` is global: it applies to every identity without its own", kw.name)
+                        } else {
+                            format!("`{}` is global: it applies to the whole file, whichever identity it appears in", kw.name)
+                        })
                 });
             } else {
                 self.globals_first.insert(key, span);
