@@ -232,6 +232,113 @@ pub struct Plan {
     pub queue: QueueSettings,
     /// `aliases FILE`: the compiled aliases file (extension, msmtp's keyword).
     pub aliases: Option<Aliases>,
+    /// `logfile`, `syslog` before the first `identity`: the delivery log of
+    /// every identity that sets none of its own (extension, msmtp's keywords).
+    pub log: LogSettings,
+}
+
+/// Where delivery attempts are logged (`logfile`, `syslog`). Each part
+/// unset (`None`) in an identity is taken from the file's global one.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LogSettings {
+    /// `logfile PATH`: absolute, `~/`, or `-` for standard error.
+    pub file: Option<String>,
+    /// `syslog on|off|FACILITY`.
+    pub syslog: Option<Syslog>,
+}
+
+impl LogSettings {
+    /// The settings in force for an identity: its own parts, the global
+    /// ones for the rest.
+    pub fn over(&self, global: &LogSettings) -> LogSettings {
+        LogSettings {
+            file: self.file.clone().or_else(|| global.file.clone()),
+            syslog: self.syslog.or(global.syslog),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.file.is_none() && self.syslog.is_none()
+    }
+    /// The settings in force for `identity`, given the file's `global` ones.
+    pub fn of(global: &LogSettings, identity: &Identity) -> LogSettings {
+        match &identity.log {
+            Some(own) => own.over(global),
+            None => global.clone(),
+        }
+    }
+}
+
+/// `syslog off`, or on with a facility (msmtp's names). Serialized as
+/// written in a dump: `off` or the facility's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum Syslog {
+    Off,
+    On(Facility),
+}
+
+impl From<Syslog> for String {
+    fn from(s: Syslog) -> String {
+        match s {
+            Syslog::Off => "off".into(),
+            Syslog::On(f) => f.name(),
+        }
+    }
+}
+
+impl TryFrom<String> for Syslog {
+    type Error = String;
+    fn try_from(s: String) -> Result<Syslog, String> {
+        match s.as_str() {
+            "off" => Ok(Syslog::Off),
+            name => Facility::parse(name)
+                .map(Syslog::On)
+                .ok_or_else(|| format!("not a syslog facility: {name}")),
+        }
+    }
+}
+
+/// The syslog facilities msmtp accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Facility {
+    Mail,
+    User,
+    /// LOG_LOCAL0 to LOG_LOCAL7.
+    Local(u8),
+}
+
+impl Facility {
+    /// The facility as `syslog(3)` numbers it (already shifted: LOG_MAIL is
+    /// 2 << 3), for the PRI of a message.
+    pub fn code(self) -> u8 {
+        match self {
+            Facility::User => 1 << 3,
+            Facility::Mail => 2 << 3,
+            Facility::Local(n) => (16 + n.min(7)) << 3,
+        }
+    }
+    /// msmtp's name: `LOG_MAIL`.
+    pub fn name(self) -> String {
+        match self {
+            Facility::User => "LOG_USER".into(),
+            Facility::Mail => "LOG_MAIL".into(),
+            Facility::Local(n) => format!("LOG_LOCAL{}", n.min(7)),
+        }
+    }
+    /// The facility msmtp's `name` stands for.
+    pub fn parse(name: &str) -> Option<Facility> {
+        match name {
+            "LOG_MAIL" => Some(Facility::Mail),
+            "LOG_USER" => Some(Facility::User),
+            _ => {
+                let n = name.strip_prefix("LOG_LOCAL")?;
+                match n.as_bytes() {
+                    [d @ b'0'..=b'7'] => Some(Facility::Local(d - b'0')),
+                    _ => None,
+                }
+            }
+        }
+    }
 }
 
 /// A compiled aliases file (`/etc/aliases` format, msmtp's `aliases`).
@@ -303,6 +410,9 @@ pub struct Identity {
     /// sending through it fails with this reason, nothing else does.
     /// (Boxed: rare, and a plan may hold many identities.)
     pub unusable: Option<Box<Unusable>>,
+    /// This identity's own `logfile`, `syslog` (each replaces the global
+    /// one, see [`Plan::log`]). Boxed: most identities have none.
+    pub log: Option<Box<LogSettings>>,
 }
 
 impl Identity {
@@ -330,6 +440,7 @@ impl Identity {
             auth: None,
             tls_files: None,
             unusable: None,
+            log: None,
         }
     }
 }
@@ -661,7 +772,13 @@ impl Plan {
             force_mda: None,
             queue: QueueSettings::default(),
             aliases: None,
+            log: LogSettings::default(),
         }
+    }
+
+    /// The delivery log settings in force for `identity`.
+    pub fn log_for(&self, identity: &Identity) -> LogSettings {
+        LogSettings::of(&self.log, identity)
     }
 
     pub fn default_identity(&self) -> &Identity {

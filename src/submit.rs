@@ -8,13 +8,14 @@
 use crate::exit::{Failure, DATAERR, USAGE};
 use crate::mail_params::BodyType;
 use crate::message::{self, HeaderPolicy, Mailbox, Spooled};
-use crate::plan::{Plan, QueueMode, Template, TemplatePart};
+use crate::plan::{Identity, Plan, QueueMode, Template, TemplatePart};
 use crate::queue::legacy::EntryConverter;
 use crate::route::{self, Recipient, Source, Submission};
-use crate::transport::{self, mda, Dsn, Envelope, MessageOptions, SessionOptions};
+use crate::transport::{self, log, mda, Dsn, Envelope, MessageOptions, SessionOptions};
 use crate::{cache, queue, sys};
 use std::io::{self, BufRead, Read, Write};
 use std::path::PathBuf;
+use std::time::Instant;
 
 /// A message submission as the command line (or a stored esmtp-wrapper
 /// entry) describes it: the input of the pipeline.
@@ -136,6 +137,8 @@ pub struct Prepared {
     pub decision: route::Decision,
     pub spool: Spooled,
     pub international: International,
+    /// The message's Message-ID (its own or the one added).
+    pub message_id: Option<String>,
 }
 
 /// What the header block asks of SMTPUTF8 (see [`MessageOptions`]).
@@ -152,6 +155,7 @@ struct Rendered {
     decision: route::Decision,
     head: Vec<u8>,
     international: International,
+    message_id: Option<String>,
 }
 
 /// An address as esmtp writes it into a header it adds (`From:`,
@@ -194,11 +198,13 @@ pub fn prepare(
         decision: r.decision,
         spool,
         international: r.international,
+        message_id: r.message_id,
     })
 }
 
 /// Route a submission and render its header block with the policy's
-/// additions and removals; the body is not read yet.
+/// additions and removals; the body is not read yet. Also the message's
+/// Message-ID (its own, or the one added), for the delivery log.
 fn route_and_render(
     plan: &Plan,
     send: &Request,
@@ -237,10 +243,12 @@ fn route_and_render(
         utf8_headers: !head.is_ascii() && std::str::from_utf8(&head).is_ok(),
         utf8_added_header,
     };
+    let message_id = headers.value("Message-ID").or(policy.message_id);
     Ok(Rendered {
         decision,
         head,
         international,
+        message_id,
     })
 }
 
@@ -260,6 +268,7 @@ pub fn spooled_options(send: &Request, ready: &Prepared) -> MessageOptions {
         ready.spool.eight_bit,
         ready.spool.size,
         false,
+        ready.message_id.clone(),
     )
 }
 
@@ -271,6 +280,7 @@ fn message_options(
     eight_bit: bool,
     size: u64,
     streamed: bool,
+    message_id: Option<String>,
 ) -> MessageOptions {
     MessageOptions {
         dsn: send.dsn.clone(),
@@ -280,13 +290,46 @@ fn message_options(
         streamed,
         utf8_headers: international.utf8_headers,
         utf8_added_header: international.utf8_added_header.clone(),
+        message_id,
     }
+}
+
+/// Relay one message now (not through the queue) and log the attempt.
+fn relay_logged(
+    plan: &Plan,
+    identity: &Identity,
+    envelope: &Envelope,
+    options: &MessageOptions,
+    session: &SessionOptions,
+    message: &mut dyn Read,
+    started: Instant,
+) -> Result<(), Failure> {
+    let mut attempt = log::Attempt::default();
+    let result =
+        transport::relay_noted(identity, envelope, options, session, message, &mut attempt);
+    log::attempt(
+        &plan.log,
+        identity,
+        &log::Message::sent(envelope, options),
+        log::smtp(identity, &attempt),
+        started,
+        result.as_ref().map(|_| ()),
+    );
+    result
 }
 
 /// sendmail mode: read the message, route it, deliver it. A background
 /// flush started by the queue imports the esmtp-wrapper queue with
-/// `convert`.
+/// `convert`. A failure before any delivery attempt (the configuration,
+/// the message) of a process without a terminal still goes to syslog.
 pub fn submit(send: &Request, convert: EntryConverter) -> Result<(), Failure> {
+    submit_message(send, convert).inspect_err(|f| {
+        let sender = send.sender.as_ref().map(|m| m.addr.as_str());
+        log::unattempted(f, sender.unwrap_or(""), &send.recipients);
+    })
+}
+
+fn submit_message(send: &Request, convert: EntryConverter) -> Result<(), Failure> {
     let verbose = send.session.verbose;
     let stdin = io::stdin();
     let mut input = stdin.lock();
@@ -296,10 +339,12 @@ pub fn submit(send: &Request, convert: EntryConverter) -> Result<(), Failure> {
     // index is safe to hand to queue::submit).
     let selector = selector(send, &headers);
     let plan = cache::load_plan_for(send.config.as_deref(), verbose, selector.as_deref())?.plan;
+    let started = Instant::now();
     let Rendered {
         decision,
         head,
         international,
+        message_id,
     } = route_and_render(&plan, send, &headers, |d| {
         if verbose {
             let _ = io::stdout().write_all(route::describe(&plan, d).as_bytes());
@@ -337,12 +382,15 @@ pub fn submit(send: &Request, convert: EntryConverter) -> Result<(), Failure> {
                 .chain(headers.body_prefix.as_slice())
                 .chain(input),
         );
-        return transport::relay(
+        let options = message_options(send, &international, false, size, true, message_id);
+        return relay_logged(
+            &plan,
             identity()?,
             &envelope(&decision),
-            &message_options(send, &international, false, size, true),
+            &options,
             &send.session,
             &mut message,
+            started,
         );
     }
     let spool = Spooled::write(&head, &headers.body_prefix, &mut input)?;
@@ -352,15 +400,24 @@ pub fn submit(send: &Request, convert: EntryConverter) -> Result<(), Failure> {
         failures.push(f);
     } else if !decision.remote.is_empty() {
         let envelope = envelope(&decision);
-        let options = message_options(send, &international, spool.eight_bit, spool.size, false);
+        let options = message_options(
+            send,
+            &international,
+            spool.eight_bit,
+            spool.size,
+            false,
+            message_id.clone(),
+        );
         let result = if plan.queue.mode == QueueMode::Disabled {
             identity().and_then(|identity| {
-                transport::relay(
+                relay_logged(
+                    &plan,
                     identity,
                     &envelope,
                     &options,
                     &send.session,
                     &mut spool.wire(),
+                    started,
                 )
             })
         } else {
@@ -385,7 +442,29 @@ pub fn submit(send: &Request, convert: EntryConverter) -> Result<(), Failure> {
     }
     if let Some(local) = &decision.local {
         let feed = |stdin: &mut std::process::ChildStdin| spool.write_lf(stdin).map(drop);
-        if let Err(f) = mda::deliver_with(&local.command, verbose, feed) {
+        let started = Instant::now();
+        let result = mda::deliver_with(&local.command, verbose, feed);
+        if let (Some(identity), Some(mda)) = (plan.identities.get(decision.identity), &plan.mda) {
+            let message = log::Message {
+                sender: &decision.envelope_sender,
+                recipients: &local.recipients,
+                size: Some(spool.size),
+                message_id: message_id.as_deref(),
+                queue_id: None,
+            };
+            let via = log::Via::Mda {
+                command: &mda.source,
+            };
+            log::attempt(
+                &plan.log,
+                identity,
+                &message,
+                via,
+                started,
+                result.as_ref().map(|_| ()),
+            );
+        }
+        if let Err(f) = result {
             failures.push(f);
         }
     }

@@ -18,7 +18,7 @@ use super::{selected, sender_keys, Loaded, Scope};
 use crate::address::index_key;
 use crate::owned::private::checksum;
 use crate::owned::stamp::{Build, Program};
-use crate::plan::{Aliases, Identity, Plan, QueueSettings, Template};
+use crate::plan::{Aliases, Identity, LogSettings, Plan, QueueSettings, Template};
 use serde::{Deserialize, Serialize};
 use siphasher::sip128::SipHasher13;
 use std::borrow::Cow;
@@ -38,7 +38,8 @@ use std::path::PathBuf;
 /// 7: the address index key compares domains by their A-labels (IDNA), so
 ///    `u@bücher.example` and `u@xn--bcher-kva.example` share a bucket.
 /// 8: `SecretSource::OAuth2` (oauth2 and its settings).
-pub const FORMAT_VERSION: u32 = 8;
+/// 9: `Globals::log`, `Identity::log` (logfile, syslog).
+pub const FORMAT_VERSION: u32 = 9;
 pub(super) const MAGIC: &[u8; 8] = b"ESMTPPC\0";
 /// magic + format + header length + header check.
 pub(super) const PREFIX_LEN: usize = 8 + 4 + 4 + 8;
@@ -54,6 +55,7 @@ pub(super) struct Globals {
     pub(super) force_mda: Option<String>,
     pub(super) queue: QueueSettings,
     pub(super) aliases: Option<Aliases>,
+    pub(super) log: LogSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +115,7 @@ pub(super) fn encode(
         force_mda: plan.force_mda.clone(),
         queue: plan.queue.clone(),
         aliases: plan.aliases.clone(),
+        log: plan.log.clone(),
     };
     let mut header = Header {
         program,
@@ -272,6 +275,7 @@ pub(super) fn globals_plan(
         force_mda: g.force_mda.clone(),
         queue: g.queue.clone(),
         aliases: g.aliases.clone(),
+        log: g.log.clone(),
     }
 }
 

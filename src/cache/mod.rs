@@ -187,6 +187,7 @@ fn reduce(plan: Plan, want: Scope<'_>) -> Loaded {
         force_mda,
         queue,
         aliases,
+        log,
     } = plan;
     for (i, id) in all.into_iter().enumerate() {
         if selected(i, def, id.address.as_deref(), &keys) {
@@ -205,6 +206,7 @@ fn reduce(plan: Plan, want: Scope<'_>) -> Loaded {
             force_mda,
             queue,
             aliases,
+            log,
         },
         numbers,
         total,

@@ -3,7 +3,7 @@
 use super::keywords::{Key, Scope, KEYWORDS};
 use crate::plan::{
     escape_bytes, fingerprint_text, ClientSecret, Identity, OAuth2, Octets, Plan, QueueMode,
-    SecretSource, Template,
+    SecretSource, Syslog, Template,
 };
 
 fn q(s: &str) -> String {
@@ -34,6 +34,10 @@ fn oauth2(id: &Identity) -> Option<&OAuth2> {
         Some(SecretSource::OAuth2(o)) => Some(o),
         _ => None,
     }
+}
+
+fn syslog(s: Syslog) -> String {
+    s.into()
 }
 
 fn identity_value(id: &Identity, key: Key) -> Option<String> {
@@ -90,6 +94,9 @@ fn identity_value(id: &Identity, key: Key) -> Option<String> {
         Key::Oauth2TokenUrl => q(&oauth2(id)?.token_url),
         Key::Oauth2DeviceUrl => opt(oauth2(id)?.device_url.as_deref()),
         Key::Oauth2Scope => q(&oauth2(id)?.scope),
+        // Shown only when the identity sets its own (else the global one).
+        Key::Logfile => q(id.log.as_ref()?.file.as_deref()?),
+        Key::Syslog => syslog(id.log.as_ref()?.syslog?),
         _ => return None,
     })
 }
@@ -191,6 +198,18 @@ pub fn text(name: &str, plan: &Plan) -> String {
         "{:width$}{}s\n",
         "queue_lifetime",
         plan.queue.lifetime_secs,
+        width = width + 2
+    ));
+    out.push_str(&format!(
+        "{:width$}{}\n",
+        "logfile",
+        opt(plan.log.file.as_deref()),
+        width = width + 2
+    ));
+    out.push_str(&format!(
+        "{:width$}{}\n",
+        "syslog",
+        plan.log.syslog.map(syslog).unwrap_or_else(|| "-".into()),
         width = width + 2
     ));
     out

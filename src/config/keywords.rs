@@ -45,6 +45,8 @@ pub enum Key {
     Oauth2TokenUrl,
     Oauth2DeviceUrl,
     Oauth2Scope,
+    Logfile,
+    Syslog,
 }
 
 /// The kind of value a keyword takes.
@@ -144,6 +146,21 @@ const SWITCH_WORDS: &[&str] = &["enabled", "disabled"];
 const AUTH_WORDS: &[&str] = &["plain", "login", "cram-md5", "ntlm", "xoauth2"];
 const QUEUE_WORDS: &[&str] = &["disabled", "enabled", "background"];
 const OAUTH2_WORDS: &[&str] = &["google", "microsoft", "custom"];
+/// msmtp's `syslog` values: on (the default facility), off, or a facility.
+pub const SYSLOG_WORDS: &[&str] = &[
+    "on",
+    "off",
+    "LOG_MAIL",
+    "LOG_USER",
+    "LOG_LOCAL0",
+    "LOG_LOCAL1",
+    "LOG_LOCAL2",
+    "LOG_LOCAL3",
+    "LOG_LOCAL4",
+    "LOG_LOCAL5",
+    "LOG_LOCAL6",
+    "LOG_LOCAL7",
+];
 
 /// Every keyword, in documentation order.
 pub static KEYWORDS: &[Keyword] = &[
@@ -532,6 +549,28 @@ pub static KEYWORDS: &[Keyword] = &[
         extension: true,
         name_mode: false,
     },
+    Keyword {
+        key: Key::Logfile,
+        name: "logfile",
+        aliases: &[],
+        value: ValueType::Path,
+        scope: Scope::Identity,
+        default: "",
+        doc: "Delivery log: one line per delivery attempt appended to this file (absolute or ~/ path; `-` for standard error). Before the first identity it applies to every identity; in an identity it replaces that one (msmtp's keyword).",
+        extension: true,
+        name_mode: true,
+    },
+    Keyword {
+        key: Key::Syslog,
+        name: "syslog",
+        aliases: &[],
+        value: ValueType::Choice(SYSLOG_WORDS),
+        scope: Scope::Identity,
+        default: "off",
+        doc: "Delivery log to syslog: `on` (facility LOG_MAIL), a facility, or `off`. Before the first identity it applies to every identity; in an identity it replaces that one (msmtp's keyword).",
+        extension: true,
+        name_mode: false,
+    },
 ];
 
 /// The table entry of a key.
@@ -556,6 +595,13 @@ impl Key {
 }
 
 impl Key {
+    /// Given before the first `identity`, the statement is global (the
+    /// default of every identity); inside an identity it replaces the
+    /// global one for that identity.
+    pub fn global_before_identity(self) -> bool {
+        matches!(self, Key::Logfile | Key::Syslog)
+    }
+
     /// The value is written as text into the SMTP dialogue (EHLO, MAIL
     /// FROM), a header (From:, Sender:), the TLS handshake (SNI) or a name
     /// look-up, so it may not hold control characters (SPEC §9, E020).
@@ -705,6 +751,8 @@ mod tests {
             Key::Oauth2TokenUrl,
             Key::Oauth2DeviceUrl,
             Key::Oauth2Scope,
+            Key::Logfile,
+            Key::Syslog,
         ];
         for k in all {
             assert_eq!(KEYWORDS.iter().filter(|e| e.key == k).count(), 1, "{k:?}");

@@ -174,6 +174,16 @@ impl Headers {
         self.fields.iter().any(|f| f.is(name))
     }
 
+    /// The value of the first field `name`, unfolded and trimmed, as text
+    /// (not checked: for the delivery log, which escapes it).
+    pub fn value(&self, name: &str) -> Option<String> {
+        let raw = self.fields.iter().find(|f| f.is(name))?.raw();
+        let colon = raw.iter().position(|&b| b == b':')?;
+        let text = String::from_utf8_lossy(&raw[colon + 1..]);
+        let unfolded: String = text.split(['\r', '\n']).collect();
+        Some(unfolded.trim().to_string())
+    }
+
     /// The addresses of `To:`, `Cc:` and `Bcc:`, in order (for `-t`).
     pub fn recipients(&self) -> Result<Vec<String>, Failure> {
         let mut out = Vec::new();

@@ -209,7 +209,17 @@ fn flush_group(
         let Some((entry, at)) = take_due(spool, id, opts.force, report)? else {
             continue;
         };
+        let started = std::time::Instant::now();
         let result = connection.send(&entry);
+        let attempt = connection.attempt();
+        super::log_entry(
+            plan,
+            &plan.identities[idx],
+            &entry,
+            &attempt,
+            started,
+            &result,
+        );
         removed += settle(spool, plan, entry, at, result, session_opts.verbose, report)?;
     }
     if removed > 0 {
@@ -275,6 +285,15 @@ impl<'a> GroupConnection<'a> {
             session: None,
             connect_error: None,
         }
+    }
+
+    /// What the session did for the last entry (nothing, when it could not
+    /// connect), for the delivery log.
+    fn attempt(&self) -> crate::transport::log::Attempt {
+        self.session
+            .as_ref()
+            .map(Session::attempt)
+            .unwrap_or_default()
     }
 
     /// Send one entry, connecting first when needed.

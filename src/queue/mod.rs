@@ -26,7 +26,7 @@ pub use listing::{list, list_to};
 
 use crate::exit::{Failure, NOPERM};
 use crate::plan::{Plan, QueueMode};
-use crate::transport::{Dsn, Envelope, MessageOptions, Session, SessionOptions};
+use crate::transport::{log, Dsn, Envelope, MessageOptions, Session, SessionOptions};
 use legacy::EntryConverter;
 use std::io::{BufReader, Read};
 use std::path::PathBuf;
@@ -159,6 +159,7 @@ pub fn meta_for(
         eight_bit: options.eight_bit,
         utf8_headers: options.utf8_headers,
         utf8_added_header: options.utf8_added_header.clone(),
+        message_id: options.message_id.clone(),
         size: 0,
     }
 }
@@ -182,9 +183,12 @@ fn deliver_now(
     // A failure to set up the session (server down, TLS or login refused, a
     // passwordeval that fails) is not this message's fault: it stays queued
     // until the user fixes the cause and flushes, as in a flush.
+    let started = std::time::Instant::now();
+    let mut attempt = log::Attempt::default();
     let connected = Session::connect(identity, session).map_err(|f| Failure::tempfail(f.message));
     let result = connected.and_then(|mut s| {
         let sent = send_entry(&mut s, &entry);
+        attempt = s.attempt();
         match sent {
             Ok(()) => s.quit().or(Ok(())),
             Err(f) => {
@@ -193,6 +197,7 @@ fn deliver_now(
             }
         }
     });
+    log_entry(plan, identity, &entry, &attempt, started, &result);
     match result {
         Ok(()) => {
             if let Err(e) = spool.remove(entry) {
@@ -247,7 +252,34 @@ fn options_of(meta: &Meta) -> MessageOptions {
         size: Some(meta.size),
         utf8_headers: meta.utf8_headers,
         utf8_added_header: meta.utf8_added_header.clone(),
+        message_id: meta.message_id.clone(),
     }
+}
+
+/// The delivery log's line for one attempt at a queued entry.
+pub(crate) fn log_entry(
+    plan: &Plan,
+    identity: &crate::plan::Identity,
+    entry: &LockedEntry,
+    attempt: &log::Attempt,
+    started: std::time::Instant,
+    result: &Result<(), Failure>,
+) {
+    let message = log::Message {
+        sender: &entry.meta.sender,
+        recipients: &entry.meta.recipients,
+        size: Some(entry.meta.size),
+        message_id: entry.meta.message_id.as_deref(),
+        queue_id: Some(entry.id()),
+    };
+    log::attempt(
+        &plan.log,
+        identity,
+        &message,
+        log::smtp(identity, attempt),
+        started,
+        result.as_ref().map(|_| ()),
+    );
 }
 
 fn send_entry(session: &mut Session, entry: &LockedEntry) -> Result<(), Failure> {

@@ -20,6 +20,7 @@ mod auth;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hooks;
+pub mod log;
 pub mod oauth;
 pub mod reply;
 mod shown;
@@ -73,6 +74,8 @@ pub struct MessageOptions {
     /// without SMTPUTF8 (its domain part is written as A-labels whenever
     /// the local part is ASCII, so that only this case needs it).
     pub utf8_added_header: Option<String>,
+    /// The message's Message-ID, for the delivery log.
+    pub message_id: Option<String>,
 }
 
 /// Per-run options shown to the user.
@@ -114,8 +117,30 @@ pub fn relay(
     session: &SessionOptions,
     message: &mut dyn Read,
 ) -> Result<(), Failure> {
+    relay_noted(
+        identity,
+        envelope,
+        options,
+        session,
+        message,
+        &mut log::Attempt::default(),
+    )
+}
+
+/// [`relay`], noting in `attempt` what the session did (for the delivery
+/// log), as far as it got.
+pub fn relay_noted(
+    identity: &Identity,
+    envelope: &Envelope,
+    options: &MessageOptions,
+    session: &SessionOptions,
+    message: &mut dyn Read,
+    attempt: &mut log::Attempt,
+) -> Result<(), Failure> {
     let mut s = Session::connect(identity, session)?;
-    match s.send(envelope, options, message) {
+    let sent = s.send(envelope, options, message);
+    *attempt = s.attempt();
+    match sent {
         Ok(()) => s.quit(),
         Err(f) => {
             let _ = s.inner.quit(false);
@@ -148,6 +173,11 @@ impl Session {
         message: &mut dyn Read,
     ) -> Result<(), Failure> {
         self.inner.send(envelope, options, message)
+    }
+
+    /// What the session and its last transaction did, for the delivery log.
+    pub fn attempt(&self) -> log::Attempt {
+        self.inner.attempt()
     }
 
     /// False once the connection is lost (a later `send` fails at once):

@@ -11,7 +11,12 @@ Two cases, median wall time and the ratio to the first build:
   route  `esmtp route -C FILE` with a cached plan of a typical file
          (tests/bench/small.rc): the start-up of every submission.
 Each build gets its own HOME, so its own cached plan. The files must be
-named `esmtp` (subcommands exist only under that name).
+named `esmtp` (subcommands exist only under that name). The same build may
+be given twice (as two paths) with a different esmtprc: RC_EXTRA holds one
+extra text per build, separated by `|`, appended to that build's file, e.g.
+the delivery log on for the second one only:
+
+  RC_EXTRA='|logfile ~/esmtp.log' python3 tests/bench/builds.py A/esmtp B/esmtp
 """
 import os
 import socket
@@ -67,12 +72,16 @@ def main():
                 time.sleep(0.05)
         small = os.path.join(ROOT, "tests/bench/small.rc")
         homes = {}
+        extras = os.environ.get("RC_EXTRA", "").split("|")
         for i, b in enumerate(builds):
             home = os.path.join(work, f"home{i}")
             os.makedirs(home)
             rc = os.path.join(home, ".esmtprc")
             with open(rc, "w") as f:
                 f.write(f"hostname 127.0.0.1:{port}\n")
+                extra = extras[i] if i < len(extras) else ""
+                if extra:
+                    f.write(extra + "\n")
             os.chmod(rc, 0o600)
             homes[b] = home
         os.chmod(small, 0o600)

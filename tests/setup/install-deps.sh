@@ -19,13 +19,15 @@
 #    crates.io, and pre-commit plus Python's jsonschema (the SARIF schema
 #    check) from PyPI in a virtualenv under /opt/esmtp-test/venv
 #  - g++ (libFuzzer, built by the fuzz targets' libfuzzer-sys)
+#  - rsyslog (the delivery log's syslog tests start their own rsyslogd on
+#    a socket of their own; the system's syslog is not used)
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 EXIM_ROOT=${ESMTP_TEST_EXIM_ROOT:-/opt/esmtp-test/exim}
 
 need=()
 for p in esmtp postfix procmail maildrop msmtp openssl groff mandoc hyperfine liblockfile-bin g++ \
-         mutt bsd-mailx git git-email time iproute2 \
+         mutt bsd-mailx git git-email time iproute2 rsyslog \
          debootstrap lintian dpkg-dev systemd python3-venv \
          libmariadb3 libspf2-2 libgnutls-dane0 libperl5.36 libpq5 libsasl2-2 \
          libldap-2.5-0 libgnutls30 libidn12 libpcre2-8-0 libdb5.3 libnsl2; do

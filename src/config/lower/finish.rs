@@ -300,6 +300,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
             force_mda: self.force_mda,
             queue: self.queue,
             aliases,
+            log: self.log,
         };
         (
             Lowered {

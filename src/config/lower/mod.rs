@@ -18,7 +18,7 @@ use super::codes::Code;
 use super::diag::{shown, DiagList, Diagnostic, Span};
 use super::keywords::{self, Key, Scope, ValueType};
 use super::mask::stars;
-use crate::plan::{Identity, Plan, QueueSettings, Template, Unusable};
+use crate::plan::{Identity, LogSettings, Plan, QueueSettings, Template, Unusable};
 use std::collections::HashMap;
 
 /// Options of one compilation.
@@ -157,6 +157,8 @@ pub struct Lowerer<'s, 'o> {
     /// `aliases FILE`: the value and where it was written.
     aliases: Option<(String, Span)>,
     queue: QueueSettings,
+    /// `logfile`, `syslog` before the first `identity`.
+    log: LogSettings,
     /// More than [`MAX_IDENTITIES`] identities: the rest is not lowered.
     stopped: bool,
 }
@@ -190,6 +192,7 @@ impl<'s, 'o> Lowerer<'s, 'o> {
             force_mda: None,
             aliases: None,
             queue: QueueSettings::default(),
+            log: LogSettings::default(),
             stopped: false,
         }
     }
@@ -443,14 +446,21 @@ impl<'s, 'o> Lowerer<'s, 'o> {
             return;
         }
         let cur_idx = self.sections.len() - 1;
-        if kw.scope == Scope::Global {
+        // `logfile` and `syslog` before the first identity are the whole
+        // file's (like msmtp's `defaults`); inside one, that identity's.
+        let global_here = key.global_before_identity() && self.sections.len() == 1;
+        if kw.scope == Scope::Global || global_here {
             if let Some(first) = self.globals_first.get(&key) {
                 let first = *first;
                 self.diags.push_with(Code::W001, || {
                     Diagnostic::new(Code::W001, format!("`{}` given twice", kw.name))
                         .primary(span, "this one wins")
                         .secondary(first, "first given here")
-                        .note(format!("`{}` is global: it applies to the whole file, whichever identity it appears in", kw.name))
+                        .note(if global_here {
+                            format!("`{}` before the first `identity` is global: it applies to every identity without its own", kw.name)
+                        } else {
+                            format!("`{}` is global: it applies to the whole file, whichever identity it appears in", kw.name)
+                        })
                 });
             } else {
                 self.globals_first.insert(key, span);

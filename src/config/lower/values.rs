@@ -8,7 +8,8 @@ use crate::config::codes::Code;
 use crate::config::diag::{shown, Diagnostic, Span};
 use crate::config::keywords::{self, Key, ValueType};
 use crate::plan::{
-    AuthMech, Octets, QueueMode, Relay, Secret, SecretSource, Template, TemplatePart, TlsPolicy,
+    AuthMech, Facility, LogSettings, Octets, QueueMode, Relay, Secret, SecretSource, Syslog,
+    Template, TemplatePart, TlsPolicy,
 };
 
 pub(super) fn bad_choice(key: Key, v: &Value, help: Option<String>) -> Diagnostic {
@@ -87,6 +88,11 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                 }
             }
             Key::QueueDir => self.queue.dir = Some(v.text.clone()),
+            Key::Logfile | Key::Syslog => {
+                let mut log = std::mem::take(&mut self.log);
+                self.log_setting(key, v, &mut log);
+                self.log = log;
+            }
             Key::QueueLifetime => match parse_duration(&v.text) {
                 Some(secs) if secs > 0 => self.queue.lifetime_secs = secs,
                 _ => self.diags.push(
@@ -143,6 +149,11 @@ impl<'s, 'o> Lowerer<'s, 'o> {
             Key::TlsFingerprint => self.fingerprint(v),
             Key::TlsTrustFile | Key::TlsCertFile | Key::TlsKeyFile => self.tls_path(key, v),
             k if super::oauth2::OAUTH2_KEYS.contains(&k) => self.oauth2_value(k, v),
+            Key::Logfile | Key::Syslog => {
+                let mut log = self.cur().identity.log.take().unwrap_or_default();
+                self.log_setting(key, v, &mut log);
+                self.cur().identity.log = (!log.is_empty()).then_some(log);
+            }
             _ => {}
         }
     }
@@ -185,6 +196,38 @@ impl<'s, 'o> Lowerer<'s, 'o> {
                     .help(help),
                 );
             }
+        }
+    }
+
+    /// `logfile PATH` (absolute, `~/` or `-`) or `syslog on|off|FACILITY`
+    /// into `log`.
+    fn log_setting(&mut self, key: Key, v: &Value, log: &mut LogSettings) {
+        if key == Key::Logfile {
+            if v.text == "-" || self.file_path(key, v) {
+                if self.opts.system_file && v.text.starts_with('/') {
+                    self.diags.push(
+                        Diagnostic::new(Code::W045, "a shared log file in /etc/esmtprc")
+                            .primary(v.span, "every user who sends mail appends to this file")
+                            .help("log to syslog (`syslog on`), or give each user a file of their own (`logfile ~/.esmtp.log`)"),
+                    );
+                }
+                log.file = Some(v.text.clone());
+            }
+            return;
+        }
+        match v.text.as_str() {
+            "on" if v.kind == ValueKind::Bare => log.syslog = Some(Syslog::On(Facility::Mail)),
+            "off" if v.kind == ValueKind::Bare => log.syslog = Some(Syslog::Off),
+            name => match Facility::parse(name) {
+                Some(f) => log.syslog = Some(Syslog::On(f)),
+                None => {
+                    let upper = name.to_ascii_uppercase();
+                    let help = Facility::parse(&upper)
+                        .or_else(|| Facility::parse(&format!("LOG_{upper}")))
+                        .map(|f| format!("write `syslog {}` (msmtp's spelling)", f.name()));
+                    self.bad_choice(key, v, help)
+                }
+            },
         }
     }
 

@@ -140,14 +140,23 @@ pub(super) const COMMANDS: &[(&str, Map)] = &[
             &["aliases"],
         ),
     ),
-    ("logfile", Map::None("esmtp has no delivery log")),
+    (
+        "logfile",
+        Map::Special(
+            "`logfile FILE` (absolute or `~/`; before the first `identity` for all, inside one for that identity; the same `key=value` line and time stamp, plus `identity=`, `queueid=`, `messageid=`, `duration=`, `authmech=`; `logfile -` is standard error, where msmtp's is standard output)",
+            &["logfile", "identity"],
+        ),
+    ),
     (
         "logfile_time_format",
-        Map::None("esmtp has no delivery log"),
+        Map::None("esmtp's log file uses msmtp's default time format"),
     ),
     (
         "syslog",
-        Map::None("esmtp does not log deliveries to syslog"),
+        Map::Special(
+            "`syslog on|off|LOG_MAIL|LOG_USER|LOG_LOCAL0`..`7` (a value is required; msmtp's bare `syslog` is `syslog LOG_USER`, its default facility, while esmtp's `on` is LOG_MAIL); with no log set, a failure without a terminal (cron) goes to syslog",
+            &["syslog"],
+        ),
     ),
     (
         "dsn_notify",

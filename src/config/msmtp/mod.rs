@@ -352,6 +352,7 @@ fn account_body(
             "tls_fingerprint" | "tls_trust_file" | "tls_cert_file" | "tls_key_file" | "aliases" => {
                 file_setting(s, aliases, &mut b);
             }
+            "logfile" | "syslog" => log_setting(s, &mut b),
             "timeout" => {
                 if s.arg == b"off" {
                     b.push_str("# msmtp `timeout off`: esmtp always bounds its waits (default 60 seconds)\n");
@@ -366,6 +367,42 @@ fn account_body(
         b.push_str("# no msmtp `host`: msmtp would refuse this account; esmtp uses localhost:25\n");
     }
     Ok(b)
+}
+
+/// msmtp's `logfile` and `syslog`, as esmtp writes them.
+fn log_setting(s: &Setting, b: &mut String) {
+    let arg = String::from_utf8_lossy(&s.arg);
+    match (s.cmd.as_str(), arg.as_ref()) {
+        ("logfile", "") => b.push_str("# msmtp `logfile` without a file: no log\n"),
+        ("logfile", "-") => b.push_str(
+            "# msmtp `logfile -` is standard output; esmtp's `logfile -` is standard error\nlogfile -\n",
+        ),
+        ("logfile", _) if super::lower::is_file_path(&s.arg) => {
+            let _ = writeln!(b, "logfile {}", quoted(&s.arg));
+        }
+        ("logfile", _) => {
+            let _ = writeln!(
+                b,
+                "# msmtp `logfile {}` (line {}): esmtp needs an absolute or ~/ path (it runs from any directory)",
+                shown(&s.arg),
+                s.line
+            );
+        }
+        // msmtp's default facility is LOG_USER (esmtp's `on` is LOG_MAIL).
+        (_, "" | "on") => b.push_str("syslog LOG_USER\n"),
+        (_, "off") => b.push_str("syslog off\n"),
+        (_, name) if crate::plan::Facility::parse(name).is_some() => {
+            let _ = writeln!(b, "syslog {name}");
+        }
+        (_, _) => {
+            let _ = writeln!(
+                b,
+                "# msmtp `syslog {}` (line {}): not a facility msmtp or esmtp knows",
+                shown(&s.arg),
+                s.line
+            );
+        }
+    }
 }
 
 /// msmtp's own lookup of its file: $XDG_CONFIG_HOME/msmtp/config (or

@@ -48,6 +48,9 @@ pub struct Meta {
     /// See `MessageOptions::utf8_added_header`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub utf8_added_header: Option<String>,
+    /// The message's Message-ID, for the delivery log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
     /// Size of the message in bytes (kept in the entry's first line).
     #[serde(skip)]
     pub size: u64,
@@ -89,6 +92,7 @@ impl Default for Meta {
             eight_bit: false,
             utf8_headers: false,
             utf8_added_header: None,
+            message_id: None,
             size: 0,
         }
     }

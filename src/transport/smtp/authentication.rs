@@ -196,6 +196,7 @@ impl Connection {
                 if self.verbose {
                     say(format_args!("Authenticated"));
                 }
+                self.auth_used = Some(mech);
                 Ok(())
             }
             Ok(r) | Err(AuthError::Refused(r)) if r.is_negative() => Err(Failure::new(

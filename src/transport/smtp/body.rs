@@ -22,14 +22,15 @@ impl Connection {
         }
         match self.read() {
             Ok(r) if r.is_positive() => {
+                let shown = self.settle(&r);
                 if self.verbose {
-                    say(format_args!("Message sent: {}", self.show(&r)));
+                    say(format_args!("Message sent: {shown}"));
                 }
                 Ok(())
             }
             Ok(r) if r.is_negative() => Err(Failure::new(
                 status_for(&r, exit::SOFTWARE),
-                format!("{} refused the message: {}", self.server, self.show(&r)),
+                format!("{} refused the message: {}", self.server, self.settle(&r)),
             )),
             Ok(r) => Err(self.unexpected(&r, "the end of the message")),
             Err(t) => Err(self.failure(t, "the message transfer")),
@@ -72,7 +73,7 @@ impl Connection {
                     format!(
                         "{} stopped the message transfer: {}",
                         self.server,
-                        self.show(&reply)
+                        self.settle(&reply)
                     ),
                 );
             }
@@ -95,7 +96,7 @@ impl Connection {
                 format!(
                     "{} stopped the message transfer: {}",
                     self.server,
-                    self.show(&r)
+                    self.settle(&r)
                 ),
             ),
             _ => Failure::new(

@@ -197,6 +197,8 @@ impl Connection {
             broken: false,
             postconnect: identity.postconnect.clone(),
             masker,
+            auth_used: None,
+            settled: Default::default(),
         };
         this.greeting()?;
         this.ehlo(true)?;

@@ -75,6 +75,12 @@ pub(crate) struct Connection {
     postconnect: Option<String>,
     /// The session's secret, to mask wherever a server repeats it.
     masker: Masker,
+    /// The mechanism of a successful AUTH (for the delivery log).
+    auth_used: Option<crate::plan::AuthMech>,
+    /// The reply that settled the last transaction, as shown (for the
+    /// delivery log): the reply to the end of data, or the refusal.
+    /// (A cell: it is noted while the reply is quoted in a message.)
+    settled: std::cell::RefCell<Option<(u16, String)>>,
     /// Last, so that it is dropped after the sockets registered with it.
     rt: tokio::runtime::Runtime,
 }
@@ -154,6 +160,23 @@ impl Connection {
 
     pub(crate) fn is_usable(&self) -> bool {
         !self.broken
+    }
+
+    /// What the delivery log says of this session and its last transaction.
+    pub(crate) fn attempt(&self) -> super::log::Attempt {
+        super::log::Attempt {
+            tls: self.wire.is_tls(),
+            auth: self.auth_used,
+            reply: self.settled.borrow().clone(),
+        }
+    }
+
+    /// `r` as shown ([`Connection::show`]), kept as the reply that settled
+    /// the transaction.
+    fn settle(&self, r: &Reply) -> String {
+        let shown = self.show(r);
+        *self.settled.borrow_mut() = Some((r.code, shown.clone()));
+        shown
     }
 
     fn reset_or_abandon(&mut self, in_data: bool) {

@@ -71,6 +71,7 @@ impl Connection {
                 self.server
             )));
         }
+        self.settled.take();
         check_envelope(envelope)?;
         let (envelope, smtputf8) = self.wire_envelope(envelope, options)?;
         let envelope = &envelope;
@@ -297,7 +298,7 @@ impl Connection {
             format!(
                 "{} refused the sender <{sender}>: {}",
                 self.server,
-                self.show(reply)
+                self.settle(reply)
             ),
         );
         self.reset_or_abandon(in_data);
@@ -328,7 +329,7 @@ impl Connection {
             }
             if reply.is_negative() {
                 permanent |= !reply.is_transient();
-                refused.push(format!("<{rcpt}>: {}", self.show(&reply)));
+                refused.push(format!("<{rcpt}>: {}", self.settle(&reply)));
             } else if !reply.is_positive() {
                 return Err(self.unexpected(&reply, "RCPT TO"));
             }
@@ -365,7 +366,7 @@ impl Connection {
         if data_reply.is_negative() {
             let f = Failure::new(
                 status_for(&data_reply, exit::SOFTWARE),
-                format!("{} refused DATA: {}", self.server, self.show(&data_reply)),
+                format!("{} refused DATA: {}", self.server, self.settle(&data_reply)),
             );
             self.reset();
             return Err(f);

@@ -210,7 +210,7 @@ fn unsupported_settings_become_comments_without_secrets() {
     let out = convert_and_check(dir.path(), UNSUPPORTED.as_bytes());
     for what in [
         "# msmtp `aliases /nonexistent/aliases`: not converted: cannot read the aliases file",
-        "# msmtp `syslog LOG_MAIL`",
+        "\nsyslog LOG_MAIL\n",
         "# msmtp `dsn_notify failure,delay`",
         "# msmtp `tls_fingerprint 00:11:22",
         "a SHA-1 fingerprint, too weak for esmtp",

@@ -8,6 +8,7 @@ mod differential_random;
 mod fixtures;
 mod import_msmtp;
 mod locate;
+mod log_keywords;
 mod props;
 mod sarif;
 mod secrets;

@@ -233,6 +233,7 @@ fn write_seeds() {
                 eight_bit: true,
                 utf8_headers: false,
                 utf8_added_header: None,
+                message_id: None,
                 size: 0,
             },
             "Subject: \u{e9}t\u{e9}\r\n\r\n\u{e9}\r\n".as_bytes(),

@@ -5,6 +5,7 @@ mod binary;
 mod hooks;
 mod hostile;
 mod line_ends;
+mod log;
 mod netns;
 mod oauth;
 mod pinning;
