@@ -62,6 +62,7 @@ complete -c esmtp -n "__fish_esmtp_needs_command" -a "queue" -d 'Inspect and del
 complete -c esmtp -n "__fish_esmtp_needs_command" -a "compile" -d 'Compile the configuration and store the compiled plan in the cache'
 complete -c esmtp -n "__fish_esmtp_needs_command" -a "completions" -d 'Print a shell completion script (bash, zsh or fish)'
 complete -c esmtp -n "__fish_esmtp_needs_command" -a "import" -d 'Convert another program\'s configuration to esmtprc'
+complete -c esmtp -n "__fish_esmtp_needs_command" -a "probe" -d 'Connect to each identity\'s smarthost as sending would, and report what it offers'
 complete -c esmtp -n "__fish_esmtp_using_subcommand check" -l format -d 'Output: human (rustc-style), short (one line each), json, github (Actions annotations), sarif (SARIF 2.1.0, for code scanning)' -r -f -a "human\t''
 short\t''
 json\t''
@@ -107,3 +108,9 @@ complete -c esmtp -n "__fish_esmtp_using_subcommand completions" -s h -l help -d
 complete -c esmtp -n "__fish_esmtp_using_subcommand import; and not __fish_seen_subcommand_from msmtp" -s h -l help -d 'Print help'
 complete -c esmtp -n "__fish_esmtp_using_subcommand import; and not __fish_seen_subcommand_from msmtp" -f -a "msmtp" -d 'Print the esmtprc equivalent of an msmtprc on standard output'
 complete -c esmtp -n "__fish_esmtp_using_subcommand import; and __fish_seen_subcommand_from msmtp" -s h -l help -d 'Print help'
+complete -c esmtp -n "__fish_esmtp_using_subcommand probe" -s C -d 'Configuration file' -r -F
+complete -c esmtp -n "__fish_esmtp_using_subcommand probe" -l format -d 'Output: text, or json (field names in esmtp(1))' -r -f -a "text\t''
+json\t''"
+complete -c esmtp -n "__fish_esmtp_using_subcommand probe" -l all -d 'Probe every identity that has a hostname'
+complete -c esmtp -n "__fish_esmtp_using_subcommand probe" -l login -d 'Also log in with the identity\'s credentials (then QUIT; nothing is sent)'
+complete -c esmtp -n "__fish_esmtp_using_subcommand probe" -s h -l help -d 'Print help'

@@ -8,6 +8,7 @@ pub mod compile;
 pub mod completions;
 pub mod dump;
 pub mod import;
+pub mod probe;
 pub mod queue;
 pub mod route;
 
@@ -23,10 +24,11 @@ pub const SUBCOMMANDS: &[&str] = &[
     "compile",
     "completions",
     "import",
+    "probe",
 ];
 
 /// Every subcommand's clap command, in the order of [`SUBCOMMANDS`].
-pub fn subcommand_commands() -> [Command; 7] {
+pub fn subcommand_commands() -> [Command; 8] {
     [
         check::check_command(),
         dump::dump_command(),
@@ -35,6 +37,7 @@ pub fn subcommand_commands() -> [Command; 7] {
         compile::compile_command(),
         completions::completions_command(),
         import::import_command(),
+        probe::probe_command(),
     ]
 }
 
@@ -48,6 +51,7 @@ pub enum Subcommand {
     Compile(compile::CompileArgs),
     Completions(completions::CompletionsArgs),
     Import(import::ImportArgs),
+    Probe(probe::ProbeArgs),
 }
 
 impl Subcommand {
@@ -67,6 +71,7 @@ impl Subcommand {
                 import::ImportArgs::from_matches(m)
                     .ok_or_else(|| Failure::usage("esmtp import: msmtp [FILE]"))?,
             ),
+            "probe" => Subcommand::Probe(probe::ProbeArgs::from_matches(m)),
             other => return Err(Failure::usage(format!("unknown subcommand {other}"))),
         })
     }
@@ -81,6 +86,7 @@ impl Subcommand {
             Subcommand::Compile(args) => compile::run_compile(args),
             Subcommand::Completions(args) => completions::run_completions(args),
             Subcommand::Import(args) => import::run_import(args),
+            Subcommand::Probe(args) => probe::run_probe(args),
         }
     }
 }
