@@ -7,5 +7,6 @@ mod hostile;
 mod line_ends;
 mod netns;
 mod pinning;
+mod probe;
 mod smtp;
 mod tls;

@@ -34,6 +34,8 @@ pub struct EximOptions {
     pub cert_name: String,
     /// Advertise PIPELINING.
     pub pipelining: bool,
+    /// Days the server certificate is valid from now.
+    pub cert_days: u32,
 }
 
 impl Default for EximOptions {
@@ -47,6 +49,7 @@ impl Default for EximOptions {
             verify_client_certs: false,
             cert_name: "localhost".into(),
             pipelining: true,
+            cert_days: 30,
         }
     }
 }
@@ -142,7 +145,13 @@ impl Exim {
         } else {
             format!("DNS:{}", options.cert_name)
         };
-        pki.issue("server", &options.cert_name, &sans, false);
+        pki.issue_for_days(
+            "server",
+            &options.cert_name,
+            &sans,
+            false,
+            options.cert_days,
+        );
         fs::set_permissions(root.join("pki"), fs::Permissions::from_mode(0o755)).expect("chmod");
         for sub in ["spool", "log", "mail"] {
             fs::create_dir_all(root.join(sub)).expect("mkdir");
@@ -419,7 +428,7 @@ rfc1413_hosts =
 acl_smtp_mail = acl_mail
 acl_smtp_rcpt = acl_rcpt
 acl_smtp_data = acl_data
-log_selector = +smtp_connection +received_recipients +tls_peerdn +incoming_interface +incoming_port
+log_selector = +smtp_connection +smtp_no_mail +received_recipients +tls_peerdn +incoming_interface +incoming_port
 domainlist local_domains = *
 
 begin acl

@@ -47,6 +47,18 @@ impl Pki {
     /// A leaf certificate and its (unencrypted) key; `sans` like
     /// `DNS:localhost,IP:127.0.0.1`. Returns (cert, key) paths.
     pub fn issue(&self, name: &str, cn: &str, sans: &str, client: bool) -> (PathBuf, PathBuf) {
+        self.issue_for_days(name, cn, sans, client, 2)
+    }
+
+    /// [`Pki::issue`] valid for `days` days from now.
+    pub fn issue_for_days(
+        &self,
+        name: &str,
+        cn: &str,
+        sans: &str,
+        client: bool,
+        days: u32,
+    ) -> (PathBuf, PathBuf) {
         let key = self.dir.join(format!("{name}.key"));
         let csr = self.dir.join(format!("{name}.csr"));
         let cert = self.dir.join(format!("{name}.pem"));
@@ -70,7 +82,7 @@ impl Pki {
         }
         fs::write(&ext, text).expect("ext file");
         run(Command::new("openssl")
-            .args(["x509", "-req", "-days", "2", "-in"])
+            .args(["x509", "-req", "-days", &days.to_string(), "-in"])
             .arg(&csr)
             .arg("-CA")
             .arg(&self.ca_cert)
