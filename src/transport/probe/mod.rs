@@ -471,3 +471,116 @@ pub fn worst(statuses: impl IntoIterator<Item = u8>) -> u8 {
         .max_by_key(|s| rank(*s))
         .unwrap_or(exit::OK)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Octets, Secret, SecretSource};
+
+    fn identity(tls: TlsPolicy, explicit: bool) -> Identity {
+        let mut id = Identity::new(Some("a@example.org".into()));
+        id.relay.host = "smtp.example.org".into();
+        id.relay.port = 587;
+        id.relay.explicit = true;
+        id.tls = tls;
+        id.tls_explicit = explicit;
+        id.username = Some(Octets::new(b"alice".to_vec()));
+        id.secret = Some(SecretSource::Password(Secret::new(b"pw".to_vec())));
+        id
+    }
+
+    fn seen(auth: &[&str], starttls: bool) -> Observed {
+        let mut o = Observed {
+            ehlo: vec!["250 ok".into()],
+            starttls_offered: starttls,
+            ..Observed::default()
+        };
+        o.caps.auth = auth.iter().map(|a| a.to_string()).collect();
+        o
+    }
+
+    fn empty_report(id: &Identity) -> Report {
+        Report {
+            identity: id.address.clone(),
+            default: true,
+            server: id.relay.to_string(),
+            address: None,
+            status: 0,
+            error: None,
+            greeting: Vec::new(),
+            ehlo: Vec::new(),
+            extensions: None,
+            helo_only: false,
+            tls: None,
+            certificates: Vec::new(),
+            verification: None,
+            auth: Auth::default(),
+            login: login_report(&Login::NotAsked, id, false),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn found(id: &Identity, o: &Observed) -> (Vec<Code>, Report) {
+        let mut r = empty_report(id);
+        let mut expected = false;
+        findings(id, o, &mut r, 0, &mut expected);
+        (r.warnings.iter().map(|w| w.code).collect(), r)
+    }
+
+    #[test]
+    fn the_cleartext_policy_is_held_against_another_machine() {
+        // Unencrypted, not loopback, no starttls statement: PLAIN is withheld.
+        let id = identity(TlsPolicy::Disabled, false);
+        let (codes, r) = found(&id, &seen(&["PLAIN", "LOGIN"], true));
+        assert_eq!(codes, vec![Code::W057]);
+        assert!(r.warnings[0].help.contains("starttls required"));
+        assert_eq!(r.auth.would_use, None);
+        // `starttls disabled` written in the file accepts the risk.
+        let id = identity(TlsPolicy::Disabled, true);
+        let (codes, r) = found(&id, &seen(&["PLAIN"], false));
+        assert!(codes.is_empty());
+        assert_eq!(r.auth.would_use, Some("PLAIN"));
+        // CRAM-MD5 does not show the secret: it goes anyway.
+        let id = identity(TlsPolicy::Disabled, false);
+        let (codes, r) = found(&id, &seen(&["PLAIN", "CRAM-MD5"], false));
+        assert!(codes.is_empty());
+        assert_eq!(r.auth.would_use, Some("CRAM-MD5"));
+    }
+
+    #[test]
+    fn mechanisms_and_auth_offers() {
+        let mut id = identity(TlsPolicy::Disabled, true);
+        assert_eq!(found(&id, &seen(&["GSSAPI"], false)).0, vec![Code::W052]);
+        assert_eq!(found(&id, &seen(&[], false)).0, vec![Code::W056]);
+        id.auth = Some(AuthMech::CramMd5);
+        assert_eq!(found(&id, &seen(&["PLAIN"], false)).0, vec![Code::W051]);
+        // No credentials: nothing to hold against AUTH.
+        id.username = None;
+        id.secret = None;
+        assert!(found(&id, &seen(&[], false)).0.is_empty());
+    }
+
+    #[test]
+    fn starttls_required_and_size() {
+        let id = identity(TlsPolicy::Required, true);
+        let (codes, _) = found(&id, &seen(&["PLAIN"], false));
+        assert_eq!(codes, vec![Code::W050]);
+        let mut o = seen(&["CRAM-MD5"], false);
+        o.caps.size = Some(TYPICAL_MAIL - 1);
+        let id = identity(TlsPolicy::Disabled, true);
+        assert_eq!(found(&id, &o).0, vec![Code::W055]);
+        o.caps.size = Some(TYPICAL_MAIL);
+        assert!(found(&id, &o).0.is_empty());
+        o.caps.size = Some(0);
+        assert!(found(&id, &o).0.is_empty());
+    }
+
+    #[test]
+    fn the_worst_status_wins() {
+        assert_eq!(worst([0, 1, 0]), 1);
+        assert_eq!(worst([1, 75, 0]), 75);
+        assert_eq!(worst([69, 75]), 69);
+        assert_eq!(worst([69, 78]), 78);
+        assert_eq!(worst([]), 0);
+    }
+}

@@ -440,3 +440,62 @@ fn a_mechanism_insisted_on_but_not_offered() {
     assert!(help.contains("PLAIN LOGIN"), "{help}");
     assert!(j["auth"]["would_use"].is_null(), "{j}");
 }
+
+#[test]
+fn a_silent_server_is_a_temporary_failure() {
+    // Accepts, never greets: the identity's timeout ends the wait.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let user = User::new();
+    let rc = user.rc(&format!(
+        "identity sender@example.org\nhostname 127.0.0.1:{port}\ntimeout 1\n"
+    ));
+    let run = probe(&user, &rc, &["--format", "json"]);
+    drop(listener);
+    assert_eq!(run.code, Some(75), "{run:?}");
+    let j = &run.json()["identities"][0];
+    assert!(
+        j["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not greet"),
+        "{j}"
+    );
+}
+
+#[test]
+fn preconnect_and_postconnect_run_as_for_a_submission() {
+    let exim = Exim::start();
+    let user = User::new();
+    user.trust(exim.ca_pem());
+    let log = user.home.path().join("hooks.log");
+    let rc = esmtprc(
+        &user,
+        exim.port(),
+        "required",
+        &format!(
+            "preconnect \"echo pre >> {0}\"\npostconnect \"echo post >> {0}\"\n",
+            log.display()
+        ),
+    );
+    let run = probe(&user, &rc, &[]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "pre\npost\n");
+
+    // A failing preconnect stops the probe before connecting, as it stops
+    // a submission (status 70 when it exits non-zero).
+    let rc = esmtprc(&user, exim.port(), "required", "preconnect \"exit 3\"\n");
+    let run = probe(&user, &rc, &["--format", "json"]);
+    assert_ne!(run.code, Some(0), "{run:?}");
+    assert!(run.json()["identities"][0]["greeting"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    // Only the first probe connected.
+    let connections = exim
+        .log_lines()
+        .iter()
+        .filter(|l| l.contains("connection count"))
+        .count();
+    assert_eq!(connections, 1, "{}", exim.log());
+}
