@@ -572,7 +572,17 @@ pub(crate) fn describe_certificate_error(
         rustls::CertificateError::Expired | rustls::CertificateError::ExpiredContext { .. } => {
             "it has expired".into()
         }
-        other => format!("{other:?}"),
+        other => {
+            // webpki's own reasons come as `Other(OtherError(Reason))`.
+            let text = format!("{other:?}");
+            if text.contains("CaUsedAsEndEntity") {
+                "it is a CA certificate presented as the server's own (as `openssl req \
+                 -x509` makes a self-signed one), and no CA you trust signed it"
+                    .to_string()
+            } else {
+                text
+            }
+        }
     };
     format!("the certificate of {server} did not verify for the name '{host}': {what}")
 }

@@ -200,11 +200,15 @@ fn login_authenticates_then_quits_and_a_wrong_password_is_a_problem() {
 }
 
 #[test]
-fn an_untrusted_certificate_is_still_shown_and_no_login_is_tried() {
-    // A certificate from a CA the user does not trust: the system's
-    // roots do not know the test CA.
-    let exim = Exim::start();
+fn a_self_signed_certificate_is_still_shown_and_no_login_is_tried() {
+    // Self-signed, no pin: neither the test CA (trusted) nor any other
+    // signed it.
+    let exim = Exim::with(EximOptions {
+        self_signed: true,
+        ..EximOptions::default()
+    });
     let user = User::new();
+    user.trust(exim.ca_pem());
     let rc = esmtprc(&user, exim.port(), "required", "");
     let run = probe(&user, &rc, &["--login", "--format", "json"]);
     assert_eq!(run.code, Some(1), "{run:?}");
@@ -214,11 +218,15 @@ fn an_untrusted_certificate_is_still_shown_and_no_login_is_tried() {
         j["verification"]["error"]
             .as_str()
             .unwrap()
-            .contains("not signed by a CA"),
+            .contains("CA certificate presented as the server's own"),
         "{j}"
     );
     let fp = file_fingerprint(&exim.pki.dir.join("server.pem"));
     assert_eq!(j["certificates"][0]["fingerprint"], fp);
+    assert_eq!(
+        j["certificates"][0]["subject"],
+        j["certificates"][0]["issuer"]
+    );
     assert_eq!(j["tls"]["version"], "TLSv1.3");
     assert_eq!(j["login"]["result"], "withheld");
     assert!(codes(j).contains(&"W054".to_string()), "{j}");
@@ -498,4 +506,19 @@ fn preconnect_and_postconnect_run_as_for_a_submission() {
         .filter(|l| l.contains("connection count"))
         .count();
     assert_eq!(connections, 1, "{}", exim.log());
+}
+
+#[test]
+fn implicit_tls_is_reported() {
+    let exim = Exim::start();
+    let user = User::new();
+    user.trust(exim.ca_pem());
+    let rc = esmtprc(&user, exim.tls_port(), "implicit", "");
+    let run = probe(&user, &rc, &["--login", "--format", "json"]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let j = &run.json()["identities"][0];
+    assert_eq!(j["tls"]["mode"], "implicit");
+    assert_eq!(j["extensions"]["starttls"], false);
+    assert_eq!(j["verification"]["verified"], true);
+    assert_eq!(j["login"]["result"], "ok");
 }

@@ -36,6 +36,8 @@ pub struct EximOptions {
     pub pipelining: bool,
     /// Days the server certificate is valid from now.
     pub cert_days: u32,
+    /// The server certificate is self-signed (no CA signs it).
+    pub self_signed: bool,
 }
 
 impl Default for EximOptions {
@@ -50,6 +52,7 @@ impl Default for EximOptions {
             cert_name: "localhost".into(),
             pipelining: true,
             cert_days: 30,
+            self_signed: false,
         }
     }
 }
@@ -145,13 +148,17 @@ impl Exim {
         } else {
             format!("DNS:{}", options.cert_name)
         };
-        pki.issue_for_days(
-            "server",
-            &options.cert_name,
-            &sans,
-            false,
-            options.cert_days,
-        );
+        if options.self_signed {
+            pki.self_signed("server", &options.cert_name, &sans, options.cert_days);
+        } else {
+            pki.issue_for_days(
+                "server",
+                &options.cert_name,
+                &sans,
+                false,
+                options.cert_days,
+            );
+        }
         fs::set_permissions(root.join("pki"), fs::Permissions::from_mode(0o755)).expect("chmod");
         for sub in ["spool", "log", "mail"] {
             fs::create_dir_all(root.join(sub)).expect("mkdir");

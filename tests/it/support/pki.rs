@@ -96,4 +96,23 @@ impl Pki {
         fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).expect("chmod key");
         (cert, key)
     }
+
+    /// A self-signed certificate (no CA) and its key, valid `days` days;
+    /// `sans` as for [`Pki::issue`]. Returns (cert, key) paths.
+    pub fn self_signed(&self, name: &str, cn: &str, sans: &str, days: u32) -> (PathBuf, PathBuf) {
+        let key = self.dir.join(format!("{name}.key"));
+        let cert = self.dir.join(format!("{name}.pem"));
+        run(Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days"])
+            .arg(days.to_string())
+            .args(["-subj", &format!("/CN={cn}"), "-addext"])
+            .arg(format!("subjectAltName={sans}"))
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert));
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).expect("chmod key");
+        (cert, key)
+    }
 }
