@@ -10,7 +10,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use support::exim::{PASSWORD, USER};
 use support::hostile::{assert_no_secret, User};
-use support::{free_port, Exim, EximOptions, FakeServer};
+use support::{file_fingerprint, free_port, Exim, EximOptions, FakeServer};
+
+/// `SHA256:AB:CD:...` of a PEM certificate file, computed by openssl.
+fn sha256_text(cert: &Path) -> String {
+    format!("SHA256:{}", file_fingerprint(cert))
+}
 
 /// One run of `esmtp probe`.
 #[derive(Debug)]
@@ -44,20 +49,6 @@ fn probe(user: &User, rc: &Path, args: &[&str]) -> Probe {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
-}
-
-/// The SHA-256 fingerprint of a PEM certificate, as openssl prints it.
-fn file_fingerprint(cert: &Path) -> String {
-    let out = Command::new("openssl")
-        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-        .arg(cert)
-        .output()
-        .expect("openssl x509");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    format!(
-        "SHA256:{}",
-        text.trim().split_once('=').expect("fingerprint line").1
-    )
 }
 
 /// An identity on Exim's plain port with `starttls` and the test login.
@@ -119,7 +110,7 @@ fn starttls_and_auth_are_reported_with_the_certificate_and_nothing_is_sent() {
     let cert = &j["certificates"][0];
     assert_eq!(
         cert["fingerprint"],
-        file_fingerprint(&exim.pki.dir.join("server.pem"))
+        sha256_text(&exim.pki.dir.join("server.pem"))
     );
     assert_eq!(cert["subject"], "CN=localhost");
     assert_eq!(cert["issuer"], "CN=exim test CA");
@@ -141,7 +132,7 @@ fn starttls_and_auth_are_reported_with_the_certificate_and_nothing_is_sent() {
     );
     assert!(out.contains("TLSv1.3 TLS13_"), "{out}");
     assert!(
-        out.contains(&file_fingerprint(&exim.pki.dir.join("server.pem"))),
+        out.contains(&sha256_text(&exim.pki.dir.join("server.pem"))),
         "{out}"
     );
     assert!(out.contains("  verified     yes, for localhost"), "{out}");
@@ -221,7 +212,7 @@ fn a_self_signed_certificate_is_still_shown_and_no_login_is_tried() {
             .contains("CA certificate presented as the server's own"),
         "{j}"
     );
-    let fp = file_fingerprint(&exim.pki.dir.join("server.pem"));
+    let fp = sha256_text(&exim.pki.dir.join("server.pem"));
     assert_eq!(j["certificates"][0]["fingerprint"], fp);
     assert_eq!(
         j["certificates"][0]["subject"],

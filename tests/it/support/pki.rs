@@ -116,3 +116,19 @@ impl Pki {
         (cert, key)
     }
 }
+
+/// The SHA-256 fingerprint of a PEM certificate file, as openssl prints it
+/// (`AB:CD:...`).
+pub fn file_fingerprint(cert: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(cert)
+        .output()
+        .expect("openssl x509");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.trim()
+        .split_once('=')
+        .expect("openssl fingerprint line")
+        .1
+        .to_string()
+}
