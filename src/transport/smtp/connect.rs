@@ -9,12 +9,10 @@ use super::super::stream::Wire;
 use super::super::tls::{self, TlsSetup};
 use super::super::transcript::Transcript;
 use super::super::SessionOptions;
-use super::authentication::credentials_policy;
-use super::authentication::secret;
+use super::authentication::{credentials_policy, secret};
 use super::capabilities::Capabilities;
 use super::error::{injected_data, shown_error, status_for, NoReply};
-use super::observe::version_text;
-use super::observe::{reply_lines, Login, Observed, Probing, TlsFacts, TlsMode};
+use super::observe::{reply_lines, version_text, Login, Observed, Probing, TlsFacts, TlsMode};
 use super::{say, Connection};
 use crate::exit::{self, Failure};
 use crate::plan::{Identity, TlsPolicy};
@@ -246,32 +244,45 @@ impl Connection {
         if let (Some(user), Some(secret)) = (identity.username.as_ref(), secret) {
             match this.probe.clone() {
                 None => this.login(identity, user.as_bytes(), &secret, peer_is_loopback)?,
-                // The certificate did not verify: nothing secret goes to
-                // this server (the probe's verifier let the handshake end).
-                Some(p) if this.wire.is_tls() && !p.chain.verified() => {
-                    p.note(|o| o.login = Login::Withheld);
-                }
                 Some(p) => {
-                    let r = this.login(identity, user.as_bytes(), &secret, peer_is_loopback);
-                    let login = match &r {
-                        // The mechanism `login` chose, chosen again.
-                        Ok(()) => Login::Done(this.mechanism(
-                            identity,
-                            &credentials_policy(
-                                identity.tls,
-                                identity.tls_explicit,
-                                this.wire.is_tls(),
-                                peer_is_loopback,
-                            ),
-                        )?),
-                        Err(f) => Login::Failed(f.message.clone()),
-                    };
-                    p.note(|o| o.login = login);
-                    r?;
+                    this.probe_login(&p, identity, user.as_bytes(), &secret, peer_is_loopback)?
                 }
             }
         }
         Ok(this)
+    }
+
+    /// `esmtp probe --login`: the submission's login, noted; never over a
+    /// certificate that did not verify (the probe's verifier let the
+    /// handshake end to show it): then nothing secret is sent.
+    fn probe_login(
+        &mut self,
+        probe: &Probing,
+        identity: &Identity,
+        user: &[u8],
+        secret: &[u8],
+        peer_is_loopback: bool,
+    ) -> Result<(), Failure> {
+        if self.wire.is_tls() && !probe.chain.verified() {
+            probe.note(|o| o.login = Login::Withheld);
+            return Ok(());
+        }
+        let r = self.login(identity, user, secret, peer_is_loopback);
+        let login = match &r {
+            // The mechanism `login` chose, chosen again.
+            Ok(()) => {
+                let policy = credentials_policy(
+                    identity.tls,
+                    identity.tls_explicit,
+                    self.wire.is_tls(),
+                    peer_is_loopback,
+                );
+                Login::Done(self.mechanism(identity, &policy)?)
+            }
+            Err(f) => Login::Failed(f.message.clone()),
+        };
+        probe.note(|o| o.login = login);
+        r
     }
 
     /// STARTTLS when the identity's policy asks for it (`enabled`,
