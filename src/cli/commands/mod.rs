@@ -41,6 +41,21 @@ pub fn subcommand_commands() -> [Command; 8] {
     ]
 }
 
+/// The clap command of the subcommand `name` alone.
+pub fn subcommand_command(name: &str) -> Option<Command> {
+    Some(match name {
+        "check" => check::check_command(),
+        "dump" => dump::dump_command(),
+        "route" => route::route_command(),
+        "queue" => queue::queue_command(),
+        "compile" => compile::compile_command(),
+        "completions" => completions::completions_command(),
+        "import" => import::import_command(),
+        "probe" => probe::probe_command(),
+        _ => return None,
+    })
+}
+
 /// An `esmtp` subcommand with what was asked of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subcommand {
@@ -88,5 +103,23 @@ impl Subcommand {
             Subcommand::Import(args) => import::run_import(args),
             Subcommand::Probe(args) => probe::run_probe(args),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `esmtp NAME` is parsed with `subcommand_command(NAME)` alone: it
+    /// must know every subcommand, as the full command does.
+    #[test]
+    fn every_subcommand_has_its_command_alone() {
+        let all = subcommand_commands();
+        for (name, full) in SUBCOMMANDS.iter().zip(all.iter()) {
+            let alone = subcommand_command(name).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(alone.get_name(), *name);
+            assert_eq!(full.get_name(), *name);
+        }
+        assert!(subcommand_command("nope").is_none());
     }
 }
