@@ -34,6 +34,9 @@ _esmtp() {
             esmtp,oauth)
                 cmd="esmtp__subcmd__oauth"
                 ;;
+            esmtp,probe)
+                cmd="esmtp__subcmd__probe"
+                ;;
             esmtp,queue)
                 cmd="esmtp__subcmd__queue"
                 ;;
@@ -71,7 +74,7 @@ _esmtp() {
 
     case "${cmd}" in
         esmtp)
-            opts="-r -f -F -t -C -v -X -N -R -V -B -b -I -q -i -A -c -d -e -G -h -L -M -m -n -O -o -p -s -T --help --version check dump route queue compile completions import oauth"
+            opts="-r -f -F -t -C -v -X -N -R -V -B -b -I -q -i -A -c -d -e -G -h -L -M -m -n -O -o -p -s -T --help --version check dump route queue compile completions import oauth probe"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -347,6 +350,28 @@ _esmtp() {
                     ;;
                 -C)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        esmtp__subcmd__probe)
+            opts="-C -h --all --login --format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -63,6 +63,7 @@ complete -c esmtp -n "__fish_esmtp_needs_command" -a "compile" -d 'Compile the c
 complete -c esmtp -n "__fish_esmtp_needs_command" -a "completions" -d 'Print a shell completion script (bash, zsh or fish)'
 complete -c esmtp -n "__fish_esmtp_needs_command" -a "import" -d 'Convert another program\'s configuration to esmtprc'
 complete -c esmtp -n "__fish_esmtp_needs_command" -a "oauth" -d 'Authorize esmtp with an OAuth 2 provider, show or delete the stored tokens'
+complete -c esmtp -n "__fish_esmtp_needs_command" -a "probe" -d 'Connect to each identity\'s smarthost as sending would, and report what it offers'
 complete -c esmtp -n "__fish_esmtp_using_subcommand check" -l format -d 'Output: human (rustc-style), short (one line each), json, github (Actions annotations), sarif (SARIF 2.1.0, for code scanning)' -r -f -a "human\t''
 short\t''
 json\t''
@@ -122,3 +123,9 @@ complete -c esmtp -n "__fish_esmtp_using_subcommand oauth; and __fish_seen_subco
 complete -c esmtp -n "__fish_esmtp_using_subcommand oauth; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
 complete -c esmtp -n "__fish_esmtp_using_subcommand oauth; and __fish_seen_subcommand_from revoke" -s C -l config -d 'Configuration file (default ~/.esmtprc, then /etc/esmtprc)' -r -F
 complete -c esmtp -n "__fish_esmtp_using_subcommand oauth; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help'
+complete -c esmtp -n "__fish_esmtp_using_subcommand probe" -s C -d 'Configuration file' -r -F
+complete -c esmtp -n "__fish_esmtp_using_subcommand probe" -l format -d 'Output: text, or json (field names in esmtp(1))' -r -f -a "text\t''
+json\t''"
+complete -c esmtp -n "__fish_esmtp_using_subcommand probe" -l all -d 'Probe every identity that has a hostname'
+complete -c esmtp -n "__fish_esmtp_using_subcommand probe" -l login -d 'Also log in with the identity\'s credentials (then QUIT; nothing is sent)'
+complete -c esmtp -n "__fish_esmtp_using_subcommand probe" -s h -l help -d 'Print help'

@@ -110,3 +110,12 @@ pub fn esmtp_command() -> Command {
             cmd.subcommand(with_help(sub))
         })
 }
+
+/// `esmtp NAME ...`, for parsing one subcommand: the top level with that
+/// subcommand alone. Building every subcommand's clap command (and the
+/// sendmail flags) costs each `esmtp SUBCOMMAND` run more than its own
+/// work when that is small (a cached `esmtp route`); what is parsed,
+/// shown in help and usage, and refused is the same.
+pub fn esmtp_subcommand(name: &str) -> Option<Command> {
+    commands::subcommand_command(name).map(|sub| base("esmtp").subcommand(with_help(sub)))
+}

@@ -70,8 +70,8 @@ pub fn parse(argv: Vec<OsString>) -> Result<Action, Failure> {
     let args = argv.get(1..).unwrap_or_default();
     if name == "esmtp" {
         if let Some(first) = args.first().and_then(|a| a.to_str()) {
-            if SUBCOMMANDS.contains(&first) {
-                let matches = match esmtp_command().try_get_matches_from(&argv) {
+            if let Some(cmd) = definition::esmtp_subcommand(first) {
+                let matches = match cmd.try_get_matches_from(&argv) {
                     Ok(m) => m,
                     Err(e) => {
                         let mut result = help_or_failure(e);

@@ -9,6 +9,7 @@
 //! configuration (preconnect, postconnect, passwordeval, the MDA).
 
 pub mod mda;
+pub mod probe;
 
 use crate::exit::Failure;
 use crate::mail_params::{BodyType, Notify, Ret};

@@ -212,6 +212,26 @@ impl Wire {
         matches!(self.lock().layer, Layer::Tls(_))
     }
 
+    /// The TLS protocol version and cipher suite, once TLS is on (as
+    /// rustls names them: `TLSv1_3`, `TLS13_AES_256_GCM_SHA384`).
+    pub(crate) fn tls_parameters(&self) -> Option<(String, String)> {
+        match &self.lock().layer {
+            Layer::Tls(tls) => {
+                let conn = tls.get_ref().1;
+                let version = conn
+                    .protocol_version()
+                    .map(|v| format!("{v:?}"))
+                    .unwrap_or_default();
+                let suite = conn
+                    .negotiated_cipher_suite()
+                    .map(|s| format!("{:?}", s.suite()))
+                    .unwrap_or_default();
+                Some((version, suite))
+            }
+            _ => None,
+        }
+    }
+
     /// Read one reply. `deadline` bounds the whole reply, however the
     /// server spreads its bytes.
     pub(crate) async fn read_reply(&self, deadline: Instant) -> Result<Reply, ReadError> {

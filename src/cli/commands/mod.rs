@@ -9,6 +9,7 @@ pub mod completions;
 pub mod dump;
 pub mod import;
 pub mod oauth;
+pub mod probe;
 pub mod queue;
 pub mod route;
 
@@ -25,10 +26,11 @@ pub const SUBCOMMANDS: &[&str] = &[
     "completions",
     "import",
     "oauth",
+    "probe",
 ];
 
 /// Every subcommand's clap command, in the order of [`SUBCOMMANDS`].
-pub fn subcommand_commands() -> [Command; 8] {
+pub fn subcommand_commands() -> [Command; 9] {
     [
         check::check_command(),
         dump::dump_command(),
@@ -38,7 +40,24 @@ pub fn subcommand_commands() -> [Command; 8] {
         completions::completions_command(),
         import::import_command(),
         oauth::oauth_command(),
+        probe::probe_command(),
     ]
+}
+
+/// The clap command of the subcommand `name` alone.
+pub fn subcommand_command(name: &str) -> Option<Command> {
+    Some(match name {
+        "check" => check::check_command(),
+        "dump" => dump::dump_command(),
+        "route" => route::route_command(),
+        "queue" => queue::queue_command(),
+        "compile" => compile::compile_command(),
+        "completions" => completions::completions_command(),
+        "import" => import::import_command(),
+        "oauth" => oauth::oauth_command(),
+        "probe" => probe::probe_command(),
+        _ => return None,
+    })
 }
 
 /// An `esmtp` subcommand with what was asked of it.
@@ -52,6 +71,7 @@ pub enum Subcommand {
     Completions(completions::CompletionsArgs),
     Import(import::ImportArgs),
     OAuth(oauth::OAuthArgs),
+    Probe(probe::ProbeArgs),
 }
 
 impl Subcommand {
@@ -75,6 +95,7 @@ impl Subcommand {
                 oauth::OAuthArgs::from_matches(m)
                     .ok_or_else(|| Failure::usage("esmtp oauth: authorize, status or revoke"))?,
             ),
+            "probe" => Subcommand::Probe(probe::ProbeArgs::from_matches(m)),
             other => return Err(Failure::usage(format!("unknown subcommand {other}"))),
         })
     }
@@ -90,6 +111,25 @@ impl Subcommand {
             Subcommand::Completions(args) => completions::run_completions(args),
             Subcommand::Import(args) => import::run_import(args),
             Subcommand::OAuth(args) => oauth::run_oauth(args),
+            Subcommand::Probe(args) => probe::run_probe(args),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `esmtp NAME` is parsed with `subcommand_command(NAME)` alone: it
+    /// must know every subcommand, as the full command does.
+    #[test]
+    fn every_subcommand_has_its_command_alone() {
+        let all = subcommand_commands();
+        for (name, full) in SUBCOMMANDS.iter().zip(all.iter()) {
+            let alone = subcommand_command(name).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(alone.get_name(), *name);
+            assert_eq!(full.get_name(), *name);
+        }
+        assert!(subcommand_command("nope").is_none());
     }
 }

@@ -15,7 +15,7 @@ use crate::exit::{self, Failure};
 use crate::plan::{AuthMech, Identity, SecretSource, TlsPolicy};
 
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Credentials {
+pub(crate) enum Credentials {
     /// Encrypted, or to this machine: any mechanism.
     Send,
     /// Unencrypted to another machine, and the file says `starttls
@@ -31,7 +31,7 @@ pub(super) enum Credentials {
 /// this machine: yes. Otherwise a mechanism that shows the secret to
 /// anyone on the way only when the file turned TLS off itself: no
 /// `starttls` statement is not an opt-out (Postfix's `noplaintext`).
-pub(super) fn credentials_policy(
+pub(crate) fn credentials_policy(
     policy: TlsPolicy,
     explicit: bool,
     encrypted: bool,
@@ -65,6 +65,37 @@ pub(super) fn secret(identity: &Identity) -> Result<Vec<u8>, Failure> {
         Some(SecretSource::Eval(command)) => hooks::password_eval(command, hook_timeout(identity)),
         Some(SecretSource::OAuth2(oauth)) => {
             super::super::oauth::access_token(identity, oauth, hook_timeout(identity))
+        }
+    }
+}
+
+/// Why no mechanism can be used.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum NoMechanism {
+    /// None offered that we may use ([`auth::choose`]'s explanation).
+    Unusable(String),
+    /// Those offered would show the secret on an unencrypted connection.
+    Cleartext(Vec<AuthMech>),
+}
+
+/// The mechanism for AUTH among those `offered`: the one the file insists
+/// on, else the strongest, of those `policy` allows.
+pub(crate) fn pick(
+    offered: &[String],
+    insist: Option<AuthMech>,
+    policy: &Credentials,
+) -> Result<AuthMech, NoMechanism> {
+    let mut offered = offered.to_vec();
+    let mut withheld: Vec<AuthMech> = Vec::new();
+    loop {
+        match auth::choose(&offered, insist) {
+            Ok(m) if reveals_secret(m) && *policy == Credentials::Conceal => {
+                withheld.push(m);
+                offered.retain(|o| !o.eq_ignore_ascii_case(m.sasl_name()));
+            }
+            Ok(m) => return Ok(m),
+            Err(why) if withheld.is_empty() => return Err(NoMechanism::Unusable(why)),
+            Err(_) => return Err(NoMechanism::Cleartext(withheld)),
         }
     }
 }
@@ -117,25 +148,17 @@ impl Connection {
         identity: &Identity,
         policy: &Credentials,
     ) -> Result<AuthMech, Failure> {
-        let mut offered = self.caps.auth.clone();
-        let mut withheld: Vec<AuthMech> = Vec::new();
-        loop {
-            match auth::choose(&offered, identity.auth) {
-                Ok(m) if reveals_secret(m) && *policy == Credentials::Conceal => {
-                    withheld.push(m);
-                    offered.retain(|o| !o.eq_ignore_ascii_case(m.sasl_name()));
-                }
-                Ok(m) => return Ok(m),
-                Err(why) if withheld.is_empty() => {
-                    return Err(Failure::new(
-                        exit::NOPERM,
-                        format!(
-                            "cannot authenticate to {}: {why}; nothing was sent",
-                            self.server
-                        ),
-                    ))
-                }
-                Err(_) => return Err(self.cleartext_refused(identity, &withheld)),
+        match pick(&self.caps.auth, identity.auth, policy) {
+            Ok(m) => Ok(m),
+            Err(NoMechanism::Unusable(why)) => Err(Failure::new(
+                exit::NOPERM,
+                format!(
+                    "cannot authenticate to {}: {why}; nothing was sent",
+                    self.server
+                ),
+            )),
+            Err(NoMechanism::Cleartext(withheld)) => {
+                Err(self.cleartext_refused(identity, &withheld))
             }
         }
     }

@@ -13,6 +13,7 @@ pub(crate) struct Capabilities {
     /// `SIZE` offered; `Some(0)` means no fixed limit.
     pub size: Option<u64>,
     pub auth: Vec<String>,
+    pub chunking: bool,
 }
 
 impl Capabilities {
@@ -41,6 +42,7 @@ impl Capabilities {
                 "DSN" => caps.dsn = true,
                 "SMTPUTF8" => caps.smtputf8 = true,
                 "PIPELINING" => caps.pipelining = true,
+                "CHUNKING" => caps.chunking = true,
                 "SIZE" => caps.size = Some(words.next().and_then(|n| n.parse().ok()).unwrap_or(0)),
                 "AUTH" => {
                     for m in words {

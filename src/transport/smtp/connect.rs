@@ -9,9 +9,10 @@ use super::super::stream::Wire;
 use super::super::tls::{self, TlsSetup};
 use super::super::transcript::Transcript;
 use super::super::SessionOptions;
-use super::authentication::secret;
+use super::authentication::{credentials_policy, secret};
 use super::capabilities::Capabilities;
 use super::error::{injected_data, shown_error, status_for, NoReply};
+use super::observe::{reply_lines, version_text, Login, Observed, Probing, TlsFacts, TlsMode};
 use super::{say, Connection};
 use crate::exit::{self, Failure};
 use crate::plan::{Identity, TlsPolicy};
@@ -121,6 +122,25 @@ impl Connection {
         identity: &Identity,
         opts: &SessionOptions,
     ) -> Result<Connection, Failure> {
+        Connection::open(identity, opts, None)
+    }
+
+    /// [`Connection::connect`] for `esmtp probe`: the same steps, each noted
+    /// in `probe`; the secret is read and AUTH done only with `--login`, and
+    /// never after a certificate that did not verify.
+    pub(crate) fn connect_probing(
+        identity: &Identity,
+        opts: &SessionOptions,
+        probe: &Probing,
+    ) -> Result<Connection, Failure> {
+        Connection::open(identity, opts, Some(probe.clone()))
+    }
+
+    fn open(
+        identity: &Identity,
+        opts: &SessionOptions,
+        probe: Option<Probing>,
+    ) -> Result<Connection, Failure> {
         if let Some(cmd) = &identity.preconnect {
             hooks::run_hook(
                 "preconnect",
@@ -131,7 +151,10 @@ impl Connection {
         }
         // The secret first: a passwordeval that fails (or asks for a
         // passphrase) should not keep a connection waiting.
-        let (secret, masker) = secret_and_masker(identity)?;
+        let (secret, masker) = match &probe {
+            Some(p) if !p.login => (None, Masker::default()),
+            _ => secret_and_masker(identity)?,
+        };
         let verbose = opts.verbose;
         let relay = &identity.relay;
         let server = relay.to_string();
@@ -152,7 +175,7 @@ impl Connection {
         // configuration (78), found before anything is sent.
         let mut early_tls = match identity.tls {
             TlsPolicy::Disabled => None,
-            _ => Some(tls::setup(identity)?),
+            _ => Some(tls_for(identity, probe.as_ref())?),
         };
 
         if verbose {
@@ -163,6 +186,13 @@ impl Connection {
             .peer_addr()
             .map(|a| a.ip().to_canonical().is_loopback())
             .unwrap_or(false);
+        if let Some(p) = &probe {
+            let address = std_stream.peer_addr().ok();
+            p.note(|o| {
+                o.address = address;
+                o.loopback = peer_is_loopback;
+            });
+        }
         let wire = wire_over(std_stream, &rt, timeout, tap)?;
         wire.set_masker(&masker);
 
@@ -179,11 +209,12 @@ impl Connection {
             }
             let setup = match early_tls.take() {
                 Some(s) => s,
-                None => tls::setup(identity)?,
+                None => tls_for(identity, probe.as_ref())?,
             };
             let handshake = handshake(&wire, &setup, &relay.host, &server, timeout, false);
             rt.block_on(handshake)?;
             tls_setup = Some(setup);
+            note_tls(probe.as_ref(), &wire, TlsMode::Implicit);
         }
 
         let mut this = Connection {
@@ -199,6 +230,7 @@ impl Connection {
             masker,
             auth_used: None,
             settled: Default::default(),
+            probe,
         };
         this.greeting()?;
         this.ehlo(true)?;
@@ -212,9 +244,47 @@ impl Connection {
             say_tls_established(setup);
         }
         if let (Some(user), Some(secret)) = (identity.username.as_ref(), secret) {
-            this.login(identity, user.as_bytes(), &secret, peer_is_loopback)?;
+            match this.probe.clone() {
+                None => this.login(identity, user.as_bytes(), &secret, peer_is_loopback)?,
+                Some(p) => {
+                    this.probe_login(&p, identity, user.as_bytes(), &secret, peer_is_loopback)?
+                }
+            }
         }
         Ok(this)
+    }
+
+    /// `esmtp probe --login`: the submission's login, noted; never over a
+    /// certificate that did not verify (the probe's verifier let the
+    /// handshake end to show it): then nothing secret is sent.
+    fn probe_login(
+        &mut self,
+        probe: &Probing,
+        identity: &Identity,
+        user: &[u8],
+        secret: &[u8],
+        peer_is_loopback: bool,
+    ) -> Result<(), Failure> {
+        if self.wire.is_tls() && !probe.chain.verified() {
+            probe.note(|o| o.login = Login::Withheld);
+            return Ok(());
+        }
+        let r = self.login(identity, user, secret, peer_is_loopback);
+        let login = match &r {
+            // The mechanism `login` chose, chosen again.
+            Ok(()) => {
+                let policy = credentials_policy(
+                    identity.tls,
+                    identity.tls_explicit,
+                    self.wire.is_tls(),
+                    peer_is_loopback,
+                );
+                Login::Done(self.mechanism(identity, &policy)?)
+            }
+            Err(f) => Login::Failed(f.message.clone()),
+        };
+        probe.note(|o| o.login = login);
+        r
     }
 
     /// STARTTLS when the identity's policy asks for it (`enabled`,
@@ -233,7 +303,7 @@ impl Connection {
                     let setup = match early_tls
                         .take()
                         .map(Ok)
-                        .unwrap_or_else(|| tls::setup(identity))
+                        .unwrap_or_else(|| tls_for(identity, self.probe.as_ref()))
                     {
                         Ok(s) => s,
                         Err(f) => {
@@ -293,6 +363,7 @@ impl Connection {
                 });
             }
         };
+        self.note(|o, m| o.greeting = reply_lines(m, &r));
         if r.is_positive() {
             Ok(())
         } else if r.is_negative() {
@@ -315,6 +386,12 @@ impl Connection {
             .map_err(|t| self.failure(t, during))?;
         if r.is_positive() {
             self.caps = Capabilities::from_reply(&r);
+            let caps = self.caps.clone();
+            self.note(|o, m| {
+                o.ehlo = reply_lines(m, &r);
+                o.starttls_offered |= first && caps.starttls;
+                o.caps = caps;
+            });
             return Ok(());
         }
         // RFC 5321 §3.2: a server that does not know EHLO says 500 or 502.
@@ -324,6 +401,11 @@ impl Connection {
                 .map_err(|t| self.failure(t, "HELO"))?;
             if r.is_positive() {
                 self.caps = Capabilities::default();
+                self.note(|o, m| {
+                    o.ehlo = reply_lines(m, &r);
+                    o.helo_only = true;
+                    o.caps = Capabilities::default();
+                });
                 return Ok(());
             }
             return Err(self.refused_session(&r, "HELO"));
@@ -411,9 +493,41 @@ impl Connection {
             self.broken = true;
             return Err(f);
         }
+        note_tls(self.probe.as_ref(), &self.wire, TlsMode::Starttls);
         // EHLO again: what the server offers may change under TLS.
         self.ehlo(false)?;
         Ok(true)
+    }
+}
+
+/// The TLS setup of the identity; when probing, with the verifier that
+/// records the chain.
+fn tls_for(identity: &Identity, probe: Option<&Probing>) -> Result<TlsSetup, Failure> {
+    match probe {
+        None => tls::setup(identity),
+        Some(p) => tls::setup_observed(identity, &p.chain),
+    }
+}
+
+/// Note the TLS version and cipher suite once TLS is on.
+fn note_tls(probe: Option<&Probing>, wire: &Wire, mode: TlsMode) {
+    if let (Some(p), Some((version, cipher))) = (probe, wire.tls_parameters()) {
+        p.note(|o| {
+            o.tls = Some(TlsFacts {
+                mode,
+                version: version_text(&version),
+                cipher,
+            })
+        });
+    }
+}
+
+impl Connection {
+    /// Note something the session saw, when probing.
+    fn note(&self, f: impl FnOnce(&mut Observed, &Masker)) {
+        if let Some(p) = &self.probe {
+            p.note(|o| f(o, &self.masker));
+        }
     }
 }
 

@@ -50,10 +50,13 @@ mod body;
 mod capabilities;
 mod connect;
 mod error;
+mod observe;
 mod transaction;
 
+pub(crate) use authentication::{credentials_policy, pick, NoMechanism};
 pub(crate) use capabilities::Capabilities;
 pub(crate) use error::shown_error;
+pub(crate) use observe::{Login, Observed, Probing, TlsMode};
 
 use super::hooks;
 use super::reply::Reply;
@@ -81,6 +84,8 @@ pub(crate) struct Connection {
     /// delivery log): the reply to the end of data, or the refusal.
     /// (A cell: it is noted while the reply is quoted in a message.)
     settled: std::cell::RefCell<Option<(u16, String)>>,
+    /// `esmtp probe`: note what the session sees.
+    probe: Option<Probing>,
     /// Last, so that it is dropped after the sockets registered with it.
     rt: tokio::runtime::Runtime,
 }

@@ -13,7 +13,10 @@
 //! (`tls_fingerprint`): then that certificate is trusted whoever signed it,
 //! and no CA, name or date check is made (as msmtp does).
 
+mod observed;
 mod pinned;
+
+pub(crate) use observed::Seen;
 
 pub mod anchors;
 
@@ -362,11 +365,41 @@ pub fn client_certificate_problem(identity: &Identity) -> Option<String> {
         .map(|f| f.message)
 }
 
+/// The roots of a `tls_trust_file`.
+fn trust_file_roots(file: &str) -> Result<(RootCertStore, TrustSource), Failure> {
+    let file = expand(file)?;
+    let mut roots = RootCertStore::empty();
+    let pem = read_public(&file)?;
+    if add_pem_certs(&mut roots, &file, &pem)? == 0 {
+        return Err(Failure::config(format!(
+            "{} (tls_trust_file) holds no certificate",
+            file.display()
+        )));
+    }
+    Ok((roots, TrustSource::File(file)))
+}
+
 /// Build the client configuration for TLS to the identity's smarthost.
 /// Reads `~/.authenticate` (or the identity's own files) only now, when TLS
 /// is actually used (before connecting, so that a client certificate that
 /// cannot be used stops the submission before anything is sent).
 pub(crate) fn setup(identity: &Identity) -> Result<TlsSetup, Failure> {
+    setup_with(identity, None)
+}
+
+/// [`setup`] for `esmtp probe`: the same trust and client certificate, and
+/// a verifier that records the presented chain and the verdict in `seen`
+/// and lets the handshake finish even when the certificate does not
+/// verify, so that the probe can show it. The session must then send
+/// nothing secret: `seen` says whether it verified.
+pub(crate) fn setup_observed(
+    identity: &Identity,
+    seen: &observed::Seen,
+) -> Result<TlsSetup, Failure> {
+    setup_with(identity, Some(seen))
+}
+
+fn setup_with(identity: &Identity, observe: Option<&observed::Seen>) -> Result<TlsSetup, Failure> {
     let host = identity.relay.host.as_str();
     let files = identity.tls_files.as_deref();
     let own = |f: fn(&TlsFiles) -> bool| files.is_some_and(f);
@@ -389,6 +422,42 @@ pub(crate) fn setup(identity: &Identity) -> Result<TlsSetup, Failure> {
         .with_safe_default_protocol_versions()
         .map_err(|e| Failure::software(format!("TLS setup failed: {e}")))?;
     let (builder, trust) = match (pinned, files.and_then(|f| f.trust_file.as_deref())) {
+        // `esmtp probe`: the same trust, behind a verifier that records
+        // the chain and the verdict (see [`observed`]).
+        (pinned, trust_file) if observe.is_some() => {
+            let (inner, trust): (Arc<dyn rustls::client::danger::ServerCertVerifier>, _) =
+                match (pinned, trust_file) {
+                    (Some(fp), _) => (
+                        Arc::new(pinned::PinnedServer::new(
+                            fp,
+                            provider.signature_verification_algorithms,
+                        )),
+                        TrustSource::Pinned(fp),
+                    ),
+                    (None, trust_file) => {
+                        let (roots, trust) = match trust_file {
+                            Some(file) => trust_file_roots(file)?,
+                            None => load_roots(auth_dir.as_deref())?,
+                        };
+                        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                            Arc::new(roots),
+                            provider.clone(),
+                        )
+                        .build()
+                        .map_err(|e| Failure::config(format!("TLS setup failed: {e}")))?;
+                        (verifier, trust)
+                    }
+                };
+            let server = identity.relay.to_string();
+            let seen = observe.cloned().unwrap_or_default();
+            let recorder = observed::Recording::new(inner, seen, host, &server, trust.clone());
+            (
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(recorder)),
+                trust,
+            )
+        }
         (Some(fp), _) => (
             builder
                 .dangerous()
@@ -399,19 +468,8 @@ pub(crate) fn setup(identity: &Identity) -> Result<TlsSetup, Failure> {
             TrustSource::Pinned(fp),
         ),
         (None, Some(file)) => {
-            let file = expand(file)?;
-            let mut roots = RootCertStore::empty();
-            let pem = read_public(&file)?;
-            if add_pem_certs(&mut roots, &file, &pem)? == 0 {
-                return Err(Failure::config(format!(
-                    "{} (tls_trust_file) holds no certificate",
-                    file.display()
-                )));
-            }
-            (
-                builder.with_root_certificates(roots),
-                TrustSource::File(file),
-            )
+            let (roots, trust) = trust_file_roots(file)?;
+            (builder.with_root_certificates(roots), trust)
         }
         (None, None) => {
             let (roots, trust) = load_roots(auth_dir.as_deref())?;
@@ -528,46 +586,7 @@ pub(crate) fn describe_handshake_error(
     let mut source: Option<&(dyn std::error::Error + 'static)> = err.get_ref().map(|e| e as _);
     while let Some(e) = source {
         if let Some(rustls::Error::InvalidCertificate(cert)) = e.downcast_ref::<rustls::Error>() {
-            if let Some(m) = pinned::mismatch(cert) {
-                return (
-                    true,
-                    format!(
-                        "the certificate of {server} is not the one tls_fingerprint pins: \
-                         it has {}, tls_fingerprint expects {}",
-                        crate::plan::fingerprint_text(&m.presented),
-                        crate::plan::fingerprint_text(&m.expected)
-                    ),
-                );
-            }
-            let what = match cert {
-                rustls::CertificateError::UnknownIssuer => {
-                    format!("it is not signed by a CA in {trust}")
-                }
-                rustls::CertificateError::NotValidForNameContext { presented, .. }
-                    if !presented.is_empty() =>
-                {
-                    // rustls shows names as `DnsName("x")`: keep the x.
-                    let names: Vec<&str> = presented
-                        .iter()
-                        .map(|p| match (p.find('"'), p.rfind('"')) {
-                            (Some(a), Some(b)) if b > a => &p[a + 1..b],
-                            _ => p.as_str(),
-                        })
-                        .collect();
-                    format!("it names only {}", names.join(", "))
-                }
-                rustls::CertificateError::NotValidForName
-                | rustls::CertificateError::NotValidForNameContext { .. } => {
-                    "it is issued for other names".to_string()
-                }
-                rustls::CertificateError::Expired
-                | rustls::CertificateError::ExpiredContext { .. } => "it has expired".into(),
-                other => format!("{other:?}"),
-            };
-            return (
-                true,
-                format!("the certificate of {server} did not verify for the name '{host}': {what}"),
-            );
+            return (true, describe_certificate_error(cert, host, server, trust));
         }
         source = e.source();
     }
@@ -575,6 +594,60 @@ pub(crate) fn describe_handshake_error(
         false,
         format!("the TLS handshake with {host} failed: {err}"),
     )
+}
+
+/// Why a certificate did not verify, as the user reads it.
+pub(crate) fn describe_certificate_error(
+    cert: &rustls::CertificateError,
+    host: &str,
+    server: &str,
+    trust: &TrustSource,
+) -> String {
+    if let Some(m) = pinned::mismatch(cert) {
+        return format!(
+            "the certificate of {server} is not the one tls_fingerprint pins: \
+             it has {}, tls_fingerprint expects {}",
+            crate::plan::fingerprint_text(&m.presented),
+            crate::plan::fingerprint_text(&m.expected)
+        );
+    }
+    let what = match cert {
+        rustls::CertificateError::UnknownIssuer => {
+            format!("it is not signed by a CA in {trust}")
+        }
+        rustls::CertificateError::NotValidForNameContext { presented, .. }
+            if !presented.is_empty() =>
+        {
+            // rustls shows names as `DnsName("x")`: keep the x.
+            let names: Vec<&str> = presented
+                .iter()
+                .map(|p| match (p.find('"'), p.rfind('"')) {
+                    (Some(a), Some(b)) if b > a => &p[a + 1..b],
+                    _ => p.as_str(),
+                })
+                .collect();
+            format!("it names only {}", names.join(", "))
+        }
+        rustls::CertificateError::NotValidForName
+        | rustls::CertificateError::NotValidForNameContext { .. } => {
+            "it is issued for other names".to_string()
+        }
+        rustls::CertificateError::Expired | rustls::CertificateError::ExpiredContext { .. } => {
+            "it has expired".into()
+        }
+        other => {
+            // webpki's own reasons come as `Other(OtherError(Reason))`.
+            let text = format!("{other:?}");
+            if text.contains("CaUsedAsEndEntity") {
+                "it is a CA certificate presented as the server's own (as `openssl req \
+                 -x509` makes a self-signed one), and no CA you trust signed it"
+                    .to_string()
+            } else {
+                text
+            }
+        }
+    };
+    format!("the certificate of {server} did not verify for the name '{host}': {what}")
 }
 
 /// True when a handshake failed because the peer sent something that is

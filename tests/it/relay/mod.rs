@@ -9,6 +9,7 @@ mod log;
 mod netns;
 mod oauth;
 mod pinning;
+mod probe;
 mod smtp;
 mod smtputf8;
 mod tls;

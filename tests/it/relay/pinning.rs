@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::hostile::{Run, User};
-use support::{Exim, EximOptions, Pki};
+use support::{file_fingerprint, Exim, EximOptions, Pki};
 
 /// The SHA-256 fingerprint of the certificate the server on `port`
 /// presents, as openssl prints it (`AB:CD:...`).
@@ -44,21 +44,6 @@ fn served_fingerprint(port: u16, starttls: bool) -> Option<String> {
     let out = x509.wait_with_output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     Some(text.trim().split_once('=')?.1.to_string())
-}
-
-/// The SHA-256 fingerprint of a PEM certificate file.
-fn file_fingerprint(cert: &Path) -> String {
-    let out = Command::new("openssl")
-        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-        .arg(cert)
-        .output()
-        .expect("openssl x509");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.trim()
-        .split_once('=')
-        .expect("openssl fingerprint line")
-        .1
-        .to_string()
 }
 
 /// Wait until the server presents the certificate with `fingerprint` (Exim

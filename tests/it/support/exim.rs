@@ -37,6 +37,10 @@ pub struct EximOptions {
     /// Advertise SMTPUTF8 (`smtputf8_advertise_hosts`; Debian's Exim is
     /// built with I18N).
     pub smtputf8: bool,
+    /// Days the server certificate is valid from now.
+    pub cert_days: u32,
+    /// The server certificate is self-signed (no CA signs it).
+    pub self_signed: bool,
 }
 
 impl Default for EximOptions {
@@ -51,6 +55,8 @@ impl Default for EximOptions {
             cert_name: "localhost".into(),
             pipelining: true,
             smtputf8: true,
+            cert_days: 30,
+            self_signed: false,
         }
     }
 }
@@ -146,7 +152,17 @@ impl Exim {
         } else {
             format!("DNS:{}", options.cert_name)
         };
-        pki.issue("server", &options.cert_name, &sans, false);
+        if options.self_signed {
+            pki.self_signed("server", &options.cert_name, &sans, options.cert_days);
+        } else {
+            pki.issue_for_days(
+                "server",
+                &options.cert_name,
+                &sans,
+                false,
+                options.cert_days,
+            );
+        }
         fs::set_permissions(root.join("pki"), fs::Permissions::from_mode(0o755)).expect("chmod");
         for sub in ["spool", "log", "mail"] {
             fs::create_dir_all(root.join(sub)).expect("mkdir");
@@ -425,7 +441,7 @@ rfc1413_hosts =
 acl_smtp_mail = acl_mail
 acl_smtp_rcpt = acl_rcpt
 acl_smtp_data = acl_data
-log_selector = +smtp_connection +received_recipients +tls_peerdn +incoming_interface +incoming_port
+log_selector = +smtp_connection +smtp_no_mail +received_recipients +tls_peerdn +incoming_interface +incoming_port
 domainlist local_domains = *
 
 begin acl

@@ -14,7 +14,10 @@
 //! after its data and the connection dropped, one from `defer@...` deferred
 //! (451) after its data. Every MAIL and RCPT command is
 //! logged as Exim received it (`MAIL <command> tls=... peerdn=... auth=...`,
-//! `RCPT <command>`). Everything accepted is delivered to one maildir with
+//! `RCPT <command>`), and so is a session without a message (`no MAIL in
+//! SMTP connection ... C=EHLO,...,AUTH,QUIT`). The server certificate is
+//! issued by the test CA for 30 days (`cert_days`), or self-signed
+//! (`self_signed`). Everything accepted is delivered to one maildir with
 //! CRLF line ends, so a test can compare what arrived byte for byte.
 //!
 //! [`Pki`] makes a CA and certificates with openssl; [`FakeServer`] is a
