@@ -34,7 +34,8 @@ use std::path::PathBuf;
 /// 3: user names and secrets as bytes (`Octets`), `Identity::unusable`.
 /// 4: `Identity::tls_files` (tls_fingerprint, tls_trust_file, tls_cert_file, tls_key_file).
 /// 5: `Globals::aliases` (the compiled aliases file, a dependency).
-pub const FORMAT_VERSION: u32 = 5;
+/// 6: `AuthMech::{Oauthbearer, ScramSha256, ScramSha1}`.
+pub const FORMAT_VERSION: u32 = 6;
 pub(super) const MAGIC: &[u8; 8] = b"ESMTPPC\0";
 /// magic + format + header length + header check.
 pub(super) const PREFIX_LEN: usize = 8 + 4 + 4 + 8;

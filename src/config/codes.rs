@@ -91,7 +91,7 @@ registry! {
     E002: Error, "missing-value", "missing value",
         "Every keyword except `default` takes a value: `hostname smtp.example.org:587`. The file ended, or another keyword came, where the value should be.";
     E003: Error, "invalid-value-for-a-keyword-that-takes-fixed-words", "invalid value for a keyword that takes fixed words",
-        "`starttls` takes `disabled`, `enabled`, `required` or `implicit`; `message_id` takes `enabled` or `disabled`; `auth` takes `plain`, `login`, `cram-md5`, `ntlm` or `xoauth2`; `queue` takes `disabled`, `enabled` or `background`. `starttls yes` is not understood by esmtp 1.2 either: write `starttls enabled` (use TLS when the server offers it) or `starttls required` (refuse to send without it).";
+        "`starttls` takes `disabled`, `enabled`, `required` or `implicit`; `message_id` takes `enabled` or `disabled`; `auth` takes `plain`, `login`, `cram-md5`, `ntlm`, `xoauth2`, `oauthbearer`, `scram-sha-256` or `scram-sha-1`; `queue` takes `disabled`, `enabled` or `background`. `starttls yes` is not understood by esmtp 1.2 either: write `starttls enabled` (use TLS when the server offers it) or `starttls required` (refuse to send without it).";
     E004: Error, "keyword-used-as-a-value", "keyword used as a value",
         "esmtp 1.2 reads `enabled`, `disabled`, `required` and `default` as keywords wherever they appear, except right after `identity`, `hostname`, `username` and `password`. To use such a word as a value, quote it: `helo \"default\"`.";
     E005: Error, "invalid-host-or-port", "invalid host or port",
@@ -159,7 +159,7 @@ registry! {
     W014: Warning, "program-not-found", "program not found",
         "The first word of a command (`preconnect`, `postconnect`, `passwordeval`, `mda`) names a program that is not on PATH or not executable. It is looked up when the file is checked; it may exist on the machine the file is meant for.";
     W015: Warning, "auth-setting-that-cannot-work", "auth setting that cannot work",
-        "`auth` restricts the mechanism, but the identity has no user name or no secret; `auth xoauth2` needs an access token, normally from `passwordeval`.";
+        "`auth` restricts the mechanism, but the identity has no user name or no secret; `auth xoauth2` and `auth oauthbearer` need an access token, normally from `passwordeval`.";
     W016: Warning, "quoted-string-over-several-lines", "quoted string over several lines",
         "A quoted value ends only at the next quote of the same kind, even several lines later. This usually means a closing quote is missing.";
     W017: Warning, "unmatched-quote", "unmatched quote",
@@ -173,7 +173,7 @@ registry! {
     W021: Warning, "alias-given-twice", "alias given twice",
         "A name appears twice in the aliases file (names are compared without regard to case). The first entry is used, as msmtp does; merge the two lines into one: `name: a, b`.";
     W025: Warning, "password-without-a-starttls-statement", "password without a `starttls` statement",
-        "The identity authenticates to a server on another machine and has no `starttls` statement, so the connection is not encrypted. esmtp then never uses a mechanism that shows the password to anyone on the way (PLAIN, LOGIN, XOAUTH2), as Postfix's client does by default (`noplaintext`): sending fails before anything secret is sent, unless the server offers CRAM-MD5 or NTLM. esmtp 1.2 sent the password in clear here. Write `starttls required` (the server must offer STARTTLS; `starttls implicit` on port 465), or `starttls disabled` to accept sending the password in clear.";
+        "The identity authenticates to a server on another machine and has no `starttls` statement, so the connection is not encrypted. esmtp then never uses a mechanism that shows the password to anyone on the way (PLAIN, LOGIN, XOAUTH2, OAUTHBEARER), as Postfix's client does by default (`noplaintext`): sending fails before anything secret is sent, unless the server offers SCRAM, CRAM-MD5 or NTLM. esmtp 1.2 sent the password in clear here. Write `starttls required` (the server must offer STARTTLS; `starttls implicit` on port 465), or `starttls disabled` to accept sending the password in clear.";
     C001: CompatReport, "extension-keyword", "extension keyword",
         "The keyword is an extension of this esmtp; esmtp 1.2 rejects the file with a syntax error. Shown by `check --compat` so that a file can be kept valid for both.";
     C002: CompatReport, "implicit-tls", "implicit TLS",

@@ -130,7 +130,16 @@ pub struct Keyword {
 
 const TLS_WORDS: &[&str] = &["disabled", "enabled", "required", "implicit"];
 const SWITCH_WORDS: &[&str] = &["enabled", "disabled"];
-const AUTH_WORDS: &[&str] = &["plain", "login", "cram-md5", "ntlm", "xoauth2"];
+const AUTH_WORDS: &[&str] = &[
+    "plain",
+    "login",
+    "cram-md5",
+    "ntlm",
+    "xoauth2",
+    "oauthbearer",
+    "scram-sha-256",
+    "scram-sha-1",
+];
 const QUEUE_WORDS: &[&str] = &["disabled", "enabled", "background"];
 
 /// Every keyword, in documentation order.
@@ -340,7 +349,7 @@ pub static KEYWORDS: &[Keyword] = &[
         value: ValueType::Choice(AUTH_WORDS),
         scope: Scope::Identity,
         default: "the strongest offered",
-        doc: "Use only this SASL mechanism; xoauth2 takes an OAuth 2 access token as the secret.",
+        doc: "Use only this SASL mechanism; xoauth2 and oauthbearer take an OAuth 2 access token as the secret.",
         extension: true,
         name_mode: false,
     },

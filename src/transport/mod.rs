@@ -21,6 +21,7 @@ mod auth;
 pub mod fuzzing;
 pub mod hooks;
 pub mod reply;
+mod scram;
 mod shown;
 pub mod smtp;
 mod stream;

@@ -130,7 +130,16 @@ pub(super) const COMMANDS: &[(&str, Map)] = &[
 ];
 
 /// esmtp's `auth` words, as msmtp spells them.
-pub(super) const AUTH_KNOWN: &[&str] = &["plain", "login", "cram-md5", "ntlm", "xoauth2"];
+pub(super) const AUTH_KNOWN: &[&str] = &[
+    "plain",
+    "login",
+    "cram-md5",
+    "ntlm",
+    "xoauth2",
+    "oauthbearer",
+    "scram-sha-256",
+    "scram-sha-1",
+];
 
 pub(super) fn command(name: &str) -> Option<Map> {
     COMMANDS.iter().find(|(n, _)| *n == name).map(|(_, m)| *m)
