@@ -7,5 +7,6 @@ mod hostile;
 mod line_ends;
 mod netns;
 mod pinning;
+mod sasl;
 mod smtp;
 mod tls;
