@@ -4,6 +4,8 @@
 //! and challenges) lives in `smtp/authentication.rs`. CRAM-MD5 is HMAC-MD5 (RFC 2195);
 //! NTLM is version 1, as libESMTP sends it and as Exim's `spa` server
 //! checks it (MD4 of the password as 16-bit units, DES over the challenge).
+//! SCRAM (RFC 5802, 7677) is in `scram.rs`; OAUTHBEARER (RFC 7628) is the
+//! standard form of XOAUTH2.
 //!
 //! User names and secrets are bytes, exactly as the file (or `passwordeval`)
 //! gives them: esmtp 1.2 sends a Latin-1 password byte for byte in PLAIN
