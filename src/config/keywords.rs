@@ -130,7 +130,8 @@ pub struct Keyword {
 
 const TLS_WORDS: &[&str] = &["disabled", "enabled", "required", "implicit"];
 const SWITCH_WORDS: &[&str] = &["enabled", "disabled"];
-const AUTH_WORDS: &[&str] = &[
+/// The `auth` words: `AuthMech::config_name` of every mechanism.
+pub(crate) const AUTH_WORDS: &[&str] = &[
     "plain",
     "login",
     "cram-md5",

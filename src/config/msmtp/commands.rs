@@ -129,17 +129,8 @@ pub(super) const COMMANDS: &[(&str, Map)] = &[
     ),
 ];
 
-/// esmtp's `auth` words, as msmtp spells them.
-pub(super) const AUTH_KNOWN: &[&str] = &[
-    "plain",
-    "login",
-    "cram-md5",
-    "ntlm",
-    "xoauth2",
-    "oauthbearer",
-    "scram-sha-256",
-    "scram-sha-1",
-];
+/// esmtp's `auth` words, which msmtp spells the same.
+pub(super) const AUTH_KNOWN: &[&str] = crate::config::keywords::AUTH_WORDS;
 
 pub(super) fn command(name: &str) -> Option<Map> {
     COMMANDS.iter().find(|(n, _)| *n == name).map(|(_, m)| *m)

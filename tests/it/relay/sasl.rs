@@ -8,21 +8,11 @@
 use crate::support;
 
 use esmtp::exit;
-use esmtp::plan::{AuthMech, Identity, Secret, SecretSource};
+use esmtp::plan::AuthMech;
 use support::hostile::{assert_no_secret, b64, b64_decode, converse, Seen, User, MARKER};
-use support::{identity, Exim, EximOptions, FakeServer, PASSWORD, TOKEN, USER};
+use support::{Exim, EximOptions, FakeServer, PASSWORD, TOKEN, USER};
 
-fn with_login(port: u16, secret: &str, mech: Option<AuthMech>) -> Identity {
-    let mut id = identity(port);
-    id.username = Some(USER.into());
-    id.secret = Some(SecretSource::Password(Secret::new(secret)));
-    id.auth = mech;
-    id
-}
-
-fn send(id: &Identity, subject: &str) -> Result<(), exit::Failure> {
-    support::relay_message(id, subject, "sasl body\r\n")
-}
+use super::auth::{accepted_with, right_and_wrong_on, send, with_login};
 
 fn scram_exim() -> Exim {
     Exim::with(EximOptions {
@@ -31,42 +21,10 @@ fn scram_exim() -> Exim {
     })
 }
 
-/// The authenticator Exim used for each accepted message (`A=name:id`).
-fn accepted_with(exim: &Exim) -> Vec<String> {
-    exim.log_lines()
-        .iter()
-        .filter(|l| l.contains(" <= "))
-        .filter_map(|l| {
-            l.split(' ')
-                .find(|w| w.starts_with("A="))
-                .map(str::to_string)
-        })
-        .collect()
-}
-
-/// The right secret delivers (through `authenticator`); a wrong one is
-/// refused with 77 and nothing is sent.
+/// [`right_and_wrong_on`], and the wrong secret was refused by
+/// `authenticator` itself.
 fn right_and_wrong(exim: &Exim, mech: AuthMech, secret: &str, authenticator: &str) {
-    send(&with_login(exim.port(), secret, Some(mech)), "right").expect("right secret");
-    assert_eq!(
-        accepted_with(exim),
-        vec![format!("A={authenticator}:{USER}")],
-        "{}",
-        exim.log()
-    );
-    let got = exim.wait_for_messages(1);
-    assert!(got[0].message.ends_with(b"sasl body\r\n"));
-
-    let err = send(
-        &with_login(exim.port(), "wrong secret", Some(mech)),
-        "wrong",
-    )
-    .expect_err("wrong secret");
-    assert_eq!(err.status, exit::NOPERM, "{err}");
-    assert!(err.message.contains("535"), "{err}");
-    assert!(err.message.contains(mech.sasl_name()), "{err}");
-    assert!(!err.message.contains("wrong secret"), "{err}");
-    assert_eq!(exim.accepted(), 1, "nothing sent after a rejected login");
+    right_and_wrong_on(exim, mech, secret, authenticator);
     assert!(
         exim.log()
             .contains(&format!("{authenticator} authenticator failed")),
@@ -103,7 +61,7 @@ fn oauthbearer_over_implicit_tls_names_that_port() {
     let mut id = with_login(exim.tls_port(), TOKEN, Some(AuthMech::Oauthbearer));
     id.tls = esmtp::plan::TlsPolicy::Implicit;
     support::env::with_home(home.path(), || send(&id, "tls")).expect("relay over TLS");
-    assert_eq!(accepted_with(&exim), vec![format!("A=oauthbearer:{USER}")]);
+    assert_eq!(accepted_with(&exim), Some(format!("A=oauthbearer:{USER}")));
 }
 
 #[test]
@@ -112,7 +70,7 @@ fn scram_is_preferred_over_every_other_mechanism_offered() {
     // SCRAMs: without `auth`, SCRAM-SHA-256.
     let exim = scram_exim();
     send(&with_login(exim.port(), PASSWORD, None), "auto").expect("relay");
-    assert_eq!(accepted_with(&exim), vec!["A=scram256:alice".to_string()]);
+    assert_eq!(accepted_with(&exim).as_deref(), Some("A=scram256:alice"));
 }
 
 // ---- hostile servers ------------------------------------------------------
@@ -185,6 +143,14 @@ fn scram_server(fin: Final) -> FakeServer {
     })
 }
 
+/// The lines the client sent from its AUTH command on.
+fn from_auth(seen: &Seen) -> Vec<&String> {
+    seen.lines
+        .iter()
+        .skip_while(|l| !l.to_ascii_uppercase().starts_with("AUTH "))
+        .collect()
+}
+
 /// Run the binary as a user with `-v -X` against `server` with this
 /// identity text: the run, what the server saw, the transcript.
 fn run_against(server: FakeServer, rc_extra: &str) -> (support::hostile::Run, Seen, String) {
@@ -223,11 +189,7 @@ fn a_scram_server_with_a_wrong_signature_is_refused_and_gets_nothing_more() {
         );
         // AUTH, the client-final message, then nothing: no empty response,
         // no MAIL, not even QUIT.
-        let after_auth: Vec<&String> = seen
-            .lines
-            .iter()
-            .skip_while(|l| !l.to_ascii_uppercase().starts_with("AUTH "))
-            .collect();
+        let after_auth = from_auth(&seen);
         assert_eq!(after_auth.len(), 2, "{mech}: {seen:?}");
         assert!(after_auth[0].starts_with(&format!("AUTH {} ", mech.to_ascii_uppercase())));
         // The client-final message: the channel binding of "n,,", the
@@ -253,43 +215,44 @@ fn a_scram_server_with_a_wrong_signature_is_refused_and_gets_nothing_more() {
 }
 
 #[test]
-fn a_scram_server_that_accepts_without_its_signature_is_refused() {
-    let (run, seen, _) = run_against(
-        scram_server(Final::SuccessWithoutSignature),
-        &format!("password \"{MARKER}\"\nauth scram-sha-256\n"),
-    );
-    assert_eq!(run.code, Some(i32::from(exit::PROTOCOL)), "{run:?}");
-    assert!(
-        run.stderr.contains("without sending its signature"),
-        "{run:?}"
-    );
-    assert!(!seen.has("MAIL"), "{seen:?}");
-}
-
-#[test]
-fn scram_errors_from_the_server_are_reported() {
-    // e= instead of the signature: the empty response, then the 535.
-    let (run, seen, _) = run_against(
-        scram_server(Final::Error),
-        &format!("password \"{MARKER}\"\n"),
-    );
-    assert_eq!(run.code, Some(i32::from(exit::NOPERM)), "{run:?}");
-    assert!(
-        run.stderr.contains("535") && run.stderr.contains("e=invalid-proof"),
-        "{run:?}"
-    );
-    assert!(seen.lines.iter().any(|l| l == "\r\n"), "{seen:?}");
-    assert!(!seen.has("MAIL"), "{seen:?}");
-
-    // e= instead of the server-first message: cancelled with `*`.
-    let (run, seen, _) = run_against(
-        scram_server(Final::ErrorFirst),
-        &format!("password \"{MARKER}\"\nauth scram-sha-1\n"),
-    );
-    assert_eq!(run.code, Some(i32::from(exit::NOPERM)), "{run:?}");
-    assert!(run.stderr.contains("e=unknown-user"), "{run:?}");
-    assert!(seen.lines.iter().any(|l| l == "*\r\n"), "{seen:?}");
-    assert!(!seen.has("MAIL"), "{seen:?}");
+fn scram_servers_that_refuse_or_cannot_prove_are_reported_and_get_no_mail() {
+    for (fin, auth, code, says, client_line) in [
+        // Success without the signature: not authenticated, 76.
+        (
+            Final::SuccessWithoutSignature,
+            "auth scram-sha-256\n",
+            exit::PROTOCOL,
+            &["without sending its signature"][..],
+            None,
+        ),
+        // e= instead of the signature: the empty response, then the 535.
+        (
+            Final::Error,
+            "",
+            exit::NOPERM,
+            &["535", "e=invalid-proof"][..],
+            Some("\r\n"),
+        ),
+        // e= instead of the server-first message: cancelled with `*`.
+        (
+            Final::ErrorFirst,
+            "auth scram-sha-1\n",
+            exit::NOPERM,
+            &["e=unknown-user"][..],
+            Some("*\r\n"),
+        ),
+    ] {
+        let (run, seen, _) =
+            run_against(scram_server(fin), &format!("password \"{MARKER}\"\n{auth}"));
+        assert_eq!(run.code, Some(i32::from(code)), "{fin:?}: {run:?}");
+        for needle in says {
+            assert!(run.stderr.contains(needle), "{fin:?}: {needle}: {run:?}");
+        }
+        if let Some(line) = client_line {
+            assert!(seen.lines.iter().any(|l| l == line), "{fin:?}: {seen:?}");
+        }
+        assert!(!seen.has("MAIL"), "{fin:?}: {seen:?}");
+    }
 }
 
 /// An OAUTHBEARER server that refuses every token the RFC 7628 way: a 334
@@ -342,11 +305,7 @@ fn a_refused_oauthbearer_token_gets_the_dummy_response_and_the_status_is_reporte
         );
         // What went over the wire: the initial response (inline, or after
         // an empty challenge when the line would pass 512 bytes), AQ==.
-        let auth: Vec<&String> = seen
-            .lines
-            .iter()
-            .skip_while(|l| !l.to_ascii_uppercase().starts_with("AUTH "))
-            .collect();
+        let auth = from_auth(&seen);
         // The command line stays within RFC 4954's 512 bytes (a response
         // line may be longer).
         assert!(auth[0].len() <= 512, "{seen:?}");
