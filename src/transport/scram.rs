@@ -13,8 +13,8 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use hmac::digest::{core_api::BlockSizeUser, Digest, FixedOutputReset};
-use hmac::{Mac, SimpleHmac};
+use hmac::digest::{Digest, FixedOutput, KeyInit, Update};
+use hmac::Hmac;
 use std::borrow::Cow;
 
 /// The hash of the SCRAM variant.
@@ -190,8 +190,15 @@ impl Scram {
         auth_message.extend_from_slice(&without_proof);
         let password = prepared(password);
         let (proof, server_signature) = match self.hash {
-            Hash::Sha1 => proofs::<sha1::Sha1>(&password, &salt, iterations, &auth_message),
-            Hash::Sha256 => proofs::<sha2::Sha256>(&password, &salt, iterations, &auth_message),
+            Hash::Sha1 => {
+                proofs::<sha1::Sha1, Hmac<sha1::Sha1>>(&password, &salt, iterations, &auth_message)
+            }
+            Hash::Sha256 => proofs::<sha2::Sha256, Hmac<sha2::Sha256>>(
+                &password,
+                &salt,
+                iterations,
+                &auth_message,
+            ),
         };
         self.server_signature = Some(server_signature);
         let mut out = without_proof;
@@ -227,42 +234,42 @@ impl Scram {
     }
 }
 
-fn hmac<D>(key: &[u8], data: &[u8]) -> Vec<u8>
-where
-    D: Digest + BlockSizeUser + Clone,
-{
+/// HMAC of `data` keyed with `key` (`M` is `Hmac<D>`).
+fn hmac<M: KeyInit + Update + FixedOutput>(key: &[u8], data: &[u8]) -> Vec<u8> {
     // Any key length is valid for HMAC.
-    let mut mac = match <SimpleHmac<D> as Mac>::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => return Vec::new(),
+    let Ok(mut mac) = <M as KeyInit>::new_from_slice(key) else {
+        return Vec::new();
     };
     mac.update(data);
-    mac.finalize().into_bytes().to_vec()
+    mac.finalize_fixed().to_vec()
 }
 
-/// ClientProof and ServerSignature (RFC 5802 section 3).
-fn proofs<D>(
+/// ClientProof and ServerSignature (RFC 5802 section 3), `M` being
+/// `Hmac<D>` (which keys its state once: PBKDF2 then costs two hash blocks
+/// per iteration, not four).
+fn proofs<D, M>(
     password: &[u8],
     salt: &[u8],
     iterations: u32,
     auth_message: &[u8],
 ) -> (Vec<u8>, Vec<u8>)
 where
-    D: Digest + BlockSizeUser + Clone + FixedOutputReset + Sync,
+    D: Digest,
+    M: KeyInit + Update + FixedOutput + Clone + Sync,
 {
     let mut salted = vec![0u8; <D as Digest>::output_size()];
     // Any password and salt length is valid for PBKDF2-HMAC.
-    let _ = pbkdf2::pbkdf2::<SimpleHmac<D>>(password, salt, iterations, &mut salted);
-    let client_key = hmac::<D>(&salted, b"Client Key");
+    let _ = pbkdf2::pbkdf2::<M>(password, salt, iterations, &mut salted);
+    let client_key = hmac::<M>(&salted, b"Client Key");
     let stored_key = D::digest(&client_key);
-    let client_signature = hmac::<D>(&stored_key, auth_message);
+    let client_signature = hmac::<M>(&stored_key, auth_message);
     let proof = client_key
         .iter()
         .zip(&client_signature)
         .map(|(k, s)| k ^ s)
         .collect();
-    let server_key = hmac::<D>(&salted, b"Server Key");
-    (proof, hmac::<D>(&server_key, auth_message))
+    let server_key = hmac::<M>(&salted, b"Server Key");
+    (proof, hmac::<M>(&server_key, auth_message))
 }
 
 #[cfg(test)]
