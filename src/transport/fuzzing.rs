@@ -7,6 +7,8 @@
 //! (`stream.rs`), and with [`reply::parse`]. Both must agree. What the
 //! client makes of each reply runs too: EHLO keywords, AUTH challenges,
 //! server text shown with the secret masked and controls escaped.
+//!
+//! [`scram`] takes the bytes as a SCRAM server's two messages.
 
 use super::auth;
 use super::reply::{self, Builder, Reply, ReplyError, MAX_LINE};
@@ -83,4 +85,34 @@ fn check_shown(text: &str) {
         !text.chars().any(|c| c.is_control() && c != '\t'),
         "a control character is shown: {text:?}"
     );
+}
+
+/// The SCRAM client on a hostile server's messages: `data` is the
+/// server-first message, a newline, the server-final message. The client
+/// nonce is fixed (so that the fuzzer can extend it) and iterations are
+/// capped low; the client-final message must be well formed and the
+/// server's signature must never be taken on anything but the right one.
+pub fn scram(data: &[u8]) {
+    use super::scram::{Hash, Scram, ScramError};
+    let (first, last) = match memchr::memchr(b'\n', data) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &b""[..]),
+    };
+    for hash in [Hash::Sha1, Hash::Sha256] {
+        let (mut s, client_first) = Scram::with_nonce(hash, b"u,=", "fyko".into());
+        assert_eq!(client_first, b"n,,n=u=2C=3D,r=fyko");
+        match s.client_final_within(first, SECRET.as_bytes(), 64) {
+            Ok(m) => {
+                assert!(m.starts_with(b"c=biws,r=fyko"), "{m:?}");
+                assert!(memchr::memmem::find(&m, b",p=").is_some(), "{m:?}");
+                assert!(memchr::memmem::find(&m, SECRET.as_bytes()).is_none());
+            }
+            Err(ScramError::Server(e)) => check_shown(&e),
+            Err(ScramError::Protocol(why)) => check_shown(&why),
+            Err(ScramError::Unproven) => panic!("no signature is checked before the proof"),
+        }
+        if let Err(ScramError::Server(e)) = s.verify(last) {
+            check_shown(&e);
+        }
+    }
 }

@@ -122,7 +122,7 @@ impl Scram {
         Some(Scram::with_nonce(hash, user, B64.encode(random)))
     }
 
-    fn with_nonce(hash: Hash, user: &[u8], nonce: String) -> (Scram, Vec<u8>) {
+    pub(crate) fn with_nonce(hash: Hash, user: &[u8], nonce: String) -> (Scram, Vec<u8>) {
         let mut bare = b"n=".to_vec();
         bare.extend_from_slice(&saslname(&prepared(user)));
         bare.extend_from_slice(b",r=");
@@ -146,6 +146,17 @@ impl Scram {
         &mut self,
         server_first: &[u8],
         password: &[u8],
+    ) -> Result<Vec<u8>, ScramError> {
+        self.client_final_within(server_first, password, MAX_ITERATIONS)
+    }
+
+    /// [`Scram::client_final`] doing at most `max_iterations` (the fuzz
+    /// target keeps them cheap).
+    pub(crate) fn client_final_within(
+        &mut self,
+        server_first: &[u8],
+        password: &[u8],
+        max_iterations: u32,
     ) -> Result<Vec<u8>, ScramError> {
         let protocol = |why: &str| ScramError::Protocol(why.to_string());
         if let Some(e) = attribute(server_first, b'e') {
@@ -176,9 +187,9 @@ impl Scram {
             .and_then(|i| i.parse::<u32>().ok())
             .filter(|i| *i >= 1)
             .ok_or_else(|| protocol("the server's iteration count (i=) is missing or invalid"))?;
-        if iterations > MAX_ITERATIONS {
+        if iterations > max_iterations {
             return Err(ScramError::Protocol(format!(
-                "the server asks for {iterations} iterations (at most {MAX_ITERATIONS} are done)"
+                "the server asks for {iterations} iterations (at most {max_iterations} are done)"
             )));
         }
         let mut without_proof = b"c=biws,r=".to_vec(); // biws: base64 of "n,,"
