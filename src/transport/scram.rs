@@ -79,8 +79,9 @@ fn prepared(text: &[u8]) -> Cow<'_, [u8]> {
 pub(crate) enum ScramError {
     /// Not a SCRAM message, or one we must not follow (the text says why).
     Protocol(String),
-    /// The server's `e=` error.
-    Server(String),
+    /// The server's `e=` error, as it sent it (to be masked and escaped
+    /// before it is shown).
+    Server(Vec<u8>),
     /// The server's signature is wrong: it does not know the password.
     Unproven,
 }
@@ -91,26 +92,6 @@ fn attribute(message: &[u8], key: u8) -> Option<&[u8]> {
         .split(|&b| b == b',')
         .find(|a| a.len() >= 2 && a[0] == key && a[1] == b'=')
         .map(|a| &a[2..])
-}
-
-/// A server text (an `e=` value) as it may be shown: printable ASCII,
-/// bounded.
-fn shown_value(v: &[u8]) -> String {
-    let mut s: String = v
-        .iter()
-        .take(100)
-        .map(|&b| {
-            if b.is_ascii_graphic() || b == b' ' {
-                b as char
-            } else {
-                '?'
-            }
-        })
-        .collect();
-    if v.len() > 100 {
-        s.push_str("...");
-    }
-    s
 }
 
 impl Scram {
@@ -160,7 +141,7 @@ impl Scram {
     ) -> Result<Vec<u8>, ScramError> {
         let protocol = |why: &str| ScramError::Protocol(why.to_string());
         if let Some(e) = attribute(server_first, b'e') {
-            return Err(ScramError::Server(shown_value(e)));
+            return Err(ScramError::Server(e.to_vec()));
         }
         if server_first.starts_with(b"m=") {
             return Err(protocol(
@@ -222,7 +203,7 @@ impl Scram {
     /// server that knows the password can make.
     pub(crate) fn verify(&self, server_final: &[u8]) -> Result<(), ScramError> {
         if let Some(e) = attribute(server_final, b'e') {
-            return Err(ScramError::Server(shown_value(e)));
+            return Err(ScramError::Server(e.to_vec()));
         }
         let Some(expected) = &self.server_signature else {
             return Err(ScramError::Unproven);
@@ -308,7 +289,7 @@ mod tests {
         assert_eq!(s.verify(b"x=1"), Err(ScramError::Unproven));
         assert_eq!(
             s.verify(b"e=invalid-proof"),
-            Err(ScramError::Server("invalid-proof".into()))
+            Err(ScramError::Server(b"invalid-proof".to_vec()))
         );
     }
 
@@ -358,7 +339,7 @@ mod tests {
         }
         assert_eq!(
             start().client_final(b"e=unknown-user", b"pw"),
-            Err(ScramError::Server("unknown-user".into()))
+            Err(ScramError::Server(b"unknown-user".to_vec()))
         );
         // Without a client-final, no signature can be right.
         assert_eq!(start().verify(b"v=AAAA"), Err(ScramError::Unproven));

@@ -302,12 +302,14 @@ impl Connection {
         }
     }
 
-    /// A base64 server text (OAUTHBEARER's JSON status, SCRAM's `e=`) as
-    /// it may be shown: decoded, bounded, secrets masked, controls escaped.
+    /// A server text (OAUTHBEARER's JSON status, SCRAM's `e=`) as it may
+    /// be shown: secrets masked (before it is cut, so that no part of a
+    /// secret survives at the cut), bounded, controls escaped.
     fn explanation(&self, text: &[u8]) -> String {
-        let cut = &text[..text.len().min(EXPLANATION_CAP)];
-        let mut shown = self.masker.show(cut);
-        if text.len() > EXPLANATION_CAP {
+        let masked = self.masker.mask(text);
+        let cut = &masked[..masked.len().min(EXPLANATION_CAP)];
+        let mut shown = super::super::shown::printable(cut);
+        if masked.len() > EXPLANATION_CAP {
             shown.push_str(" ...");
         }
         shown
@@ -340,7 +342,7 @@ impl Connection {
             Ok(m) => m,
             Err(ScramError::Server(e)) => {
                 // Refused before any proof: cancel (RFC 4954) and report.
-                let why = format!("e={}", self.explanation(e.as_bytes()));
+                let why = format!("e={}", self.explanation(&e));
                 let r = self.auth_command("*")?;
                 return Err(AuthError::Explained(r, why));
             }
@@ -367,7 +369,7 @@ impl Connection {
             Err(ScramError::Server(e)) => {
                 // The server refused our proof and said why; its final
                 // reply follows our empty response.
-                let why = format!("e={}", self.explanation(e.as_bytes()));
+                let why = format!("e={}", self.explanation(&e));
                 let last = self.auth_command("")?;
                 if last.is_positive() {
                     return Err(AuthError::Unproven(format!(

@@ -258,13 +258,12 @@ fn scram_servers_that_refuse_or_cannot_prove_are_reported_and_get_no_mail() {
 /// An OAUTHBEARER server that refuses every token the RFC 7628 way: a 334
 /// with its JSON status, then (after the dummy response) 535. It also
 /// takes the initial response after an empty 334 challenge.
-fn oauthbearer_refusing_server() -> FakeServer {
+fn oauthbearer_refusing_server(status: Vec<u8>) -> FakeServer {
     let mut awaiting_response = false;
     FakeServer::start(move |r, _w| {
         converse(r, GREETING, move |l: &str| {
             let upper = l.to_ascii_uppercase();
             let line = l.trim_end();
-            let status = b"{\"status\":\"invalid_token\",\"schemes\":\"bearer\",\"scope\":\"https://mail.google.com/\"}\x1b[2J";
             if upper.starts_with("EHLO") {
                 b"250-hostile.test\r\n250 AUTH OAUTHBEARER\r\n".to_vec()
             } else if upper == "AUTH OAUTHBEARER\r\n" {
@@ -272,7 +271,7 @@ fn oauthbearer_refusing_server() -> FakeServer {
                 b"334 \r\n".to_vec()
             } else if upper.starts_with("AUTH OAUTHBEARER ") || awaiting_response {
                 awaiting_response = false;
-                format!("334 {}\r\n", b64(status)).into_bytes()
+                format!("334 {}\r\n", b64(&status)).into_bytes()
             } else if line == "AQ==" {
                 b"535 5.7.8 token refused\r\n".to_vec()
             } else if upper.starts_with("QUIT") {
@@ -288,7 +287,10 @@ fn oauthbearer_refusing_server() -> FakeServer {
 #[test]
 fn a_refused_oauthbearer_token_gets_the_dummy_response_and_the_status_is_reported() {
     for token in [MARKER.to_string(), format!("{MARKER}{}", "x".repeat(600))] {
-        let server = oauthbearer_refusing_server();
+        let server = oauthbearer_refusing_server(
+            b"{\"status\":\"invalid_token\",\"schemes\":\"bearer\",\"scope\":\"https://mail.google.com/\"}\x1b[2J"
+                .to_vec(),
+        );
         let port = server.port;
         let (run, seen, transcript) = run_against(
             server,
@@ -324,4 +326,20 @@ fn a_refused_oauthbearer_token_gets_the_dummy_response_and_the_status_is_reporte
         assert!(!seen.has("MAIL"), "{seen:?}");
         assert!(!transcript.contains(&token), "{transcript}");
     }
+}
+
+#[test]
+fn a_status_echoing_the_token_is_masked_before_it_is_cut() {
+    // The status is shown up to 300 bytes: the token straddles the cut.
+    let mut status = format!("{{\"status\":\"{}", "x".repeat(285)).into_bytes();
+    status.extend_from_slice(MARKER.as_bytes());
+    status.extend_from_slice(b"\"}");
+    let (run, _, _) = run_against(
+        oauthbearer_refusing_server(status),
+        &format!("password \"{MARKER}\"\nauth oauthbearer\n"),
+    );
+    assert_eq!(run.code, Some(i32::from(exit::NOPERM)), "{run:?}");
+    // Masked, then cut: the cut falls inside the mask, not the token.
+    assert!(run.stderr.contains("xx[cre ...)"), "{run:?}");
+    assert!(!run.stderr.contains(&MARKER[..4]), "{run:?}");
 }
