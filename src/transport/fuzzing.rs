@@ -107,9 +107,12 @@ pub fn scram(data: &[u8]) {
         assert_eq!(client_first, b"n,,n=u=2C=3D,r=fyko");
         match s.client_final_within(first, SECRET.as_bytes(), 64) {
             Ok(m) => {
+                // c=biws,r=<the server's nonce>,p=<a proof of the hash's size>
                 assert!(m.starts_with(b"c=biws,r=fyko"), "{m:?}");
-                assert!(memchr::memmem::find(&m, b",p=").is_some(), "{m:?}");
-                assert!(memchr::memmem::find(&m, SECRET.as_bytes()).is_none());
+                let at = memchr::memmem::rfind(&m, b",p=").expect("a proof");
+                let proof = auth::unb64(&String::from_utf8_lossy(&m[at + 3..]));
+                let size = if hash == Hash::Sha1 { 20 } else { 32 };
+                assert_eq!(proof.map(|p| p.len()), Some(size), "{m:?}");
             }
             Err(ScramError::Server(e)) => shown_error(&e),
             Err(ScramError::Protocol(why)) => check_shown(&why),
