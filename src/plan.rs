@@ -613,6 +613,12 @@ pub enum AuthMech {
     CramMd5,
     Ntlm,
     Xoauth2,
+    /// RFC 7628: a bearer token, like XOAUTH2. Extension.
+    Oauthbearer,
+    /// RFC 7677. Extension.
+    ScramSha256,
+    /// RFC 5802. Extension.
+    ScramSha1,
 }
 
 impl AuthMech {
@@ -624,6 +630,9 @@ impl AuthMech {
             AuthMech::CramMd5 => "CRAM-MD5",
             AuthMech::Ntlm => "NTLM",
             AuthMech::Xoauth2 => "XOAUTH2",
+            AuthMech::Oauthbearer => "OAUTHBEARER",
+            AuthMech::ScramSha256 => "SCRAM-SHA-256",
+            AuthMech::ScramSha1 => "SCRAM-SHA-1",
         }
     }
     /// The name as written in esmtprc (`auth cram-md5`).
@@ -634,19 +643,35 @@ impl AuthMech {
             AuthMech::CramMd5 => "cram-md5",
             AuthMech::Ntlm => "ntlm",
             AuthMech::Xoauth2 => "xoauth2",
+            AuthMech::Oauthbearer => "oauthbearer",
+            AuthMech::ScramSha256 => "scram-sha-256",
+            AuthMech::ScramSha1 => "scram-sha-1",
         }
     }
-    /// The mechanism's secret is an OAuth 2 access token (XOAUTH2, and
-    /// OAUTHBEARER where it is spoken): the mechanisms `oauth2` may use.
-    pub fn takes_token(self) -> bool {
-        matches!(self.sasl_name(), "XOAUTH2" | "OAUTHBEARER")
+    /// Does this mechanism put the secret itself on the wire (readable by
+    /// anyone on the way of an unencrypted connection)? CRAM-MD5, NTLM and
+    /// SCRAM send only proofs of it.
+    pub fn reveals_secret(self) -> bool {
+        match self {
+            AuthMech::Plain | AuthMech::Login | AuthMech::Xoauth2 | AuthMech::Oauthbearer => true,
+            AuthMech::CramMd5 | AuthMech::Ntlm | AuthMech::ScramSha256 | AuthMech::ScramSha1 => {
+                false
+            }
+        }
     }
-    pub const ALL: [AuthMech; 5] = [
+    /// Is the secret an OAuth 2 access token rather than a password?
+    pub fn takes_token(self) -> bool {
+        matches!(self, AuthMech::Xoauth2 | AuthMech::Oauthbearer)
+    }
+    pub const ALL: [AuthMech; 8] = [
         AuthMech::Plain,
         AuthMech::Login,
         AuthMech::CramMd5,
         AuthMech::Ntlm,
         AuthMech::Xoauth2,
+        AuthMech::Oauthbearer,
+        AuthMech::ScramSha256,
+        AuthMech::ScramSha1,
     ];
 }
 

@@ -39,7 +39,8 @@ use std::path::PathBuf;
 ///    `u@bücher.example` and `u@xn--bcher-kva.example` share a bucket.
 /// 8: `SecretSource::OAuth2` (oauth2 and its settings).
 /// 9: `Globals::log`, `Identity::log` (logfile, syslog).
-pub const FORMAT_VERSION: u32 = 9;
+/// 10: `AuthMech::{Oauthbearer, ScramSha256, ScramSha1}`.
+pub const FORMAT_VERSION: u32 = 10;
 pub(super) const MAGIC: &[u8; 8] = b"ESMTPPC\0";
 /// magic + format + header length + header check.
 pub(super) const PREFIX_LEN: usize = 8 + 4 + 4 + 8;

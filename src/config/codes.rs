@@ -91,7 +91,7 @@ registry! {
     E002: Error, "missing-value", "missing value",
         "Every keyword except `default` takes a value: `hostname smtp.example.org:587`. The file ended, or another keyword came, where the value should be.";
     E003: Error, "invalid-value-for-a-keyword-that-takes-fixed-words", "invalid value for a keyword that takes fixed words",
-        "`starttls` takes `disabled`, `enabled`, `required` or `implicit`; `message_id` takes `enabled` or `disabled`; `auth` takes `plain`, `login`, `cram-md5`, `ntlm` or `xoauth2`; `queue` takes `disabled`, `enabled` or `background`. `starttls yes` is not understood by esmtp 1.2 either: write `starttls enabled` (use TLS when the server offers it) or `starttls required` (refuse to send without it).";
+        "`starttls` takes `disabled`, `enabled`, `required` or `implicit`; `message_id` takes `enabled` or `disabled`; `auth` takes `plain`, `login`, `cram-md5`, `ntlm`, `xoauth2`, `oauthbearer`, `scram-sha-256` or `scram-sha-1`; `queue` takes `disabled`, `enabled` or `background`. `starttls yes` is not understood by esmtp 1.2 either: write `starttls enabled` (use TLS when the server offers it) or `starttls required` (refuse to send without it).";
     E004: Error, "keyword-used-as-a-value", "keyword used as a value",
         "esmtp 1.2 reads `enabled`, `disabled`, `required` and `default` as keywords wherever they appear, except right after `identity`, `hostname`, `username` and `password`. To use such a word as a value, quote it: `helo \"default\"`.";
     E005: Error, "invalid-host-or-port", "invalid host or port",
@@ -175,7 +175,7 @@ registry! {
     W014: Warning, "program-not-found", "program not found",
         "The first word of a command (`preconnect`, `postconnect`, `passwordeval`, `mda`) names a program that is not on PATH or not executable. It is looked up when the file is checked; it may exist on the machine the file is meant for.";
     W015: Warning, "auth-setting-that-cannot-work", "auth setting that cannot work",
-        "`auth` restricts the mechanism, but the identity has no user name or no secret; `auth xoauth2` needs an access token, from `oauth2` (esmtp's own token store) or `passwordeval`.";
+        "`auth` restricts the mechanism, but the identity has no user name or no secret; `auth xoauth2` and `auth oauthbearer` need an access token, from `oauth2` (esmtp's own token store) or `passwordeval`.";
     W016: Warning, "quoted-string-over-several-lines", "quoted string over several lines",
         "A quoted value ends only at the next quote of the same kind, even several lines later. This usually means a closing quote is missing.";
     W017: Warning, "unmatched-quote", "unmatched quote",
@@ -189,7 +189,7 @@ registry! {
     W021: Warning, "alias-given-twice", "alias given twice",
         "A name appears twice in the aliases file (names are compared without regard to case). The first entry is used, as msmtp does; merge the two lines into one: `name: a, b`.";
     W025: Warning, "password-without-a-starttls-statement", "password without a `starttls` statement",
-        "The identity authenticates to a server on another machine and has no `starttls` statement, so the connection is not encrypted. esmtp then never uses a mechanism that shows the password to anyone on the way (PLAIN, LOGIN, XOAUTH2), as Postfix's client does by default (`noplaintext`): sending fails before anything secret is sent, unless the server offers CRAM-MD5 or NTLM. esmtp 1.2 sent the password in clear here. Write `starttls required` (the server must offer STARTTLS; `starttls implicit` on port 465), or `starttls disabled` to accept sending the password in clear.";
+        "The identity authenticates to a server on another machine and has no `starttls` statement, so the connection is not encrypted. esmtp then never uses a mechanism that shows the password to anyone on the way (PLAIN, LOGIN, XOAUTH2, OAUTHBEARER), as Postfix's client does by default (`noplaintext`): sending fails before anything secret is sent, unless the server offers SCRAM, CRAM-MD5 or NTLM. esmtp 1.2 sent the password in clear here. Write `starttls required` (the server must offer STARTTLS; `starttls implicit` on port 465), or `starttls disabled` to accept sending the password in clear.";
     W030: Warning, "oauth2-setting-without-oauth2", "oauth2 setting without oauth2",
         "`oauth2_client_id`, `oauth2_client_secret`, `oauth2_client_secret_eval`, `oauth2_auth_url`, `oauth2_token_url`, `oauth2_device_url` and `oauth2_scope` are used only by an identity with an `oauth2` statement (`oauth2 google`, `oauth2 microsoft` or `oauth2 custom`). Add it, or remove the setting.";
     W045: Warning, "shared-log-file-in-etc-esmtprc", "shared log file in /etc/esmtprc",
@@ -199,7 +199,7 @@ registry! {
     W051: Warning, "auth-mechanism-not-offered", "AUTH mechanism not offered",
         "Reported by `esmtp probe`. The identity insists on one mechanism (`auth X`) and the server does not offer it: every submission through this identity fails before anything is sent. Remove the `auth` statement to let esmtp choose among those offered, or name one the probe lists. Some servers offer AUTH only after STARTTLS: the probe shows what the server offers on the connection a submission would use.";
     W052: Warning, "no-usable-auth-mechanism", "no usable AUTH mechanism",
-        "Reported by `esmtp probe`. The identity has credentials, and the server offers only mechanisms esmtp does not speak (esmtp speaks CRAM-MD5, NTLM, PLAIN, LOGIN, and XOAUTH2 with `auth xoauth2`): every submission through this identity fails before anything is sent. Check that this is the right server and port (submission is usually 587 with STARTTLS or 465 with implicit TLS).";
+        "Reported by `esmtp probe`. The identity has credentials, and the server offers only mechanisms esmtp does not speak (esmtp speaks SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, NTLM, PLAIN, LOGIN, and XOAUTH2 or OAUTHBEARER with an access token): every submission through this identity fails before anything is sent. Check that this is the right server and port (submission is usually 587 with STARTTLS or 465 with implicit TLS).";
     W053: Warning, "certificate-expires-soon", "certificate expires soon",
         "Reported by `esmtp probe`. The server's certificate expires within 14 days, or has expired. Once it has expired every submission through this identity fails (status 69) unless the identity pins it with `tls_fingerprint`, and a pinned certificate that is renewed gets a new fingerprint: run `esmtp probe` again after the renewal and paste the new one. Tell the server's administrator.";
     W054: Warning, "certificate-does-not-verify", "certificate does not verify",
@@ -209,7 +209,7 @@ registry! {
     W056: Warning, "credentials-set-but-no-auth-offered", "credentials set but no AUTH offered",
         "Reported by `esmtp probe`. The identity has a `username` and a secret, and the server offers no AUTH at all on the connection a submission uses, so every submission through this identity fails. Many servers offer AUTH only after STARTTLS: write `starttls required` when the server offers STARTTLS. If the server takes mail without a login (a relay that trusts your address), remove `username` and `password`.";
     W057: Warning, "cleartext-policy-refuses-auth", "cleartext policy refuses AUTH",
-        "Reported by `esmtp probe`. The connection to this server is not encrypted, it is on another machine, and the only mechanisms it offers (PLAIN, LOGIN, XOAUTH2) would show the password to anyone on the way: esmtp refuses to send it (see W025) and every submission through this identity fails with status 78. Write `starttls required` if the server offers STARTTLS (or `starttls implicit` for port 465), or `starttls disabled` to accept sending the password in clear.";
+        "Reported by `esmtp probe`. The connection to this server is not encrypted, it is on another machine, and the only mechanisms it offers (PLAIN, LOGIN, XOAUTH2, OAUTHBEARER) would show the password to anyone on the way: esmtp refuses to send it (see W025) and every submission through this identity fails with status 78. Write `starttls required` if the server offers STARTTLS (or `starttls implicit` for port 465), or `starttls disabled` to accept sending the password in clear.";
     W058: Warning, "login-refused", "login refused",
         "Reported by `esmtp probe --login`. The server refused the identity's login (wrong user name or password, an expired token, an account that needs an app password), or the exchange failed. The probe prints the server's reply; the secret is never shown. Every submission through this identity fails the same way.";
     C001: CompatReport, "extension-keyword", "extension keyword",

@@ -143,7 +143,17 @@ pub struct Keyword {
 
 const TLS_WORDS: &[&str] = &["disabled", "enabled", "required", "implicit"];
 const SWITCH_WORDS: &[&str] = &["enabled", "disabled"];
-const AUTH_WORDS: &[&str] = &["plain", "login", "cram-md5", "ntlm", "xoauth2"];
+/// The `auth` words: `AuthMech::config_name` of every mechanism.
+pub(crate) const AUTH_WORDS: &[&str] = &[
+    "plain",
+    "login",
+    "cram-md5",
+    "ntlm",
+    "xoauth2",
+    "oauthbearer",
+    "scram-sha-256",
+    "scram-sha-1",
+];
 const QUEUE_WORDS: &[&str] = &["disabled", "enabled", "background"];
 const OAUTH2_WORDS: &[&str] = &["google", "microsoft", "custom"];
 /// msmtp's `syslog` values: on (the default facility), off, or a facility.
@@ -369,7 +379,7 @@ pub static KEYWORDS: &[Keyword] = &[
         value: ValueType::Choice(AUTH_WORDS),
         scope: Scope::Identity,
         default: "the strongest offered",
-        doc: "Use only this SASL mechanism; xoauth2 takes an OAuth 2 access token as the secret.",
+        doc: "Use only this SASL mechanism; xoauth2 and oauthbearer take an OAuth 2 access token as the secret.",
         extension: true,
         name_mode: false,
     },

@@ -21,22 +21,21 @@ fn is_loopback(host: &str) -> bool {
 /// W025: credentials for another machine and no `starttls` statement.
 /// The password is then never sent by a mechanism that reveals it (the
 /// default is not an opt-out): sending fails unless the server offers
-/// CRAM-MD5 or NTLM.
+/// SCRAM, CRAM-MD5 or NTLM.
 fn no_starttls_statement(
     name: &str,
     id: &crate::plan::Identity,
     secret: Span,
 ) -> Option<Diagnostic> {
-    use crate::plan::AuthMech;
     let label = match id.auth {
-        Some(AuthMech::CramMd5 | AuthMech::Ntlm) => return None,
+        Some(m) if !m.reveals_secret() => return None,
         Some(m) => format!(
             "`auth {}` would show it in clear to {}: sending will fail",
             m.config_name(),
             id.relay
         ),
         None => format!(
-            "not sent unencrypted to {}: sending fails unless the server offers CRAM-MD5 or NTLM",
+            "not sent unencrypted to {}: sending fails unless the server offers SCRAM, CRAM-MD5 or NTLM",
             id.relay
         ),
     };
@@ -278,13 +277,15 @@ pub fn lint(l: &Lowered, opts: &Options) -> DiagList {
                         .primary(*span, "nothing to authenticate with")
                         .help("add `username` and `password` (or `passwordeval`)"),
                     );
-                } else if mech == crate::plan::AuthMech::Xoauth2
-                    && matches!(id.secret, Some(SecretSource::Password(_)))
+                } else if mech.takes_token() && matches!(id.secret, Some(SecretSource::Password(_)))
                 {
                     out.push(
-                        Diagnostic::new(Code::W015, "`auth xoauth2` with a fixed password")
-                            .primary(*span, "OAuth 2 access tokens expire within hours")
-                            .help("let esmtp get the token (`oauth2`), or fetch it with `passwordeval \"COMMAND\"`"),
+                        Diagnostic::new(
+                            Code::W015,
+                            format!("`auth {}` with a fixed password", mech.config_name()),
+                        )
+                        .primary(*span, "OAuth 2 access tokens expire within hours")
+                        .help("let esmtp get the token (`oauth2`), or fetch it with `passwordeval \"COMMAND\"`"),
                     );
                 }
             }

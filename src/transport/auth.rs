@@ -4,6 +4,8 @@
 //! and challenges) lives in `smtp/authentication.rs`. CRAM-MD5 is HMAC-MD5 (RFC 2195);
 //! NTLM is version 1, as libESMTP sends it and as Exim's `spa` server
 //! checks it (MD4 of the password as 16-bit units, DES over the challenge).
+//! SCRAM (RFC 5802, 7677) is in `scram.rs`; OAUTHBEARER (RFC 7628) is the
+//! standard form of XOAUTH2.
 //!
 //! User names and secrets are bytes, exactly as the file (or `passwordeval`)
 //! gives them: esmtp 1.2 sends a Latin-1 password byte for byte in PLAIN
@@ -19,9 +21,12 @@ use hmac::{Hmac, Mac};
 use md4::{Digest, Md4};
 
 /// Our preference when the file does not insist on a mechanism: those that
-/// never show the password first. XOAUTH2 is used only when asked for (its
-/// secret is a token, not a password).
-pub(crate) const PREFERENCE: [AuthMech; 4] = [
+/// never show the password first, SCRAM (which also makes the server prove
+/// that it knows the password) before all. XOAUTH2 and OAUTHBEARER are used
+/// only when asked for (their secret is a token, not a password).
+pub(crate) const PREFERENCE: [AuthMech; 6] = [
+    AuthMech::ScramSha256,
+    AuthMech::ScramSha1,
     AuthMech::CramMd5,
     AuthMech::Ntlm,
     AuthMech::Plain,
@@ -51,7 +56,8 @@ pub(crate) fn choose(offered: &[String], insist: Option<AuthMech>) -> Result<Aut
         None => PREFERENCE.into_iter().find(|m| has(*m)).ok_or_else(|| {
             format!(
                 "the server offers no authentication mechanism we can use \
-                 (offered: {list}; we speak CRAM-MD5 NTLM PLAIN LOGIN, and XOAUTH2 with `auth xoauth2`)"
+                 (offered: {list}; we speak SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5 NTLM PLAIN LOGIN, \
+                 and XOAUTH2 and OAUTHBEARER with `auth xoauth2` or `auth oauthbearer`)"
             )
         }),
     }
@@ -80,6 +86,22 @@ pub(crate) fn xoauth2(user: &[u8], token: &[u8]) -> String {
     let mut v = Vec::with_capacity(user.len() + token.len() + 24);
     v.extend_from_slice(b"user=");
     v.extend_from_slice(user);
+    v.extend_from_slice(b"\x01auth=Bearer ");
+    v.extend_from_slice(token);
+    v.extend_from_slice(b"\x01\x01");
+    b64(&v)
+}
+
+/// OAUTHBEARER initial response (RFC 7628 section 3.1): the GS2 header
+/// naming `user` as the authorization identity, then the host and port we
+/// connected to and the token.
+pub(crate) fn oauthbearer(user: &[u8], host: &str, port: &str, token: &[u8]) -> String {
+    let mut v = b"n,a=".to_vec();
+    v.extend_from_slice(&crate::transport::scram::saslname(user));
+    v.extend_from_slice(b",\x01host=");
+    v.extend_from_slice(host.as_bytes());
+    v.extend_from_slice(b"\x01port=");
+    v.extend_from_slice(port.as_bytes());
     v.extend_from_slice(b"\x01auth=Bearer ");
     v.extend_from_slice(token);
     v.extend_from_slice(b"\x01\x01");
@@ -287,6 +309,12 @@ mod tests {
     fn choice_prefers_mechanisms_that_hide_the_password() {
         let offered: Vec<String> = ["PLAIN", "LOGIN", "CRAM-MD5"].map(String::from).into();
         assert_eq!(choose(&offered, None), Ok(AuthMech::CramMd5));
+        let scram: Vec<String> = ["PLAIN", "SCRAM-SHA-1", "CRAM-MD5", "scram-sha-256"]
+            .map(String::from)
+            .into();
+        assert_eq!(choose(&scram, None), Ok(AuthMech::ScramSha256));
+        assert_eq!(choose(&scram[..3], None), Ok(AuthMech::ScramSha1));
+        assert!(choose(&["OAUTHBEARER".into()], None).is_err());
         assert_eq!(choose(&offered, Some(AuthMech::Login)), Ok(AuthMech::Login));
         assert!(choose(&offered, Some(AuthMech::Xoauth2)).is_err());
         assert!(choose(&["XOAUTH2".into()], None).is_err());
@@ -299,6 +327,11 @@ mod tests {
         assert_eq!(
             unb64(&xoauth2(b"alice", b"TOKEN")).unwrap(),
             b"user=alice\x01auth=Bearer TOKEN\x01\x01"
+        );
+        // RFC 7628 section 4.1's example, with an authzid that needs escaping.
+        assert_eq!(
+            unb64(&oauthbearer(b"u,s=r", "server.example.com", "143", b"vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==")).unwrap(),
+            b"n,a=u=2Cs=3Dr,\x01host=server.example.com\x01port=143\x01auth=Bearer vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==\x01\x01"
         );
     }
 

@@ -7,6 +7,8 @@
 //! (`stream.rs`), and with [`reply::parse`]. Both must agree. What the
 //! client makes of each reply runs too: EHLO keywords, AUTH challenges,
 //! server text shown with the secret masked and controls escaped.
+//!
+//! [`scram`] takes the bytes as a SCRAM server's two messages.
 
 use super::auth;
 use super::reply::{self, Builder, Reply, ReplyError, MAX_LINE};
@@ -83,4 +85,41 @@ fn check_shown(text: &str) {
         !text.chars().any(|c| c.is_control() && c != '\t'),
         "a control character is shown: {text:?}"
     );
+}
+
+/// The SCRAM client on a hostile server's messages: `data` is the
+/// server-first message, a newline, the server-final message. The client
+/// nonce is fixed (so that the fuzzer can extend it) and iterations are
+/// capped low; the client-final message must be well formed and the
+/// server's signature must never be taken on anything but the right one.
+pub fn scram(data: &[u8]) {
+    use super::scram::{Hash, Scram, ScramError};
+    let (first, last) = match memchr::memchr(b'\n', data) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &b""[..]),
+    };
+    // An `e=` text is shown through the session's masker (a server may
+    // echo the password in it).
+    let masker = Masker::new(b"u,=", SECRET.as_bytes());
+    let shown_error = |e: &[u8]| check_shown(&masker.show(e));
+    for hash in [Hash::Sha1, Hash::Sha256] {
+        let (mut s, client_first) = Scram::with_nonce(hash, b"u,=", "fyko".into());
+        assert_eq!(client_first, b"n,,n=u=2C=3D,r=fyko");
+        match s.client_final_within(first, SECRET.as_bytes(), 64) {
+            Ok(m) => {
+                // c=biws,r=<the server's nonce>,p=<a proof of the hash's size>
+                assert!(m.starts_with(b"c=biws,r=fyko"), "{m:?}");
+                let at = memchr::memmem::rfind(&m, b",p=").expect("a proof");
+                let proof = auth::unb64(&String::from_utf8_lossy(&m[at + 3..]));
+                let size = if hash == Hash::Sha1 { 20 } else { 32 };
+                assert_eq!(proof.map(|p| p.len()), Some(size), "{m:?}");
+            }
+            Err(ScramError::Server(e)) => shown_error(&e),
+            Err(ScramError::Protocol(why)) => check_shown(&why),
+            Err(ScramError::Unproven) => panic!("no signature is checked before the proof"),
+        }
+        if let Err(ScramError::Server(e)) = s.verify(last) {
+            shown_error(&e);
+        }
+    }
 }

@@ -3,10 +3,11 @@
 //!
 //! `smtp` speaks SMTP over a socket we open ourselves (`stream`), reading
 //! every reply with `reply` (bounded, in order); `tls` finds trust and
-//! client certificates, `auth` computes the SASL answers, `transcript`
-//! writes `-X` files and `shown` makes server text safe to show (secrets
-//! masked, control characters escaped); `hooks` runs the commands of the
-//! configuration (preconnect, postconnect, passwordeval, the MDA).
+//! client certificates, `auth` computes the SASL answers (`scram` the
+//! SCRAM ones), `transcript` writes `-X` files and `shown` makes server
+//! text safe to show (secrets masked, control characters escaped); `hooks`
+//! runs the commands of the configuration (preconnect, postconnect,
+//! passwordeval, the MDA).
 
 pub mod mda;
 pub mod probe;
@@ -24,6 +25,7 @@ pub mod hooks;
 pub mod log;
 pub mod oauth;
 pub mod reply;
+mod scram;
 mod shown;
 pub mod smtp;
 mod stream;

@@ -31,6 +31,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("addresses", addresses),
     ("getopt", getopt),
     ("legacy", legacy),
+    ("scram", scram),
 ];
 
 /// The configuration compiler (`esmtprc` bytes): compile with every lint
@@ -233,4 +234,9 @@ mda \"/usr/bin/procmail -d %T\"\n";
             None => panic!("the fuzz plan does not compile: {}", c.render_errors()),
         }
     })
+}
+
+/// The SCRAM client: a hostile server's first and final messages.
+pub fn scram(data: &[u8]) {
+    esmtp::transport::fuzzing::scram(data);
 }

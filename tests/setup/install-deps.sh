@@ -7,6 +7,8 @@
 #    Postfix), plus the libraries it links and its Debian-exim user
 #  - liblockfile-bin (dotlockfile, needed by the esmtp-wrapper script in the
 #    queue benchmark)
+#  - libsasl2-modules and sasl2-bin (Cyrus SASL's SCRAM plugin behind
+#    Exim's cyrus_sasl authenticator, and saslpasswd2 for its sasldb)
 #  - procmail and maildrop (real MDAs), openssl (test CA), groff/mandoc
 #    (man page lint)
 #  - time (/usr/bin/time: peak RSS of the binary against flooding servers,
@@ -30,7 +32,8 @@ for p in esmtp postfix procmail maildrop msmtp openssl groff mandoc hyperfine li
          mutt bsd-mailx git git-email time iproute2 rsyslog \
          debootstrap lintian dpkg-dev systemd python3-venv \
          libmariadb3 libspf2-2 libgnutls-dane0 libperl5.36 libpq5 libsasl2-2 \
-         libldap-2.5-0 libgnutls30 libidn12 libpcre2-8-0 libdb5.3 libnsl2; do
+         libldap-2.5-0 libgnutls30 libidn12 libpcre2-8-0 libdb5.3 libnsl2 \
+         libsasl2-modules sasl2-bin; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -62,7 +62,7 @@ pub(super) const COMMANDS: &[(&str, Map)] = &[
     (
         "auth",
         Map::Special(
-            "`auth MECH` for `plain`, `login`, `cram-md5`, `ntlm`, `xoauth2`; `auth on` is the default (the strongest mechanism offered); `auth off` is no `username`",
+            "`auth MECH` for `plain`, `login`, `cram-md5`, `ntlm`, `xoauth2`, `oauthbearer`, `scram-sha-256`, `scram-sha-1` (msmtp's names; `gssapi`, `digest-md5`, `external` have none); `auth on` is the default (the strongest mechanism offered); `auth off` is no `username`",
             &["auth", "username"],
         ),
     ),
@@ -230,8 +230,8 @@ pub(super) const COMMANDS: &[(&str, Map)] = &[
     ),
 ];
 
-/// esmtp's `auth` words, as msmtp spells them.
-pub(super) const AUTH_KNOWN: &[&str] = &["plain", "login", "cram-md5", "ntlm", "xoauth2"];
+/// esmtp's `auth` words, which msmtp spells the same.
+pub(super) const AUTH_KNOWN: &[&str] = crate::config::keywords::AUTH_WORDS;
 
 /// The README's "Moving from msmtp" table of msmtprc commands, made from
 /// [`COMMANDS`] (a test keeps the README equal to it).

@@ -23,7 +23,7 @@ pub(crate) enum Credentials {
     /// reveal the secret.
     Warn,
     /// Unencrypted to another machine otherwise: only mechanisms that do
-    /// not reveal the secret (CRAM-MD5, NTLM).
+    /// not reveal the secret (SCRAM, CRAM-MD5, NTLM).
     Conceal,
 }
 
@@ -49,10 +49,7 @@ pub(crate) fn credentials_policy(
 /// Does this mechanism put the secret itself on the wire (readable by
 /// anyone on the way of an unencrypted connection)?
 pub(super) fn reveals_secret(m: AuthMech) -> bool {
-    match m {
-        AuthMech::Plain | AuthMech::Login | AuthMech::Xoauth2 => true,
-        AuthMech::CramMd5 | AuthMech::Ntlm => false,
-    }
+    m.reveals_secret()
 }
 
 /// The secret: the `password`, or the first line `passwordeval` prints
@@ -105,7 +102,20 @@ pub(super) enum AuthError {
     /// The reply that ended the exchange early (a refusal, usually).
     Refused(Reply),
     Protocol(String),
+    /// The final reply, after the server explained why (SCRAM's `e=`,
+    /// OAUTHBEARER's JSON status), shown safely.
+    Explained(Reply, String),
+    /// The server could not prove that it knows the password (SCRAM):
+    /// nothing more is sent on this connection.
+    Unproven(String),
 }
+
+/// The longest command line RFC 4954 (section 4) lets AUTH with an initial
+/// response take, CRLF included.
+const AUTH_LINE_MAX: usize = 512;
+
+/// At most this much of a server's explanation is shown.
+const EXPLANATION_CAP: usize = 300;
 
 impl Connection {
     /// AUTH as `user` with `secret`, by the mechanism this connection
@@ -234,6 +244,31 @@ impl Connection {
             Ok(r) | Err(AuthError::Refused(r)) => {
                 Err(self.unexpected(&r, &format!("AUTH {}", mech.sasl_name())))
             }
+            Err(AuthError::Explained(r, why)) if r.is_negative() => Err(Failure::new(
+                status_for(&r, exit::NOPERM),
+                format!(
+                    "{} rejected the login of {user} with {}: {} (the server's reason: {why})",
+                    self.server,
+                    mech.sasl_name(),
+                    self.show(&r)
+                ),
+            )),
+            Err(AuthError::Explained(r, _)) => {
+                Err(self.unexpected(&r, &format!("AUTH {}", mech.sasl_name())))
+            }
+            Err(AuthError::Unproven(why)) => {
+                self.broken = true;
+                self.wire.shutdown_now();
+                Err(Failure::new(
+                    exit::PROTOCOL,
+                    format!(
+                        "{} did not prove that it knows the password of {user} ({}: {why}); \
+                         it may not be the server it claims to be, so nothing more is sent",
+                        self.server,
+                        mech.sasl_name()
+                    ),
+                ))
+            }
             Err(AuthError::NoReply(t)) => Err(self.failure(t, "authentication")),
             Err(AuthError::Protocol(why)) => {
                 // Cancel the exchange as RFC 4954 says.
@@ -261,6 +296,119 @@ impl Connection {
                 "expected a 334 challenge, got {}",
                 self.show(&r)
             )))
+        }
+    }
+
+    /// `AUTH MECH RESPONSE`, or, when that line would be longer than RFC
+    /// 4954 allows, `AUTH MECH` and the response after the server's empty
+    /// 334 challenge.
+    pub(super) fn initial_response(
+        &mut self,
+        mech: AuthMech,
+        response: &str,
+    ) -> Result<Reply, AuthError> {
+        let line = format!("AUTH {} {response}", mech.sasl_name());
+        if line.len() + 2 <= AUTH_LINE_MAX {
+            return self.auth_command(&line);
+        }
+        let r = self.auth_command(&format!("AUTH {}", mech.sasl_name()))?;
+        self.challenge(r)?;
+        self.auth_command(response)
+    }
+
+    /// The host and port this connection went to, as OAUTHBEARER names
+    /// them (`self.server` is the relay as `host:port` or `[v6]:port`).
+    fn host_and_port(&self) -> (String, String) {
+        match self.server.rsplit_once(':') {
+            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => (
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+                port.to_string(),
+            ),
+            _ => (self.server.clone(), String::new()),
+        }
+    }
+
+    /// A server text (OAUTHBEARER's JSON status, SCRAM's `e=`) as it may
+    /// be shown: secrets masked (before it is cut, so that no part of a
+    /// secret survives at the cut), bounded, controls escaped.
+    fn explanation(&self, text: &[u8]) -> String {
+        let masked = self.masker.mask(text);
+        let cut = &masked[..masked.len().min(EXPLANATION_CAP)];
+        let mut shown = super::super::shown::printable(cut);
+        if masked.len() > EXPLANATION_CAP {
+            shown.push_str(" ...");
+        }
+        shown
+    }
+
+    /// The SCRAM dialogue (RFC 5802 section 5, over RFC 4954): our first
+    /// message, the server's salt and iterations, our proof, then the
+    /// server's proof, which must be right before anything else is sent.
+    fn scram_exchange(
+        &mut self,
+        mech: AuthMech,
+        user: &[u8],
+        secret: &[u8],
+    ) -> Result<Reply, AuthError> {
+        use super::super::scram::{Hash, Scram, ScramError};
+        let hash = if mech == AuthMech::ScramSha1 {
+            Hash::Sha1
+        } else {
+            Hash::Sha256
+        };
+        let (mut scram, first) = Scram::start(hash, user).ok_or_else(|| {
+            AuthError::Protocol("no random numbers from the system for the nonce".into())
+        })?;
+        let r = self.initial_response(mech, &auth::b64(&first))?;
+        let c = self.challenge(r)?;
+        let server_first = auth::unb64(&c).ok_or_else(|| {
+            AuthError::Protocol("the server's first SCRAM message is not base64".into())
+        })?;
+        let client_final = match scram.client_final(&server_first, secret) {
+            Ok(m) => m,
+            Err(ScramError::Server(e)) => {
+                // Refused before any proof: cancel (RFC 4954) and report.
+                let why = format!("e={}", self.explanation(&e));
+                let r = self.auth_command("*")?;
+                return Err(AuthError::Explained(r, why));
+            }
+            Err(ScramError::Protocol(why)) => return Err(AuthError::Protocol(why)),
+            Err(ScramError::Unproven) => {
+                return Err(AuthError::Protocol(
+                    "the server's message is not SCRAM".into(),
+                ))
+            }
+        };
+        let r = self.auth_command(&auth::b64(&client_final))?;
+        if r.is_positive() {
+            // Success without the server's proof: it never showed that it
+            // knows the password.
+            return Err(AuthError::Unproven(
+                "it accepted the login without sending its signature".into(),
+            ));
+        }
+        let c = self.challenge(r)?;
+        let server_final = auth::unb64(&c)
+            .ok_or_else(|| AuthError::Unproven("its final SCRAM message is not base64".into()))?;
+        match scram.verify(&server_final) {
+            Ok(()) => self.auth_command(""),
+            Err(ScramError::Server(e)) => {
+                // The server refused our proof and said why; its final
+                // reply follows our empty response.
+                let why = format!("e={}", self.explanation(&e));
+                let last = self.auth_command("")?;
+                if last.is_positive() {
+                    return Err(AuthError::Unproven(format!(
+                        "it accepted the login after refusing it ({why})"
+                    )));
+                }
+                Err(AuthError::Explained(last, why))
+            }
+            Err(_) => Err(AuthError::Unproven(
+                "its signature (v=) is not the one the password gives".into(),
+            )),
         }
     }
 
@@ -310,6 +458,24 @@ impl Connection {
                     Ok(r)
                 }
             }
+            AuthMech::Oauthbearer => {
+                let (host, port) = self.host_and_port();
+                let r =
+                    self.initial_response(mech, &auth::oauthbearer(user, &host, &port, secret))?;
+                if r.code != 334 {
+                    return Ok(r);
+                }
+                // RFC 7628 section 3.2.2: the failure is a JSON status in a
+                // challenge; the dummy response %x01 makes the server send
+                // its final (negative) reply.
+                let why = match auth::unb64(&r.first_text()) {
+                    Some(status) if !status.is_empty() => self.explanation(&status),
+                    _ => "none given".to_string(),
+                };
+                let last = self.auth_command(&auth::b64(b"\x01"))?;
+                Err(AuthError::Explained(last, why))
+            }
+            AuthMech::ScramSha256 | AuthMech::ScramSha1 => self.scram_exchange(mech, user, secret),
         }
     }
 }
@@ -333,5 +499,7 @@ mod tests {
         assert!(reveals_secret(AuthMech::Plain) && reveals_secret(AuthMech::Login));
         assert!(reveals_secret(AuthMech::Xoauth2));
         assert!(!reveals_secret(AuthMech::CramMd5) && !reveals_secret(AuthMech::Ntlm));
+        assert!(reveals_secret(AuthMech::Oauthbearer));
+        assert!(!reveals_secret(AuthMech::ScramSha256) && !reveals_secret(AuthMech::ScramSha1));
     }
 }

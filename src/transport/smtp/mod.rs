@@ -16,7 +16,7 @@
 //!   is a protocol error (CVE-2011-0411): nothing read in clear is
 //!   believed inside TLS;
 //! - credentials never go in clear to another machine by a mechanism that
-//!   reveals them (PLAIN, LOGIN, XOAUTH2) unless the file says `starttls
+//!   reveals them (PLAIN, LOGIN, XOAUTH2, OAUTHBEARER) unless the file says `starttls
 //!   disabled` itself (Postfix's `noplaintext`);
 //! - server text is shown with the secret masked and control characters
 //!   escaped (`shown.rs`).

@@ -271,7 +271,7 @@ fn help_texts_carry_the_fix() {
 fn lints() {
     // An explicit `starttls disabled` sends the password in clear (W005);
     // without a statement it is never sent in clear (W025), except by
-    // CRAM-MD5 or NTLM, which do not reveal it.
+    // SCRAM, CRAM-MD5 or NTLM, which do not reveal it.
     let warnings = |src: &str| -> Vec<&'static str> {
         codes(src)
             .into_iter()
@@ -289,6 +289,20 @@ fn lints() {
         ["W025"]
     );
     assert!(warnings("hostname smtp.x.org\nusername u\npassword p\nauth cram-md5\n").is_empty());
+    // SCRAM proves the password without revealing it; OAUTHBEARER shows
+    // its token, and a fixed `password` for it is a token that expires.
+    for scram in ["scram-sha-256", "scram-sha-1"] {
+        let rc = format!("hostname smtp.x.org\nusername u\npassword p\nauth {scram}\n");
+        assert!(warnings(&rc).is_empty(), "{scram}: {:?}", warnings(&rc));
+    }
+    assert_eq!(
+        warnings("hostname smtp.x.org\nusername u\npassword p\nauth oauthbearer\n"),
+        ["W025", "W015"]
+    );
+    assert!(warnings(
+        "hostname smtp.x.org\nusername u\npasswordeval \"cat t\"\nauth oauthbearer\nstarttls required\n"
+    )
+    .is_empty());
     for safe in ["enabled", "required", "implicit"] {
         let rc = format!("hostname smtp.x.org\nusername u\npassword p\nstarttls {safe}\n");
         assert!(warnings(&rc).is_empty(), "{safe}: {:?}", warnings(&rc));

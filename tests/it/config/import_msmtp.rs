@@ -199,6 +199,7 @@ password c4tch-secret
 account other
 host relay2.example.org
 from %U@example.org
+auth gssapi
 password 0ther-secret
 account default : catchall
 ";
@@ -217,7 +218,8 @@ fn unsupported_settings_become_comments_without_secrets() {
         "\ntls_cert_file \"~/.certs/me.pem\"\n",
         "\ntls_key_file \"~/.certs/me.key\"\n",
         "# msmtp `from *@example.org`",
-        "# msmtp `auth scram-sha-256`",
+        "\nauth scram-sha-256\n",
+        "msmtp `auth gssapi` (line 19): esmtp does not know this mechanism",
         "# not converted:",
     ] {
         assert!(out.contains(what), "{what} missing from {out}");

@@ -112,6 +112,11 @@ fn reply_corpus() {
 }
 
 #[test]
+fn scram_corpus() {
+    replay("scram");
+}
+
+#[test]
 fn headers_corpus() {
     replay("headers");
 }

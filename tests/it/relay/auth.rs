@@ -8,7 +8,7 @@ use esmtp::exit;
 use esmtp::plan::{AuthMech, Identity, Secret, SecretSource};
 use support::{identity, Exim, EximOptions, PASSWORD, TOKEN, USER};
 
-fn with_login(port: u16, secret: &str, mech: Option<AuthMech>) -> Identity {
+pub(super) fn with_login(port: u16, secret: &str, mech: Option<AuthMech>) -> Identity {
     let mut id = identity(port);
     id.username = Some(USER.into());
     id.secret = Some(SecretSource::Password(Secret::new(secret)));
@@ -16,12 +16,12 @@ fn with_login(port: u16, secret: &str, mech: Option<AuthMech>) -> Identity {
     id
 }
 
-fn send(id: &Identity, subject: &str) -> Result<(), exit::Failure> {
+pub(super) fn send(id: &Identity, subject: &str) -> Result<(), exit::Failure> {
     support::relay_message(id, subject, "authenticated body\r\n")
 }
 
 /// The authenticator Exim used for the accepted message (`A=name:id`).
-fn accepted_with(exim: &Exim) -> Option<String> {
+pub(super) fn accepted_with(exim: &Exim) -> Option<String> {
     exim.log_lines()
         .iter()
         .find(|l| l.contains(" <= "))
@@ -33,10 +33,15 @@ fn accepted_with(exim: &Exim) -> Option<String> {
 }
 
 fn right_and_wrong(mech: AuthMech, secret: &str, authenticator: &str) {
-    let exim = Exim::start();
+    right_and_wrong_on(&Exim::start(), mech, secret, authenticator);
+}
+
+/// The right secret delivers through `authenticator`; a wrong one is
+/// refused with 77 and nothing is sent.
+pub(super) fn right_and_wrong_on(exim: &Exim, mech: AuthMech, secret: &str, authenticator: &str) {
     send(&with_login(exim.port(), secret, Some(mech)), "right").expect("right secret");
     assert_eq!(
-        accepted_with(&exim).as_deref(),
+        accepted_with(exim).as_deref(),
         Some(format!("A={authenticator}:{USER}").as_str()),
         "{}",
         exim.log()

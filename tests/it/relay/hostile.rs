@@ -498,9 +498,10 @@ fn an_endless_multi_line_reply_is_refused_in_constant_memory() {
 
 // ---- §6: secrets never leave the process; server text escaped ------------
 
-/// A server that offers PLAIN, LOGIN and XOAUTH2 and refuses every login
-/// with a 535 that quotes what the client sent, raw and decoded (XOAUTH2:
-/// its initial response echoed in the 334 first).
+/// A server that offers PLAIN, LOGIN, XOAUTH2 and OAUTHBEARER and refuses
+/// every login with a 535 that quotes what the client sent, raw and
+/// decoded (XOAUTH2, OAUTHBEARER: the initial response echoed in the 334
+/// first, where OAUTHBEARER's error status would be).
 fn echoing_server() -> FakeServer {
     let mut said = String::new();
     server(move |l: &str| {
@@ -514,12 +515,12 @@ fn echoing_server() -> FakeServer {
             out
         };
         if upper.starts_with("EHLO") {
-            b"250-hostile.test\r\n250 AUTH PLAIN LOGIN XOAUTH2\r\n".to_vec()
+            b"250-hostile.test\r\n250 AUTH PLAIN LOGIN XOAUTH2 OAUTHBEARER\r\n".to_vec()
         } else if upper.starts_with("AUTH LOGIN") {
             b"334 VXNlcm5hbWU6\r\n".to_vec()
         } else if line == support::hostile::b64(b"alice") {
             b"334 UGFzc3dvcmQ6\r\n".to_vec()
-        } else if upper.starts_with("AUTH XOAUTH2") {
+        } else if upper.starts_with("AUTH XOAUTH2") || upper.starts_with("AUTH OAUTHBEARER") {
             said = line.to_string();
             format!("334 {}\r\n", line.rsplit(' ').next().unwrap_or("")).into_bytes()
         } else if upper.starts_with("QUIT") {
@@ -538,6 +539,7 @@ fn a_server_echoing_the_credentials_never_gets_them_shown() {
         ("plain", format!("password \"{MARKER}\"")),
         ("login", format!("password \"{MARKER}\"")),
         ("xoauth2", format!("password \"{MARKER}\"")),
+        ("oauthbearer", format!("password \"{MARKER}\"")),
         (
             "plain",
             format!("passwordeval \"printf '%s\\\\n' '{MARKER}'\""),

@@ -10,6 +10,7 @@ mod netns;
 mod oauth;
 mod pinning;
 mod probe;
+mod sasl;
 mod smtp;
 mod smtputf8;
 mod tls;

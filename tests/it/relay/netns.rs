@@ -4,7 +4,7 @@
 //! veth pair, addresses in 198.18.0.0/15): the recording server listens in
 //! this namespace on the veth address, so for esmtp it is another machine,
 //! reached over an unencrypted connection. Over such a connection the
-//! password may go only by a mechanism that does not reveal it (CRAM-MD5),
+//! password may go only by a mechanism that does not reveal it (SCRAM, CRAM-MD5),
 //! unless the file says `starttls disabled` itself; otherwise esmtp stops
 //! before AUTH (exit 78) and the server never sees the secret in any form.
 
@@ -44,6 +44,9 @@ fn recording_server(ip: &str, auth: &'static str, starttls: bool) -> FakeServer 
             if upper.starts_with("AUTH CRAM-MD5") {
                 in_cram = true;
                 format!("334 {}\r\n", support::hostile::b64(CHALLENGE.as_bytes())).into_bytes()
+            } else if upper.starts_with("AUTH SCRAM") {
+                // Its client-first message holds no secret; refused here.
+                b"535 5.7.8 no SCRAM today\r\n".to_vec()
             } else if upper.starts_with("AUTH PLAIN") {
                 b"235 2.7.0 ok\r\n".to_vec()
             } else if upper.starts_with("AUTH LOGIN") {
@@ -133,6 +136,13 @@ fn revealing_mechanisms_are_refused_towards_another_host_without_tls() {
             "auth plain\n",
             "`starttls disabled` to accept",
         ),
+        (
+            "auth oauthbearer insisted on, no starttls statement",
+            "OAUTHBEARER SCRAM-SHA-256",
+            false,
+            "auth oauthbearer\n",
+            "`starttls disabled` to accept",
+        ),
     ] {
         let (run, seen) = send_from(Some(&ns), &ip, auth, starttls, rc_body);
         assert_eq!(run.code, Some(78), "{case}: {run:?}");
@@ -145,6 +155,22 @@ fn revealing_mechanisms_are_refused_towards_another_host_without_tls() {
         nothing_secret_sent(case, &seen);
         assert!(!seen.has("STARTTLS"), "{case}: {seen:?}");
     }
+}
+
+#[test]
+fn scram_is_used_over_an_unencrypted_connection_to_another_host() {
+    let ns = Netns::new();
+    let ip = ns.host_ip.clone();
+    let (run, seen) = send_from(Some(&ns), &ip, "PLAIN LOGIN SCRAM-SHA-256", false, "");
+    assert!(seen.has("AUTH SCRAM-SHA-256 "), "{seen:?}");
+    assert_eq!(run.code, Some(77), "{run:?}");
+    assert!(run.stderr.contains("no SCRAM today"), "{run:?}");
+    assert!(!run.stderr.contains("refusing"), "{run:?}");
+    let text = seen.text();
+    for form in secret_forms("alice", MARKER) {
+        assert!(!text.contains(&form), "the server saw {form:?}");
+    }
+    assert!(!seen.has("MAIL"), "{seen:?}");
 }
 
 #[test]

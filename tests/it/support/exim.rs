@@ -41,6 +41,10 @@ pub struct EximOptions {
     pub cert_days: u32,
     /// The server certificate is self-signed (no CA signs it).
     pub self_signed: bool,
+    /// Also advertise SCRAM-SHA-256 and SCRAM-SHA-1 (Cyrus SASL behind
+    /// Exim's `cyrus_sasl` authenticator, with a sasldb of its own holding
+    /// [`USER`]/[`PASSWORD`]).
+    pub scram: bool,
 }
 
 impl Default for EximOptions {
@@ -57,6 +61,7 @@ impl Default for EximOptions {
             smtputf8: true,
             cert_days: 30,
             self_signed: false,
+            scram: false,
         }
     }
 }
@@ -173,6 +178,10 @@ impl Exim {
             .arg(root.join("log"))
             .arg(root.join("mail")));
 
+        if options.scram {
+            sasldb(&root.join("sasl"));
+        }
+
         let mut last_error = String::new();
         for _attempt in 0..5 {
             let port = free_port();
@@ -190,6 +199,7 @@ impl Exim {
                 .arg("-C")
                 .arg(&conf)
                 .arg("-bdf")
+                .env("SASL_CONF_PATH", root.join("sasl"))
                 .stdin(Stdio::null())
                 .stdout(out)
                 .stderr(err)
@@ -365,6 +375,39 @@ impl Drop for Exim {
     }
 }
 
+/// Cyrus SASL for the `cyrus_sasl` authenticators, in `dir`: its settings
+/// (`exim.conf`, the application name Exim gives Cyrus, found through
+/// `SASL_CONF_PATH`, which the daemon keeps) and a sasldb made by
+/// `saslpasswd2` holding [`USER`]/[`PASSWORD`] in the realm of Exim's host
+/// name, readable by Debian-exim.
+fn sasldb(dir: &Path) {
+    fs::create_dir_all(dir).expect("mkdir sasl");
+    let db = dir.join("sasldb2");
+    fs::write(
+        dir.join("exim.conf"),
+        format!(
+            "pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: {}\n\
+             mech_list: SCRAM-SHA-256 SCRAM-SHA-1\n",
+            db.display()
+        ),
+    )
+    .expect("write sasl/exim.conf");
+    let out = super::run_with_input(
+        Command::new("saslpasswd2")
+            .args(["-p", "-c", "-u", "exim.test", "-f"])
+            .arg(&db)
+            .arg(USER),
+        PASSWORD.as_bytes(),
+    );
+    assert!(
+        out.status.success() && db.exists(),
+        "saslpasswd2 (sasl2-bin; run tests/setup/install-deps.sh): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    run(Command::new("chown").arg("Debian-exim").arg(&db));
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
 fn config(root: &Path, port: u16, tls_port: u16, o: &EximOptions) -> String {
     let r = root.display();
     let yes = |b: bool| if b { "*" } else { "" };
@@ -402,6 +445,13 @@ xoauth2:
   server_prompts = :
   server_condition = ${if or{{eq{$auth1}{user=@USER@\x01auth=Bearer @TOKEN@\x01\x01}}{and{{exists{@ROOT@/xoauth2-token}}{eq{$auth1}{user=${readfile{@ROOT@/xoauth2-user}{}}\x01auth=Bearer ${readfile{@ROOT@/xoauth2-token}{}}\x01\x01}}}}}}
   server_set_id = @USER@
+
+oauthbearer:
+  driver = plaintext
+  public_name = OAUTHBEARER
+  server_prompts = :
+  server_condition = ${if eq{$auth1}{n,a=@USER@,\x01host=127.0.0.1\x01port=$received_port\x01auth=Bearer @TOKEN@\x01\x01}}
+  server_set_id = @USER@
 "#
         .replace("@ROOT@", &r.to_string())
         .replace("@USER@", USER)
@@ -409,6 +459,23 @@ xoauth2:
         .replace("@TOKEN@", TOKEN)
     } else {
         String::new()
+    };
+    let scram = if o.scram {
+        r#"
+scram256:
+  driver = cyrus_sasl
+  public_name = SCRAM-SHA-256
+  server_mech = SCRAM-SHA-256
+  server_set_id = $auth1
+
+scram1:
+  driver = cyrus_sasl
+  public_name = SCRAM-SHA-1
+  server_mech = SCRAM-SHA-1
+  server_set_id = $auth1
+"#
+    } else {
+        ""
     };
     let verify = if o.verify_client_certs {
         format!("tls_try_verify_hosts = *\ntls_verify_certificates = {r}/pki/exim-ca.pem\n")
@@ -418,7 +485,7 @@ xoauth2:
     format!(
         r#"# written by tests/it/support/exim.rs
 exim_path = {EXIM}
-keep_environment =
+keep_environment = SASL_CONF_PATH
 spool_directory = {r}/spool
 log_file_path = {r}/log/%slog
 pid_file_path = {r}/exim.pid
@@ -482,7 +549,7 @@ store:
   group = Debian-exim
 
 begin authenticators
-{auth}"#,
+{auth}{scram}"#,
         starttls = yes(o.starttls),
         dsn = yes(o.dsn),
         eightbit = o.eight_bit_mime,
