@@ -77,22 +77,27 @@ impl Connection {
                 out.push_str(" ...");
                 break;
             }
-            let take = &line[..line.len().min(left)];
+            // Mask the whole line before cutting it: a secret the server
+            // echoes across the cut would otherwise show its first bytes.
+            let masked = self.masker.mask(line);
+            let take = &masked[..masked.len().min(left)];
             left -= take.len();
             out.push(' ');
-            out.push_str(&self.masker.show(take));
+            out.push_str(&crate::transport::shown::printable(take));
         }
         out
     }
 
     /// Raw server input as the user sees it (lines joined by ` / `).
     pub(super) fn show_raw(&self, bytes: &[u8]) -> String {
-        let cut = &bytes[..bytes.len().min(QUOTE_CAP)];
+        // Masked before the cut, as in `show`.
+        let masked = self.masker.mask(bytes);
+        let cut = &masked[..masked.len().min(QUOTE_CAP)];
         let lines: Vec<String> = cut
             .split(|&b| b == b'\n')
             .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
             .filter(|l| !l.is_empty())
-            .map(|l| self.masker.show(l))
+            .map(crate::transport::shown::printable)
             .collect();
         let mut text = lines.join(" / ");
         if bytes.len() > cut.len() {

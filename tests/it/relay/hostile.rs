@@ -581,6 +581,46 @@ fn a_server_echoing_the_credentials_never_gets_them_shown() {
     }
 }
 
+/// Server text is cut to 1024 bytes in messages: a secret echoed across
+/// the cut must be masked whole, not shown up to the cut.
+#[test]
+fn a_secret_echoed_across_the_quote_limit_shows_no_part_of_it() {
+    for pad in [1014, 1018, 1022] {
+        let s = server(move |l: &str| {
+            let upper = l.to_ascii_uppercase();
+            if upper.starts_with("EHLO") {
+                b"250-hostile.test\r\n250 AUTH PLAIN\r\n".to_vec()
+            } else if upper.starts_with("AUTH PLAIN") {
+                format!("535 5.7.8 {}{MARKER} is wrong\r\n", "x".repeat(pad)).into_bytes()
+            } else {
+                usual("")(l)
+            }
+        });
+        let user = User::new();
+        let x = user.home.path().join("transcript");
+        let rc = rc(
+            &user,
+            s.port,
+            5,
+            &format!("username alice\npassword \"{MARKER}\"\nauth plain\n"),
+        );
+        let run = user.send_msg(&rc, &["-v", "-X", x.to_str().unwrap()]);
+        s.join();
+        assert_eq!(run.code, Some(77), "pad {pad}: {run:?}");
+        let transcript = std::fs::read_to_string(&x).unwrap();
+        for (what, text) in [
+            ("stderr", &run.stderr),
+            ("stdout", &run.stdout),
+            ("the transcript", &transcript),
+        ] {
+            assert!(
+                !text.contains(&MARKER[..4]),
+                "pad {pad}: {what} shows the start of the secret: {text}"
+            );
+        }
+    }
+}
+
 #[test]
 fn control_characters_from_the_server_reach_no_terminal() {
     let s = server(|l: &str| {
