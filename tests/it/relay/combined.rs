@@ -54,7 +54,7 @@ fn authorized(exim: &Exim, extra: &str) -> (Provider, Env) {
 #[test]
 fn oauth2_tokens_go_as_oauthbearer_cached_then_refreshed() {
     let exim = Exim::start();
-    let (provider, env) = authorized(&exim, "auth oauthbearer\n");
+    let (provider, env) = authorized(&exim, "auth oauthbearer\nlogfile @DIR@/esmtp.log\n");
 
     // The cached token: no request to the token endpoint, OAUTHBEARER.
     let out = send(&env, &["-v"]);
@@ -100,6 +100,21 @@ fn oauth2_tokens_go_as_oauthbearer_cached_then_refreshed() {
         exim.log()
     );
     assert_eq!(exim.accepted(), 2);
+
+    // The delivery log: OAUTHBEARER for each delivery, no AUTH for the
+    // refusal, and no token anywhere.
+    let log = env.path("esmtp.log");
+    let text = std::fs::read_to_string(&log).unwrap();
+    no_secret("the delivery log", &text);
+    let lines = read_log(&log);
+    assert_eq!(lines.len(), 3, "{text}");
+    for l in &lines[..2] {
+        assert_eq!(l.must("authmech"), "OAUTHBEARER");
+        assert_eq!(l.must("exitcode"), "EX_OK");
+    }
+    assert_eq!(lines[2].must("auth"), "off");
+    assert_eq!(lines[2].get("authmech"), None);
+    assert_eq!(lines[2].must("exitcode"), "EX_NOPERM");
 }
 
 // ---- 2. the delivery log names the mechanism -----------------------------
@@ -274,57 +289,70 @@ fn probe_login_of_an_oauth2_identity_uses_the_stored_token() {
 
 // ---- 4. probe towards another host in clear ------------------------------
 
+/// `esmtp probe --login --format FORMAT` run inside `ns` for an identity
+/// with a password, against a recording server on the host's side that
+/// offers `auth` without STARTTLS: the run and what the server saw.
+fn probe_from(ns: &Netns, auth: &'static str, format: &str) -> (std::process::Output, Seen) {
+    let server = recording_server(&ns.host_ip, auth, false);
+    let user = User::new();
+    let rc = user.rc(&format!(
+        "identity sender@example.org\nhostname {}:{}\ntimeout 10\n\
+         username alice\npassword \"{MARKER}\"\n",
+        ns.host_ip, server.port
+    ));
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns.name])
+        .arg(env!("CARGO_BIN_EXE_esmtp"))
+        .args(["probe", "-C", rc.to_str().unwrap(), "--login"])
+        .args(["--format", format])
+        .env("HOME", user.home.path())
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("XDG_DATA_HOME")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("ip netns exec esmtp probe");
+    let (o, e) = (stdout(&out), stderr(&out));
+    assert!(!e.contains("cannot connect"), "{format}: {e}");
+    assert_no_secret(format, &format!("{o}{e}"), "alice", MARKER);
+    let seen = Seen::from_bytes(&server.join());
+    assert!(seen.has("EHLO"), "{format}: {seen:?}");
+    (out, seen)
+}
+
 #[test]
 fn probe_reports_w057_for_plain_only_in_clear_to_another_host() {
     let ns = Netns::new();
-    let ip = ns.host_ip.clone();
-    for format in ["json", "text"] {
-        let server = recording_server(&ip, "PLAIN", false);
-        let user = User::new();
-        let rc = user.rc(&format!(
-            "identity sender@example.org\nhostname {ip}:{}\ntimeout 10\n\
-             username alice\npassword \"{MARKER}\"\n",
-            server.port
-        ));
-        let out = std::process::Command::new("ip")
-            .args(["netns", "exec", &ns.name])
-            .arg(env!("CARGO_BIN_EXE_esmtp"))
-            .args([
-                "probe",
-                "-C",
-                rc.to_str().unwrap(),
-                "--login",
-                "--format",
-                format,
-            ])
-            .env("HOME", user.home.path())
-            .env_remove("XDG_CONFIG_HOME")
-            .env_remove("XDG_CACHE_HOME")
-            .env_remove("XDG_DATA_HOME")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("ip netns exec esmtp probe");
-        let (o, e) = (stdout(&out), stderr(&out));
-        assert_eq!(code(&out), 1, "{format}: {o}{e}");
-        assert!(!e.contains("cannot connect"), "{format}: {e}");
-        if format == "json" {
-            let doc: serde_json::Value = serde_json::from_str(&o).expect("json");
-            let j = &doc["identities"][0];
-            assert_eq!(codes(j), ["W057"], "{j}");
-            assert!(j["auth"]["would_use"].is_null(), "{j}");
-            assert_ne!(j["login"]["result"], "ok", "{j}");
-            let message = j["warnings"][0]["message"].as_str().unwrap();
-            assert!(message.contains("PLAIN"), "{message}");
-            assert!(message.contains(&ip), "{message}");
-        } else {
-            assert!(o.contains("warning[W057]"), "{o}");
-            assert!(o.contains("starttls required"), "{o}");
-        }
-        assert_no_secret(format, &format!("{o}{e}"), "alice", MARKER);
-        let seen = Seen::from_bytes(&server.join());
-        assert!(seen.has("EHLO"), "{format}: {seen:?}");
-        nothing_secret_sent(format, &seen);
-    }
+    let (out, seen) = probe_from(&ns, "PLAIN", "json");
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let j = &doc["identities"][0];
+    assert_eq!(codes(j), ["W057"], "{j}");
+    assert!(j["auth"]["would_use"].is_null(), "{j}");
+    assert_ne!(j["login"]["result"], "ok", "{j}");
+    let message = j["warnings"][0]["message"].as_str().unwrap();
+    assert!(message.contains("PLAIN"), "{message}");
+    assert!(message.contains(&ns.host_ip), "{message}");
+    nothing_secret_sent("json", &seen);
+
+    let (out, seen) = probe_from(&ns, "PLAIN", "text");
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    let o = stdout(&out);
+    assert!(o.contains("warning[W057]"), "{o}");
+    assert!(o.contains("starttls required"), "{o}");
+    nothing_secret_sent("text", &seen);
+
+    // SCRAM beside PLAIN does not show the password: no W057, the probe
+    // would use it and tries it (this server refuses every SCRAM: W058).
+    let (out, seen) = probe_from(&ns, "PLAIN SCRAM-SHA-256", "json");
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let j = &doc["identities"][0];
+    assert_eq!(j["auth"]["would_use"], "SCRAM-SHA-256", "{j}");
+    assert_eq!(codes(j), ["W058"], "{j}");
+    assert!(seen.has("AUTH SCRAM-SHA-256 "), "{seen:?}");
+    assert!(!seen.has("AUTH PLAIN"), "{seen:?}");
+    assert!(!seen.has("MAIL"), "{seen:?}");
 }
 
 // ---- 5. SMTPUTF8 and the delivery log -------------------------------------
@@ -368,4 +396,34 @@ fn a_utf8_sender_is_logged_on_one_parseable_line() {
     assert_eq!(l.must("messageid"), "<ü@x>");
     assert_eq!(l.must("exitcode"), "EX_OK");
     assert_eq!(l.must("smtpstatus"), "250");
+
+    // To a server without SMTPUTF8 a UTF-8 local part cannot go: the
+    // failure is one line too.
+    let plain = Exim::with(EximOptions {
+        starttls: false,
+        auth: false,
+        smtputf8: false,
+        ..EximOptions::default()
+    });
+    let rc = user.rc(&format!(
+        "logfile ~/esmtp.log\nidentity \"{sender}\"\nhostname 127.0.0.1:{}\ntimeout 10\n",
+        plain.port()
+    ));
+    let out = esmtp(
+        &user,
+        &["-C", rc.to_str().unwrap(), "-f", sender, "bob@example.net"],
+        b"Subject: x\nMessage-ID: <n@x>\n\nbody\n",
+    );
+    assert_eq!(out.status.code(), Some(65), "{}", support::describe(&out));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.matches('\n').count(), 2, "{text:?}");
+    let lines = read_log(&log);
+    let l = &lines[1];
+    assert_eq!(l.must("from"), sender);
+    assert_eq!(l.must("exitcode"), "EX_DATAERR");
+    assert!(
+        l.must("errormsg").contains("does not offer SMTPUTF8"),
+        "{l:?}"
+    );
+    assert!(plain.commands().is_empty(), "{}", plain.log());
 }
