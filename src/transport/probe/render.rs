@@ -197,6 +197,10 @@ fn one(out: &mut String, r: &Report, p: &Paint) {
     }
     let login = match r.login.result {
         "ok" => p.good(&format!("ok ({})", r.login.mechanism.unwrap_or("?"))),
+        // The secret could not be had: the error below says why.
+        "failed" if r.error.as_ref().map(|e| &e.message) == r.login.error.as_ref() => {
+            p.bad("failed before connecting: see the error")
+        }
         "failed" => p.bad(&format!(
             "failed: {}",
             r.login.error.as_deref().unwrap_or("")

@@ -232,7 +232,9 @@ fn probe_would_use_scram_sha_256_and_its_login_sends_no_mail() {
 #[test]
 fn probe_login_of_an_oauth2_identity_uses_the_stored_token() {
     let exim = Exim::start();
-    let (provider, env) = authorized(&exim, "");
+    let provider = Provider::start();
+    provider.feed(&exim, ME);
+    let env = env(&provider, &exim, "");
     let run = |args: &[&str]| {
         let mut all = vec!["probe", "-C"];
         let rc = rc(&env);
@@ -243,6 +245,32 @@ fn probe_login_of_an_oauth2_identity_uses_the_stored_token() {
         assert!(!stdout(&out).contains("ya29."), "{}", stdout(&out));
         out
     };
+    // Nothing stored: --login fails before connecting, and says so.
+    let out = run(&["--login", "--format", "json"]);
+    assert_eq!(code(&out), 78, "{}{}", stdout(&out), stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let j = &doc["identities"][0];
+    assert_eq!(j["login"]["result"], "failed", "{j}");
+    let why = j["login"]["error"].as_str().unwrap();
+    assert!(
+        why.contains(&format!("run `esmtp oauth authorize {ME}`")),
+        "{j}"
+    );
+    assert_eq!(j["error"]["message"], why, "{j}");
+    let out = run(&["--login"]);
+    assert_eq!(code(&out), 78, "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("  login        failed before connecting: see the error"),
+        "{text}"
+    );
+    assert!(text.contains("esmtp oauth authorize"), "{text}");
+    assert!(exim
+        .log_lines()
+        .iter()
+        .all(|l| !l.contains("SMTP connection from")));
+
+    authorize(&env, &provider);
     // Without --login the token is not even read (nor refreshed).
     expire(&env);
     let out = run(&["--format", "json"]);
@@ -285,6 +313,22 @@ fn probe_login_of_an_oauth2_identity_uses_the_stored_token() {
     assert!(!log.contains("authenticator failed"), "{log}");
     assert!(exim.commands().is_empty(), "{log}");
     assert_eq!(provider.grants("refresh_token"), 1);
+
+    // A refresh refused: the login failed, with the provider's reason.
+    expire(&env);
+    provider.with(|s| s.refuse_refresh = true);
+    let out = run(&["--login", "--format", "json"]);
+    assert_eq!(code(&out), 78, "{}{}", stdout(&out), stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let j = &doc["identities"][0];
+    assert_eq!(j["login"]["result"], "failed", "{j}");
+    assert!(
+        j["login"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_grant"),
+        "{j}"
+    );
 }
 
 // ---- 4. probe towards another host in clear ------------------------------
