@@ -188,6 +188,8 @@ fn one(out: &mut String, r: &Report, p: &Paint) {
         let would = match (r.auth.credentials, r.auth.would_use) {
             (false, _) => "none (the identity has no credentials)".to_string(),
             (true, Some(m)) => match r.auth.insisted {
+                // `oauth2` implies `auth xoauth2`.
+                Some(_) if m == "XOAUTH2" => format!("{m} (the file says `auth` or `oauth2`)"),
                 Some(_) => format!("{m} (the file says `auth`)"),
                 None => m.to_string(),
             },

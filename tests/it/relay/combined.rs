@@ -471,3 +471,75 @@ fn a_utf8_sender_is_logged_on_one_parseable_line() {
     );
     assert!(plain.commands().is_empty(), "{}", plain.log());
 }
+
+/// An `oauth2` identity without `auth` uses XOAUTH2: towards a server that
+/// offers only OAUTHBEARER the probe and a submission say so without
+/// claiming the file has an `auth` line, and the fix is `auth oauthbearer`
+/// (not removing an `auth` the file does not have, nor PLAIN).
+#[test]
+fn an_oauth2_identity_towards_a_server_with_oauthbearer_only() {
+    let server = || {
+        support::FakeServer::start(|reader, _writer| {
+            support::hostile::converse(
+                reader,
+                b"220 fake ESMTP\r\n",
+                support::hostile::usual("250-fake\r\n250 AUTH PLAIN OAUTHBEARER\r\n"),
+            )
+            .into_bytes()
+        })
+    };
+    let provider = Provider::start();
+    let s = server();
+    let env = Env::new(&format!(
+        "identity {ME}\nhostname 127.0.0.1:{}\ntimeout 20\n{}",
+        s.port,
+        provider.settings()
+    ));
+    let out = env.esmtp(&["probe", "-C", &rc(&env), "--format", "json"], b"");
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let j = &doc["identities"][0];
+    assert_eq!(codes(j), ["W051"], "{j}");
+    let message = j["warnings"][0]["message"].as_str().unwrap();
+    assert!(!message.contains("the file says"), "{message}");
+    assert!(message.contains("`oauth2` without `auth`"), "{message}");
+    let help = j["warnings"][0]["help"].as_str().unwrap();
+    assert!(help.starts_with("write `auth oauthbearer`"), "{help}");
+    assert!(
+        !help.contains("remove") && !help.contains("PLAIN"),
+        "{help}"
+    );
+    s.join();
+
+    // A submission (a valid token stored) stops before AUTH with the same
+    // explanation.
+    let s = server();
+    let env = Env::new(&format!(
+        "identity {ME}\nhostname 127.0.0.1:{}\ntimeout 20\n{}",
+        s.port,
+        provider.settings()
+    ));
+    let file = token_file(&env);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let mode = |p: &std::path::Path, m| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    };
+    mode(file.parent().unwrap(), 0o700);
+    std::fs::write(
+        &file,
+        r#"{"refresh_token":"1//REFRESHMARKER","access_token":"ya29.ACCESSMARKER","expires_at":99999999999}"#,
+    )
+    .unwrap();
+    mode(&file, 0o600);
+    let out = send(&env, &[]);
+    let seen = Seen::from_bytes(&s.join());
+    assert_eq!(code(&out), 77, "{}", stderr(&out));
+    assert!(!seen.has("AUTH"), "{seen:?}");
+    assert!(!seen.has("MAIL"), "{seen:?}");
+    let err = stderr(&out);
+    assert!(err.contains("does not offer AUTH XOAUTH2"), "{err}");
+    assert!(!err.contains("the file says"), "{err}");
+    no_secret("the refusal", &err);
+    assert_eq!(provider.requests("/token"), 0);
+}
