@@ -88,6 +88,19 @@ fn oauth2_tokens_go_as_oauthbearer_cached_then_refreshed() {
     assert!(x.contains("AUTH OAUTHBEARER"), "{x}");
     no_secret("-X", &x);
 
+    // `probe --login` logs in the same way, with the cached token.
+    let out = env.esmtp(
+        &["probe", "-C", &rc(&env), "--login", "--format", "json"],
+        b"",
+    );
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    no_secret("probe", &format!("{}{}", stdout(&out), stderr(&out)));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let j = &doc["identities"][0];
+    assert_eq!(j["login"]["result"], "ok", "{j}");
+    assert_eq!(j["login"]["mechanism"], "OAUTHBEARER", "{j}");
+    assert_eq!(provider.grants("refresh_token"), 1);
+
     // The server really checks the token: the old one (put back as if
     // still valid) is refused by the oauthbearer authenticator.
     std::fs::write(token_file(&env), &stale).unwrap();
