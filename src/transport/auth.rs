@@ -48,6 +48,11 @@ pub(crate) fn choose(offered: &[String], insist: Option<AuthMech>) -> Result<Aut
     };
     match insist {
         Some(m) if has(m) => Ok(m),
+        // `oauth2` implies `auth xoauth2`: the file may not say it.
+        Some(AuthMech::Xoauth2) => Err(format!(
+            "the server does not offer AUTH XOAUTH2 (the mechanism of `auth xoauth2`, \
+             and of `oauth2` without `auth`; offered: {list})"
+        )),
         Some(m) => Err(format!(
             "the server does not offer AUTH {} (the file says `auth {}`; offered: {list})",
             m.sasl_name(),

@@ -388,6 +388,30 @@ fn auth_findings(
         Err(NoMechanism::Unusable(why)) => {
             *expected_failure |= matches!(seen.login, Login::Failed(_));
             let (code, help) = match identity.auth {
+                // A token goes by XOAUTH2 or OAUTHBEARER, nothing else.
+                Some(m) if m.takes_token() => {
+                    let other = match m {
+                        AuthMech::Xoauth2 => AuthMech::Oauthbearer,
+                        _ => AuthMech::Xoauth2,
+                    };
+                    let offered = seen
+                        .caps
+                        .auth
+                        .iter()
+                        .any(|o| o.eq_ignore_ascii_case(other.sasl_name()));
+                    (
+                        Code::W051,
+                        if offered {
+                            format!(
+                                "write `auth {}`: the server offers {}, the other mechanism that sends an access token",
+                                other.config_name(),
+                                other.sasl_name()
+                            )
+                        } else {
+                            "the server takes no access token (neither XOAUTH2 nor OAUTHBEARER): check the server and port".to_string()
+                        },
+                    )
+                }
                 Some(m) => (
                     Code::W051,
                     format!(

@@ -188,6 +188,8 @@ fn one(out: &mut String, r: &Report, p: &Paint) {
         let would = match (r.auth.credentials, r.auth.would_use) {
             (false, _) => "none (the identity has no credentials)".to_string(),
             (true, Some(m)) => match r.auth.insisted {
+                // `oauth2` implies `auth xoauth2`.
+                Some(_) if m == "XOAUTH2" => format!("{m} (the file says `auth` or `oauth2`)"),
                 Some(_) => format!("{m} (the file says `auth`)"),
                 None => m.to_string(),
             },
@@ -197,6 +199,10 @@ fn one(out: &mut String, r: &Report, p: &Paint) {
     }
     let login = match r.login.result {
         "ok" => p.good(&format!("ok ({})", r.login.mechanism.unwrap_or("?"))),
+        // The secret could not be had: the error below says why.
+        "failed" if r.error.as_ref().map(|e| &e.message) == r.login.error.as_ref() => {
+            p.bad("failed before connecting: see the error")
+        }
         "failed" => p.bad(&format!(
             "failed: {}",
             r.login.error.as_deref().unwrap_or("")

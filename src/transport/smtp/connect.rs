@@ -150,10 +150,15 @@ impl Connection {
             )?;
         }
         // The secret first: a passwordeval that fails (or asks for a
-        // passphrase) should not keep a connection waiting.
+        // passphrase) should not keep a connection waiting. A probe asked
+        // to log in notes that its login failed there.
         let (secret, masker) = match &probe {
             Some(p) if !p.login => (None, Masker::default()),
-            _ => secret_and_masker(identity)?,
+            _ => secret_and_masker(identity).inspect_err(|f| {
+                if let Some(p) = &probe {
+                    p.note(|o| o.login = Login::Failed(f.message.clone()));
+                }
+            })?,
         };
         let verbose = opts.verbose;
         let relay = &identity.relay;

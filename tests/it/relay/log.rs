@@ -20,18 +20,18 @@ use support::{Exim, FakeServer};
 /// bare (up to a blank) or quoted `'...'` with `\\`, `\'`, `\r`, `\n`,
 /// `\t` and `\u{HEX}` escapes; anything else fails the test.
 #[derive(Debug)]
-struct Line {
+pub(super) struct Line {
     fields: Vec<(String, String)>,
 }
 
 impl Line {
-    fn get(&self, key: &str) -> Option<&str> {
+    pub(super) fn get(&self, key: &str) -> Option<&str> {
         self.fields
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
-    fn must(&self, key: &str) -> &str {
+    pub(super) fn must(&self, key: &str) -> &str {
         self.get(key)
             .unwrap_or_else(|| panic!("no {key}= in {:?}", self.fields))
     }
@@ -101,7 +101,7 @@ fn parse_fields(text: &str) -> Vec<(String, String)> {
 }
 
 /// The lines of a log file: each one whole, with msmtp's time stamp.
-fn read_log(path: &Path) -> Vec<Line> {
+pub(super) fn read_log(path: &Path) -> Vec<Line> {
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("log {}: {e}", path.display()));
     assert!(text.ends_with('\n'), "{text:?}");
     text.lines()
@@ -131,7 +131,7 @@ fn read_log(path: &Path) -> Vec<Line> {
 }
 
 /// Run `esmtp ARGS` as `user` with `input` on a pipe.
-fn esmtp(user: &User, args: &[&str], input: &[u8]) -> Output {
+pub(super) fn esmtp(user: &User, args: &[&str], input: &[u8]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_esmtp"));
     cmd.args(args)
         .env("HOME", user.home.path())

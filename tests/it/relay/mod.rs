@@ -2,6 +2,7 @@
 
 mod auth;
 mod binary;
+mod combined;
 mod hooks;
 mod hostile;
 mod line_ends;

@@ -18,7 +18,7 @@ const CHALLENGE: &str = "<1896.697170952@hostile.test>";
 /// A server on `ip` offering `auth` (an AUTH keyword line such as `PLAIN
 /// LOGIN`) and STARTTLS when `starttls`. It checks CRAM-MD5 answers for
 /// alice/[`MARKER`], takes any PLAIN or LOGIN, and accepts the message.
-fn recording_server(ip: &str, auth: &'static str, starttls: bool) -> FakeServer {
+pub(super) fn recording_server(ip: &str, auth: &'static str, starttls: bool) -> FakeServer {
     let ehlo: &'static str = Box::leak(
         format!(
             "250-hostile.test\r\n{}250-AUTH {auth}\r\n250 8BITMIME\r\n",
@@ -94,7 +94,7 @@ fn send_from(
 }
 
 /// The server saw no AUTH command and no form of the secret.
-fn nothing_secret_sent(case: &str, seen: &Seen) {
+pub(super) fn nothing_secret_sent(case: &str, seen: &Seen) {
     assert!(!seen.has("AUTH"), "{case}: AUTH was sent: {seen:?}");
     let text = seen.text();
     for form in secret_forms("alice", MARKER) {

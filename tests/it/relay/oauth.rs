@@ -12,10 +12,10 @@ use support::frontend::{code, stderr, stdout, Env, BIN};
 use support::oauth_server::{access_token, Provider, CLIENT_SECRET};
 use support::Exim;
 
-const ME: &str = "alice@example.org";
+pub(super) const ME: &str = "alice@example.org";
 const MESSAGE: &[u8] = b"From: alice@example.org\nTo: bob@example.net\nSubject: oauth\n\nbody\n";
 
-fn env(provider: &Provider, exim: &Exim, extra: &str) -> Env {
+pub(super) fn env(provider: &Provider, exim: &Exim, extra: &str) -> Env {
     Env::new(&format!(
         "identity {ME}\nhostname 127.0.0.1:{}\ntimeout 20\n{}{extra}",
         exim.port(),
@@ -23,17 +23,17 @@ fn env(provider: &Provider, exim: &Exim, extra: &str) -> Env {
     ))
 }
 
-fn rc(env: &Env) -> String {
+pub(super) fn rc(env: &Env) -> String {
     env.rc().display().to_string()
 }
 
 /// The token file of `ME` in the environment's data directory.
-fn token_file(env: &Env) -> std::path::PathBuf {
+pub(super) fn token_file(env: &Env) -> std::path::PathBuf {
     env.path("xdg-data/esmtp/oauth2/alice@example.org_127.0.0.1.json")
 }
 
 /// Make the stored access token expired (as time would).
-fn expire(env: &Env) {
+pub(super) fn expire(env: &Env) {
     let path = token_file(env);
     let mut v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).expect("token file")).expect("json");
@@ -41,7 +41,7 @@ fn expire(env: &Env) {
     std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
 }
 
-fn no_secret(what: &str, text: &str) {
+pub(super) fn no_secret(what: &str, text: &str) {
     for marker in ["MARKER", CLIENT_SECRET] {
         assert!(!text.contains(marker), "{what} shows a secret: {text}");
     }
@@ -49,7 +49,7 @@ fn no_secret(what: &str, text: &str) {
 
 /// `esmtp oauth authorize` through the browser: the test follows the
 /// printed URL like a browser; the page esmtp answers.
-fn authorize(env: &Env, provider: &Provider) -> String {
+pub(super) fn authorize(env: &Env, provider: &Provider) -> String {
     let mut child = env
         .command(BIN)
         .args(["oauth", "-C", &rc(env), "authorize", ME])
@@ -85,7 +85,7 @@ fn authorize(env: &Env, provider: &Provider) -> String {
     page
 }
 
-fn send(env: &Env, extra: &[&str]) -> std::process::Output {
+pub(super) fn send(env: &Env, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["-f", ME];
     args.extend_from_slice(extra);
     args.push("bob@example.net");
@@ -189,7 +189,7 @@ fn authorize_then_cached_token_then_refresh_with_rotation() {
 }
 
 /// `--device`: the code printed, `authorization_pending` honoured.
-fn authorize_device(env: &Env) {
+pub(super) fn authorize_device(env: &Env) {
     let out = env.esmtp(&["oauth", "-C", &rc(env), "authorize", "--device", ME], b"");
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("WDJB-MJHT"), "{}", stdout(&out));

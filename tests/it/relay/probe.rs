@@ -19,19 +19,19 @@ fn sha256_text(cert: &Path) -> String {
 
 /// One run of `esmtp probe`.
 #[derive(Debug)]
-struct Probe {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(super) struct Probe {
+    pub(super) code: Option<i32>,
+    pub(super) stdout: String,
+    pub(super) stderr: String,
 }
 
 impl Probe {
-    fn json(&self) -> Value {
+    pub(super) fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
     }
 }
 
-fn probe(user: &User, rc: &Path, args: &[&str]) -> Probe {
+pub(super) fn probe(user: &User, rc: &Path, args: &[&str]) -> Probe {
     let out = Command::new(env!("CARGO_BIN_EXE_esmtp"))
         .arg("probe")
         .arg("-C")
@@ -52,14 +52,14 @@ fn probe(user: &User, rc: &Path, args: &[&str]) -> Probe {
 }
 
 /// An identity on Exim's plain port with `starttls` and the test login.
-fn esmtprc(user: &User, port: u16, starttls: &str, extra: &str) -> std::path::PathBuf {
+pub(super) fn esmtprc(user: &User, port: u16, starttls: &str, extra: &str) -> std::path::PathBuf {
     user.rc(&format!(
         "identity sender@example.org\nhostname localhost:{port}\nstarttls {starttls}\n\
          username {USER}\npassword \"{PASSWORD}\"\n{extra}"
     ))
 }
 
-fn codes(j: &Value) -> Vec<String> {
+pub(super) fn codes(j: &Value) -> Vec<String> {
     j["warnings"]
         .as_array()
         .map(|w| {

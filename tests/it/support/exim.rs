@@ -450,7 +450,7 @@ oauthbearer:
   driver = plaintext
   public_name = OAUTHBEARER
   server_prompts = :
-  server_condition = ${if eq{$auth1}{n,a=@USER@,\x01host=127.0.0.1\x01port=$received_port\x01auth=Bearer @TOKEN@\x01\x01}}
+  server_condition = ${if or{{eq{$auth1}{n,a=@USER@,\x01host=127.0.0.1\x01port=$received_port\x01auth=Bearer @TOKEN@\x01\x01}}{and{{exists{@ROOT@/xoauth2-token}}{eq{$auth1}{n,a=${readfile{@ROOT@/xoauth2-user}{}},\x01host=127.0.0.1\x01port=$received_port\x01auth=Bearer ${readfile{@ROOT@/xoauth2-token}{}}\x01\x01}}}}}}
   server_set_id = @USER@
 "#
         .replace("@ROOT@", &r.to_string())
