@@ -88,7 +88,11 @@ fn packed_relocations(out: &Path) {
     let (src, exe) = (dir.join("probe.c"), dir.join("probe"));
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
     let works = std::fs::create_dir_all(&dir).is_ok()
-        && std::fs::write(&src, "static int x; int *p = &x; int main(void) { return *p; }\n").is_ok()
+        && std::fs::write(
+            &src,
+            "static int x; int *p = &x; int main(void) { return *p; }\n",
+        )
+        .is_ok()
         && Command::new(&cc)
             .args(["-pie", "-fPIE", flag, "-o"])
             .arg(&exe)
