@@ -32,6 +32,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("getopt", getopt),
     ("legacy", legacy),
     ("scram", scram),
+    ("http", http),
 ];
 
 /// The configuration compiler (`esmtprc` bytes): compile with every lint
@@ -239,4 +240,175 @@ mda \"/usr/bin/procmail -d %T\"\n";
 /// The SCRAM client: a hostile server's first and final messages.
 pub fn scram(data: &[u8]) {
     esmtp::transport::fuzzing::scram(data);
+}
+
+/// The OAuth 2 client's HTTP answers, every byte from a hostile token
+/// endpoint: the framing of the answer (length, chunks, the end of the
+/// connection) and where the client stops reading it, the JSON made of the
+/// body (grants, refusals, device answers), the same bytes as a stored
+/// token file, and as an endpoint's URL.
+pub fn http(data: &[u8]) {
+    use esmtp::transport::oauth::http::{complete, parse_response, MAX_ANSWER};
+    let whole = parse_response(data);
+    if let Some((status, body)) = &whole {
+        assert!(
+            body.len() <= data.len(),
+            "the body is larger than the answer"
+        );
+        json_answers(*status, body);
+    }
+    // As the client reads: it stops at the first complete prefix, which
+    // must read as the whole would (at most 256 prefixes: bounded time).
+    if data.len() <= MAX_ANSWER {
+        let step = (data.len() / 256).max(1);
+        let mut end = step.min(data.len());
+        while end < data.len() {
+            if complete(&data[..end]) {
+                assert_eq!(
+                    parse_response(&data[..end]),
+                    whole,
+                    "the client stops reading at {end} and reads another answer"
+                );
+                break;
+            }
+            end += step;
+        }
+    }
+    if complete(data) {
+        assert!(whole.is_some(), "a complete answer that does not parse");
+    }
+    framed(data);
+    for status in [200, 400, 401, 429, 503] {
+        json_answers(status, data);
+    }
+    stored_file(data);
+    if let Ok(url) = std::str::from_utf8(data) {
+        if let Some(u) = esmtp::transport::oauth::http::parse_url(url) {
+            assert!(u.target.starts_with(['/', '?']), "target {:?}", u.target);
+            assert!(!u.host.contains(['/', '@']), "host {:?}", u.host);
+        }
+    }
+}
+
+/// `data` as the body of well-formed answers: with a `Content-Length` (of
+/// all of it or a part), and chunked (the chunk sizes taken from the data),
+/// each read back exactly.
+fn framed(data: &[u8]) {
+    use esmtp::transport::oauth::http::{complete, parse_response};
+    let n = data
+        .first()
+        .map_or(0, |&b| data.len() * usize::from(b) / 255);
+    let mut answer = format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n").into_bytes();
+    let head = answer.len();
+    answer.extend_from_slice(data);
+    assert!(complete(&answer), "Content-Length {n} of {}", data.len());
+    assert_eq!(
+        parse_response(&answer),
+        Some((200, data[..n].to_vec())),
+        "not the Content-Length bytes"
+    );
+    if n > 0 {
+        assert!(
+            !complete(&answer[..head + n - 1]),
+            "complete before its length"
+        );
+        assert_eq!(parse_response(&answer[..head + n - 1]), None);
+    }
+    let mut chunked = b"HTTP/1.1 400 Bad Request\r\ntransfer-encoding: Chunked\r\n\r\n".to_vec();
+    let mut rest = data;
+    let mut sizes = data.iter().cycle();
+    while !rest.is_empty() {
+        let size = sizes
+            .next()
+            .map_or(1, |&b| usize::from(b) * 7 + 1)
+            .min(rest.len());
+        let line = match size % 3 {
+            0 => format!("{size:x}\r\n"),
+            1 => format!("{size:X};ext=\"a;b\"\r\n"),
+            _ => format!("{size:04x} \r\n"),
+        };
+        chunked.extend_from_slice(line.as_bytes());
+        chunked.extend_from_slice(&rest[..size]);
+        chunked.extend_from_slice(b"\r\n");
+        rest = &rest[size..];
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    assert!(complete(&chunked), "a whole chunked answer is not complete");
+    assert_eq!(
+        parse_response(&chunked),
+        Some((400, data.to_vec())),
+        "chunked encoding does not round-trip"
+    );
+    let cut = &chunked[..chunked.len() - 3];
+    assert!(!complete(cut), "complete before the last chunk");
+    assert_eq!(parse_response(cut), None, "a body without its last chunk");
+}
+
+/// What the client makes of a `status` and `body`: the tokens of a grant,
+/// a device answer, the text of a refusal (shown: no controls, bounded).
+fn json_answers(status: u16, body: &[u8]) {
+    use esmtp::transport::oauth::flow::{device_grant, DEVICE_WAIT_MAX};
+    use esmtp::transport::oauth::http::{answer, Answer};
+    use esmtp::transport::oauth::store::Tokens;
+    match answer(status, body) {
+        Ok(Answer::Granted(map)) => {
+            assert!((200..300).contains(&status), "granted with {status}");
+            let mut tokens = Tokens {
+                refresh_token: Some("r0".into()),
+                ..Tokens::default()
+            };
+            if tokens.update(&map) {
+                assert!(tokens.access_token.as_ref().is_some_and(|t| !t.is_empty()));
+                assert!(tokens.refresh_token.as_ref().is_some_and(|t| !t.is_empty()));
+                assert!(tokens.expires_at.is_some());
+                let _ = tokens.fresh_access_token(60);
+                let _ = tokens.expires_in();
+            } else {
+                assert_eq!(tokens.access_token, None);
+                assert_eq!(tokens.refresh_token.as_deref(), Some("r0"));
+            }
+            if let Some(d) = device_grant(&map) {
+                assert!((1..=60).contains(&d.interval), "interval {}", d.interval);
+                assert!(d.wait <= DEVICE_WAIT_MAX, "wait {:?}", d.wait);
+            }
+        }
+        Ok(Answer::Refused {
+            status: s,
+            error,
+            description,
+        }) => {
+            assert_eq!(s, status);
+            assert!(
+                (400..500).contains(&status) && status != 429,
+                "refused with {status}"
+            );
+            for text in [&error, &description] {
+                assert!(
+                    text.chars().count() <= 300,
+                    "{} characters shown",
+                    text.len()
+                );
+                assert!(
+                    !text.chars().any(char::is_control),
+                    "a control shown: {text:?}"
+                );
+            }
+        }
+        Err(_) => {}
+    }
+}
+
+/// A stored token file: what decodes is written back the same.
+fn stored_file(data: &[u8]) {
+    use esmtp::transport::oauth::store::Tokens;
+    if let Some(tokens) = Tokens::decode(data) {
+        let _ = tokens.fresh_access_token(60);
+        let _ = tokens.expires_in();
+        let bytes = serde_json::to_vec_pretty(&tokens).unwrap();
+        assert_eq!(
+            Tokens::decode(&bytes),
+            Some(tokens),
+            "a token file round trip"
+        );
+    }
 }

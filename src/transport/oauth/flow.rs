@@ -17,6 +17,7 @@ use crate::exit::{self, Failure};
 use crate::plan::{Identity, OAuth2, OAuth2Provider};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 /// logging in).
 pub const BROWSER_WAIT: Duration = Duration::from_secs(300);
 /// The longest a device code is polled, whatever the provider says.
-const DEVICE_WAIT_MAX: Duration = Duration::from_secs(1800);
+pub const DEVICE_WAIT_MAX: Duration = Duration::from_secs(1800);
 /// The request of the redirect, at most.
 const MAX_REQUEST: usize = 8 * 1024;
 
@@ -351,6 +352,41 @@ fn granted(identity: &Identity, oauth: &OAuth2, answer: Answer) -> Result<Tokens
     }
 }
 
+/// What a device endpoint granted (RFC 8628 §3.2).
+#[derive(Debug, PartialEq, Eq)]
+pub struct DeviceGrant {
+    pub device_code: String,
+    pub user_code: String,
+    /// Where the user enters the code (empty when not said).
+    pub verify: String,
+    /// Seconds between two polls, 1 to 60.
+    pub interval: u64,
+    /// How long the code is polled, at most [`DEVICE_WAIT_MAX`].
+    pub wait: Duration,
+}
+
+/// A device endpoint's granted answer; `None` without a device and user
+/// code.
+pub fn device_grant(map: &Map<String, Value>) -> Option<DeviceGrant> {
+    let text = |k: &str| map.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let number = |k: &str| {
+        map.get(k)
+            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
+    };
+    let (device_code, user_code) = (text("device_code")?, text("user_code")?);
+    // Google says verification_url, RFC 8628 verification_uri.
+    let verify = text("verification_uri")
+        .or_else(|| text("verification_url"))
+        .unwrap_or_default();
+    Some(DeviceGrant {
+        device_code,
+        user_code,
+        verify,
+        interval: number("interval").unwrap_or(5).clamp(1, 60),
+        wait: Duration::from_secs(number("expires_in").unwrap_or(900)).min(DEVICE_WAIT_MAX),
+    })
+}
+
 /// The device flow; `out` gets the URL and the code to enter.
 pub fn authorize_device(
     identity: &Identity,
@@ -381,12 +417,14 @@ pub fn authorize_device(
             )))
         }
     };
-    let text = |k: &str| map.get(k).and_then(|v| v.as_str()).map(str::to_string);
-    let number = |k: &str| {
-        map.get(k)
-            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
-    };
-    let (Some(device_code), Some(user_code)) = (text("device_code"), text("user_code")) else {
+    let Some(DeviceGrant {
+        device_code,
+        user_code,
+        verify,
+        mut interval,
+        wait,
+    }) = device_grant(&map)
+    else {
         return Err(Failure::new(
             exit::PROTOCOL,
             format!(
@@ -394,12 +432,6 @@ pub fn authorize_device(
             ),
         ));
     };
-    // Google says verification_url, RFC 8628 verification_uri.
-    let verify = text("verification_uri")
-        .or_else(|| text("verification_url"))
-        .unwrap_or_default();
-    let mut interval = number("interval").unwrap_or(5).clamp(1, 60);
-    let wait = Duration::from_secs(number("expires_in").unwrap_or(900)).min(DEVICE_WAIT_MAX);
     let _ = writeln!(
         out,
         "To authorize esmtp to send as {}, open {} in a browser and enter the code {}\n\nWaiting (at most {} s)...",
@@ -470,5 +502,39 @@ mod tests {
         );
         assert!(redirect_params("GET /favicon.ico HTTP/1.1\r\n\r\n").is_none());
         assert!(redirect_params("POST /?code=a HTTP/1.1\r\n\r\n").is_none());
+    }
+
+    #[test]
+    fn device_answers() {
+        let grant = |v: serde_json::Value| device_grant(v.as_object().unwrap());
+        let d = grant(serde_json::json!({
+            "device_code": "D", "user_code": "U",
+            "verification_url": "https://www.google.com/device",
+            "expires_in": "99999999999999999999", "interval": 0
+        }));
+        // An expires_in beyond u64 is not a number: the default 900 s.
+        assert_eq!(
+            d,
+            Some(DeviceGrant {
+                device_code: "D".into(),
+                user_code: "U".into(),
+                verify: "https://www.google.com/device".into(),
+                interval: 1,
+                wait: Duration::from_secs(900),
+            })
+        );
+        let d = grant(serde_json::json!({
+            "device_code": "D", "user_code": "U", "verification_uri": "v",
+            "expires_in": u64::MAX, "interval": "3600"
+        }))
+        .unwrap();
+        assert_eq!(
+            (d.verify.as_str(), d.interval, d.wait),
+            ("v", 60, DEVICE_WAIT_MAX)
+        );
+        assert_eq!(
+            grant(serde_json::json!({"device_code": "D", "user_code": 1})),
+            None
+        );
     }
 }

@@ -153,29 +153,7 @@ impl Client {
         let (status, bytes) = self
             .exchange(&u, request.as_bytes(), deadline)
             .map_err(&temp)?;
-        if status >= 500 || status == 429 {
-            return Err(temp(format!("answered HTTP {status}; try again later")));
-        }
-        let json: Option<Map<String, Value>> = serde_json::from_slice(&bytes).ok();
-        match (status, json) {
-            (200..=299, Some(map)) => Ok(Answer::Granted(map)),
-            (400..=499, json) => {
-                let text = |k: &str| {
-                    json.as_ref()
-                        .and_then(|m| m.get(k))
-                        .and_then(|v| v.as_str())
-                        .map(shown)
-                };
-                Ok(Answer::Refused {
-                    status,
-                    error: text("error").unwrap_or_else(|| format!("HTTP {status}")),
-                    description: text("error_description").unwrap_or_default(),
-                })
-            }
-            (_, _) => Err(temp(format!(
-                "answered HTTP {status} without the JSON object OAuth 2 sends"
-            ))),
-        }
+        answer(status, &bytes).map_err(temp)
     }
 
     /// Connect, send `request`, read the answer: its status and body.
@@ -264,6 +242,34 @@ impl Client {
     }
 }
 
+/// What an endpoint's status and body say: a grant, a refusal, or (`Err`,
+/// why) a temporary failure: 5xx, 429 or an answer that is not JSON.
+pub fn answer(status: u16, body: &[u8]) -> Result<Answer, String> {
+    if status >= 500 || status == 429 {
+        return Err(format!("answered HTTP {status}; try again later"));
+    }
+    let json: Option<Map<String, Value>> = serde_json::from_slice(body).ok();
+    match (status, json) {
+        (200..=299, Some(map)) => Ok(Answer::Granted(map)),
+        (400..=499, json) => {
+            let text = |k: &str| {
+                json.as_ref()
+                    .and_then(|m| m.get(k))
+                    .and_then(|v| v.as_str())
+                    .map(shown)
+            };
+            Ok(Answer::Refused {
+                status,
+                error: text("error").unwrap_or_else(|| format!("HTTP {status}")),
+                description: text("error_description").unwrap_or_default(),
+            })
+        }
+        (_, _) => Err(format!(
+            "answered HTTP {status} without the JSON object OAuth 2 sends"
+        )),
+    }
+}
+
 /// The head of an answer: status, `Content-Length`, chunked, and where the
 /// body starts.
 fn head(buf: &[u8]) -> Option<(u16, Option<usize>, bool, usize)> {
@@ -291,11 +297,13 @@ fn head(buf: &[u8]) -> Option<(u16, Option<usize>, bool, usize)> {
     Some((status, length, chunked, end))
 }
 
-/// Is the answer in `buf` whole (by its length, or its last chunk)?
-fn complete(buf: &[u8]) -> bool {
+/// Is the answer in `buf` whole (by its length, or its last chunk)? The
+/// client stops reading when it is.
+pub fn complete(buf: &[u8]) -> bool {
     match head(buf) {
         Some((_, _, true, start)) => dechunk(&buf[start..]).is_some(),
-        Some((_, Some(n), false, start)) => buf.len() >= start + n,
+        // Not `start + n`: a hostile length overflows it.
+        Some((_, Some(n), false, start)) => buf.len() - start >= n,
         _ => false,
     }
 }
@@ -312,11 +320,17 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
         if size == 0 {
             return Some(out);
         }
-        if data.len() < size + 2 {
+        // The chunk and its CRLF (not `size + 2`: a hostile size
+        // overflows it).
+        if data.len() < 2 || data.len() - 2 < size {
             return None;
         }
-        out.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
+        let (chunk, after) = data.split_at(size);
+        if !after.starts_with(b"\r\n") {
+            return None;
+        }
+        out.extend_from_slice(chunk);
+        data = &after[2..];
     }
 }
 
@@ -376,5 +390,70 @@ mod tests {
             parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{}"),
             None
         );
+    }
+
+    /// Sizes near 2^64 (fuzz target `http`): `size + 2` and `start + n`
+    /// overflowed; such an answer is incomplete, never whole.
+    #[test]
+    fn hostile_sizes_are_refused() {
+        let c = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffe\r\n{}\r\n0\r\n\r\n";
+        assert!(!complete(c));
+        assert_eq!(parse_response(c), None);
+        let c = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n{}\r\n0\r\n\r\n";
+        assert_eq!(parse_response(c), None);
+        let l = b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n{}";
+        assert!(!complete(l));
+        assert_eq!(parse_response(l), None);
+    }
+
+    /// A chunk's data is followed by CRLF; anything else is not chunked
+    /// encoding (and a chunk cut before its CRLF is not whole yet).
+    #[test]
+    fn a_chunk_ends_with_crlf() {
+        let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        let with = |body: &[u8]| [&head[..], body].concat();
+        let good = with(b"2\r\n{}\r\n0\r\n\r\n");
+        assert_eq!(parse_response(&good), Some((200, b"{}".to_vec())));
+        for bad in [
+            &b"2\r\n{}xx0\r\n\r\n"[..],
+            b"1\r\n{}\r\n0\r\n\r\n",
+            b"2\r\n{}\r",
+        ] {
+            let bad = with(bad);
+            assert!(!complete(&bad), "{:?}", String::from_utf8_lossy(&bad));
+            assert_eq!(parse_response(&bad), None);
+        }
+    }
+
+    #[test]
+    fn answers_by_status_and_json() {
+        assert!(matches!(answer(200, b"{\"a\":1}"), Ok(Answer::Granted(m)) if m.len() == 1));
+        assert!(answer(200, b"[1]").is_err());
+        assert!(answer(429, b"{}").is_err());
+        assert!(answer(503, b"{}").is_err());
+        assert!(answer(302, b"{}").is_err());
+        let Ok(Answer::Refused {
+            status,
+            error,
+            description,
+        }) = answer(400, b"<html>")
+        else {
+            panic!("not a refusal");
+        };
+        assert_eq!(
+            (status, error.as_str(), description.as_str()),
+            (400, "HTTP 400", "")
+        );
+        let long = "d".repeat(400);
+        let body =
+            format!("{{\"error\":\"invalid_grant\\u001b[31m\",\"error_description\":\"{long}\"}}");
+        let Ok(Answer::Refused {
+            error, description, ..
+        }) = answer(400, body.as_bytes())
+        else {
+            panic!("not a refusal");
+        };
+        assert_eq!(error, "invalid_grant[31m");
+        assert_eq!(description.len(), 300);
     }
 }

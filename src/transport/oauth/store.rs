@@ -74,6 +74,11 @@ fn now() -> u64 {
 }
 
 impl Tokens {
+    /// A token file's bytes; `None` when they are not one.
+    pub fn decode(bytes: &[u8]) -> Option<Tokens> {
+        serde_json::from_slice(bytes).ok()
+    }
+
     /// The access token, when it is still good for at least `margin`.
     pub fn fresh_access_token(&self, margin: u64) -> Option<&str> {
         let token = self.access_token.as_deref().filter(|t| !t.is_empty())?;
@@ -162,9 +167,9 @@ impl Entry {
             .read_to_end(&mut bytes)
             .map_err(|e| self.broken(e))?;
         // The reason only: serde's message could quote the file.
-        serde_json::from_slice(&bytes)
+        Tokens::decode(&bytes)
             .map(Some)
-            .map_err(|_| self.broken("not a token file of this esmtp"))
+            .ok_or_else(|| self.broken("not a token file of this esmtp"))
     }
 
     /// Store `tokens` atomically (a complete file replaces the old one).

@@ -136,6 +136,11 @@ fn legacy_corpus() {
     replay("legacy");
 }
 
+#[test]
+fn http_corpus() {
+    replay("http");
+}
+
 /// The seeds of the binary formats are written by the program itself: the
 /// cache's from the valid fixtures, the queue's by the spool. They must
 /// still decode, so that a format change cannot leave the fuzzer starting

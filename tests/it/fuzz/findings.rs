@@ -171,3 +171,66 @@ fn a_malformed_reply_echoing_the_secret_is_masked() {
         }
     }
 }
+
+/// A token endpoint's chunk size or `Content-Length` near 2^64: the
+/// framing arithmetic overflowed (`size + 2`: an abort in the release
+/// build; `start + n`) instead of refusing the answer (http fuzz target;
+/// artifacts/http/chunk-size-overflow, content-length-overflow). Now a
+/// temporary failure (75) like any broken answer, the refresh token kept.
+#[test]
+fn a_hostile_token_endpoint_length_is_refused_cleanly() {
+    use std::io::Read;
+    use std::net::TcpListener;
+    let answers: [&[u8]; 2] = [
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffe\r\n{\"access_token\":\"x\"}\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n{}",
+    ];
+    for answer in answers {
+        let endpoint = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint_port = endpoint.local_addr().unwrap().port();
+        let http = std::thread::spawn(move || {
+            let (mut c, _) = endpoint.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(answer);
+        });
+        // The token is fetched before the SMTP connection: the server
+        // only has to be there.
+        let smtp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let home = tempfile::tempdir().unwrap();
+        let rc = rc(
+            home.path(),
+            &format!(
+                "identity alice@example.org\nhostname 127.0.0.1:{}\ntimeout 2\n\
+                 oauth2 custom\noauth2_client_id x\n\
+                 oauth2_token_url http://127.0.0.1:{endpoint_port}/token\n",
+                smtp.local_addr().unwrap().port()
+            ),
+        );
+        // A stored refresh token, its access token expired.
+        let data = home.path().join("data");
+        let dir = data.join("esmtp/oauth2");
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+        let file = dir.join("alice@example.org_127.0.0.1.json");
+        fs::write(
+            &file,
+            r#"{"refresh_token":"1//REFRESHMARKER","access_token":"ya29.OLD","expires_at":1}"#,
+        )
+        .unwrap();
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_esmtp"));
+        cmd.env("HOME", home.path())
+            .env("XDG_DATA_HOME", &data)
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_CACHE_HOME")
+            .args(["-C", &rc, "-f", "alice@example.org", "b@example.net"]);
+        let out = support::run_with_input(&mut cmd, b"Subject: x\n\nbody\n");
+        assert_no_panic(&out);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(75), "{stderr}");
+        assert!(stderr.contains("no complete HTTP answer"), "{stderr}");
+        assert!(fs::read_to_string(&file).unwrap().contains("REFRESHMARKER"));
+        http.join().unwrap();
+    }
+}
