@@ -78,7 +78,7 @@ complete -c esmtp -n "__fish_esmtp_using_subcommand check" -s h -l help -d 'Prin
 complete -c esmtp -n "__fish_esmtp_using_subcommand dump" -l format -d 'Output format' -r -f -a "text\t''
 json\t''"
 complete -c esmtp -n "__fish_esmtp_using_subcommand dump" -s h -l help -d 'Print help'
-complete -c esmtp -n "__fish_esmtp_using_subcommand route" -s C -d 'Configuration file' -r -F
+complete -c esmtp -n "__fish_esmtp_using_subcommand route" -s C -l config -d 'Configuration file (default ~/.esmtprc, then /etc/esmtprc)' -r -F
 complete -c esmtp -n "__fish_esmtp_using_subcommand route" -s f -d 'Envelope sender (selects the identity)' -r
 complete -c esmtp -n "__fish_esmtp_using_subcommand route" -s t -d 'Also take recipients from the headers on standard input'
 complete -c esmtp -n "__fish_esmtp_using_subcommand route" -s h -l help -d 'Print help'
@@ -123,7 +123,7 @@ complete -c esmtp -n "__fish_esmtp_using_subcommand oauth; and __fish_seen_subco
 complete -c esmtp -n "__fish_esmtp_using_subcommand oauth; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
 complete -c esmtp -n "__fish_esmtp_using_subcommand oauth; and __fish_seen_subcommand_from revoke" -s C -l config -d 'Configuration file (default ~/.esmtprc, then /etc/esmtprc)' -r -F
 complete -c esmtp -n "__fish_esmtp_using_subcommand oauth; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help'
-complete -c esmtp -n "__fish_esmtp_using_subcommand probe" -s C -d 'Configuration file' -r -F
+complete -c esmtp -n "__fish_esmtp_using_subcommand probe" -s C -l config -d 'Configuration file (default ~/.esmtprc, then /etc/esmtprc)' -r -F
 complete -c esmtp -n "__fish_esmtp_using_subcommand probe" -l format -d 'Output: text, or json (field names in esmtp(1))' -r -f -a "text\t''
 json\t''"
 complete -c esmtp -n "__fish_esmtp_using_subcommand probe" -l all -d 'Probe every identity that has a hostname'

@@ -34,14 +34,7 @@ pub fn dump_command() -> Command {
                 .value_parser(clap::value_parser!(PathBuf))
                 .help("File to compile (default: the one sendmail mode uses)"),
         )
-        .arg(
-            Arg::new("format")
-                .long("format")
-                .value_name("FORMAT")
-                .value_parser(["text", "json"])
-                .default_value("text")
-                .help("Output format"),
-        )
+        .arg(super::text_or_json("Output format"))
 }
 
 /// Run `esmtp dump`; the failure carries the linter status (its messages

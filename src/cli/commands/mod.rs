@@ -30,6 +30,28 @@ pub const SUBCOMMANDS: &[&str] = &[
 ];
 
 /// Every subcommand's clap command, in the order of [`SUBCOMMANDS`].
+/// `-C FILE` / `--config FILE`, as the subcommands that use the
+/// configuration sendmail mode uses take it.
+pub(super) fn config_arg() -> clap::Arg {
+    clap::Arg::new("config")
+        .short('C')
+        .long("config")
+        .value_name("FILE")
+        .value_parser(clap::value_parser!(std::path::PathBuf))
+        .help("Configuration file (default ~/.esmtprc, then /etc/esmtprc)")
+}
+
+/// `--format text|json` (default text), as `dump`, `oauth status` and
+/// `probe` take it.
+pub(super) fn text_or_json(help: &'static str) -> clap::Arg {
+    clap::Arg::new("format")
+        .long("format")
+        .value_name("FORMAT")
+        .value_parser(["text", "json"])
+        .default_value("text")
+        .help(help)
+}
+
 pub fn subcommand_commands() -> [Command; 9] {
     [
         check::check_command(),

@@ -26,15 +26,7 @@ pub fn oauth_command() -> Command {
              per identity; every submission after that refreshes the access token itself.",
         )
         .subcommand_required(true)
-        .arg(
-            Arg::new("config")
-                .short('C')
-                .long("config")
-                .value_name("FILE")
-                .value_parser(clap::value_parser!(PathBuf))
-                .global(true)
-                .help("Configuration file (default ~/.esmtprc, then /etc/esmtprc)"),
-        )
+        .arg(super::config_arg().global(true))
         .subcommand(
             Command::new("authorize")
                 .about("Log in with the provider once and store the tokens")
@@ -49,14 +41,7 @@ pub fn oauth_command() -> Command {
         .subcommand(
             Command::new("status")
                 .about("Show whether tokens are stored, when the access token expires, the scopes")
-                .arg(
-                    Arg::new("format")
-                        .long("format")
-                        .value_name("FORMAT")
-                        .value_parser(["text", "json"])
-                        .default_value("text")
-                        .help("Output format"),
-                )
+                .arg(super::text_or_json("Output format"))
                 .arg(identity().help("The identity's address (default: every oauth2 identity)")),
         )
         .subcommand(

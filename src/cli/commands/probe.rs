@@ -59,13 +59,7 @@ pub fn probe_command() -> Command {
              Exit status: 0 every identity usable, 1 problems found, 69 unreachable, 75 \
              temporary failure (timeout); with several identities, the worst.",
         )
-        .arg(
-            Arg::new("config")
-                .short('C')
-                .value_name("FILE")
-                .value_parser(clap::value_parser!(PathBuf))
-                .help("Configuration file"),
-        )
+        .arg(super::config_arg())
         .arg(
             Arg::new("all")
                 .long("all")
@@ -79,14 +73,9 @@ pub fn probe_command() -> Command {
                 .action(ArgAction::SetTrue)
                 .help("Also log in with the identity's credentials (then QUIT; nothing is sent)"),
         )
-        .arg(
-            Arg::new("format")
-                .long("format")
-                .value_name("FORMAT")
-                .value_parser(["text", "json"])
-                .default_value("text")
-                .help("Output: text, or json (field names in esmtp(1))"),
-        )
+        .arg(super::text_or_json(
+            "Output: text, or json (field names in esmtp(1))",
+        ))
         .arg(
             Arg::new("identity")
                 .value_name("IDENTITY")

@@ -7,21 +7,12 @@ use crate::transport::SessionOptions;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::path::PathBuf;
 
-fn config_arg() -> Arg {
-    Arg::new("config")
-        .short('C')
-        .long("config")
-        .value_name("FILE")
-        .value_parser(clap::value_parser!(PathBuf))
-        .help("Configuration file (default ~/.esmtprc, then /etc/esmtprc)")
-}
-
 /// The `queue` subcommand for the front end's `esmtp` command.
 pub fn queue_command() -> Command {
     Command::new("queue")
         .about("Inspect and deliver the durable queue")
         .subcommand_required(true)
-        .arg(config_arg().global(true))
+        .arg(super::config_arg().global(true))
         .arg(
             Arg::new("verbose")
                 .short('v')

@@ -44,13 +44,7 @@ pub fn route_command() -> Command {
              smarthost with its recipients, and the MDA command for local ones. \
              Nothing is sent. With -t the headers are read from standard input.",
         )
-        .arg(
-            Arg::new("config")
-                .short('C')
-                .value_name("FILE")
-                .value_parser(clap::value_parser!(PathBuf))
-                .help("Configuration file"),
-        )
+        .arg(super::config_arg())
         .arg(
             Arg::new("sender")
                 .short('f')
