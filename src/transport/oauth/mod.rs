@@ -38,14 +38,13 @@ pub fn access_token(
     identity: &Identity,
     oauth: &OAuth2,
     timeout: Duration,
-) -> Result<Vec<u8>, Failure> {
+) -> Result<(Vec<u8>, TokenNote), Failure> {
     let entry = Entry::of(identity)?;
     let stored = entry.load()?;
-    if let Some(token) = stored
-        .as_ref()
-        .and_then(|t| t.fresh_access_token(EXPIRY_MARGIN))
-    {
-        return Ok(token.as_bytes().to_vec());
+    if let Some(t) = stored.as_ref() {
+        if let Some(token) = t.fresh_access_token(EXPIRY_MARGIN) {
+            return Ok((token.as_bytes().to_vec(), TokenNote::Stored(t.expires_in())));
+        }
     }
     if stored
         .as_ref()
@@ -62,16 +61,43 @@ pub fn access_token(
         None => return Err(not_authorized(identity, false)),
     };
     if let Some(token) = tokens.fresh_access_token(EXPIRY_MARGIN) {
-        return Ok(token.as_bytes().to_vec());
+        let note = TokenNote::Stored(tokens.expires_in());
+        return Ok((token.as_bytes().to_vec(), note));
     }
     let Some(refresh) = tokens.refresh_token.clone() else {
         return Err(not_authorized(identity, true));
     };
     refresh_tokens(identity, oauth, timeout, &refresh, &mut tokens)?;
     entry.save(&tokens)?;
+    let note = TokenNote::Refreshed(tokens.expires_in());
     match tokens.access_token {
-        Some(t) => Ok(t.into_bytes()),
+        Some(t) => Ok((t.into_bytes(), note)),
         None => Err(not_authorized(identity, true)),
+    }
+}
+
+/// Where an access token came from, for `-v` (never the token itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenNote {
+    /// The stored one, still fresh; seconds until it expires.
+    Stored(Option<i64>),
+    /// Just refreshed at the token endpoint (and stored).
+    Refreshed(Option<i64>),
+}
+
+impl std::fmt::Display for TokenNote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (what, secs) = match self {
+            TokenNote::Stored(s) => ("using the stored OAuth 2 access token", s),
+            TokenNote::Refreshed(s) => (
+                "refreshed the OAuth 2 access token at the token endpoint",
+                s,
+            ),
+        };
+        match secs {
+            Some(s) => write!(f, "{what} (it expires in {} min)", s.max(&0) / 60),
+            None => f.write_str(what),
+        }
     }
 }
 

@@ -55,13 +55,19 @@ pub(super) fn reveals_secret(m: AuthMech) -> bool {
 /// The secret: the `password`, or the first line `passwordeval` prints
 /// (bounded in time by the identity's `timeout`, see [`hooks`]), as bytes:
 /// esmtp 1.2 sends them as they are, UTF-8 or not.
-pub(super) fn secret(identity: &Identity) -> Result<Vec<u8>, Failure> {
+/// With `oauth2`, also where the token came from (for `-v`).
+pub(super) fn secret(
+    identity: &Identity,
+) -> Result<(Vec<u8>, Option<super::super::oauth::TokenNote>), Failure> {
     match &identity.secret {
-        None => Ok(Vec::new()),
-        Some(SecretSource::Password(s)) => Ok(s.expose().to_vec()),
-        Some(SecretSource::Eval(command)) => hooks::password_eval(command, hook_timeout(identity)),
+        None => Ok((Vec::new(), None)),
+        Some(SecretSource::Password(s)) => Ok((s.expose().to_vec(), None)),
+        Some(SecretSource::Eval(command)) => {
+            Ok((hooks::password_eval(command, hook_timeout(identity))?, None))
+        }
         Some(SecretSource::OAuth2(oauth)) => {
             super::super::oauth::access_token(identity, oauth, hook_timeout(identity))
+                .map(|(token, note)| (token, Some(note)))
         }
     }
 }

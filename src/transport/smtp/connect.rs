@@ -40,9 +40,19 @@ pub(super) fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Failure>
 
 /// The secret of the identity's login (none without a `username`), and
 /// the masker that keeps it (and the login) out of everything shown.
-fn secret_and_masker(identity: &Identity) -> Result<(Option<Vec<u8>>, Masker), Failure> {
+/// `-v` says where an OAuth 2 token came from.
+fn secret_and_masker(
+    identity: &Identity,
+    verbose: bool,
+) -> Result<(Option<Vec<u8>>, Masker), Failure> {
     let secret = match identity.username {
-        Some(_) => Some(secret(identity)?),
+        Some(_) => {
+            let (secret, note) = secret(identity)?;
+            if let Some(note) = note.filter(|_| verbose) {
+                say(format_args!("{note}"));
+            }
+            Some(secret)
+        }
         None => None,
     };
     let masker = match (&identity.username, &secret) {
@@ -154,7 +164,7 @@ impl Connection {
         // to log in notes that its login failed there.
         let (secret, masker) = match &probe {
             Some(p) if !p.login => (None, Masker::default()),
-            _ => secret_and_masker(identity).inspect_err(|f| {
+            _ => secret_and_masker(identity, opts.verbose).inspect_err(|f| {
                 if let Some(p) = &probe {
                     p.note(|o| o.login = Login::Failed(f.message.clone()));
                 }

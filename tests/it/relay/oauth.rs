@@ -126,6 +126,11 @@ fn authorize_then_cached_token_then_refresh_with_rotation() {
         let out = send(&env, &["-v"]);
         assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
         no_secret("-v", &format!("{}{}", stdout(&out), stderr(&out)));
+        assert!(
+            stdout(&out).contains("using the stored OAuth 2 access token (it expires in"),
+            "{}",
+            stdout(&out)
+        );
     }
     assert_eq!(provider.requests("/token"), 1, "only the code exchange");
     assert_eq!(exim.wait_for_messages(2).len(), 2);
@@ -133,8 +138,14 @@ fn authorize_then_cached_token_then_refresh_with_rotation() {
     // Expired: refreshed once, the rotated refresh token stored, and Exim
     // (which now accepts only the new access token) takes the message.
     expire(&env);
-    let out = send(&env, &[]);
+    let out = send(&env, &["-v"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("refreshed the OAuth 2 access token at the token endpoint"),
+        "{}",
+        stdout(&out)
+    );
+    no_secret("-v", &format!("{}{}", stdout(&out), stderr(&out)));
     assert_eq!(provider.grants("refresh_token"), 1);
     let stored: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(stored["access_token"], access_token(2));
