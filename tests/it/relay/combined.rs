@@ -228,7 +228,9 @@ fn probe_would_use_scram_sha_256_and_its_login_sends_no_mail() {
     let j = &run.json()["identities"][0];
     assert_eq!(j["login"]["result"], "ok", "{j}");
     assert_eq!(j["login"]["mechanism"], "SCRAM-SHA-256");
-    let log = exim.log();
+    let log = exim.wait_for_log(1, |l: &str| {
+        l.contains("no MAIL in SMTP connection") && l.contains("AUTH")
+    });
     assert!(
         log.lines()
             .any(|l| l.contains("no MAIL in SMTP connection") && l.contains("AUTH")),
@@ -315,7 +317,9 @@ fn probe_login_of_an_oauth2_identity_uses_the_stored_token() {
         "{}",
         stdout(&out)
     );
-    let log = exim.log();
+    let log = exim.wait_for_log(3, |l: &str| {
+        l.contains("no MAIL in SMTP connection") && l.contains("AUTH")
+    });
     assert_eq!(
         log.lines()
             .filter(|l| l.contains("no MAIL in SMTP connection") && l.contains("AUTH"))

@@ -73,6 +73,7 @@ pub(super) fn authorize(env: &Env, provider: &Provider) -> String {
     };
     assert!(url.starts_with(&provider.url("/auth?")), "{url}");
     assert!(url.contains("code_challenge_method=S256"), "{url}");
+    forged_redirects(&url);
     let page = provider.browse(&url);
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
@@ -83,6 +84,26 @@ pub(super) fn authorize(env: &Env, provider: &Provider) -> String {
     assert!(rest.contains("Authorized"), "{rest}");
     no_secret("authorize", &format!("{printed}{rest}{err}"));
     page
+}
+
+/// Another program on this machine answers the loopback redirect first,
+/// with the wrong `state`: refused (400) and ignored, so it can neither end
+/// the flow (an `error`) nor slip in a code of its own.
+fn forged_redirects(url: &str) {
+    use std::io::{Read, Write};
+    let port: u16 = url
+        .split("redirect_uri=http%3A%2F%2F127.0.0.1%3A")
+        .nth(1)
+        .and_then(|r| r.split("%2F").next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no loopback redirect_uri in {url}"));
+    for query in ["state=forged&error=access_denied", "state=forged&code=evil"] {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(s, "GET /?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{query}: {answer}");
+    }
 }
 
 pub(super) fn send(env: &Env, extra: &[&str]) -> std::process::Output {

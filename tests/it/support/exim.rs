@@ -258,6 +258,21 @@ impl Exim {
         fs::read_to_string(self.dir.path().join("log/mainlog")).unwrap_or_default()
     }
 
+    /// The log once at least `n` lines satisfy `pred` (or after 10 s):
+    /// Exim writes a session's closing line (`no MAIL in SMTP connection`)
+    /// after the client has gone, so a client's exit does not order it.
+    pub fn wait_for_log(&self, n: usize, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if log.lines().filter(|l| pred(l)).count() >= n || std::time::Instant::now() >= deadline
+            {
+                return log;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+    }
+
     pub fn log_lines(&self) -> Vec<String> {
         self.log().lines().map(str::to_string).collect()
     }
