@@ -273,6 +273,18 @@ impl Exim {
         }
     }
 
+    /// The log, once it shows a session that authenticated and sent no
+    /// message (`esmtp probe --login`); fails the test if none comes.
+    pub fn login_without_mail(&self) -> String {
+        let seen = |l: &str| l.contains("no MAIL in SMTP connection") && l.contains("AUTH");
+        let log = self.wait_for_log(1, seen);
+        assert!(
+            log.lines().any(seen),
+            "Exim saw no AUTH without MAIL:\n{log}"
+        );
+        log
+    }
+
     pub fn log_lines(&self) -> Vec<String> {
         self.log().lines().map(str::to_string).collect()
     }
